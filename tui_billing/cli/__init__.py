@@ -1,0 +1,134 @@
+"""The headless CLI: a stable contract for tests, scripts and partners' CI.
+
+Exit codes: 0 success; 1 the command was refused (wrong state, unknown id, invalid value,
+unusable workspace) with the reason on stderr and nothing changed; 2 usage errors.
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ..domain.errors import BillingError
+from ..domain.status import PaymentTrigger, Status
+from ..store.journal import StoreError
+from .commands import HANDLERS
+
+SHORT_STATUSES = sorted({status.short for status in Status})
+
+
+def _on_off(text: str) -> bool:
+    if text.lower() in ("on", "true", "yes", "1"):
+        return True
+    if text.lower() in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-billing",
+        description="Simulate OpenMeter's External Invoicing lifecycle. Without a command, "
+                    "opens the dashboard on the workspace (creating the demo one on first start).",
+    )
+    parser.add_argument("--db", metavar="PATH", help="workspace file (default: $TUI_BILLING_DB, "
+                        "else a file in your user data directory)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text)
+
+    def invoice_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = command(name, help_text)
+        p.add_argument("id", metavar="ID", help="invoice id (or its unique number)")
+        return p
+
+    p = command("init", "create a workspace")
+    p.add_argument("--seed", type=int, default=7, help="Faker seed (default 7): same seed, same workspace")
+    p.add_argument("--scenario", metavar="FILE", help="replay a scenario file (fixtures/*.json)")
+    p.add_argument("--customers", type=int, default=6, help="customers to generate (default 6)")
+    p.add_argument("--now", metavar="RFC3339", help="start of the simulated clock (default 2026-01-01T09:00:00Z)")
+    p.add_argument("--force", action="store_true", help="replace an existing workspace")
+
+    command("customers", "list customers").add_argument("--json", action="store_true")
+    p = command("invoices", "list invoices, oldest first")
+    p.add_argument("--status", choices=SHORT_STATUSES, metavar="SHORT",
+                   help=f"only this short status ({', '.join(SHORT_STATUSES)})")
+    p.add_argument("--json", action="store_true", help="OpenMeter v1 invoice objects")
+    p = invoice_command("show", "show one invoice")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="OpenMeter v1 JSON")
+    fmt.add_argument("--invoice-generated", action="store_true", help="the InvoiceGenerated payload")
+    p = command("app", "show the External Invoicing app")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="v3 BillingAppExternalInvoicing object")
+    fmt.add_argument("--v1", action="store_true", help="v1 app object (GET /api/v1/apps/{id})")
+    p = command("events", "list the event log, oldest first")
+    p.add_argument("--invoice", metavar="ID", help="only this invoice's events")
+    p.add_argument("--json", action="store_true", help="full events, one JSON array")
+
+    p = command("hooks", "show or set the sync hooks")
+    p.add_argument("--draft", type=_on_off, metavar="on|off", help="enable_draft_sync_hook")
+    p.add_argument("--issuing", type=_on_off, metavar="on|off", help="enable_issuing_sync_hook")
+    p = command("workflow", "show or set the workflow for new invoices")
+    p.add_argument("--auto-advance", type=_on_off, metavar="on|off")
+    p.add_argument("--draft-period", metavar="DUR", help="ISO-8601 duration, e.g. P1D")
+    p.add_argument("--due-after", metavar="DUR", help="ISO-8601 duration, e.g. P30D")
+    p.add_argument("--collection-interval", metavar="DUR", help="ISO-8601 duration, e.g. PT1H")
+
+    for name, help_text in (("create", "create an invoice; prints its id"),
+                            ("edit", "replace a draft invoice's lines (the updated trigger)")):
+        p = command(name, help_text) if name == "create" else invoice_command(name, help_text)
+        if name == "create":
+            p.add_argument("--customer", required=True, metavar="KEY", help="customer key or id")
+        p.add_argument("--flat", action="append", default=[], metavar='"NAME=AMOUNT"')
+        p.add_argument("--usage", action="append", default=[], metavar='"NAME=QTY@UNIT_PRICE"')
+
+    p = invoice_command("sync-draft", "fire the draft synchronized callback")
+    p.add_argument("--number", metavar="N", help="invoice number to set")
+    p.add_argument("--external-id", metavar="X", help="external invoicing id")
+    p.add_argument("--line", action="append", default=[], metavar="LINE_ID=EXTERNAL_ID")
+    p = invoice_command("sync-issuing", "fire the issuing synchronized callback")
+    p.add_argument("--number", metavar="N", help="invoice number to set")
+    p.add_argument("--sent-at", metavar="RFC3339", help="sentToCustomerAt")
+    p.add_argument("--payment-external-id", metavar="X")
+    p = invoice_command("payment", "fire the payment status callback")
+    p.add_argument("trigger", choices=[t.value for t in PaymentTrigger], metavar="TRIGGER",
+                   help=", ".join(t.value for t in PaymentTrigger))
+
+    invoice_command("approve", "approve a draft")
+    invoice_command("retry", "retry a failed step")
+    invoice_command("advance", "fire next (e.g. after turning a hook off)")
+    invoice_command("collect", "collect usage now (snapshotQuantities)")
+    invoice_command("authorize", "a payment authorized (simulator only)")
+    p = invoice_command("delete", "delete a draft or issuing invoice")
+    p.add_argument("--simulate-failure", action="store_true", help="the app fails to delete: delete.failed")
+    p = invoice_command("fail", "report a sync failure (draft.syncing or issuing.syncing)")
+    p.add_argument("--message", help="what the external system reported")
+
+    p = command("clock", "show or advance the simulated clock")
+    p.add_argument("action", nargs="?", choices=["show", "advance"], default="show")
+    p.add_argument("duration", nargs="?", metavar="DURATION", help="e.g. 1h, 3d, 1mo, PT30M")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "clock" and args.action == "advance" and not args.duration:
+        parser.error("clock advance needs a DURATION, e.g. `clock advance 1h`")
+    try:
+        return HANDLERS[args.command or "dashboard"](args)
+    except (BillingError, StoreError) as error:
+        print(f"tui-billing: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as error:  # the last line of defence: never a traceback
+        if os.environ.get("TUI_BILLING_DEBUG"):
+            raise
+        print(f"tui-billing: unexpected error: {error!r} (set TUI_BILLING_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1

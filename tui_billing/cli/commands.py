@@ -1,0 +1,285 @@
+"""One handler per CLI command: open the workspace, call the service, print the result."""
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import workspace
+from ..domain.events import app_v1, app_v3
+from ..domain.linespec import parse_flat, parse_usage
+from ..domain.models import Invoice
+from ..domain.status import Status
+from ..domain.errors import InvalidValue
+from ..domain.timefmt import parse_rfc3339, rfc3339
+from ..service import Service
+from ..service import scenario as scenarios
+
+DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
+
+
+@contextmanager
+def _service(args: argparse.Namespace, *, create_demo: bool = False) -> Iterator[Service]:
+    path, chosen = workspace.resolve(args.db)
+    service = workspace.open_service(path, create_demo=create_demo or not chosen)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    for row in [headers, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _when(moment: datetime | None) -> str:
+    return rfc3339(moment) or "-"
+
+
+# --- workspace ---------------------------------------------------------------------------
+def init(args: argparse.Namespace) -> int:
+    path, _ = workspace.resolve(args.db)
+    if args.scenario:
+        plan = scenarios.load(args.scenario)
+        service = scenarios.build(path, plan, force=args.force)
+    else:
+        now = parse_rfc3339(args.now, "--now") if args.now else DEFAULT_CLOCK
+        service = Service.create(path, seed=args.seed, now=now, customers=args.customers, force=args.force)
+    with_invoices = len(service.invoice_rows())
+    service.close()
+    print(f"created workspace {path} ({with_invoices} invoices)")
+    return 0
+
+
+def customers(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        people = service.customers()
+        if args.json:
+            _print_json([c.model_dump(mode="json") for c in people])
+            return 0
+        plans = {p.id: p.name for p in service.plans()}
+        _table(["KEY", "NAME", "CURRENCY", "TAX", "PLAN"],
+               [[c.key, c.name, c.currency, f"{c.tax_rate * 100:.2f}%", plans.get(c.plan_id, "?")]
+                for c in people])
+    return 0
+
+
+def invoices(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        if args.json:
+            _print_json([service.invoice_v1(i) for i in service.invoices(args.status)])
+            return 0
+        rows = [r for r in service.invoice_rows()
+                if args.status is None or r["status"].split(".", 1)[0] == args.status]
+        _table(["ID", "NUMBER", "CUSTOMER", "TOTAL", "STATUS", "DUE"],
+               [[r["id"], r["number"], r["customer_name"], f"{r['total']} {r['currency']}",
+                 r["status"], (r["due_at"] or "-")[:10]] for r in rows])
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        invoice = service.invoice(args.id)
+        if args.json:
+            _print_json(service.invoice_v1(invoice))
+        elif args.invoice_generated:
+            payload, emitted = service.invoice_generated(invoice)
+            if not emitted:
+                print("# not emitted yet: this is what issuing would emit", file=sys.stderr)
+            _print_json(payload)
+        else:
+            _print_invoice(service, invoice)
+    return 0
+
+
+def _print_invoice(service: Service, invoice: Invoice) -> None:
+    totals = invoice.totals
+    print(f"{invoice.number}  {invoice.id}")
+    print(f"  status      {invoice.status.value}")
+    print(f"  customer    {invoice.customer.name} ({invoice.customer.key})")
+    print(f"  period      {invoice.period_from.date()} to {invoice.period_to.date()}")
+    print(f"  totals      {totals.amount} + tax {totals.taxes_total} = {totals.total} {invoice.currency}")
+    for label, moment in (("created", invoice.created_at), ("collection", invoice.collection_at),
+                          ("draft until", invoice.draft_until), ("issued", invoice.issued_at),
+                          ("due", invoice.due_at), ("sent", invoice.sent_to_customer_at)):
+        if moment is not None:
+            print(f"  {label:<11} {_when(moment)}")
+    if invoice.external_invoicing_id or invoice.external_payment_id:
+        print(f"  external    invoicing={invoice.external_invoicing_id or '-'} payment={invoice.external_payment_id or '-'}")
+    print("  lines")
+    for line in invoice.lines:
+        ext = f"  ext={line.external_id}" if line.external_id else ""
+        print(f"    {line.id}  {line.name}: {line.quantity} × {line.unit_price} = {line.amount} (+{line.taxes_total} tax){ext}")
+    for key, value in invoice.metadata.items():
+        print(f"  marker      {key} = {value}")
+    for issue in invoice.validation_issues:
+        print(f"  {issue.severity:<11} {issue.message}")
+    actions = service.actions(invoice)
+    print("  actions     " + (", ".join(f"{name} → {target.value}" for name, target in actions.items()) or "none"))
+    print("  history")
+    for entry in invoice.history:
+        print(f"    {_when(entry.at)}  {entry.source.value} → {entry.target.value}  ({entry.trigger})")
+
+
+def app(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        current = service.app()
+        if args.json:
+            _print_json(app_v3(current))
+        elif args.v1:
+            _print_json(app_v1(current))
+        else:
+            print(f"{current.name}  {current.id}  status={current.status}")
+            _print_hooks(service)
+    return 0
+
+
+def events(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        invoice_id = service.invoice(args.invoice).id if args.invoice else None
+        if args.json:
+            _print_json([{"seq": e.seq, "invoiceId": e.invoice_id, "event": {
+                "id": e.id, "type": e.type, "timestamp": rfc3339(e.timestamp), "data": e.data}}
+                for e in service.events(invoice_id)])
+            return 0
+        _table(["SEQ", "ID", "TYPE", "TIMESTAMP", "INVOICE"],
+               [[str(r["seq"]), r["id"], r["type"], r["timestamp"], r["invoice_id"]]
+                for r in service.event_rows(invoice_id)])
+    return 0
+
+
+# --- settings ------------------------------------------------------------------------------
+def _print_hooks(service: Service) -> None:
+    current = service.app()
+    print(f"draft sync hook    {'on' if current.enable_draft_sync_hook else 'off'}")
+    print(f"issuing sync hook  {'on' if current.enable_issuing_sync_hook else 'off'}")
+
+
+def hooks(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        if args.draft is not None or args.issuing is not None:
+            service.set_hooks(draft=args.draft, issuing=args.issuing)
+        _print_hooks(service)
+    return 0
+
+
+def workflow(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        changes = {"auto_advance": args.auto_advance, "draft_period": args.draft_period,
+                   "due_after": args.due_after, "collection_interval": args.collection_interval}
+        if any(v is not None for v in changes.values()):
+            service.set_workflow(**changes)
+        current = service.workspace().workflow
+        print(f"auto advance         {'on' if current.auto_advance else 'off'}")
+        print(f"draft period         {current.draft_period}")
+        print(f"due after            {current.due_after}")
+        print(f"collection interval  {current.collection_interval}")
+    return 0
+
+
+# --- invoices --------------------------------------------------------------------------------
+def _lines(args: argparse.Namespace) -> list:
+    return [parse_flat(t) for t in args.flat] + [parse_usage(t) for t in args.usage]
+
+
+def create(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        print(service.create_invoice(args.customer, _lines(args)).id)
+    return 0
+
+
+def _report(invoice: Invoice) -> int:
+    print(f"{invoice.id} {invoice.number} {invoice.status.value}")
+    return 0
+
+
+def edit(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        return _report(service.edit_invoice(args.id, _lines(args)))
+
+
+def sync_draft(args: argparse.Namespace) -> int:
+    pairs = {}
+    for text in args.line:
+        line_id, sep, external = text.partition("=")
+        if not sep or not line_id.strip() or not external.strip():
+            raise InvalidValue(f"--line {text!r}: write it as LINE_ID=EXTERNAL_ID")
+        pairs[line_id.strip()] = external.strip()
+    with _service(args) as service:
+        return _report(service.draft_synchronized(
+            args.id, invoice_number=args.number, external_id=args.external_id, line_external_ids=pairs))
+
+
+def sync_issuing(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        return _report(service.issuing_synchronized(
+            args.id, invoice_number=args.number, sent_to_customer_at=args.sent_at,
+            payment_external_id=args.payment_external_id))
+
+
+def payment(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        return _report(service.payment_status(args.id, args.trigger))
+
+
+def _simple(method: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        with _service(args) as service:
+            return _report(getattr(service, method)(args.id))
+    return handler
+
+
+def delete(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        return _report(service.delete(args.id, simulate_failure=args.simulate_failure))
+
+
+def fail(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        return _report(service.report_failure(args.id, args.message))
+
+
+def clock(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        if args.action == "advance":
+            report = service.advance_clock(args.duration)
+            print(f"{_when(report.start)} → {_when(report.end)}: {len(report.created)} invoices created, "
+                  f"{len(report.advanced)} advanced")
+        else:
+            print(_when(service.now()))
+    return 0
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    """Until the dashboard exists, the start command prints the workspace overview."""
+    with _service(args, create_demo=True) as service:
+        current = service.app()
+        print(f"tui-billing — {current.name} ({service.repository.path})")
+        print(f"clock {_when(service.now())}")
+        _print_hooks(service)
+        counts = Counter(row["status"] for row in service.invoice_rows())
+        for status in Status:
+            if counts[status.value]:
+                print(f"  {status.value:<40} {counts[status.value]}")
+        print("run `tui-billing --help` for every command")
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "init": init, "customers": customers, "invoices": invoices, "show": show, "app": app,
+    "events": events, "hooks": hooks, "workflow": workflow, "create": create, "edit": edit,
+    "sync-draft": sync_draft, "sync-issuing": sync_issuing, "payment": payment,
+    "approve": _simple("approve"), "retry": _simple("retry"), "advance": _simple("advance"),
+    "collect": _simple("collect"), "authorize": _simple("authorize_payment"),
+    "delete": delete, "fail": fail, "clock": clock, "dashboard": dashboard,
+}

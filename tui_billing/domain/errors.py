@@ -1,0 +1,31 @@
+"""Errors a person can read: every refused command raises one of these."""
+
+
+class BillingError(Exception):
+    """A command was refused; nothing changed. ``str(error)`` is shown to the user."""
+
+    kind = "invalid"
+
+
+class InvalidValue(BillingError):
+    """A value given to a command is malformed or out of range."""
+
+    kind = "invalid"
+
+
+class NotFound(BillingError):
+    """An id does not name anything in the workspace."""
+
+    kind = "not_found"
+
+
+class NotAllowed(BillingError):
+    """The command is valid but not allowed in the invoice's current state."""
+
+    kind = "not_allowed"
+
+
+class Conflict(BillingError):
+    """The command conflicts with the workspace as it is (for example a duplicate)."""
+
+    kind = "conflict"

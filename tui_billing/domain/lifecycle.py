@@ -1,0 +1,426 @@
+"""The invoice lifecycle: one declarative transition table and one advancement loop.
+
+Everything DOMAIN.md §3 says about which trigger moves an invoice where lives in
+``TRANSITIONS`` (with named guards) and ``ON_ENTER`` (what entering a state does). The
+CLI, the dashboard and the API ask ``allowed_triggers``/``available_actions`` instead of
+repeating a rule.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from .errors import NotAllowed
+from .models import (
+    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, SYNC_COMPONENT, HistoryEntry,
+    Invoice, ValidationIssue,
+)
+from .numbering import INVOICE, is_draft_number
+from .status import USER_ACTIONS, Status, Trigger
+from .timefmt import rfc3339
+
+S = Status
+T = Trigger
+
+MAX_STEPS = 64  # an advancement longer than this means the table has a cycle
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules read besides the invoice: the clock and the app's live hook flags."""
+
+    now: datetime
+    draft_hook: bool
+    issuing_hook: bool
+    allocate_number: Callable[[str, Invoice], str] = lambda kind, invoice: _preview_number(kind, invoice)
+    delete_fails: bool = False
+    """Simulates the invoicing app failing to delete the invoice (→ ``delete.failed``)."""
+
+
+def _preview_number(kind: str, invoice: Invoice) -> str:
+    """Numbers are never allocated while only previewing where a trigger would lead."""
+    return f"{kind}-PREVIEW"
+
+
+# --- guards ------------------------------------------------------------------------------
+Guard = Callable[[Invoice, Context], bool]
+
+
+def collection_due(invoice: Invoice, ctx: Context) -> bool:
+    return invoice.collection_at is None or ctx.now >= invoice.collection_at
+
+
+def no_critical_issues(invoice: Invoice, ctx: Context) -> bool:
+    return not invoice.has_critical_issues
+
+
+def draft_synced(invoice: Invoice, ctx: Context) -> bool:
+    return not ctx.draft_hook or DRAFT_SYNCED_MARKER in invoice.metadata
+
+
+def issuing_synced(invoice: Invoice, ctx: Context) -> bool:
+    return not ctx.issuing_hook or FINALIZED_MARKER in invoice.metadata
+
+
+def auto_advance(invoice: Invoice, ctx: Context) -> bool:
+    return invoice.workflow.auto_advance
+
+
+def manual_approval(invoice: Invoice, ctx: Context) -> bool:
+    return not invoice.workflow.auto_advance
+
+
+def draft_period_over(invoice: Invoice, ctx: Context) -> bool:
+    return invoice.workflow.auto_advance and (
+        invoice.draft_until is None or ctx.now >= invoice.draft_until
+    )
+
+
+def has_lines(invoice: Invoice, ctx: Context) -> bool:
+    return bool(invoice.lines)
+
+
+def has_no_lines(invoice: Invoice, ctx: Context) -> bool:
+    return not invoice.lines
+
+
+# Why a guard holds an invoice back, in words for the detail pane and refusals.
+GUARD_REASONS: dict[Guard, str] = {
+    collection_due: "waiting for usage collection",
+    no_critical_issues: "has critical validation issues",
+    draft_synced: "waiting for the draft synchronized callback",
+    issuing_synced: "waiting for the issuing synchronized callback",
+    auto_advance: "workflow needs manual approval",
+    manual_approval: "workflow auto-advances",
+    draft_period_over: "waiting for the draft period to end",
+    has_lines: "invoice has no lines",
+    has_no_lines: "invoice has lines",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: Status
+    trigger: Trigger
+    target: Status
+    guards: tuple[Guard, ...] = ()
+
+    def allows(self, invoice: Invoice, ctx: Context) -> bool:
+        return all(guard(invoice, ctx) for guard in self.guards)
+
+
+DRAFTS = tuple(s for s in Status if s.short == "draft")
+ISSUING = tuple(s for s in Status if s.short == "issuing")
+EDITABLE = (
+    S.DRAFT_CREATED, S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VALIDATING,
+    S.DRAFT_INVALID, S.DRAFT_SYNC_FAILED, S.DRAFT_WAITING_AUTO_APPROVAL,
+    S.DRAFT_MANUAL_APPROVAL_NEEDED, S.DRAFT_READY_TO_ISSUE,
+)
+OPEN_PAYMENT = (S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED)
+
+
+def _each(sources: Iterable[Status], trigger: Trigger, target: Status) -> list[Transition]:
+    return [Transition(source, trigger, target) for source in sources]
+
+
+# The first transition whose source, trigger and guards match is taken: order matters
+# only where one source has two targets for one trigger.
+TRANSITIONS: tuple[Transition, ...] = (
+    # draft
+    Transition(S.DRAFT_CREATED, T.NEXT, S.DRAFT_WAITING_FOR_COLLECTION),
+    Transition(S.DRAFT_WAITING_FOR_COLLECTION, T.NEXT, S.DRAFT_COLLECTING, (collection_due,)),
+    Transition(S.DRAFT_WAITING_FOR_COLLECTION, T.FORCE_COLLECT, S.DRAFT_COLLECTING),
+    Transition(S.DRAFT_COLLECTING, T.NEXT, S.DRAFT_VALIDATING),
+    Transition(S.DRAFT_UPDATING, T.NEXT, S.DRAFT_WAITING_FOR_COLLECTION),
+    Transition(S.DRAFT_VALIDATING, T.NEXT, S.DRAFT_SYNCING, (no_critical_issues,)),
+    Transition(S.DRAFT_INVALID, T.RETRY, S.DRAFT_VALIDATING),
+    Transition(S.DRAFT_SYNC_FAILED, T.RETRY, S.DRAFT_VALIDATING),
+    Transition(S.DRAFT_SYNCING, T.NEXT, S.DRAFT_WAITING_AUTO_APPROVAL,
+               (draft_synced, auto_advance, no_critical_issues)),
+    Transition(S.DRAFT_SYNCING, T.NEXT, S.DRAFT_MANUAL_APPROVAL_NEEDED,
+               (draft_synced, manual_approval, no_critical_issues)),
+    Transition(S.DRAFT_WAITING_AUTO_APPROVAL, T.NEXT, S.DRAFT_READY_TO_ISSUE,
+               (draft_period_over, no_critical_issues)),
+    Transition(S.DRAFT_WAITING_AUTO_APPROVAL, T.APPROVE, S.DRAFT_READY_TO_ISSUE),
+    Transition(S.DRAFT_MANUAL_APPROVAL_NEEDED, T.APPROVE, S.DRAFT_READY_TO_ISSUE,
+               (no_critical_issues,)),
+    Transition(S.DRAFT_READY_TO_ISSUE, T.NEXT, S.DELETE_SYNCING, (has_no_lines,)),
+    Transition(S.DRAFT_READY_TO_ISSUE, T.NEXT, S.ISSUING_LINE_FINALIZATION, (has_lines,)),
+    # issuing
+    Transition(S.ISSUING_LINE_FINALIZATION, T.NEXT, S.ISSUING_SYNCING),
+    Transition(S.ISSUING_SYNCING, T.NEXT, S.ISSUING_CHARGE_BOOKING, (issuing_synced,)),
+    Transition(S.ISSUING_FAILED, T.RETRY, S.ISSUING_SYNCING),
+    Transition(S.ISSUING_CHARGE_BOOKING, T.NEXT, S.ISSUED),
+    Transition(S.ISSUED, T.NEXT, S.PP_PENDING),
+    Transition(S.ISSUED, T.VOID, S.VOIDED),
+    # deletion
+    Transition(S.DELETE_IN_PROGRESS, T.NEXT, S.DELETE_SYNCING),
+    Transition(S.DELETE_SYNCING, T.NEXT, S.DELETED),
+    Transition(S.DELETE_FAILED, T.DELETE, S.DELETE_IN_PROGRESS),
+    *_each(DRAFTS + ISSUING, T.DELETE, S.DELETE_IN_PROGRESS),
+    # failures and edits
+    *_each((S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING),
+           T.FAILED, S.DRAFT_INVALID),
+    Transition(S.DRAFT_SYNCING, T.FAILED, S.DRAFT_SYNC_FAILED),
+    Transition(S.ISSUING_SYNCING, T.FAILED, S.ISSUING_FAILED),
+    *_each((S.DELETE_IN_PROGRESS, S.DELETE_SYNCING), T.FAILED, S.DELETE_FAILED),
+    *_each(EDITABLE, T.UPDATED, S.DRAFT_UPDATING),
+    # payment (DOMAIN.md §3, payment matrix); paid and authorized book the charge first
+    Transition(S.PP_PENDING, T.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED),
+    *_each((S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE, S.UNCOLLECTIBLE),
+           T.PAID, S.PP_BOOKING_SETTLED),
+    Transition(S.PP_BOOKING_AUTHORIZED_AND_SETTLED, T.NEXT, S.PAID),
+    Transition(S.PP_BOOKING_SETTLED, T.NEXT, S.PAID),
+    *_each((S.PP_PENDING, S.PP_FAILED, S.PP_ACTION_REQUIRED), T.AUTHORIZED,
+           S.PP_BOOKING_AUTHORIZED),
+    Transition(S.PP_BOOKING_AUTHORIZED, T.NEXT, S.PP_AUTHORIZED),
+    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.FAILED,
+           S.PP_FAILED),
+    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED),
+           T.PAYMENT_OVERDUE, S.OVERDUE),
+    *_each(OPEN_PAYMENT + (S.OVERDUE,), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
+    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.OVERDUE), T.ACTION_REQUIRED,
+           S.PP_ACTION_REQUIRED),
+    *_each(OPEN_PAYMENT + (S.UNCOLLECTIBLE,), T.VOID, S.VOIDED),
+    *_each((S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.RETRY, S.PP_PENDING),
+)
+
+_BY_SOURCE: dict[tuple[Status, Trigger], tuple[Transition, ...]] = {}
+for _t in TRANSITIONS:
+    _BY_SOURCE[(_t.source, _t.trigger)] = _BY_SOURCE.get((_t.source, _t.trigger), ()) + (_t,)
+
+
+# --- what entering a state does ------------------------------------------------------------
+# An action returns False when activation failed; the loop then fires ``failed``.
+EnterAction = Callable[[Invoice, Context], bool]
+
+
+def validate(invoice: Invoice, ctx: Context) -> bool:
+    """Recompute the invoice's own validation issues; sync issues are left alone."""
+    issues = [i for i in invoice.validation_issues if i.component != INVOICE_COMPONENT]
+    for index, line in enumerate(invoice.lines):
+        if line.quantity < 0 or line.unit_price < 0:
+            issues.append(ValidationIssue(
+                id=f"{line.id}-negative", severity="critical", code="line_amount_negative",
+                component=INVOICE_COMPONENT, field=f"lines/{index}",
+                message=f"line {line.name!r} has a negative quantity or price",
+            ))
+    if invoice.customer.address is None or not invoice.customer.address.country:
+        issues.append(ValidationIssue(
+            id=f"{invoice.id}-address", severity="warning", code="customer_address_missing",
+            component=INVOICE_COMPONENT, field="customer/addresses",
+            message="customer has no billing address; tax may be calculated wrongly",
+        ))
+    invoice.validation_issues = issues
+    return not invoice.has_critical_issues
+
+
+def start_issuing(invoice: Invoice, ctx: Context) -> bool:
+    """Issuing stamps ``issued_at`` and recomputes ``due_at`` from it."""
+    if invoice.issued_at is None:
+        invoice.issued_at = ctx.now
+    invoice.due_at = invoice.workflow.duration("due_after").after(invoice.issued_at)
+    return True
+
+
+def finalize_number(invoice: Invoice, ctx: Context) -> bool:
+    """Without the issuing hook, a DRAFT- number becomes an INV- one.
+
+    With the hook used, OpenMeter keeps whatever number the callback left (its docs
+    claim otherwise; the simulator follows the code).
+    """
+    if FINALIZED_MARKER not in invoice.metadata and is_draft_number(invoice.number):
+        invoice.number = ctx.allocate_number(INVOICE, invoice)
+    return True
+
+
+def start_delete(invoice: Invoice, ctx: Context) -> bool:
+    return not ctx.delete_fails
+
+
+def mark_deleted(invoice: Invoice, ctx: Context) -> bool:
+    invoice.deleted_at = ctx.now
+    return True
+
+
+ON_ENTER: dict[Status, EnterAction] = {
+    S.DRAFT_UPDATING: validate,
+    S.DRAFT_VALIDATING: validate,
+    S.ISSUING_SYNCING: start_issuing,
+    S.ISSUING_CHARGE_BOOKING: finalize_number,
+    S.DELETE_IN_PROGRESS: start_delete,
+    S.DELETED: mark_deleted,
+}
+
+# Triggers that start over after a sync failure: the failure's issues are dropped first.
+CLEARS_SYNC_ISSUES = frozenset({T.RETRY, T.DELETE, T.UPDATED})
+
+
+# --- the machine ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    """One transition taken; ``emits`` says whether it produces an ``invoice.updated``."""
+
+    source: Status
+    target: Status
+    trigger: Trigger
+    at: datetime
+    emits: bool
+
+
+@dataclass
+class Outcome:
+    """The steps one command took; ``observer`` sees the invoice right after each step."""
+
+    steps: list[Step] = field(default_factory=list)
+    observer: Callable[[Invoice, Step], None] | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.steps)
+
+
+def find_transition(invoice: Invoice, trigger: Trigger, ctx: Context) -> Transition | None:
+    for transition in _BY_SOURCE.get((invoice.status, trigger), ()):
+        if transition.allows(invoice, ctx):
+            return transition
+    return None
+
+
+def refusal(invoice: Invoice, trigger: Trigger, ctx: Context) -> str:
+    """Why ``trigger`` cannot fire now, in words."""
+    candidates = _BY_SOURCE.get((invoice.status, trigger), ())
+    for transition in candidates:
+        failing = [GUARD_REASONS[g] for g in transition.guards if not g(invoice, ctx)]
+        if failing:
+            return f"{trigger.value} is not allowed in {invoice.status.value}: {failing[0]}"
+    return f"{trigger.value} is not allowed in {invoice.status.value}"
+
+
+def fire(invoice: Invoice, trigger: Trigger, ctx: Context, outcome: Outcome | None = None) -> Outcome:
+    """Fire ``trigger`` then advance; raise NotAllowed (invoice untouched) if it can't fire."""
+    outcome = outcome if outcome is not None else Outcome()
+    transition = find_transition(invoice, trigger, ctx)
+    if transition is None:
+        raise NotAllowed(refusal(invoice, trigger, ctx))
+    if trigger in CLEARS_SYNC_ISSUES:
+        invoice.validation_issues = [
+            i for i in invoice.validation_issues if i.component != SYNC_COMPONENT
+        ]
+    _take(invoice, transition, ctx, outcome, emits=trigger not in USER_ACTIONS)
+    return advance(invoice, ctx, outcome)
+
+
+def advance(invoice: Invoice, ctx: Context, outcome: Outcome | None = None) -> Outcome:
+    """The advancement loop: fire ``next`` until no guard lets it."""
+    outcome = outcome if outcome is not None else Outcome()
+    for _ in range(MAX_STEPS):
+        transition = find_transition(invoice, T.NEXT, ctx)
+        if transition is None:
+            return outcome
+        _take(invoice, transition, ctx, outcome, emits=True)
+    raise RuntimeError(f"lifecycle did not settle after {MAX_STEPS} steps: {invoice.status}")
+
+
+def _take(invoice: Invoice, transition: Transition, ctx: Context, outcome: Outcome, *, emits: bool) -> None:
+    invoice.status = transition.target
+    invoice.updated_at = ctx.now
+    invoice.history.append(HistoryEntry(
+        source=transition.source, target=transition.target, trigger=transition.trigger.value,
+        at=ctx.now,
+    ))
+    step = Step(transition.source, transition.target, transition.trigger, ctx.now, emits)
+    outcome.steps.append(step)
+    action = ON_ENTER.get(transition.target)
+    activated = action is None or action(invoice, ctx)
+    if outcome.observer is not None:
+        outcome.observer(invoice, step)
+    if not activated:
+        failure = find_transition(invoice, T.FAILED, ctx)
+        if failure is None:
+            raise RuntimeError(f"{transition.target} failed to activate and has no failure state")
+        _take(invoice, failure, ctx, outcome, emits=True)
+
+
+# --- questions the front doors ask ---------------------------------------------------------
+def preview(invoice: Invoice, trigger: Trigger, ctx: Context) -> Status | None:
+    """Where ``trigger`` would lead (after the automatic loop), or None if not allowed."""
+    if find_transition(invoice, trigger, ctx) is None:
+        return None
+    trial = _trial_copy(invoice)
+    fire(trial, trigger, replace(ctx, allocate_number=_preview_number))
+    return trial.status
+
+
+def _trial_copy(invoice: Invoice) -> Invoice:
+    """A copy the loop may move: it only reassigns fields and appends to ``history``."""
+    return invoice.model_copy(update={"history": [], "metadata": dict(invoice.metadata)})
+
+
+def allowed_triggers(invoice: Invoice, ctx: Context, triggers: Iterable[Trigger] = Trigger) -> dict[Trigger, Status]:
+    """Every trigger that can fire now, with the resting state it would lead to."""
+    return {t: target for t in triggers if (target := preview(invoice, t, ctx)) is not None}
+
+
+# OpenMeter's ``statusDetails.availableActions`` names and the triggers behind them.
+ACTIONS: dict[str, Trigger] = {
+    "advance": T.NEXT,
+    "approve": T.APPROVE,
+    "retry": T.RETRY,
+    "delete": T.DELETE,
+    "snapshotQuantities": T.FORCE_COLLECT,
+}
+
+
+def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
+    return {name: target for name, trigger in ACTIONS.items()
+            if (target := preview(invoice, trigger, ctx)) is not None}
+
+
+def is_immutable(invoice: Invoice, ctx: Context) -> bool:
+    return find_transition(invoice, T.UPDATED, ctx) is None
+
+
+# --- the integration's callbacks (DOMAIN.md §4) ------------------------------------------
+class Callback(StrEnum):
+    DRAFT_SYNCHRONIZED = "draft_synchronized"
+    ISSUING_SYNCHRONIZED = "issuing_synchronized"
+
+
+# Each callback is allowed in exactly one state and leaves its marker behind.
+CALLBACKS: dict[Callback, tuple[Status, str]] = {
+    Callback.DRAFT_SYNCHRONIZED: (S.DRAFT_SYNCING, DRAFT_SYNCED_MARKER),
+    Callback.ISSUING_SYNCHRONIZED: (S.ISSUING_SYNCING, FINALIZED_MARKER),
+}
+
+
+def check_callback(invoice: Invoice, callback: Callback) -> None:
+    """Raise NotAllowed unless ``invoice`` rests where ``callback`` is accepted."""
+    state, _ = CALLBACKS[callback]
+    if invoice.status is not state:
+        raise NotAllowed(
+            f"{callback.value.replace('_', ' ')} is only allowed in {state.value}; "
+            f"invoice {invoice.number} is in {invoice.status.value}"
+        )
+
+
+def acknowledge(invoice: Invoice, callback: Callback, ctx: Context, outcome: Outcome | None = None) -> Outcome:
+    """Set the callback's marker (RFC 3339 now) and advance."""
+    check_callback(invoice, callback)
+    _, marker = CALLBACKS[callback]
+    invoice.metadata[marker] = rfc3339(ctx.now) or ""
+    invoice.updated_at = ctx.now
+    return advance(invoice, ctx, outcome)
+
+
+def callback_preview(invoice: Invoice, callback: Callback, ctx: Context) -> Status | None:
+    if invoice.status is not CALLBACKS[callback][0]:
+        return None
+    trial = _trial_copy(invoice)
+    acknowledge(trial, callback, replace(ctx, allocate_number=_preview_number))
+    return trial.status
+
+
+# A sync failure can be reported only while a sync is awaited.
+SYNC_STATES = frozenset({S.DRAFT_SYNCING, S.ISSUING_SYNCING})

@@ -1,0 +1,26 @@
+"""Invoice numbers: ``DRAFT-<PREFIX>-<n>`` and ``INV-<PREFIX>-<n>`` (DOMAIN.md §4)."""
+
+import re
+import unicodedata
+
+DRAFT = "DRAFT"
+INVOICE = "INV"
+
+
+def customer_prefix(name: str) -> str:
+    """ASCII-folded, upper-cased: one word → first 4 letters; more → 2 of each of the first two."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().upper()
+    words = re.findall(r"[A-Z0-9]+", folded)
+    if not words:
+        return "UNKN"
+    if len(words) == 1:
+        return words[0][:4]
+    return words[0][:2] + words[1][:2]
+
+
+def format_number(kind: str, prefix: str, sequence: int) -> str:
+    return f"{kind}-{prefix}-{sequence}"
+
+
+def is_draft_number(number: str) -> bool:
+    return number.startswith(f"{DRAFT}-")

@@ -1,0 +1,147 @@
+"""Scenario files: settings, a seed, then service commands replayed in order.
+
+A scenario is JSON::
+
+    {"name": "demo", "seed": 7, "clock": "2026-01-01T09:00:00Z", "customers": 6,
+     "app": {"enable_draft_sync_hook": false}, "workflow": {"due_after": "P30D"},
+     "steps": [{"do": "create_invoice", "customer": 0, "flat": ["Setup=99"], "as": "a"},
+               {"do": "payment_status", "invoice": "$a", "trigger": "paid"}]}
+
+``customer`` is a key or the index of a generated customer; ``$name`` is the id of the
+invoice a step saved ``as`` name, and ``$name.lines.N`` the id of its N-th line.
+"""
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..domain.errors import BillingError, InvalidValue
+from ..domain.linespec import parse_flat, parse_usage
+from ..domain.models import Invoice
+from .service import Service
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    do: str
+    save_as: str | None = Field(default=None, alias="as")
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    seed: int = 7
+    clock: datetime
+    customers: int = Field(default=6, ge=1, le=10_000)
+    app: dict[str, Any] = {}
+    workflow: dict[str, Any] = {}
+    steps: list[Step] = []
+
+
+def bundled(name: str) -> Path:
+    """A scenario shipped with the package (the project's ``fixtures/`` folder)."""
+    return Path(str(resources.files("tui_billing.fixtures") / f"{name}.json"))
+
+
+def load(path: Path) -> Scenario:
+    try:
+        return Scenario.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InvalidValue(f"no scenario file {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidValue(f"cannot read scenario {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise InvalidValue(f"scenario {path} is not valid JSON: {error}") from None
+    except ValidationError as error:
+        raise InvalidValue(f"scenario {path} is not a scenario: {error.errors()[0]['msg']} "
+                           f"at {'.'.join(map(str, error.errors()[0]['loc']))}") from None
+
+
+def build(path: Path, scenario: Scenario, *, force: bool = False) -> Service:
+    """A new workspace at ``path`` made by replaying ``scenario``."""
+    service = Service.create(path, seed=scenario.seed, now=scenario.clock, customers=scenario.customers,
+                             app=scenario.app, workflow=scenario.workflow, force=force)
+    try:
+        replay(service, scenario)
+    except BaseException:
+        service.close()
+        raise
+    return service
+
+
+def replay(service: Service, scenario: Scenario) -> None:
+    saved: dict[str, Invoice] = {}
+    customers = service.customers()
+    for number, step in enumerate(scenario.steps, start=1):
+        command = COMMANDS.get(step.do)
+        if command is None:
+            raise InvalidValue(f"step {number}: unknown command {step.do!r}; known: {', '.join(COMMANDS)}")
+        args = {k: _resolve(v, saved, customers) for k, v in (step.model_extra or {}).items()}
+        try:
+            result = command(service, **args)
+        except BillingError as error:
+            raise InvalidValue(f"scenario {scenario.name}, step {number} ({step.do}): {error}") from None
+        except TypeError as error:
+            raise InvalidValue(f"scenario {scenario.name}, step {number} ({step.do}): {error}") from None
+        if step.save_as and isinstance(result, Invoice):
+            saved[step.save_as] = result
+
+
+def _resolve(value: Any, saved: dict[str, Invoice], customers: list) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        name, _, rest = value[1:].partition(".")
+        if name not in saved:
+            raise InvalidValue(f"{value!r} refers to no invoice saved with \"as\"")
+        invoice = saved[name]
+        if not rest:
+            return invoice.id
+        kind, _, index = rest.partition(".")
+        if kind != "lines" or not index.isdigit() or int(index) >= len(invoice.lines):
+            raise InvalidValue(f"{value!r}: write $name or $name.lines.N")
+        return invoice.lines[int(index)].id
+    if isinstance(value, dict):
+        return {_resolve(k, saved, customers): _resolve(v, saved, customers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, saved, customers) for v in value]
+    return value
+
+
+def _create(service: Service, customer: int | str, flat: list[str] = (), usage: list[str] = ()) -> Invoice:  # type: ignore[assignment]
+    if isinstance(customer, int):
+        customers = service.customers()
+        if not 0 <= customer < len(customers):
+            raise InvalidValue(f"customer index {customer} is out of range (0–{len(customers) - 1})")
+        customer = customers[customer].key
+    lines = [parse_flat(text) for text in flat] + [parse_usage(text) for text in usage]
+    return service.create_invoice(customer, lines)
+
+
+def _edit(service: Service, invoice: str, flat: list[str] = (), usage: list[str] = ()) -> Invoice:  # type: ignore[assignment]
+    return service.edit_invoice(invoice, [parse_flat(t) for t in flat] + [parse_usage(t) for t in usage])
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "create_invoice": _create,
+    "edit_invoice": _edit,
+    "set_hooks": lambda s, **kw: s.set_hooks(**kw),
+    "set_workflow": lambda s, **kw: s.set_workflow(**kw),
+    "draft_synchronized": lambda s, invoice, **kw: s.draft_synchronized(invoice, **kw),
+    "issuing_synchronized": lambda s, invoice, **kw: s.issuing_synchronized(invoice, **kw),
+    "payment_status": lambda s, invoice, trigger: s.payment_status(invoice, trigger),
+    "authorize_payment": lambda s, invoice: s.authorize_payment(invoice),
+    "approve": lambda s, invoice: s.approve(invoice),
+    "retry": lambda s, invoice: s.retry(invoice),
+    "advance": lambda s, invoice: s.advance(invoice),
+    "collect": lambda s, invoice: s.collect(invoice),
+    "delete": lambda s, invoice, simulate_failure=False: s.delete(invoice, simulate_failure=simulate_failure),
+    "report_failure": lambda s, invoice, message=None: s.report_failure(invoice, message),
+    "advance_clock": lambda s, duration: s.advance_clock(duration),
+}

@@ -1,0 +1,548 @@
+"""The service: the one entry point for every command and the store's only writer.
+
+Each command loads what it needs as models, changes them through the lifecycle, and
+commits every changed document, event and counter as one durable journal record. If
+anything raises before the commit, nothing was written: a refused command changes nothing.
+"""
+
+import heapq
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..domain import events as shapes
+from ..domain import lifecycle
+from ..domain.durations import add_months, parse_duration
+from ..domain.errors import InvalidValue, NotAllowed, NotFound
+from ..domain.ids import is_ulid, make_ulid
+from ..domain.lifecycle import Callback, Context, Outcome, Step
+from ..domain.linespec import FlatFee, LineSpec, Usage
+from ..domain.models import (
+    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, Invoice, Line, Plan,
+    Subscription, Supplier, ValidationIssue, Workflow, Workspace,
+)
+from ..domain.numbering import DRAFT, customer_prefix, format_number
+from ..domain.status import PaymentTrigger, Status, Trigger
+from ..domain.timefmt import parse_rfc3339, rfc3339
+from ..store.repository import Put, Repository
+from . import seeding
+
+DEFAULT_SUPPLIER = Supplier(
+    name="Simulated Billing Inc.",
+    address=Address(country="US", city="San Francisco", postal_code="94105", line1="1 Market St"),
+)
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+@dataclass
+class ClockReport:
+    start: datetime
+    end: datetime
+    created: list[str] = field(default_factory=list)
+    advanced: list[str] = field(default_factory=list)
+
+
+class _Tx:
+    """The changes of one command, committed together or not at all."""
+
+    def __init__(self, service: "Service") -> None:
+        self.service = service
+        self.ws = service.workspace()
+        self.app = service.app()
+        self.puts: list[Put] = []
+        self.invoices: dict[str, Invoice] = {}
+
+    def new_id(self) -> str:
+        self.ws.id_counter += 1
+        return make_ulid(self.ws.seed, self.ws.id_counter, self.ws.now)
+
+    def context(self, *, delete_fails: bool = False) -> Context:
+        return Context(now=self.ws.now, draft_hook=self.app.enable_draft_sync_hook,
+                       issuing_hook=self.app.enable_issuing_sync_hook,
+                       allocate_number=self.allocate_number, delete_fails=delete_fails)
+
+    def allocate_number(self, kind: str, invoice: Invoice) -> str:
+        prefix = customer_prefix(invoice.customer.name)
+        key = f"{kind}-{prefix}"
+        self.ws.sequences[key] = self.ws.sequences.get(key, 0) + 1
+        return format_number(kind, prefix, self.ws.sequences[key])
+
+    def invoice(self, invoice_id: str) -> Invoice:
+        if invoice_id not in self.invoices:
+            self.invoices[invoice_id] = self.service.invoice(invoice_id)
+        return self.invoices[invoice_id]
+
+    def emit(self, event_type: str, invoice: Invoice, data: dict[str, Any]) -> None:
+        self.ws.event_seq += 1
+        event = Event(id=self.new_id(), seq=self.ws.event_seq, type=event_type,  # type: ignore[arg-type]
+                      timestamp=self.ws.now, invoice_id=invoice.id, data=data)
+        self.puts.append(Put("events", _dump(event)))
+
+    def emit_generated_if_changed(self, invoice: Invoice) -> None:
+        """InvoiceGenerated on first issue and whenever its mapped status changes."""
+        status = shapes.generated_status(invoice)
+        if status is not None and status != invoice.generated_status:
+            invoice.generated_status = status
+            self.emit("invoice.generated", invoice, shapes.invoice_generated(invoice, status))
+
+    def observer(self, ctx: Context) -> Callable[[Invoice, Step], None]:
+        def observe(invoice: Invoice, step: Step) -> None:
+            if step.emits:
+                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx))
+            self.emit_generated_if_changed(invoice)
+
+        return observe
+
+    def run(self, invoice: Invoice, command: Callable[[Outcome, Context], object],
+            ctx: Context | None = None) -> Outcome:
+        ctx = ctx or self.context()
+        outcome = Outcome(observer=self.observer(ctx))
+        self.invoices[invoice.id] = invoice
+        command(outcome, ctx)
+        return outcome
+
+    def commit(self) -> None:
+        puts = [Put("meta", _dump(self.ws)), Put("app", _dump(self.app))]
+        puts += [Put("invoices", _dump(invoice), invoice.summary()) for invoice in self.invoices.values()]
+        self.service.repository.commit(puts + self.puts)
+
+
+class Service:
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    # --- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> "Service":
+        return cls(Repository.open(path))
+
+    @classmethod
+    def create(cls, path: Path, *, seed: int, now: datetime, customers: int = 6,
+               app: Mapping[str, Any] | None = None, workflow: Mapping[str, Any] | None = None,
+               force: bool = False) -> "Service":
+        """A new workspace: an app, Faker customers with plans and monthly subscriptions."""
+        if customers < 1:
+            raise InvalidValue("a workspace needs at least one customer")
+        ws = Workspace(seed=seed, now=now, supplier=DEFAULT_SUPPLIER,
+                       workflow=Workflow.model_validate(dict(workflow or {})))
+
+        def new_id() -> str:
+            ws.id_counter += 1
+            return make_ulid(seed, ws.id_counter, now)
+
+        app_model = App.model_validate({
+            "id": new_id(), "name": "External Invoicing", "created_at": now, "updated_at": now,
+            "description": "Simulated by tui-billing", **dict(app or {}),
+        })
+        plans = seeding.make_plans(new_id)
+        people, subscriptions = seeding.make_customers(seed, customers, now, plans, new_id)
+        changes = [Put("meta", _dump(ws)), Put("app", _dump(app_model))]
+        changes += [Put(table, _dump(model)) for table, models in
+                    (("plans", plans), ("customers", people), ("subscriptions", subscriptions))
+                    for model in models]
+        return cls(Repository.create(path, changes, force=force))
+
+    def close(self) -> None:
+        self.repository.close()
+
+    # --- reads -----------------------------------------------------------------------
+    def workspace(self) -> Workspace:
+        return Workspace.model_validate(self.repository.get("meta", "workspace"))
+
+    def now(self) -> datetime:
+        return self.workspace().now
+
+    def app(self) -> App:
+        return App.model_validate(self.repository.rows("app")[0])
+
+    def context(self) -> Context:
+        """The lifecycle's view of now, for reads (previews never allocate numbers)."""
+        app = self.app()
+        return Context(now=self.now(), draft_hook=app.enable_draft_sync_hook,
+                       issuing_hook=app.enable_issuing_sync_hook)
+
+    def customers(self) -> list[Customer]:
+        return [Customer.model_validate(doc) for doc in self.repository.rows("customers")]
+
+    def customer(self, key: str) -> Customer:
+        for customer in self.customers():
+            if key in (customer.key, customer.id):
+                return customer
+        raise NotFound(f"no customer {key!r}; `tui-billing customers` lists them")
+
+    def plans(self) -> list[Plan]:
+        return [Plan.model_validate(doc) for doc in self.repository.rows("plans")]
+
+    def plan(self, plan_id: str) -> Plan:
+        doc = self.repository.get("plans", plan_id)
+        if doc is None:
+            raise NotFound(f"no plan {plan_id!r}")
+        return Plan.model_validate(doc)
+
+    def subscriptions(self) -> list[Subscription]:
+        return [Subscription.model_validate(doc) for doc in self.repository.rows("subscriptions")]
+
+    def invoice(self, ref: str) -> Invoice:
+        """An invoice by id, or by number when the number is unique."""
+        ref = ref.strip()
+        doc = self.repository.get("invoices", ref) if is_ulid(ref) else None
+        if doc is None:
+            matches = [row for row in self.invoice_rows() if row["number"] == ref]
+            if len(matches) > 1:
+                raise NotFound(f"{len(matches)} invoices are numbered {ref!r}; use the invoice id")
+            doc = self.repository.decode("invoices", matches[0]) if matches else None
+        if doc is None:
+            raise NotFound(f"no invoice {ref!r}")
+        return Invoice.model_validate(doc)
+
+    def invoice_rows(self) -> list[dict[str, Any]]:
+        """Invoice summaries (``Invoice.summary`` plus ``id``), oldest first; read-only.
+
+        Lists and counts use these: they cost nothing to read, even at 10k invoices."""
+        return self.repository.rows("invoices")
+
+    def invoices(self, short: str | None = None) -> list[Invoice]:
+        return [Invoice.model_validate(self.repository.decode("invoices", row))
+                for row in self.invoice_rows()
+                if short is None or row["status"].split(".", 1)[0] == short]
+
+    def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+        """Event envelopes without data, oldest first; optionally one invoice's."""
+        return [row for row in self.repository.rows("events")
+                if invoice_id is None or row["invoice_id"] == invoice_id]
+
+    def event(self, row: dict[str, Any]) -> Event:
+        """The whole event (its data read from the payload file)."""
+        return Event.model_validate(self.repository.decode("events", row))
+
+    def events(self, invoice_id: str | None = None) -> list[Event]:
+        """The event log, oldest first; optionally one invoice's events."""
+        return [self.event(row) for row in self.event_rows(invoice_id)]
+
+    def invoice_v1(self, invoice: Invoice) -> dict[str, Any]:
+        return shapes.invoice_v1(invoice, self.context())
+
+    def invoice_generated(self, invoice: Invoice) -> tuple[dict[str, Any], bool]:
+        """The InvoiceGenerated payload and whether it has been emitted (False: a preview)."""
+        return shapes.invoice_generated(invoice), invoice.generated_status is not None
+
+    def actions(self, invoice: Invoice) -> dict[str, Status]:
+        """Every command possible on ``invoice`` now, with the state it would lead to."""
+        ctx = self.context()
+        found: dict[str, Status] = {}
+        for name, trigger in (("advance", Trigger.NEXT), ("approve", Trigger.APPROVE),
+                              ("retry", Trigger.RETRY), ("delete", Trigger.DELETE),
+                              ("collect", Trigger.FORCE_COLLECT), ("edit", Trigger.UPDATED),
+                              ("authorize", Trigger.AUTHORIZED)):
+            target = lifecycle.preview(invoice, trigger, ctx)
+            if target is not None:
+                found[name] = target
+        for payment in PaymentTrigger:
+            target = lifecycle.preview(invoice, payment.trigger, ctx)
+            if target is not None:
+                found[f"payment:{payment.value}"] = target
+        for callback in Callback:
+            target = lifecycle.callback_preview(invoice, callback, ctx)
+            if target is not None:
+                found[callback.value] = target
+        if invoice.status in lifecycle.SYNC_STATES:
+            failure = lifecycle.find_transition(invoice, Trigger.FAILED, ctx)
+            if failure is not None:
+                found["fail"] = failure.target
+        return found
+
+    # --- app and workflow ----------------------------------------------------------------
+    def set_hooks(self, *, draft: bool | None = None, issuing: bool | None = None) -> App:
+        """Toggle the sync hooks. Flags are read live: in-flight invoices see them at their
+        next advancement (an invoice already waiting needs `advance`)."""
+        tx = _Tx(self)
+        if draft is not None:
+            tx.app.enable_draft_sync_hook = draft
+        if issuing is not None:
+            tx.app.enable_issuing_sync_hook = issuing
+        tx.app.updated_at = tx.ws.now
+        tx.commit()
+        return tx.app
+
+    def update_app(self, *, name: str | None = None, description: str | None = None,
+                   labels: Mapping[str, str] | None = None) -> App:
+        tx = _Tx(self)
+        changes = {k: v for k, v in (("name", name), ("description", description),
+                                      ("labels", dict(labels) if labels is not None else None))
+                   if v is not None}
+        try:
+            tx.app = App.model_validate({**_dump(tx.app), **changes, "updated_at": tx.ws.now})
+        except ValueError as error:
+            raise InvalidValue(f"invalid app settings: {error}") from None
+        tx.commit()
+        return tx.app
+
+    def set_workflow(self, *, auto_advance: bool | None = None, draft_period: str | None = None,
+                     due_after: str | None = None, collection_interval: str | None = None) -> Workflow:
+        """Change the workflow for invoices created from now on (each invoice keeps a snapshot)."""
+        tx = _Tx(self)
+        for name, text in (("draft_period", draft_period), ("due_after", due_after),
+                           ("collection_interval", collection_interval)):
+            if text is not None:
+                setattr(tx.ws.workflow, name, parse_duration(text).iso())
+        if auto_advance is not None:
+            tx.ws.workflow.auto_advance = auto_advance
+        tx.commit()
+        return tx.ws.workflow
+
+    # --- invoices --------------------------------------------------------------------
+    def create_invoice(self, customer_key: str, lines: Iterable[LineSpec] = ()) -> Invoice:
+        """A manual invoice for the customer; no lines: the plan's fee and Faker usage."""
+        tx = _Tx(self)
+        customer = self.customer(customer_key)
+        plan = self.plan(customer.plan_id)
+        now = tx.ws.now
+        specs = list(lines) or self._plan_lines(tx, plan, customer)
+        invoice = self._new_invoice(tx, customer, plan, specs, add_months(now, -1), now, None)
+        tx.commit()
+        return invoice
+
+    def edit_invoice(self, invoice_id: str, lines: Iterable[LineSpec]) -> Invoice:
+        """Replace the lines of a draft (the ``updated`` trigger)."""
+        specs = list(lines)
+        if not specs:
+            raise InvalidValue("an edit needs at least one --flat or --usage line")
+        tx = _Tx(self)
+        invoice = tx.invoice(invoice_id)
+        ctx = tx.context()
+        if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
+            raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
+        invoice.lines = self._lines(tx, invoice, specs, invoice.period_from, invoice.period_to)
+        self._schedule(invoice)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
+        tx.commit()
+        return invoice
+
+    def _plan_lines(self, tx: _Tx, plan: Plan, customer: Customer, key: str | None = None) -> list[LineSpec]:
+        quantity = seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
+        return [FlatFee(plan.flat_fee_name, plan.flat_fee), Usage(plan.usage_name, quantity, plan.unit_price)]
+
+    def _lines(self, tx: _Tx, invoice: Invoice, specs: list[LineSpec], start: datetime,
+               end: datetime) -> list[Line]:
+        lines = []
+        for spec in specs:
+            if isinstance(spec, FlatFee):
+                quantity, price, kind = Decimal(1), spec.amount, "flat_fee"
+            else:
+                quantity, price, kind = spec.quantity, spec.unit_price, "usage_based"
+            lines.append(Line.priced(
+                currency=invoice.currency, tax_rate=invoice.tax_rate, quantity=quantity,
+                unit_price=price, id=tx.new_id(), name=spec.name, type=kind,
+                period_from=start, period_to=end, invoice_at=end,
+            ))
+        return lines
+
+    @staticmethod
+    def _schedule(invoice: Invoice) -> None:
+        """collection_at, draft_until and due_at from the lines and workflow (DOMAIN.md §5)."""
+        workflow = invoice.workflow
+        usage_ends = [line.period_to for line in invoice.lines if line.type == "usage_based"]
+        invoice.collection_at = (
+            workflow.duration("collection_interval").after(max(usage_ends)) if usage_ends else None
+        )
+        if workflow.auto_advance:
+            invoice.draft_until = workflow.duration("draft_period").after(
+                invoice.collection_at or invoice.created_at)
+            invoice.due_at = workflow.duration("due_after").after(invoice.draft_until)
+        else:
+            invoice.draft_until = None
+            invoice.due_at = None
+
+    def _new_invoice(self, tx: _Tx, customer: Customer, plan: Plan, specs: list[LineSpec],
+                     start: datetime, end: datetime, subscription_id: str | None) -> Invoice:
+        now = tx.ws.now
+        invoice = Invoice(
+            id=tx.new_id(), number="", status=Status.DRAFT_CREATED, currency=customer.currency,
+            customer=CustomerSnapshot(id=customer.id, key=customer.key, name=customer.name,
+                                      address=customer.address),
+            supplier=tx.ws.supplier, subscription_id=subscription_id, plan_id=plan.id,
+            description=f"{plan.name} — {start.date().isoformat()} to {end.date().isoformat()}",
+            tax_rate=customer.tax_rate, period_from=start, period_to=end,
+            workflow=tx.ws.workflow.model_copy(), created_at=now, updated_at=now,
+        )
+        invoice.number = tx.allocate_number(DRAFT, invoice)
+        invoice.lines = self._lines(tx, invoice, specs, start, end)
+        self._schedule(invoice)
+        ctx = tx.context()
+        # Creation's own advancement emits no invoice.updated: one invoice.created after it.
+        tx.invoices[invoice.id] = invoice
+        lifecycle.advance(invoice, ctx)
+        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx))
+        tx.emit_generated_if_changed(invoice)
+        return invoice
+
+    # --- the integration's callbacks -------------------------------------------------------
+    def draft_synchronized(self, invoice_id: str, *, invoice_number: str | None = None,
+                           external_id: str | None = None,
+                           line_external_ids: Mapping[str, str] | None = None) -> Invoice:
+        tx = _Tx(self)
+        invoice = tx.invoice(invoice_id)
+        lifecycle.check_callback(invoice, Callback.DRAFT_SYNCHRONIZED)
+        line_ids = dict(line_external_ids or {})
+        unknown = sorted(line_id for line_id in line_ids if invoice.line(line_id) is None)
+        if unknown:
+            raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
+        if invoice_number is not None:
+            invoice.number = _text(invoice_number, "invoice number")
+        if external_id is not None:
+            invoice.external_invoicing_id = _text(external_id, "external id")
+        for line_id, line_external_id in line_ids.items():
+            invoice.line(line_id).external_id = _text(line_external_id, f"external id of line {line_id}")  # type: ignore[union-attr]
+        tx.run(invoice, lambda outcome, ctx: lifecycle.acknowledge(
+            invoice, Callback.DRAFT_SYNCHRONIZED, ctx, outcome))
+        tx.commit()
+        return invoice
+
+    def issuing_synchronized(self, invoice_id: str, *, invoice_number: str | None = None,
+                             sent_to_customer_at: str | datetime | None = None,
+                             payment_external_id: str | None = None) -> Invoice:
+        tx = _Tx(self)
+        invoice = tx.invoice(invoice_id)
+        lifecycle.check_callback(invoice, Callback.ISSUING_SYNCHRONIZED)
+        if invoice_number is not None:
+            invoice.number = _text(invoice_number, "invoice number")
+        if sent_to_customer_at is not None:
+            invoice.sent_to_customer_at = (
+                sent_to_customer_at if isinstance(sent_to_customer_at, datetime)
+                else parse_rfc3339(sent_to_customer_at, "sent-to-customer time")
+            )
+        if payment_external_id is not None:
+            invoice.external_payment_id = _text(payment_external_id, "payment external id")
+        tx.run(invoice, lambda outcome, ctx: lifecycle.acknowledge(
+            invoice, Callback.ISSUING_SYNCHRONIZED, ctx, outcome))
+        tx.commit()
+        return invoice
+
+    def payment_status(self, invoice_id: str, trigger: PaymentTrigger | str) -> Invoice:
+        try:
+            payment = PaymentTrigger(trigger)
+        except ValueError:
+            allowed = ", ".join(t.value for t in PaymentTrigger)
+            raise InvalidValue(f"{trigger!r} is not a payment trigger; use one of {allowed}") from None
+        return self._fire(invoice_id, payment.trigger)
+
+    # --- billing-side actions ---------------------------------------------------------------
+    def approve(self, invoice_id: str) -> Invoice:
+        return self._fire(invoice_id, Trigger.APPROVE)
+
+    def retry(self, invoice_id: str) -> Invoice:
+        return self._fire(invoice_id, Trigger.RETRY)
+
+    def advance(self, invoice_id: str) -> Invoice:
+        return self._fire(invoice_id, Trigger.NEXT)
+
+    def collect(self, invoice_id: str) -> Invoice:
+        """Collect usage now instead of waiting for ``collection_at`` (snapshotQuantities)."""
+        return self._fire(invoice_id, Trigger.FORCE_COLLECT)
+
+    def authorize_payment(self, invoice_id: str) -> Invoice:
+        """A payment authorized (simulator only: not a trigger of the payment status callback)."""
+        return self._fire(invoice_id, Trigger.AUTHORIZED)
+
+    def delete(self, invoice_id: str, *, simulate_failure: bool = False) -> Invoice:
+        """Delete a draft or issuing invoice; ``simulate_failure`` ends in ``delete.failed``."""
+        return self._fire(invoice_id, Trigger.DELETE, delete_fails=simulate_failure)
+
+    def report_failure(self, invoice_id: str, message: str | None = None) -> Invoice:
+        """The external system reports that syncing this invoice failed."""
+        tx = _Tx(self)
+        invoice = tx.invoice(invoice_id)
+        if invoice.status not in lifecycle.SYNC_STATES:
+            raise NotAllowed(
+                f"a sync failure can be reported only while a sync is awaited (draft.syncing or "
+                f"issuing.syncing); invoice {invoice.number} is in {invoice.status.value}"
+            )
+        invoice.validation_issues = [*invoice.validation_issues, ValidationIssue(
+            id=tx.new_id(), severity="critical", code="sync_failed", component=SYNC_COMPONENT,
+            message=_text(message, "failure message") if message else "the external invoicing system reported a sync failure",
+        )]
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.FAILED, ctx, outcome))
+        tx.commit()
+        return invoice
+
+    def _fire(self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False) -> Invoice:
+        tx = _Tx(self)
+        invoice = tx.invoice(invoice_id)
+        ctx = tx.context(delete_fails=delete_fails)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome), ctx)
+        tx.commit()
+        return invoice
+
+    # --- the simulated clock ----------------------------------------------------------------
+    def advance_clock(self, duration: str) -> ClockReport:
+        """Move the clock forward, releasing time-based waits and billing ended periods
+        in the order they fall due."""
+        step = parse_duration(duration)
+        tx = _Tx(self)
+        start = tx.ws.now
+        end = step.after(start)
+        if end <= start:
+            raise InvalidValue("the clock only moves forward: give a positive duration like 1h or P1D")
+        report = ClockReport(start, end)
+        due: list[tuple[datetime, int, str, str]] = []
+        for row in self.invoice_rows():
+            self._push_wait(due, row["id"], row["status"], row["collection_at"], row["draft_until"])
+        subscriptions = {s.id: s for s in self.subscriptions()}
+        for subscription in subscriptions.values():
+            heapq.heappush(due, (subscription.period_end, len(due), "subscription", subscription.id))
+        while due and due[0][0] <= end:
+            moment, _, kind, key = heapq.heappop(due)
+            tx.ws.now = max(tx.ws.now, moment)
+            if kind == "subscription":
+                invoice = self._bill_period(tx, subscriptions[key])
+                report.created.append(invoice.id)
+                heapq.heappush(due, (subscriptions[key].period_end, len(due), "subscription", key))
+            else:
+                invoice = tx.invoice(key)
+                outcome = tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome))
+                if outcome.changed:
+                    report.advanced.append(invoice.id)
+            self._push_wait(due, invoice.id, invoice.status.value, invoice.collection_at,
+                            invoice.draft_until)
+        tx.ws.now = end
+        tx.puts += [Put("subscriptions", _dump(s)) for s in subscriptions.values()]
+        tx.commit()
+        return report
+
+    @staticmethod
+    def _push_wait(due: list, invoice_id: str, status: str, collection_at: Any, draft_until: Any) -> None:
+        moment = {Status.DRAFT_WAITING_FOR_COLLECTION.value: collection_at,
+                  Status.DRAFT_WAITING_AUTO_APPROVAL.value: draft_until}.get(status)
+        if moment is not None:
+            when = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
+            heapq.heappush(due, (when, len(due), "invoice", invoice_id))
+
+    def _bill_period(self, tx: _Tx, subscription: Subscription) -> Invoice:
+        """The invoice for a subscription's ended period; the subscription rolls on a month."""
+        customer = next(c for c in self.customers() if c.id == subscription.customer_id)
+        plan = self.plan(subscription.plan_id)
+        start, end = subscription.period_start, subscription.period_end
+        specs = self._plan_lines(tx, plan, customer, key=f"{subscription.id}:{rfc3339(start)}")
+        invoice = self._new_invoice(tx, customer, plan, specs, start, end, subscription.id)
+        subscription.period_start = end
+        subscription.period_end = add_months(subscription.started_at, _months_between(subscription.started_at, end) + 1)
+        return invoice
+
+
+def _months_between(start: datetime, end: datetime) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month
+
+
+def _text(value: str | None, what: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InvalidValue(f"{what} must not be empty")
+    if len(text) > 256:
+        raise InvalidValue(f"{what} must be at most 256 characters")
+    return text

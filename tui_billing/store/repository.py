@@ -1,0 +1,238 @@
+"""The workspace repository: TinyDB tables in memory, made durable by the journal.
+
+The service is its only writer. A command hands ``commit`` the documents it changed; they
+are appended to the journal as one fsynced record and only then applied to the TinyDB
+tables, so a command is either wholly durable or not at all.
+
+Two tables are stored in a compact form so that a 10k-invoice workspace opens fast
+(measured: parsing full invoice documents took 0.84 s, these rows 0.11 s):
+
+* ``invoices`` rows hold the summary fields lists need plus ``z``, the full document as
+  base64 zlib-compressed JSON, decoded only when one invoice is read.
+* ``events`` rows hold the envelope fields; each event's ``data`` lives in the
+  append-only payload file ``<workspace>.payloads``, read on demand. Payloads are
+  written and fsynced before the journal record that points at them.
+"""
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import MemoryStorage
+from tinydb.table import Table
+
+from .journal import Journal, Op, StoreError, Tables, iter_ops
+from .lock import WorkspaceLock
+from .payloads import PayloadFile, pack, unpack
+
+TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events")
+COMPACT_MIN_BYTES = 4 * 1024 * 1024
+
+
+class _IntKeys(MutableMapping[int, Any]):
+    """A view of a raw table (string keys) with the int keys TinyDB's updaters expect."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    def __getitem__(self, key: int) -> Any:
+        return self.raw[str(key)]
+
+    def __setitem__(self, key: int, value: Any) -> None:
+        self.raw[str(key)] = value
+
+    def __delitem__(self, key: int) -> None:
+        del self.raw[str(key)]
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(key) for key in self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __contains__(self, key: object) -> bool:
+        return str(key) in self.raw
+
+
+class InPlaceTable(Table):
+    """TinyDB's table, updating the in-memory table in place.
+
+    TinyDB's own ``_update_table`` copies the whole table twice per write (fine for its
+    JSON file, O(n) per command here); the in-memory storage makes a copy pointless.
+    """
+
+    def _update_table(self, updater: Callable[[dict[int, Mapping]], None]) -> None:
+        tables = self._storage.read()
+        raw = tables.setdefault(self.name, {})
+        updater(_IntKeys(raw))  # type: ignore[arg-type]
+        self.clear_cache()
+
+
+class WorkspaceDB(TinyDB):
+    table_class = InPlaceTable
+
+
+@dataclass(frozen=True)
+class Put:
+    """Store ``document`` (keyed by its ``id``); invoices carry their list ``summary``."""
+
+    table: str
+    document: dict[str, Any]
+    summary: dict[str, Any] | None = None
+
+
+class Repository:
+    """Open with ``Repository.open(path)`` or ``Repository.create(path, changes)``; close when done."""
+
+    def __init__(self, path: Path, journal: Journal, lock: WorkspaceLock, tables: Tables) -> None:
+        self.path = path
+        self._journal = journal
+        self._lock = lock
+        self._payloads = PayloadFile(path.with_name(path.name + ".payloads"))
+        self.db = WorkspaceDB(storage=MemoryStorage)
+        self.db.storage.write({name: tables.get(name, {}) for name in TABLES})
+        self._index: dict[str, dict[str, int]] = {
+            name: {doc["id"]: int(doc_id) for doc_id, doc in tables.get(name, {}).items()}
+            for name in TABLES
+        }
+
+    # --- opening and closing -----------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> "Repository":
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"no workspace at {path}; create one with `tui-billing init`")
+        lock = WorkspaceLock(path)
+        lock.acquire()
+        try:
+            journal = Journal(path)
+            tables, records = journal.load()
+            repository = cls(path, journal, lock, tables)
+            repository._apply(iter_ops(records))
+        except BaseException:
+            lock.release()
+            raise
+        return repository
+
+    @classmethod
+    def create(cls, path: Path, changes: list[Put], *, force: bool = False) -> "Repository":
+        """A new workspace holding ``changes``; refuses to replace a file unless forced."""
+        path = Path(path)
+        if path.exists() and not force:
+            raise StoreError(f"{path} already exists; pass --force to replace it")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create {path.parent}: {error.strerror}") from None
+        lock = WorkspaceLock(path)
+        lock.acquire()
+        try:
+            repository = cls(path, Journal(path), lock, {})
+            with open(repository._payloads.path, "wb"):
+                pass  # a replaced workspace's payloads go with it
+            repository._apply(repository._encode(change) for change in changes)
+            repository._journal.write_snapshot(repository._tables())
+        except OSError as error:
+            lock.release()
+            raise StoreError(f"cannot write {path}: {error.strerror}") from None
+        except BaseException:
+            lock.release()
+            raise
+        return repository
+
+    def close(self) -> None:
+        """Compact a long journal into a fresh snapshot, then release the workspace."""
+        try:
+            if self._journal.journal_bytes > max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes // 4):
+                self._journal.write_snapshot(self._tables())
+        finally:
+            self._journal.close()
+            self._payloads.close()
+            self._lock.release()
+
+    # --- reading -------------------------------------------------------------------------
+    def table(self, name: str) -> Table:
+        return self.db.table(name)
+
+    def row(self, table: str, key: str) -> dict[str, Any] | None:
+        """The stored row (for invoices: the summary; for events: the envelope)."""
+        doc_id = self._index[table].get(key)
+        return None if doc_id is None else self.db.table(table).get(doc_id=doc_id)
+
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
+        """The whole document, decoded."""
+        row = self.row(table, key)
+        return None if row is None else self.decode(table, row)
+
+    def decode(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        if table == "invoices":
+            return unpack(row["z"])
+        if table == "events":
+            document = {k: v for k, v in row.items() if k != "payload"}
+            document["data"] = json.loads(self._payloads.read(row["payload"]))
+            return document
+        return dict(row)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of ``table`` in insertion order (read-only: do not mutate)."""
+        return list(self.db.storage.read()[table].values())
+
+    def count(self, table: str) -> int:
+        return len(self._index[table])
+
+    # --- writing -------------------------------------------------------------------------
+    def commit(self, changes: list[Put]) -> None:
+        """Make ``changes`` durable, then apply them; StoreError (nothing changed) if the
+        disk refuses."""
+        if not changes:
+            return
+        try:
+            ops = [self._encode(change) for change in changes]
+            self._payloads.sync()
+            self._journal.append(ops)
+        except OSError as error:
+            raise StoreError(f"cannot write {self.path}: {error.strerror}; nothing was changed") from None
+        self._apply(ops)
+        if self._journal.journal_bytes > max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes):
+            self._journal.write_snapshot(self._tables())
+
+    def _encode(self, change: Put) -> Op:
+        document = change.document
+        if change.table == "invoices":
+            row = {**(change.summary or {}), "id": document["id"], "z": pack(document)}
+        elif change.table == "events":
+            row = {k: v for k, v in document.items() if k != "data"}
+            data = json.dumps(document["data"], separators=(",", ":"), ensure_ascii=False).encode()
+            row["payload"] = self._payloads.append(data)
+        else:
+            row = document
+        return ["put", change.table, document["id"], row]
+
+    def _apply(self, ops: Iterable[Op]) -> None:
+        for op in ops:
+            kind, table_name, key = op[0], op[1], op[2]
+            if table_name not in self._index:
+                raise StoreError(f"{self.path} holds an unknown table {table_name!r}")
+            table = self.db.table(table_name)
+            index = self._index[table_name]
+            doc_id = index.get(key)
+            if kind != "put":
+                raise StoreError(f"{self.path} holds an unknown operation {kind!r}")
+            if doc_id is None:
+                index[key] = table.insert(op[3])
+            else:
+                table.update(_replace_with(op[3]), doc_ids=[doc_id])
+
+    def _tables(self) -> Tables:
+        return self.db.storage.read()
+
+
+def _replace_with(document: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def replace(current: dict[str, Any]) -> None:
+        current.clear()
+        current.update(document)
+
+    return replace

@@ -1,0 +1,33 @@
+"""Where the workspace lives, and opening it (creating the demo one on first start)."""
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+from .service import Service
+from .service import scenario
+
+ENV_VAR = "TUI_BILLING_DB"
+DEFAULT_SCENARIO = "demo"
+
+
+def default_path() -> Path:
+    return user_data_path("tui-billing", appauthor=False) / "workspace.db"
+
+
+def resolve(explicit: str | None) -> tuple[Path, bool]:
+    """The workspace path (``--db``, else ``$TUI_BILLING_DB``, else the user data dir) and
+    whether it was chosen by the user."""
+    if explicit:
+        return Path(explicit).expanduser(), True
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser(), True
+    return default_path(), False
+
+
+def open_service(path: Path, *, create_demo: bool) -> Service:
+    """Open the workspace; when it does not exist yet and ``create_demo``, build the demo."""
+    if create_demo and not path.exists():
+        return scenario.build(path, scenario.load(scenario.bundled(DEFAULT_SCENARIO)))
+    return Service.open(path)
