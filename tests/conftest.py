@@ -1,0 +1,37 @@
+"""Shared fixtures: one place owns determinism (fixed clock, fixed seed, temp workspace)."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tui_billing.service import Service
+from tui_billing.service import scenario
+
+FIXED_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
+SEED = 7
+PROJECT = Path(__file__).resolve().parents[1]
+SEEDS = PROJECT.parent / "shared" / "seeds"
+DEMO = PROJECT / "fixtures" / "demo.json"
+
+
+@pytest.fixture
+def workspace_path(tmp_path: Path) -> Path:
+    return tmp_path / "workspace.db"
+
+
+@pytest.fixture
+def service(workspace_path: Path) -> Iterator[Service]:
+    """A fresh workspace: six Faker customers, hooks off, default workflow, fixed clock."""
+    svc = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def demo_service(workspace_path: Path) -> Iterator[Service]:
+    """The demo scenario: invoices resting in every resting state."""
+    svc = scenario.build(workspace_path, scenario.load(DEMO))
+    yield svc
+    svc.close()
