@@ -3,7 +3,6 @@
 import argparse
 import json
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from .. import workspace
 from ..domain.events import app_v1, app_v3
 from ..domain.linespec import parse_flat, parse_usage
 from ..domain.models import Invoice
-from ..domain.status import Status
 from ..domain.errors import InvalidValue
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
@@ -261,17 +259,11 @@ def clock(args: argparse.Namespace) -> int:
 
 
 def dashboard(args: argparse.Namespace) -> int:
-    """Until the dashboard exists, the start command prints the workspace overview."""
+    """The start command: the dashboard on the workspace (the demo one on first start)."""
+    from ..tui.app import BillingApp  # Textual loads only for the dashboard
+
     with _service(args, create_demo=True) as service:
-        current = service.app()
-        print(f"tui-billing — {current.name} ({service.repository.path})")
-        print(f"clock {_when(service.now())}")
-        _print_hooks(service)
-        counts = Counter(row["status"] for row in service.invoice_rows())
-        for status in Status:
-            if counts[status.value]:
-                print(f"  {status.value:<40} {counts[status.value]}")
-        print("run `tui-billing --help` for every command")
+        BillingApp(service).run()
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import lifecycle
 from .lifecycle import Context
-from .models import App, Invoice, Line, Supplier, Address
+from .models import Address, App, Event, Invoice, Line, Supplier
 from .money import to_json_number
 from .status import Status
 from .timefmt import rfc3339
@@ -199,6 +199,11 @@ def webhook_envelope(event_id: str, event_type: str, timestamp: str, data: dict[
     return {"id": event_id, "type": event_type, "timestamp": timestamp, "data": data}
 
 
+def envelope(event: Event) -> dict[str, Any]:
+    """An event of the log as delivered: ``{id, type, timestamp, data}``."""
+    return webhook_envelope(event.id, event.type, rfc3339(event.timestamp) or "", event.data)
+
+
 # --- InvoiceGenerated (DOMAIN.md §6) --------------------------------------------------------
 _ISSUED_FAMILY = {Status.ISSUED} | {s for s in Status if s.short == "payment_processing"}
 _FIXED_STATUS = {
@@ -208,15 +213,22 @@ _FIXED_STATUS = {
     Status.UNCOLLECTIBLE: "cancelled",
     Status.DELETED: "cancelled",
 }
+# States only an issued invoice can be in. ``deleted`` is not one: only drafts and invoices
+# still issuing can be deleted, so a deleted invoice was never issued and never emitted
+# (``issued_at`` alone does not tell: it is stamped on entering issuing.syncing).
+_AFTER_ISSUE = _ISSUED_FAMILY | {Status.OVERDUE, Status.PAID, Status.VOIDED, Status.UNCOLLECTIBLE}
+
+
+def _mapped_status(invoice: Invoice) -> str:
+    """The §6 status mapping; an invoice not issued yet previews as ``generated``."""
+    if invoice.status in _FIXED_STATUS:
+        return _FIXED_STATUS[invoice.status]
+    return "sent" if invoice.sent_to_customer_at is not None else "generated"
 
 
 def generated_status(invoice: Invoice) -> str | None:
-    """The InvoiceGenerated status this invoice maps to, or None before it is issued."""
-    if invoice.issued_at is None:
-        return None
-    if invoice.status in _ISSUED_FAMILY:
-        return "sent" if invoice.sent_to_customer_at is not None else "generated"
-    return _FIXED_STATUS.get(invoice.status)
+    """The InvoiceGenerated status this invoice maps to, or None while it has not been issued."""
+    return _mapped_status(invoice) if invoice.status in _AFTER_ISSUE else None
 
 
 def invoice_generated(invoice: Invoice, status: str | None = None) -> dict[str, Any]:
@@ -234,7 +246,7 @@ def invoice_generated(invoice: Invoice, status: str | None = None) -> dict[str, 
         "customerId": invoice.customer.id,
         "invoiceDate": rfc3339(issued_at),
         "dueDate": rfc3339(due_at),
-        "status": status or generated_status(invoice) or "generated",
+        "status": status or _mapped_status(invoice),
         "lineItems": [
             {"description": line.description or line.name, "quantity": to_json_number(line.quantity),
              "unitPrice": to_json_number(line.unit_price), "total": to_json_number(line.amount)}

@@ -217,9 +217,9 @@ def validate(invoice: Invoice, ctx: Context) -> bool:
 
 
 def start_issuing(invoice: Invoice, ctx: Context) -> bool:
-    """Issuing stamps ``issued_at`` and recomputes ``due_at`` from it."""
-    if invoice.issued_at is None:
-        invoice.issued_at = ctx.now
+    """Every entry into issuing.syncing (a retry too) stamps ``issued_at`` = now and
+    recomputes ``due_at`` from it (DOMAIN.md §4), as OpenMeter's finalizeInvoice does."""
+    invoice.issued_at = ctx.now
     invoice.due_at = invoice.workflow.duration("due_after").after(invoice.issued_at)
     return True
 

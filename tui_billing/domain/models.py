@@ -249,3 +249,6 @@ class Workspace(Model):
     sequences: dict[str, int] = {}
     workflow: Workflow = Workflow()
     supplier: Supplier
+    callback_response: Literal["invoice", "no_content"] = "invoice"
+    """How the three callbacks answer success over HTTP: 200 with the invoice, as
+    OpenMeter's server does, or 204 as its OpenAPI spec and official SDK expect."""

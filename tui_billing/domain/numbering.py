@@ -8,9 +8,13 @@ INVOICE = "INV"
 
 
 def customer_prefix(name: str) -> str:
-    """ASCII-folded, upper-cased: one word → first 4 letters; more → 2 of each of the first two."""
+    """ASCII-folded, upper-cased: one word → first 4 letters; more → 2 of each of the first two.
+
+    Words are separated by whitespace, as in OpenMeter (``Gould-Foster`` is one word: GOUL);
+    DOMAIN.md counts letters, so other characters inside a word are dropped (OpenMeter keeps them).
+    """
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().upper()
-    words = re.findall(r"[A-Z0-9]+", folded)
+    words = [word for word in (re.sub(r"[^A-Z0-9]", "", part) for part in folded.split()) if word]
     if not words:
         return "UNKN"
     if len(words) == 1:

@@ -68,10 +68,10 @@ class _Tx:
                        allocate_number=self.allocate_number, delete_fails=delete_fails)
 
     def allocate_number(self, kind: str, invoice: Invoice) -> str:
-        prefix = customer_prefix(invoice.customer.name)
-        key = f"{kind}-{prefix}"
-        self.ws.sequences[key] = self.ws.sequences.get(key, 0) + 1
-        return format_number(kind, prefix, self.ws.sequences[key])
+        """The next number of ``kind``: one sequence per kind, shared by every customer, as
+        OpenMeter keeps one per scope (DOMAIN.md §4 does not say; "start at 1" holds either way)."""
+        self.ws.sequences[kind] = self.ws.sequences.get(kind, 0) + 1
+        return format_number(kind, customer_prefix(invoice.customer.name), self.ws.sequences[kind])
 
     def invoice(self, invoice_id: str) -> Invoice:
         if invoice_id not in self.invoices:
@@ -296,6 +296,16 @@ class Service:
         tx.commit()
         return tx.ws.workflow
 
+    def set_callback_response(self, mode: str) -> Workspace:
+        """How the HTTP callbacks answer success: ``invoice`` (200 with the invoice, like
+        OpenMeter's server) or ``no_content`` (204, like its OpenAPI spec and SDK)."""
+        if mode not in ("invoice", "no_content"):
+            raise InvalidValue(f"callback response must be invoice or no_content, got {mode!r}")
+        tx = _Tx(self)
+        tx.ws.callback_response = mode  # type: ignore[assignment]
+        tx.commit()
+        return tx.ws
+
     # --- invoices --------------------------------------------------------------------
     def create_invoice(self, customer_key: str, lines: Iterable[LineSpec] = ()) -> Invoice:
         """A manual invoice for the customer; no lines: the plan's fee and Faker usage."""
@@ -374,12 +384,11 @@ class Service:
         invoice.number = tx.allocate_number(DRAFT, invoice)
         invoice.lines = self._lines(tx, invoice, specs, start, end)
         self._schedule(invoice)
+        # Creation's automatic transitions each emit invoice.updated (DOMAIN.md §3; OpenMeter
+        # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
-        # Creation's own advancement emits no invoice.updated: one invoice.created after it.
-        tx.invoices[invoice.id] = invoice
-        lifecycle.advance(invoice, ctx)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
         tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx))
-        tx.emit_generated_if_changed(invoice)
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------

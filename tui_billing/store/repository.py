@@ -28,7 +28,8 @@ from .journal import Journal, Op, StoreError, Tables, iter_ops
 from .lock import WorkspaceLock
 from .payloads import PayloadFile, pack, unpack
 
-TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events")
+TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events",
+          "webhooks", "deliveries")
 COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 

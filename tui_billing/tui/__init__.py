@@ -1,0 +1,1 @@
+"""The dashboard: a keyboard-first Textual front door onto the service."""

@@ -1,0 +1,1 @@
+"""Full screens: the dashboard, the event log and the help."""

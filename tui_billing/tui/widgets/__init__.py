@@ -1,0 +1,1 @@
+"""Widgets, by the part of the screen they serve."""

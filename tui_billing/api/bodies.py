@@ -1,0 +1,108 @@
+"""Request bodies, validated strictly at the edge (a wrong type is a 400, never coerced).
+
+Field names are OpenMeter's: camelCase for the v1 API, snake_case for the v3 app. Unknown
+fields are ignored, as OpenMeter's server does; read-only fields sent back (``id``,
+``createdAt``, ``listing`` …) are therefore accepted and ignored too.
+"""
+
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from ..domain.errors import InvalidValue
+
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+Description = Annotated[str, Field(max_length=1024)]
+
+
+class _V1(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", alias_generator=to_camel)
+
+
+class _V3(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class LineExternalId(_V1):
+    line_id: str
+    external_id: str
+
+
+class LineDiscountExternalId(_V1):
+    line_discount_id: str
+    external_id: str
+
+
+class DraftSyncResult(_V1):
+    invoice_number: str | None = None
+    external_id: str | None = None
+    line_external_ids: list[LineExternalId] | None = None
+    line_discount_external_ids: list[LineDiscountExternalId] | None = None
+
+
+class DraftSynchronized(_V1):
+    invoicing: DraftSyncResult
+
+
+class IssuingInvoicing(_V1):
+    invoice_number: str | None = None
+    sent_to_customer_at: str | None = None
+
+
+class IssuingPayment(_V1):
+    external_id: str | None = None
+
+
+class IssuingSynchronized(_V1):
+    invoicing: IssuingInvoicing | None = None
+    payment: IssuingPayment | None = None
+
+
+class PaymentStatus(_V1):
+    trigger: str
+
+
+class AppV1Update(_V1):
+    """``PUT /api/v1/apps/{id}``: OpenMeter's ``CustomInvoicingAppReplaceUpdate``."""
+
+    name: Name
+    description: Description | None = None
+    metadata: dict[str, str] | None = None
+    type: Literal["custom_invoicing"]
+    enable_draft_sync_hook: bool
+    enable_issuing_sync_hook: bool
+
+
+class AppV3Update(_V3):
+    """``PUT /openmeter/apps/{appId}``: the writable fields of ``BillingAppExternalInvoicing``."""
+
+    name: Name
+    description: Description | None = None
+    labels: dict[str, str] | None = None
+    enable_draft_sync_hook: bool
+    enable_issuing_sync_hook: bool
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse(model: type[Body], raw: bytes) -> Body:
+    """The body as ``model``, or InvalidValue saying what is wrong and where."""
+    if not raw.strip():
+        raise InvalidValue("the request body is empty: send a JSON object")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise InvalidValue(describe(error)) from None
+
+
+def describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors()[:3]:
+        if item["type"] == "json_invalid":
+            return f"the request body is not valid JSON ({item.get('ctx', {}).get('error', item['msg'])})"
+        where = ".".join(str(part) for part in item["loc"])
+        problems.append(f"{where}: {item['msg']}" if where else item["msg"])
+    more = error.error_count() - len(problems)
+    return "invalid request body: " + "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")

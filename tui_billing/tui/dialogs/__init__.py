@@ -1,0 +1,1 @@
+"""Modal dialogs: typed ``ModalScreen[T]`` forms and choosers that ``dismiss()`` a value."""

@@ -1,0 +1,350 @@
+"""The dashboard: lifecycle panes, the selected invoice, and every action one key away.
+
+Which keys are possible is asked of the service (``Service.actions``, from the lifecycle
+table); nothing here restates a lifecycle rule.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.content import Content
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Input, TabbedContent, TabPane
+
+from ...domain import schemas
+from ...domain.events import envelope
+from ...domain.errors import BillingError
+from ...domain.models import Invoice
+from ...domain.status import Status
+from ...service import Service
+from ...store.journal import StoreError
+from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
+from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
+from ..lanes import LANES, lane_of
+from ..widgets.bars import AppBar, LaneBar
+from ..widgets.key_bar import KeyBar
+from ..widgets.preview import InvoiceDetail, JsonView
+from ..widgets.row_list import Column, ListHeader, Row, RowList
+
+# Dashboard action → the service actions (from ``Service.actions``) that make it possible.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "sync": ("draft_synchronized", "issuing_synchronized"),
+    "payment": ("payment:paid", "payment:payment_failed", "payment:payment_uncollectible",
+                "payment:payment_overdue", "payment:action_required", "payment:void", "authorize"),
+    "approve": ("approve",),
+    "retry": ("retry",),
+    "advance": ("advance",),
+    "collect": ("collect",),
+    "delete": ("delete",),
+    "fail": ("fail",),
+}
+# Service action → the key that fires it, for the detail pane's "Available now".
+ACTION_KEYS = {"draft_synchronized": "s", "issuing_synchronized": "s", "approve": "a", "retry": "r",
+               "advance": "n", "collect": "C", "delete": "x", "fail": "f", "authorize": "p"}
+
+
+def _status_cell(row: Row) -> str:
+    return row["status"].split(".", 1)[-1]
+
+
+def _money(row: Row) -> str:
+    return f"{row['total']} {row['currency']}"
+
+
+class Dashboard(Screen[None]):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [
+        Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
+        Binding("I", "toggle_hook('issuing')", "Issuing hook", id="hooks.issuing"),
+        Binding("s", "sync", "Sync", id="invoice.sync"),
+        Binding("p", "payment", "Payment", id="invoice.payment"),
+        Binding("a", "approve", "Approve", id="invoice.approve"),
+        Binding("r", "retry", "Retry", id="invoice.retry"),
+        Binding("n", "advance", "Advance", id="invoice.advance"),
+        Binding("x", "delete", "Delete", id="invoice.delete"),
+        Binding("c", "new_invoice", "New", id="invoice.new"),
+        Binding("t", "clock", "Clock", id="clock.advance"),
+        Binding("e", "event_log", "Events", id="events.log"),
+        Binding("slash", "filter", "Filter", id="list.filter"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "app.quit", "Quit", id="app.quit"),
+        Binding("C", "collect", "Collect usage", id="invoice.collect", show=False),
+        Binding("f", "fail", "Report sync failure", id="invoice.fail", show=False),
+        Binding("w", "workflow", "Workflow", id="workflow.edit", show=False),
+        Binding("y", "copy_json", "Copy JSON", id="preview.copy", show=False),
+        Binding("left,h,left_square_bracket", "lane(-1)", "Previous pane", id="lanes.previous", show=False),
+        Binding("right,l,right_square_bracket", "lane(1)", "Next pane", id="lanes.next", show=False),
+        Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
+    ]
+
+    lane: reactive[int] = reactive(0, init=False)
+
+    def __init__(self, service: Service) -> None:
+        super().__init__()
+        self.service = service
+        self.selected: Invoice | None = None
+        self.actions: dict[str, Status] = {}
+        self.filter_text = ""
+
+    # --- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        columns = [
+            Column("Number", lambda r: r["number"], 15),
+            Column("Customer", lambda r: r["customer_name"]),
+            Column("Total", _money, 14, right=True),
+            Column("Status", _status_cell, 22),
+            Column("Due", lambda r: (r["due_at"] or "-")[:10], 10, alert=self._past_due),
+        ]
+        yield AppBar(id="app-bar")
+        yield LaneBar(id="lanes")
+        with Container(id="body"):
+            with Vertical(id="list-pane"):
+                yield Input(placeholder="filter by number, customer or id · esc clears", id="filter")
+                yield ListHeader(columns, id="list-header")
+                yield RowList(columns, empty="no invoices here", id="invoices")
+            with TabbedContent(id="preview"):
+                with TabPane("Detail", id="tab-detail"):
+                    yield InvoiceDetail(id="detail")
+                with TabPane("InvoiceGenerated", id="tab-generated"):
+                    yield JsonView(id="json-generated")
+                with TabPane("Invoice JSON", id="tab-v1"):
+                    yield JsonView(id="json-v1")
+                with TabPane("Webhooks", id="tab-events"):
+                    yield JsonView(id="json-events")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.reload()
+        self.query_one(RowList).focus()
+
+    # --- data flows down ---------------------------------------------------------------------
+    def _past_due(self, row: Row) -> bool:
+        due = row["due_at"]
+        return bool(due) and row["status"].split(".", 1)[0] in ("issued", "payment_processing", "overdue") \
+            and due < self.service.now().isoformat()
+
+    def reload(self, follow: str | None = None) -> None:
+        """Re-read the workspace; ``follow`` an invoice into the pane it now rests in."""
+        rows = self.service.invoice_rows()
+        counts = {lane.key: 0 for lane in LANES}
+        for row in rows:
+            counts[lane_of(row["status"]).key] += 1
+        if follow is not None:
+            row = next((r for r in rows if r["id"] == follow), None)
+            if row is not None:
+                self.set_reactive(Dashboard.lane, LANES.index(lane_of(row["status"])))
+        lanes = self.query_one(LaneBar)
+        lanes.counts = counts
+        lanes.active = self.lane
+        app = self.service.app()
+        self.query_one(AppBar).state = (app, self.service.workspace().workflow, self.service.now(), "")
+        self._fill_list(rows, select=follow or (self.selected.id if self.selected else None))
+
+    def _fill_list(self, rows: list[Row] | None = None, select: str | None = None) -> None:
+        rows = self.service.invoice_rows() if rows is None else rows
+        shorts = LANES[self.lane].shorts
+        needle = self.filter_text.lower()
+        visible = [r for r in reversed(rows) if r["status"].split(".", 1)[0] in shorts and (
+            not needle or needle in r["number"].lower() or needle in r["customer_name"].lower()
+            or needle in r["id"].lower())]
+        self.query_one(RowList).set_rows(visible, select=select)
+        self.show(self.query_one(RowList).current)
+
+    def watch_lane(self, lane: int) -> None:
+        self.query_one(LaneBar).active = lane
+        self._fill_list()
+
+    def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
+        if event.row_list.id == "invoices":
+            self.show(event.row)
+
+    def show(self, row: Row | None) -> None:
+        """Show the invoice of ``row`` (or nothing) in the detail and JSON tabs."""
+        invoice = self.service.invoice(row["id"]) if row else None
+        self.selected = invoice
+        self.actions = self.service.actions(invoice) if invoice else {}
+        now = self.service.now()
+        keyed = {name: (ACTION_KEYS.get(name.split(":")[0], "p"), target) for name, target in self.actions.items()
+                 if name != "edit"}
+        self.query_one(InvoiceDetail).show(invoice, keyed, now)
+        generated = self.query_one("#json-generated", JsonView)
+        v1 = self.query_one("#json-v1", JsonView)
+        events = self.query_one("#json-events", JsonView)
+        if invoice is None:
+            for view in (generated, v1, events):
+                view.show(None, Content.styled("No invoice selected.", "$text-muted"))
+        else:
+            payload, emitted = self.service.invoice_generated(invoice)
+            errors = schemas.invoice_generated_errors(payload)
+            mark = (Content.styled("✔ schema valid", "bold $success") if not errors
+                    else Content.styled("✖ schema invalid: " + "; ".join(errors), "bold $error"))
+            state = (Content.styled("emitted", "$text-muted") if emitted
+                     else Content.styled("not emitted yet: what issuing would emit", "bold $warning"))
+            generated.show(payload, Content(" · ").join([mark, state]))
+            v1.show(self.service.invoice_v1(invoice), Content.styled("GET /api/v1/billing/invoices/" + invoice.id, "$text-muted"))
+            webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
+            events.show([envelope(e) for e in webhook_events], Content.styled(
+                f"{len(webhook_events)} webhook events, newest first (e: the whole event log)", "$text-muted"))
+        self.refresh_bindings()
+
+    # --- what is possible now --------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needs = NEEDS.get(action)
+        if needs is not None:
+            return True if any(n in self.actions for n in needs) else None
+        if action == "copy_json":
+            return True if self.selected else None
+        return True
+
+    # --- commands flow up to the service ---------------------------------------------------------
+    def run_command(self, done: str, command: Callable[[], Any]) -> None:
+        """Run a service command; on refusal say why (nothing changed), else show its effect."""
+        try:
+            result = command()
+        except (BillingError, StoreError) as error:
+            self.notify(str(error), title="Refused", severity="error")
+            return
+        follow = result.id if isinstance(result, Invoice) else None
+        if isinstance(result, Invoice):
+            done = f"{done}: {result.number} → {result.status.value}"
+        self.notify(done, title="Done")
+        self.reload(follow=follow)
+
+    def _selected_id(self) -> str:
+        assert self.selected is not None  # check_action keeps invoice actions off otherwise
+        return self.selected.id
+
+    def action_toggle_hook(self, which: str) -> None:
+        app = self.service.app()
+        if which == "draft":
+            on = not app.enable_draft_sync_hook
+            self.run_command(f"Draft sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(draft=on))
+        else:
+            on = not app.enable_issuing_sync_hook
+            self.run_command(f"Issuing sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(issuing=on))
+
+    def action_sync(self) -> None:
+        invoice_id = self._selected_id()
+        if "draft_synchronized" in self.actions:
+            def draft(values: dict[str, Any] | None) -> None:
+                if values is not None:
+                    self.run_command("Draft synchronized", lambda: self.service.draft_synchronized(invoice_id, **values))
+            self.app.push_screen(DraftSyncForm(self.selected), draft)  # type: ignore[arg-type]
+        else:
+            def issuing(values: dict[str, Any] | None) -> None:
+                if values is not None:
+                    self.run_command("Issuing synchronized", lambda: self.service.issuing_synchronized(invoice_id, **values))
+            self.app.push_screen(IssuingSyncForm(self.selected, self.service.now()), issuing)  # type: ignore[arg-type]
+
+    def action_payment(self) -> None:
+        invoice_id = self._selected_id()
+
+        def report(trigger: str | None) -> None:
+            if trigger == "authorized":
+                self.run_command("Payment authorized", lambda: self.service.authorize_payment(invoice_id))
+            elif trigger is not None:
+                self.run_command(f"Payment {trigger}", lambda: self.service.payment_status(invoice_id, trigger))
+        self.app.push_screen(PaymentChooser(self.selected, self.actions), report)  # type: ignore[arg-type]
+
+    def action_approve(self) -> None:
+        invoice_id = self._selected_id()
+        self.run_command("Approved", lambda: self.service.approve(invoice_id))
+
+    def action_retry(self) -> None:
+        invoice_id = self._selected_id()
+        self.run_command("Retried", lambda: self.service.retry(invoice_id))
+
+    def action_advance(self) -> None:
+        invoice_id = self._selected_id()
+        self.run_command("Advanced", lambda: self.service.advance(invoice_id))
+
+    def action_collect(self) -> None:
+        invoice_id = self._selected_id()
+        self.run_command("Usage collected", lambda: self.service.collect(invoice_id))
+
+    def action_delete(self) -> None:
+        invoice_id = self._selected_id()
+
+        def confirmed(simulate_failure: bool | None) -> None:
+            if simulate_failure is not None:
+                self.run_command("Deleted", lambda: self.service.delete(invoice_id, simulate_failure=simulate_failure))
+        self.app.push_screen(ConfirmDelete(self.selected), confirmed)  # type: ignore[arg-type]
+
+    def action_fail(self) -> None:
+        invoice_id = self._selected_id()
+
+        def report(message: str | None) -> None:
+            if message is not None:
+                self.run_command("Sync failure reported", lambda: self.service.report_failure(invoice_id, message))
+        self.app.push_screen(FailureForm(), report)
+
+    def action_new_invoice(self) -> None:
+        plans = {p.id: p.name for p in self.service.plans()}
+
+        def create(key: str | None) -> None:
+            if key is not None:
+                self.run_command("Invoice created", lambda: self.service.create_invoice(key))
+        self.app.push_screen(CustomerChooser(self.service.customers(), plans), create)
+
+    def action_clock(self) -> None:
+        def advance(duration: str | None) -> None:
+            if duration is not None:
+                def move() -> str:
+                    report = self.service.advance_clock(duration)
+                    return f"{len(report.created)} invoices created, {len(report.advanced)} advanced"
+                try:
+                    summary = move()
+                except (BillingError, StoreError) as error:
+                    self.notify(str(error), title="Refused", severity="error")
+                    return
+                self.notify(summary, title=f"Clock +{duration}")
+                self.reload()
+        self.app.push_screen(ClockForm(), advance)
+
+    def action_workflow(self) -> None:
+        def save(values: dict[str, Any] | None) -> None:
+            if values is not None:
+                self.run_command("Workflow saved for new invoices", lambda: self.service.set_workflow(**values))
+        self.app.push_screen(WorkflowForm(self.service.workspace().workflow), save)
+
+    def action_event_log(self) -> None:
+        from .event_log import EventLog
+        self.app.push_screen(EventLog(self.service))
+
+    def action_help(self) -> None:
+        from .help import Help
+        self.app.push_screen(Help(self.BINDINGS))
+
+    def action_lane(self, delta: int) -> None:
+        self.lane = (self.lane + delta) % len(LANES)
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.query_one(RowList).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self._fill_list()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.query_one(RowList).focus()
+
+    def action_copy_json(self) -> None:
+        active = self.query_one(TabbedContent).active
+        view_id = {"tab-generated": "json-generated", "tab-events": "json-events"}.get(active, "json-v1")
+        self.app.copy_to_clipboard(self.query_one(f"#{view_id}", JsonView).text)
+        self.notify("JSON copied to the clipboard", title="Copied")

@@ -1,0 +1,60 @@
+"""Every emitted event, newest first; the highlighted one's payload beside it."""
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Label
+
+from ...domain.events import envelope
+from ...service import Service
+from ..widgets.key_bar import KeyBar
+from ..widgets.preview import JsonView
+from ..widgets.row_list import Column, ListHeader, RowList
+
+
+class EventLog(Screen[None]):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [
+        Binding("escape,e", "app.pop_screen", "Back", id="events.back"),
+        Binding("y", "copy_json", "Copy JSON", id="events.copy"),
+    ]
+
+    def __init__(self, service: Service) -> None:
+        super().__init__()
+        self.service = service
+
+    def compose(self) -> ComposeResult:
+        columns = [
+            Column("#", lambda r: str(r["seq"]), 5, right=True),
+            Column("Type", lambda r: r["type"], 17),
+            Column("Time", lambda r: r["timestamp"][5:16].replace("T", " "), 11),
+            Column("Invoice", lambda r: self._numbers.get(r["invoice_id"], r["invoice_id"])),
+        ]
+        yield Label(Content.styled(" Event log — newest first", "bold $accent"), id="event-title")
+        with Container(id="event-body"):
+            with Vertical(id="event-list-pane"):
+                yield ListHeader(columns)
+                yield RowList(columns, empty="no events yet", id="events")
+            yield JsonView(id="event-payload")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self._numbers = {row["id"]: row["number"] for row in self.service.invoice_rows()}
+        events = self.query_one("#events", RowList)
+        events.set_rows(list(reversed(self.service.event_rows())))
+        events.focus()
+
+    def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
+        payload = self.query_one(JsonView)
+        if event.row is None:
+            payload.show(None)
+            return
+        full = self.service.event(event.row)
+        kind = "InvoiceGenerated domain event (payload)" if not full.is_webhook else "webhook event (envelope)"
+        payload.show(full.data if not full.is_webhook else envelope(full), Content.styled(kind, "$text-muted"))
+
+    def action_copy_json(self) -> None:
+        self.app.copy_to_clipboard(self.query_one(JsonView).text)
+        self.notify("JSON copied to the clipboard", title="Copied")

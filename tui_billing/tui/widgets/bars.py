@@ -1,0 +1,64 @@
+"""The app bar (app, hooks, workflow, clock) and the lane bar (panes with counts)."""
+
+from typing import Any
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ...domain.models import App, Workflow
+from ...domain.timefmt import rfc3339
+from ..lanes import LANES
+
+
+def _switch(label: str, key: str, on: bool) -> Content:
+    state = ("● on ", "$success") if on else ("○ off", "$text-muted")
+    return Content.assemble((f"[{key}] ", "$text-muted"), f"{label} ", (state[0], f"bold {state[1]}"))
+
+
+class AppBar(Widget):
+    """One glance at the simulated app: name, status, hooks, workflow and clock."""
+
+    DEFAULT_CSS = """
+    AppBar { height: auto; background: $panel; padding: 0 1; }
+    """
+
+    state: reactive[tuple[App, Workflow, Any, str] | None] = reactive(None)
+
+    def render(self) -> Content:
+        if self.state is None:
+            return Content("")
+        app, workflow, now, extra = self.state
+        status_style = "$success" if app.status == "ready" else "$error"
+        auto = "auto-advance" if workflow.auto_advance else "manual approval"
+        parts = [
+            Content.assemble((app.name, "bold"), " ", (f"● {app.status}", status_style)),
+            _switch("draft hook", "D", app.enable_draft_sync_hook),
+            _switch("issuing hook", "I", app.enable_issuing_sync_hook),
+            Content.assemble(("[w] ", "$text-muted"),
+                             f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}"),
+            Content.assemble(("[t] ", "$text-muted"), ("⏱ " + (rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent")),
+        ]
+        if extra:
+            parts.append(Content(extra))
+        return Content("   ").join(parts)
+
+
+class LaneBar(Widget):
+    """The lifecycle panes with their counts; the active one is highlighted."""
+
+    DEFAULT_CSS = """
+    LaneBar { height: 1; background: $boost; }
+    """
+
+    active: reactive[int] = reactive(0)
+    counts: reactive[dict[str, int]] = reactive(dict, always_update=True)
+
+    def render(self) -> Content:
+        cells = []
+        for index, lane in enumerate(LANES):
+            title = lane.title if self.size.width >= 100 or len(lane.title) < 10 else lane.title.split()[0]
+            label = f" {title} {self.counts.get(lane.key, 0)} "
+            style = "bold reverse $accent" if index == self.active else ("$text" if self.counts.get(lane.key) else "$text-muted")
+            cells.append(Content.styled(label, style))
+        return Content(" ").join(cells)
