@@ -3,6 +3,8 @@
 ``{type: "about:blank", title: <HTTP reason>, status, detail, instance: <request path>}``.
 """
 
+import json
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +16,8 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_OF: dict[type[BillingError], int] = {
     InvalidValue: 400, NotAllowed: 400, NotFound: 404, Conflict: 409,
 }
+
+_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 
 class Unauthorized(Exception):
@@ -27,4 +31,5 @@ def status_of(error: BillingError) -> int:
 def problem(status: int, detail: str, instance: str, headers: dict[str, Any] | None = None) -> web.Response:
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
             "detail": detail, "instance": instance}
-    return web.json_response(body, status=status, content_type=PROBLEM_JSON, headers=headers)
+    return web.json_response(body, status=status, content_type=PROBLEM_JSON, headers=headers,
+                             dumps=_dumps)

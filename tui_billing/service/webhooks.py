@@ -187,6 +187,8 @@ class Webhooks:
     # --- deliveries --------------------------------------------------------------------------
     def deliveries(self, event_id: str | None = None) -> list[Delivery]:
         """Deliveries oldest first; optionally those of one event."""
+        if event_id is not None:
+            event_id = self._event_row(event_id.strip())["id"]
         return [Delivery.model_validate(row) for row in self.repository.rows("deliveries")
                 if event_id is None or row["event_id"] == event_id]
 

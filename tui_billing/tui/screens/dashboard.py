@@ -29,6 +29,7 @@ from ..widgets.bars import AppBar, LaneBar
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import InvoiceDetail, JsonView
 from ..widgets.row_list import Column, ListHeader, Row, RowList
+from .event_log import EventLog, event_columns
 
 # Dashboard action → the service actions (from ``Service.actions``) that make it possible.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -57,6 +58,7 @@ def _money(row: Row) -> str:
 
 class Dashboard(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
         Binding("I", "toggle_hook('issuing')", "Issuing hook", id="hooks.issuing"),
@@ -115,12 +117,17 @@ class Dashboard(Screen[None]):
                     yield JsonView(id="json-v1")
                 with TabPane("Webhooks", id="tab-events"):
                     yield JsonView(id="json-events")
+        with Vertical(id="log-panel"):
+            self._numbers: dict[str, str] = {}
+            log_columns = event_columns(self._numbers)
+            yield ListHeader(log_columns)
+            yield RowList(log_columns, empty="no events yet", id="log")
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.reload()
-        self.query_one(RowList).focus()
+        self.query_one("#invoices", RowList).focus()
 
     # --- data flows down ---------------------------------------------------------------------
     def _past_due(self, row: Row) -> bool:
@@ -144,6 +151,9 @@ class Dashboard(Screen[None]):
         app = self.service.app()
         self.query_one(AppBar).state = (app, self.service.workspace().workflow, self.service.now(), "")
         self._fill_list(rows, select=follow or (self.selected.id if self.selected else None))
+        if self.query_one("#log-panel").display:
+            self._numbers.update((row["id"], row["number"]) for row in rows)
+            self.query_one("#log", RowList).set_rows(list(reversed(self.service.event_rows())))
 
     def _fill_list(self, rows: list[Row] | None = None, select: str | None = None) -> None:
         rows = self.service.invoice_rows() if rows is None else rows
@@ -152,8 +162,8 @@ class Dashboard(Screen[None]):
         visible = [r for r in reversed(rows) if r["status"].split(".", 1)[0] in shorts and (
             not needle or needle in r["number"].lower() or needle in r["customer_name"].lower()
             or needle in r["id"].lower())]
-        self.query_one(RowList).set_rows(visible, select=select)
-        self.show(self.query_one(RowList).current)
+        self.query_one("#invoices", RowList).set_rows(visible, select=select)
+        self.show(self.query_one("#invoices", RowList).current)
 
     def watch_lane(self, lane: int) -> None:
         self.query_one(LaneBar).active = lane
@@ -162,6 +172,9 @@ class Dashboard(Screen[None]):
     def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
         if event.row_list.id == "invoices":
             self.show(event.row)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.reload)
 
     def show(self, row: Row | None) -> None:
         """Show the invoice of ``row`` (or nothing) in the detail and JSON tabs."""
@@ -313,7 +326,6 @@ class Dashboard(Screen[None]):
         self.app.push_screen(WorkflowForm(self.service.workspace().workflow), save)
 
     def action_event_log(self) -> None:
-        from .event_log import EventLog
         self.app.push_screen(EventLog(self.service))
 
     def action_help(self) -> None:
@@ -332,7 +344,7 @@ class Dashboard(Screen[None]):
         field = self.query_one("#filter", Input)
         field.value = ""
         field.display = False
-        self.query_one(RowList).focus()
+        self.query_one("#invoices", RowList).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -341,7 +353,7 @@ class Dashboard(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
-            self.query_one(RowList).focus()
+            self.query_one("#invoices", RowList).focus()
 
     def action_copy_json(self) -> None:
         active = self.query_one(TabbedContent).active

@@ -14,6 +14,16 @@ from ..widgets.preview import JsonView
 from ..widgets.row_list import Column, ListHeader, RowList
 
 
+def event_columns(numbers: dict[str, str]) -> list[Column]:
+    """Columns of the event log; ``numbers`` maps invoice ids to their numbers."""
+    return [
+        Column("#", lambda r: str(r["seq"]), 5, right=True),
+        Column("Type", lambda r: r["type"], 17),
+        Column("Time", lambda r: r["timestamp"][5:16].replace("T", " "), 11),
+        Column("Invoice", lambda r: numbers.get(r["invoice_id"], r["invoice_id"])),
+    ]
+
+
 class EventLog(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
@@ -24,14 +34,10 @@ class EventLog(Screen[None]):
     def __init__(self, service: Service) -> None:
         super().__init__()
         self.service = service
+        self._numbers = {row["id"]: row["number"] for row in service.invoice_rows()}
 
     def compose(self) -> ComposeResult:
-        columns = [
-            Column("#", lambda r: str(r["seq"]), 5, right=True),
-            Column("Type", lambda r: r["type"], 17),
-            Column("Time", lambda r: r["timestamp"][5:16].replace("T", " "), 11),
-            Column("Invoice", lambda r: self._numbers.get(r["invoice_id"], r["invoice_id"])),
-        ]
+        columns = event_columns(self._numbers)
         yield Label(Content.styled(" Event log — newest first", "bold $accent"), id="event-title")
         with Container(id="event-body"):
             with Vertical(id="event-list-pane"):
@@ -41,7 +47,6 @@ class EventLog(Screen[None]):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self._numbers = {row["id"]: row["number"] for row in self.service.invoice_rows()}
         events = self.query_one("#events", RowList)
         events.set_rows(list(reversed(self.service.event_rows())))
         events.focus()

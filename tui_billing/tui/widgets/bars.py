@@ -3,6 +3,7 @@
 from typing import Any
 
 from textual.content import Content
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -11,8 +12,21 @@ from ...domain.timefmt import rfc3339
 from ..lanes import LANES
 
 
+def wrap(parts: list[Content], width: int, gap: str = "  ") -> Content:
+    """Join ``parts`` on lines no wider than ``width``, never breaking a part."""
+    lines: list[Content] = []
+    current = Content("")
+    for part in parts:
+        if current.cell_length and current.cell_length + len(gap) + part.cell_length > width:
+            lines.append(current)
+            current = Content("")
+        current = current + (gap if current.cell_length else "") + part
+    lines.append(current)
+    return Content("\n").join(lines)
+
+
 def _switch(label: str, key: str, on: bool) -> Content:
-    state = ("● on ", "$success") if on else ("○ off", "$text-muted")
+    state = ("● on", "$success") if on else ("○ off", "$text-muted")
     return Content.assemble((f"[{key}] ", "$text-muted"), f"{label} ", (state[0], f"bold {state[1]}"))
 
 
@@ -25,23 +39,30 @@ class AppBar(Widget):
 
     state: reactive[tuple[App, Workflow, Any, str] | None] = reactive(None)
 
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._content(width - 2).split("\n"))
+
     def render(self) -> Content:
+        return self._content(self.size.width)
+
+    def _content(self, width: int) -> Content:
         if self.state is None:
             return Content("")
         app, workflow, now, extra = self.state
         status_style = "$success" if app.status == "ready" else "$error"
-        auto = "auto-advance" if workflow.auto_advance else "manual approval"
+        auto = "auto" if workflow.auto_advance else "manual"
         parts = [
             Content.assemble((app.name, "bold"), " ", (f"● {app.status}", status_style)),
+            Content.assemble(("[t] clock ", "$text-muted"),
+                             ((rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent")),
             _switch("draft hook", "D", app.enable_draft_sync_hook),
             _switch("issuing hook", "I", app.enable_issuing_sync_hook),
             Content.assemble(("[w] ", "$text-muted"),
                              f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}"),
-            Content.assemble(("[t] ", "$text-muted"), ("⏱ " + (rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent")),
         ]
         if extra:
-            parts.append(Content(extra))
-        return Content("   ").join(parts)
+            parts.append(Content.styled(extra, "bold $accent"))
+        return wrap(parts, width)
 
 
 class LaneBar(Widget):

@@ -1,7 +1,10 @@
 """A footer that wraps: every shown key fits at 80 columns, dimmed when not possible now."""
 
 from textual.content import Content
+from textual.geometry import Size
 from textual.widget import Widget
+
+from .bars import wrap
 
 
 class KeyBar(Widget):
@@ -28,19 +31,8 @@ class KeyBar(Widget):
                                           (binding.description, f"$footer-description-foreground {style}")))
         return items
 
-    def _lines(self, width: int) -> list[Content]:
-        lines: list[Content] = []
-        current = Content("")
-        for item in self._items():
-            if current.cell_length and current.cell_length + 1 + item.cell_length > width:
-                lines.append(current)
-                current = Content("")
-            current = current + (" " if current.cell_length else "") + item
-        lines.append(current)
-        return lines
-
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
-        return len(self._lines(width))
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(wrap(self._items(), width, gap=" ").split("\n"))
 
     def render(self) -> Content:
-        return Content("\n").join(self._lines(self.size.width))
+        return wrap(self._items(), self.size.width, gap=" ")

@@ -55,7 +55,7 @@ class RowList(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"row-list--cursor", "row-list--alert"}
     DEFAULT_CSS = """
-    RowList { height: 1fr; background: $surface; }
+    RowList { height: 1fr; background: $surface; overflow-x: hidden; }
     RowList > .row-list--cursor { background: $block-cursor-blurred-background; text-style: bold; }
     RowList:focus > .row-list--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     RowList > .row-list--alert { color: $error; text-style: bold; }

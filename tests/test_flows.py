@@ -1,0 +1,536 @@
+"""End-to-end flows through the service: hooks and callbacks, numbering, the clock, events and
+InvoiceGenerated emission (DOMAIN.md §3 Events, §4, §5, §6)."""
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXED_CLOCK
+from tui_billing.domain.durations import add_months
+from tui_billing.domain.errors import BillingError, InvalidValue, NotAllowed
+from tui_billing.domain.linespec import FlatFee, LineSpec, Usage
+from tui_billing.domain.models import DRAFT_SYNCED_MARKER, FINALIZED_MARKER, Event, Invoice
+from tui_billing.domain.numbering import customer_prefix
+from tui_billing.domain.status import RESTING, PaymentTrigger, Status
+from tui_billing.service import Service
+
+S = Status
+NOW = FIXED_CLOCK
+NOW_TEXT = "2026-01-01T09:00:00.000Z"
+FEES: list[LineSpec] = [FlatFee("Platform fee", Decimal("100")), FlatFee("Support", Decimal("20"))]
+USAGE: list[LineSpec] = [Usage("API calls", Decimal(1000), Decimal("0.002"))]
+
+THROUGH_DRAFT = [S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VALIDATING,
+                 S.DRAFT_SYNCING]
+AFTER_DRAFT_SYNC = [S.DRAFT_WAITING_AUTO_APPROVAL, S.DRAFT_READY_TO_ISSUE,
+                    S.ISSUING_LINE_FINALIZATION, S.ISSUING_SYNCING]
+AFTER_ISSUING_SYNC = [S.ISSUING_CHARGE_BOOKING, S.ISSUED, S.PP_PENDING]
+
+
+def workspace_state(service: Service) -> str:
+    """Everything a command could change: every table's rows and the files on disk."""
+    path = Path(service.repository.path)
+    payloads = path.with_name(path.name + ".payloads")
+    tables = {name: service.repository.rows(name)
+              for name in ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events")}
+    return json.dumps(tables, sort_keys=True, default=str) + path.read_bytes().hex() + payloads.read_bytes().hex()
+
+
+def create(service: Service, lines: list[LineSpec] = FEES, customer: int = 0) -> Invoice:
+    return service.create_invoice(service.customers()[customer].key, lines)
+
+
+def targets(invoice: Invoice, since: int = 0) -> list[Status]:
+    return [entry.target for entry in invoice.history[since:]]
+
+
+def webhooks(service: Service, invoice_id: str) -> list[Event]:
+    return [e for e in service.events(invoice_id) if e.is_webhook]
+
+
+def generated(service: Service, invoice_id: str) -> list[str]:
+    """The statuses of the InvoiceGenerated payloads emitted for the invoice, in order."""
+    return [e.data["status"] for e in service.events(invoice_id) if e.type == "invoice.generated"]
+
+
+# --- the four hook combinations ----------------------------------------------------------------
+@pytest.mark.parametrize(("draft_hook", "issuing_hook"),
+                         [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["no-hooks", "draft-hook", "issuing-hook", "both-hooks"])
+def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuing_hook: bool) -> None:
+    """Each hook holds the invoice until its callback; callbacks merge data and set markers."""
+    service.set_hooks(draft=draft_hook, issuing=issuing_hook)
+    invoice = create(service)
+    prefix = customer_prefix(invoice.customer.name)
+    line_id = invoice.lines[0].id
+    path = list(THROUGH_DRAFT)
+    if draft_hook:
+        assert invoice.status is S.DRAFT_SYNCING
+        assert targets(invoice) == path
+        invoice = service.draft_synchronized(
+            invoice.id, external_id="ext-42", line_external_ids={line_id: "ext-line-1"})
+        assert invoice.metadata[DRAFT_SYNCED_MARKER] == NOW_TEXT
+        assert invoice.external_invoicing_id == "ext-42"
+        assert invoice.line(line_id).external_id == "ext-line-1"  # type: ignore[union-attr]
+    path += AFTER_DRAFT_SYNC
+    if issuing_hook:
+        assert invoice.status is S.ISSUING_SYNCING
+        assert targets(invoice) == path
+        assert invoice.issued_at == NOW
+        assert invoice.number == f"DRAFT-{prefix}-1"
+        invoice = service.issuing_synchronized(
+            invoice.id, sent_to_customer_at="2026-01-01T10:30:00+01:00", payment_external_id="pay-7")
+        assert invoice.metadata[FINALIZED_MARKER] == NOW_TEXT
+        assert invoice.sent_to_customer_at == NOW + timedelta(minutes=30)
+        assert invoice.external_payment_id == "pay-7"
+    path += AFTER_ISSUING_SYNC
+    assert invoice.status is S.PP_PENDING
+    assert targets(invoice) == path
+    assert (DRAFT_SYNCED_MARKER in invoice.metadata) is draft_hook
+    assert (FINALIZED_MARKER in invoice.metadata) is issuing_hook
+    # With the issuing hook and no number in its callback, the DRAFT number stays (§4).
+    assert invoice.number == (f"DRAFT-{prefix}-1" if issuing_hook else f"INV-{prefix}-1")
+    shown = service.invoice_v1(service.invoice(invoice.id))
+    assert shown["statusDetails"]["extendedStatus"] == "payment_processing.pending"
+    assert shown["number"] == invoice.number
+    assert shown["issuedAt"] == NOW_TEXT
+    if draft_hook:
+        assert shown["externalIds"]["invoicing"] == "ext-42"
+        assert shown["lines"][0]["externalIds"] == {"invoicing": "ext-line-1"}
+    if issuing_hook:
+        assert shown["externalIds"]["payment"] == "pay-7"
+        assert shown["sentToCustomerAt"] == "2026-01-01T09:30:00.000Z"
+    if not (draft_hook or issuing_hook):
+        assert "externalIds" not in shown
+
+
+def test_callback_numbers_replace_the_number_as_given(service: Service) -> None:
+    service.set_hooks(draft=True, issuing=True)
+    invoice = create(service)
+    invoice = service.draft_synchronized(invoice.id, invoice_number="ERP-2026-0001")
+    assert invoice.number == "ERP-2026-0001"
+    assert service.issuing_synchronized(invoice.id, invoice_number="ERP-FINAL-9").number == "ERP-FINAL-9"
+
+
+def test_a_draft_callback_number_is_not_turned_into_an_inv_number(service: Service) -> None:
+    """Only a DRAFT- number becomes INV- on finalizing without the issuing hook."""
+    service.set_hooks(draft=True)
+    invoice = service.draft_synchronized(create(service).id, invoice_number="ERP-7")
+    assert invoice.status is S.PP_PENDING
+    assert invoice.number == "ERP-7"
+
+
+def test_an_unknown_line_id_rejects_the_whole_draft_callback(service: Service) -> None:
+    service.set_hooks(draft=True)
+    invoice = create(service)
+    state = workspace_state(service)
+    with pytest.raises(InvalidValue, match="no-such-line"):
+        service.draft_synchronized(
+            invoice.id, invoice_number="ERP-1", external_id="ext-1",
+            line_external_ids={invoice.lines[0].id: "ok", "no-such-line": "x"})
+    assert workspace_state(service) == state
+    assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
+
+
+def test_an_empty_callback_body_is_fine(service: Service) -> None:
+    service.set_hooks(draft=True, issuing=True)
+    invoice = service.draft_synchronized(create(service).id)
+    assert invoice.status is S.ISSUING_SYNCING
+    assert service.issuing_synchronized(invoice.id).status is S.PP_PENDING
+
+
+@pytest.mark.parametrize("hooks", [{}, {"draft": True}, {"issuing": True}],
+                         ids=["pending", "draft-syncing", "issuing-syncing"])
+def test_callbacks_are_refused_outside_their_one_state(service: Service, hooks: dict) -> None:
+    """draft synchronized only in draft.syncing, issuing synchronized only in issuing.syncing."""
+    service.set_hooks(**hooks)
+    invoice = create(service)
+    state = workspace_state(service)
+    if invoice.status is not S.DRAFT_SYNCING:
+        with pytest.raises(NotAllowed):
+            service.draft_synchronized(invoice.id, invoice_number="X-1")
+    if invoice.status is not S.ISSUING_SYNCING:
+        with pytest.raises(NotAllowed):
+            service.issuing_synchronized(invoice.id, invoice_number="X-1")
+    assert workspace_state(service) == state
+
+
+def test_a_draft_waiting_for_its_hook_is_immutable(service: Service) -> None:
+    service.set_hooks(draft=True)
+    invoice = create(service)
+    state = workspace_state(service)
+    with pytest.raises(NotAllowed):
+        service.edit_invoice(invoice.id, [FlatFee("Other", Decimal("1"))])
+    assert workspace_state(service) == state
+    assert service.invoice_v1(invoice)["statusDetails"]["immutable"] is True
+
+
+def test_markers_persist_so_a_later_edit_does_not_pause_at_the_hook(service: Service) -> None:
+    service.set_hooks(draft=True)
+    service.set_workflow(auto_advance=False)
+    invoice = service.draft_synchronized(create(service).id)
+    assert invoice.status is S.DRAFT_MANUAL_APPROVAL_NEEDED
+    service.advance_clock("1h")
+    edited = service.edit_invoice(invoice.id, [FlatFee("Platform fee", Decimal("150"))])
+    assert edited.status is S.DRAFT_MANUAL_APPROVAL_NEEDED
+    assert targets(edited, len(invoice.history)) == [
+        S.DRAFT_UPDATING, *THROUGH_DRAFT, S.DRAFT_MANUAL_APPROVAL_NEEDED]
+    assert edited.metadata[DRAFT_SYNCED_MARKER] == NOW_TEXT
+    assert edited.totals.amount == Decimal("150.00")
+
+
+def test_hook_flags_are_read_live(service: Service) -> None:
+    """Turning a hook off lets an invoice waiting for it go at its next advancement."""
+    service.set_hooks(draft=True)
+    invoice = create(service)
+    service.set_hooks(draft=False)
+    assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
+    assert service.advance(invoice.id).status is S.PP_PENDING
+
+
+def test_a_sync_failure_then_retry_waits_for_the_hook_again(service: Service) -> None:
+    service.set_hooks(draft=True)
+    invoice = service.report_failure(create(service).id, "ERP timed out")
+    assert invoice.status is S.DRAFT_SYNC_FAILED
+    assert any(i.message == "ERP timed out" and i.severity == "critical"
+               for i in invoice.validation_issues)
+    retried = service.retry(invoice.id)
+    assert retried.status is S.DRAFT_SYNCING
+    assert not retried.has_critical_issues
+
+
+# --- numbering -----------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "prefix"), [
+    ("", "UNKN"),
+    ("   ", "UNKN"),
+    ("John", "JOHN"),
+    ("Jo", "JO"),
+    ("Peter Turi", "PETU"),
+    ("P Turi", "PTU"),
+    ("Péter Túri", "PETU"),
+    ("Líb Hosted", "LIHO"),
+    ("Ábel Őri", "ABOR"),
+    ("acme corporation europe", "ACCO"),
+    # A hyphenated name is one word, as in OpenMeter (words are split on spaces only).
+    ("Gould-Foster", "GOUL"),
+])
+def test_customer_prefix(name: str, prefix: str) -> None:
+    """ASCII folding; one word → 4 letters; two or more → 2 + 2; empty → UNKN (OpenMeter's own cases)."""
+    assert customer_prefix(name) == prefix
+
+
+def test_numbers_start_at_one_and_become_inv_on_finalizing(service: Service) -> None:
+    service.set_workflow(auto_advance=False)
+    first = create(service, customer=0)
+    second = create(service, customer=1)
+    p0, p1 = (customer_prefix(c.name) for c in service.customers()[:2])
+    assert (first.number, second.number) == (f"DRAFT-{p0}-1", f"DRAFT-{p1}-2")
+    # Each kind has its own sequence: the first INV number is 1 whatever the DRAFT count.
+    assert service.approve(second.id).number == f"INV-{p1}-1"
+    assert service.approve(first.id).number == f"INV-{p0}-2"
+
+
+def test_keeping_the_draft_number_uses_no_inv_number(service: Service) -> None:
+    service.set_hooks(issuing=True)
+    kept = service.issuing_synchronized(create(service).id)
+    assert kept.number.startswith("DRAFT-")
+    service.set_hooks(issuing=False)
+    issued = create(service)
+    assert issued.number == f"INV-{customer_prefix(issued.customer.name)}-1"
+
+
+# --- time -----------------------------------------------------------------------------------
+def test_a_flat_fee_invoice_has_no_collection_wait(service: Service) -> None:
+    invoice = create(service)
+    assert invoice.collection_at is None
+    assert invoice.draft_until == NOW
+    assert invoice.issued_at == NOW
+    assert invoice.due_at == NOW + timedelta(days=30)
+    assert invoice.status is S.PP_PENDING
+
+
+def test_usage_waits_for_collection_until_collection_at(service: Service) -> None:
+    invoice = create(service, FEES + USAGE)
+    assert invoice.status is S.DRAFT_WAITING_FOR_COLLECTION
+    assert invoice.collection_at == invoice.period_to + timedelta(hours=1) == NOW + timedelta(hours=1)
+    assert invoice.draft_until == invoice.collection_at
+    assert invoice.due_at == invoice.draft_until + timedelta(days=30)
+    service.advance_clock("59m")
+    assert service.invoice(invoice.id).status is S.DRAFT_WAITING_FOR_COLLECTION
+    report = service.advance_clock("1m")
+    released = service.invoice(invoice.id)
+    assert report.advanced == [invoice.id]
+    assert released.status is S.PP_PENDING
+    assert released.issued_at == NOW + timedelta(hours=1)
+    assert released.due_at == released.issued_at + timedelta(days=30)
+
+
+def test_collect_forces_collection_before_collection_at(service: Service) -> None:
+    invoice = create(service, USAGE)
+    collected = service.collect(invoice.id)
+    assert collected.status is S.PP_PENDING
+    assert collected.issued_at == NOW
+
+
+def test_workflow_durations_set_the_schedule(service: Service) -> None:
+    service.set_workflow(collection_interval="PT2H", draft_period="P3D", due_after="P14D")
+    invoice = create(service, USAGE)
+    assert invoice.collection_at == NOW + timedelta(hours=2)
+    assert invoice.draft_until == NOW + timedelta(days=3, hours=2)
+    assert invoice.due_at == invoice.draft_until + timedelta(days=14)
+
+
+def test_the_draft_period_is_released_by_the_clock(service: Service) -> None:
+    service.set_workflow(draft_period="P3D")
+    invoice = create(service)
+    assert invoice.status is S.DRAFT_WAITING_AUTO_APPROVAL
+    assert invoice.draft_until == NOW + timedelta(days=3)
+    service.advance_clock("P2D")
+    assert service.invoice(invoice.id).status is S.DRAFT_WAITING_AUTO_APPROVAL
+    service.advance_clock("P2D")
+    released = service.invoice(invoice.id)
+    assert released.status is S.PP_PENDING
+    assert released.issued_at == invoice.draft_until
+    assert released.due_at == invoice.draft_until + timedelta(days=30)
+
+
+def test_approve_skips_the_draft_period_and_due_at_follows_issued_at(service: Service) -> None:
+    service.set_workflow(draft_period="P3D")
+    invoice = create(service)
+    service.advance_clock("1h")
+    approved = service.approve(invoice.id)
+    assert approved.status is S.PP_PENDING
+    assert approved.issued_at == NOW + timedelta(hours=1)
+    assert approved.due_at == approved.issued_at + timedelta(days=30)
+
+
+def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
+    service.set_workflow(auto_advance=False)
+    invoice = create(service)
+    assert (invoice.draft_until, invoice.due_at) == (None, None)
+    service.advance_clock("P5D")
+    assert service.invoice(invoice.id).status is S.DRAFT_MANUAL_APPROVAL_NEEDED
+    approved = service.approve(invoice.id)
+    assert approved.issued_at == NOW + timedelta(days=5)
+    assert approved.due_at == NOW + timedelta(days=35)
+
+
+def test_a_retried_issue_is_stamped_again(service: Service) -> None:
+    """Entering issuing.syncing sets issued_at = now and recomputes due_at, a retry too."""
+    service.set_hooks(issuing=True)
+    invoice = service.report_failure(create(service).id)
+    assert invoice.status is S.ISSUING_FAILED
+    service.advance_clock("P1D")
+    retried = service.retry(invoice.id)
+    assert retried.status is S.ISSUING_SYNCING
+    assert retried.issued_at == NOW + timedelta(days=1)
+    assert retried.due_at == NOW + timedelta(days=31)
+
+
+@pytest.mark.parametrize("duration", ["P0D", "0h", "-1h", "PT-1H", "soon"])
+def test_the_clock_refuses_to_stand_still_or_go_backwards(service: Service, duration: str) -> None:
+    create(service, USAGE)
+    state = workspace_state(service)
+    with pytest.raises(InvalidValue):
+        service.advance_clock(duration)
+    assert workspace_state(service) == state
+    assert service.now() == NOW
+
+
+def test_subscriptions_bill_their_ended_period_and_roll_over(service: Service) -> None:
+    subscriptions = service.subscriptions()
+    report = service.advance_clock("P1M")
+    period_end = add_months(NOW, 1)
+    assert service.now() == period_end
+    assert len(report.created) == len(subscriptions) == 6
+    billed = {service.invoice(i).subscription_id: service.invoice(i) for i in report.created}
+    assert set(billed) == {s.id for s in subscriptions}
+    for subscription in subscriptions:
+        invoice = billed[subscription.id]
+        assert (invoice.period_from, invoice.period_to) == (NOW, period_end)
+        assert invoice.plan_id == subscription.plan_id
+        assert invoice.status is S.DRAFT_WAITING_FOR_COLLECTION
+        assert invoice.collection_at == period_end + timedelta(hours=1)
+    for subscription in service.subscriptions():
+        assert (subscription.period_start, subscription.period_end) == (period_end, add_months(NOW, 2))
+    service.advance_clock("1h")
+    assert {service.invoice(i).status for i in report.created} == {S.PP_PENDING}
+
+
+def test_a_long_clock_move_bills_every_ended_period_in_order(service: Service) -> None:
+    report = service.advance_clock("P2M")
+    invoices = [service.invoice(i) for i in report.created]
+    assert len(invoices) == 12
+    first = [i for i in invoices if i.period_from == NOW]
+    second = [i for i in invoices if i.period_from == add_months(NOW, 1)]
+    assert len(first) == len(second) == 6
+    assert {i.status for i in first} == {S.PP_PENDING}  # released during the move
+    assert {i.issued_at for i in first} == {add_months(NOW, 1) + timedelta(hours=1)}
+    assert {i.status for i in second} == {S.DRAFT_WAITING_FOR_COLLECTION}
+
+
+# --- events -------------------------------------------------------------------------------
+def assert_updates_follow(service: Service, invoice: Invoice, since_history: int,
+                          since_seq: int, skip_first: bool) -> None:
+    """One invoice.updated per emitting transition, with the invoice after that transition."""
+    expected = targets(invoice, since_history)[1 if skip_first else 0:]
+    new = [e for e in webhooks(service, invoice.id) if e.seq > since_seq]
+    assert [e.type for e in new] == ["invoice.updated"] * len(expected)
+    assert [e.data["statusDetails"]["extendedStatus"] for e in new] == [s.value for s in expected]
+
+
+def last_seq(service: Service) -> int:
+    return max((row["seq"] for row in service.event_rows()), default=0)
+
+
+def test_creation_emits_updates_then_created_once(service: Service) -> None:
+    invoice = create(service)
+    events = webhooks(service, invoice.id)
+    assert [e.type for e in events] == ["invoice.updated"] * len(invoice.history) + ["invoice.created"]
+    assert [e.data["statusDetails"]["extendedStatus"] for e in events[:-1]] == [
+        s.value for s in targets(invoice)]
+    created = events[-1]
+    assert created.data["statusDetails"]["extendedStatus"] == "payment_processing.pending"
+    assert created.data["id"] == invoice.id
+    service.payment_status(invoice.id, "paid")
+    assert [e.type for e in service.events(invoice.id)].count("invoice.created") == 1
+
+
+@pytest.mark.parametrize("action", ["approve", "delete", "edit"])
+def test_a_user_actions_first_transition_emits_nothing(service: Service, action: str) -> None:
+    service.set_workflow(auto_advance=False)
+    invoice = create(service)
+    seq = last_seq(service)
+    if action == "edit":
+        after = service.edit_invoice(invoice.id, [FlatFee("Fee", Decimal("5"))])
+    else:
+        after = getattr(service, action)(invoice.id)
+    assert after.history[len(invoice.history)].trigger == {"edit": "updated"}.get(action, action)
+    assert_updates_follow(service, after, len(invoice.history), seq, skip_first=True)
+
+
+@pytest.mark.parametrize("action", ["retry", "collect"])
+def test_retry_and_collect_emit_only_for_the_automatic_transitions(service: Service, action: str) -> None:
+    if action == "retry":
+        service.set_hooks(issuing=True)
+        invoice = service.report_failure(create(service).id)
+    else:
+        invoice = create(service, USAGE)
+    seq = last_seq(service)
+    after = getattr(service, action)(invoice.id)
+    assert_updates_follow(service, after, len(invoice.history), seq, skip_first=True)
+
+
+@pytest.mark.parametrize("payment", list(PaymentTrigger), ids=lambda p: p.value)
+def test_a_payment_trigger_emits_for_its_own_transition(service: Service, payment: PaymentTrigger) -> None:
+    invoice = create(service)
+    seq = last_seq(service)
+    after = service.payment_status(invoice.id, payment)
+    assert_updates_follow(service, after, len(invoice.history), seq, skip_first=False)
+
+
+def test_callbacks_and_failure_reports_emit_for_every_transition(service: Service) -> None:
+    service.set_hooks(draft=True, issuing=True)
+    invoice = create(service)
+    for command in (lambda i: service.report_failure(i), lambda i: service.retry(i),
+                    lambda i: service.draft_synchronized(i),
+                    lambda i: service.issuing_synchronized(i)):
+        seq = last_seq(service)
+        before = service.invoice(invoice.id)
+        after = command(invoice.id)
+        first_is_user_action = after.history[len(before.history)].trigger == "retry"
+        assert_updates_follow(service, after, len(before.history), seq, skip_first=first_is_user_action)
+    assert service.invoice(invoice.id).status is S.PP_PENDING
+
+
+def test_refused_commands_emit_nothing_and_seqs_strictly_increase(demo_service: Service) -> None:
+    seq = last_seq(demo_service)
+    for row in demo_service.invoice_rows():
+        with pytest.raises(BillingError):
+            demo_service.approve(row["id"]) if row["status"] == "draft.syncing" \
+                else demo_service.draft_synchronized(row["id"], invoice_number="X-1")
+    assert last_seq(demo_service) == seq
+    seqs = [row["seq"] for row in demo_service.event_rows()]
+    assert seqs == sorted(set(seqs))
+    assert seqs[0] == 1
+
+
+# --- InvoiceGenerated ----------------------------------------------------------------------
+def test_invoice_generated_follows_each_mapped_status_change(service: Service) -> None:
+    invoice = create(service)
+    assert generated(service, invoice.id) == ["generated"]
+    for payment in ("payment_overdue", "action_required", "payment_failed"):
+        service.payment_status(invoice.id, payment)
+    assert generated(service, invoice.id) == ["generated", "overdue", "generated"]
+    service.retry(invoice.id)
+    service.payment_status(invoice.id, "paid")
+    assert generated(service, invoice.id) == ["generated", "overdue", "generated", "paid"]
+
+
+def test_cancelled_is_emitted_once_for_uncollectible_then_voided(service: Service) -> None:
+    invoice = create(service)
+    service.payment_status(invoice.id, "payment_uncollectible")
+    service.payment_status(invoice.id, "void")
+    assert generated(service, invoice.id) == ["generated", "cancelled"]
+
+
+def test_an_invoice_sent_by_the_issuing_callback_is_emitted_as_sent(service: Service) -> None:
+    service.set_hooks(issuing=True)
+    invoice = create(service)
+    assert generated(service, invoice.id) == []
+    service.issuing_synchronized(invoice.id, sent_to_customer_at="2026-01-01T09:00:00Z")
+    service.payment_status(invoice.id, "paid")
+    assert generated(service, invoice.id) == ["sent", "paid"]
+
+
+@pytest.mark.parametrize("status", [s for s in RESTING if s.short in ("draft", "issuing", "delete")]
+                         + [S.DELETED], ids=lambda s: s.value)
+def test_invoices_never_issued_emit_no_invoice_generated(demo_service: Service, status: Status) -> None:
+    """Only issue emits InvoiceGenerated; a draft deleted from issuing.syncing never was issued."""
+    row = next(r for r in demo_service.invoice_rows() if r["status"] == status.value)
+    invoice = demo_service.invoice(row["id"])
+    assert generated(demo_service, invoice.id) == []
+    payload, emitted = demo_service.invoice_generated(invoice)
+    assert emitted is False
+    assert payload["status"] == ("cancelled" if status is S.DELETED else "generated")
+
+
+def test_deleting_an_invoice_that_was_issuing_emits_no_invoice_generated(service: Service) -> None:
+    service.set_hooks(issuing=True)
+    invoice = create(service)
+    assert invoice.issued_at is not None
+    assert service.delete(invoice.id).status is S.DELETED
+    assert generated(service, invoice.id) == []
+
+
+@pytest.mark.parametrize(("status", "sent", "expected"), [
+    (S.PP_PENDING, False, "generated"),
+    (S.PP_PENDING, True, "sent"),
+    (S.PP_AUTHORIZED, True, "sent"),
+    (S.PP_FAILED, False, "generated"),
+    (S.PP_ACTION_REQUIRED, True, "sent"),
+    (S.OVERDUE, True, "overdue"),
+    (S.PAID, True, "paid"),
+    (S.VOIDED, False, "cancelled"),
+    (S.UNCOLLECTIBLE, True, "cancelled"),
+])
+def test_invoice_generated_status_mapping(service: Service, status: Status, sent: bool,
+                                          expected: str) -> None:
+    """DOMAIN.md §6: issued/payment_processing → sent once sent_to_customer_at, else generated."""
+    service.set_hooks(issuing=True)
+    invoice = service.issuing_synchronized(
+        create(service).id, sent_to_customer_at="2026-01-01T09:00:00Z" if sent else None)
+    payment = {S.PP_AUTHORIZED: None, S.PP_FAILED: "payment_failed", S.PP_ACTION_REQUIRED: "action_required",
+               S.OVERDUE: "payment_overdue", S.PAID: "paid", S.VOIDED: "void",
+               S.UNCOLLECTIBLE: "payment_uncollectible"}.get(status)
+    if status is S.PP_AUTHORIZED:
+        invoice = service.authorize_payment(invoice.id)
+    elif payment:
+        invoice = service.payment_status(invoice.id, payment)
+    assert invoice.status is status
+    assert generated(service, invoice.id)[-1] == expected
+    payload, emitted = service.invoice_generated(invoice)
+    assert (payload["status"], emitted) == (expected, True)

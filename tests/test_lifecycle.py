@@ -1,0 +1,444 @@
+"""Every (extended status, trigger) pair against DOMAIN.md §3, and the payment matrix end to end.
+
+The expectations are transcribed from DOMAIN.md by hand, never read from
+``lifecycle.TRANSITIONS``: a wrong row in the table must make these tests fail.
+"""
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXED_CLOCK
+from tui_billing.domain import lifecycle
+from tui_billing.domain.errors import BillingError, InvalidValue, NotAllowed, NotFound
+from tui_billing.domain.lifecycle import Context
+from tui_billing.domain.linespec import FlatFee, Usage
+from tui_billing.domain.models import (
+    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, Address, CustomerSnapshot, Invoice,
+    Line, Supplier, ValidationIssue, Workflow,
+)
+from tui_billing.domain.status import RESTING, PaymentTrigger, Status, Trigger
+from tui_billing.service import Service
+
+S = Status
+T = Trigger
+P = PaymentTrigger
+NOW = FIXED_CLOCK
+
+DRAFT = tuple(s for s in Status if s.value.startswith("draft."))
+ISSUING = tuple(s for s in Status if s.value.startswith("issuing."))
+BOOKING = frozenset({S.PP_BOOKING_AUTHORIZED, S.PP_BOOKING_AUTHORIZED_AND_SETTLED, S.PP_BOOKING_SETTLED})
+
+# --- DOMAIN.md §3, the transition table (every guard satisfied) ---------------------------
+STEPS: dict[tuple[Status, Trigger], Status] = {
+    (S.DRAFT_CREATED, T.NEXT): S.DRAFT_WAITING_FOR_COLLECTION,
+    (S.DRAFT_WAITING_FOR_COLLECTION, T.NEXT): S.DRAFT_COLLECTING,
+    (S.DRAFT_WAITING_FOR_COLLECTION, T.FORCE_COLLECT): S.DRAFT_COLLECTING,
+    (S.DRAFT_COLLECTING, T.NEXT): S.DRAFT_VALIDATING,
+    (S.DRAFT_UPDATING, T.NEXT): S.DRAFT_WAITING_FOR_COLLECTION,
+    (S.DRAFT_VALIDATING, T.NEXT): S.DRAFT_SYNCING,
+    (S.DRAFT_INVALID, T.RETRY): S.DRAFT_VALIDATING,
+    (S.DRAFT_SYNC_FAILED, T.RETRY): S.DRAFT_VALIDATING,
+    (S.DRAFT_SYNCING, T.NEXT): S.DRAFT_WAITING_AUTO_APPROVAL,
+    (S.DRAFT_WAITING_AUTO_APPROVAL, T.NEXT): S.DRAFT_READY_TO_ISSUE,
+    (S.DRAFT_WAITING_AUTO_APPROVAL, T.APPROVE): S.DRAFT_READY_TO_ISSUE,
+    (S.DRAFT_MANUAL_APPROVAL_NEEDED, T.APPROVE): S.DRAFT_READY_TO_ISSUE,
+    (S.DRAFT_READY_TO_ISSUE, T.NEXT): S.ISSUING_LINE_FINALIZATION,
+    (S.ISSUING_LINE_FINALIZATION, T.NEXT): S.ISSUING_SYNCING,
+    (S.ISSUING_SYNCING, T.NEXT): S.ISSUING_CHARGE_BOOKING,
+    (S.ISSUING_FAILED, T.RETRY): S.ISSUING_SYNCING,
+    (S.ISSUING_CHARGE_BOOKING, T.NEXT): S.ISSUED,
+    (S.ISSUED, T.NEXT): S.PP_PENDING,
+    (S.ISSUED, T.VOID): S.VOIDED,
+    (S.DELETE_IN_PROGRESS, T.NEXT): S.DELETE_SYNCING,
+    (S.DELETE_SYNCING, T.NEXT): S.DELETED,
+    (S.DELETE_FAILED, T.DELETE): S.DELETE_IN_PROGRESS,
+    # `paid` passes through a booking state; each booking state settles on its own.
+    (S.PP_BOOKING_AUTHORIZED_AND_SETTLED, T.NEXT): S.PAID,
+    (S.PP_BOOKING_SETTLED, T.NEXT): S.PAID,
+    (S.PP_BOOKING_AUTHORIZED, T.NEXT): S.PP_AUTHORIZED,
+    # `failed` moves any state that has a failure state to it.
+    **{(s, T.FAILED): S.DRAFT_INVALID
+       for s in (S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING)},
+    (S.DRAFT_SYNCING, T.FAILED): S.DRAFT_SYNC_FAILED,
+    (S.ISSUING_SYNCING, T.FAILED): S.ISSUING_FAILED,
+    (S.DELETE_IN_PROGRESS, T.FAILED): S.DELETE_FAILED,
+    (S.DELETE_SYNCING, T.FAILED): S.DELETE_FAILED,
+    # `updated` (an edit) is allowed in these drafts only: not in draft.syncing.
+    **{(s, T.UPDATED): S.DRAFT_UPDATING
+       for s in (S.DRAFT_CREATED, S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING,
+                 S.DRAFT_VALIDATING, S.DRAFT_INVALID, S.DRAFT_SYNC_FAILED,
+                 S.DRAFT_WAITING_AUTO_APPROVAL, S.DRAFT_MANUAL_APPROVAL_NEEDED,
+                 S.DRAFT_READY_TO_ISSUE)},
+    # `delete` from every draft and issuing state.
+    **{(s, T.DELETE): S.DELETE_IN_PROGRESS for s in DRAFT + ISSUING},
+    # A retry after a payment problem returns to pending.
+    **{(s, T.RETRY): S.PP_PENDING for s in (S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE)},
+}
+
+# --- DOMAIN.md §3, the payment matrix: the final state after the loop; None = 400 -------------
+COLUMNS = (P.PAID, P.PAYMENT_FAILED, P.PAYMENT_OVERDUE, P.PAYMENT_UNCOLLECTIBLE,
+           P.ACTION_REQUIRED, P.VOID)
+OPEN = (S.PAID, S.PP_FAILED, S.OVERDUE, S.UNCOLLECTIBLE, S.PP_ACTION_REQUIRED, S.VOIDED)
+REFUSED = (None,) * 6
+MATRIX: dict[Status, tuple[Status | None, ...]] = {
+    S.PP_PENDING: OPEN,
+    S.PP_AUTHORIZED: OPEN,
+    S.PP_FAILED: (S.PAID, None, S.OVERDUE, S.UNCOLLECTIBLE, S.PP_ACTION_REQUIRED, S.VOIDED),
+    S.PP_ACTION_REQUIRED: (S.PAID, S.PP_FAILED, S.OVERDUE, S.UNCOLLECTIBLE, None, S.VOIDED),
+    S.OVERDUE: (S.PAID, S.PP_FAILED, None, S.UNCOLLECTIBLE, S.PP_ACTION_REQUIRED, None),
+    S.UNCOLLECTIBLE: (S.PAID, None, None, None, None, S.VOIDED),
+    S.PAID: REFUSED,
+    S.VOIDED: REFUSED,
+    S.DELETED: REFUSED,
+}
+# Draft and issuing rows: payment_failed leads to the state's failure state where one exists.
+FAILURE_STATES = {s: target for (s, trigger), target in STEPS.items() if trigger is T.FAILED}
+
+# `authorized` is a trigger (§3) the matrix has no column for. Only pending → authorized is
+# certain (a resting state of §2 needs a way in); from these states it is left unspecified.
+UNSPECIFIED = {(s, T.AUTHORIZED) for s in (S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED,
+                                           S.OVERDUE, S.UNCOLLECTIBLE)}
+
+
+def payment_result(status: Status, payment: PaymentTrigger) -> Status | None:
+    """The matrix cell for ``status`` (any row, draft and issuing ones included)."""
+    if status in MATRIX:
+        return MATRIX[status][COLUMNS.index(payment)]
+    if payment is P.PAYMENT_FAILED:
+        return FAILURE_STATES.get(status)
+    return None
+
+
+def expected_first(status: Status, trigger: Trigger) -> Status | None:
+    """The first transition ``trigger`` takes from ``status`` (None: refused)."""
+    if status in MATRIX and trigger in {p.trigger for p in COLUMNS}:
+        payment = next(p for p in COLUMNS if p.trigger is trigger)
+        return payment_result(status, payment)
+    if (status, trigger) == (S.PP_PENDING, T.AUTHORIZED):
+        return S.PP_BOOKING_AUTHORIZED
+    return STEPS.get((status, trigger))
+
+
+# --- invoices placed in a state directly (the pure lifecycle) -------------------------------
+def make_invoice(status: Status, *, lines: bool = True, critical: bool = False,
+                 auto_advance: bool = True, **fields: object) -> Invoice:
+    """An invoice resting in ``status`` whose guards all pass unless told otherwise."""
+    invoice = Invoice(
+        id="01KDWCJ2M04DC3X4J9R8Y8V62R", number="DRAFT-TEST-1", status=status, currency="USD",
+        customer=CustomerSnapshot(id="c1", key="acme", name="Acme Inc",
+                                  address=Address(country="US", city="Austin")),
+        supplier=Supplier(name="Supplier", address=Address(country="US")),
+        period_from=NOW - timedelta(days=31), period_to=NOW,
+        workflow=Workflow(auto_advance=auto_advance), created_at=NOW, updated_at=NOW,
+        **fields,
+    )
+    if lines:
+        invoice.lines = [Line.priced(
+            currency="USD", tax_rate=Decimal("0.1"), quantity=Decimal(2), unit_price=Decimal("5"),
+            id="line-1", name="Fee", type="flat_fee", period_from=invoice.period_from,
+            period_to=NOW, invoice_at=NOW,
+        )]
+    if critical:
+        invoice.validation_issues = [ValidationIssue(
+            id="issue-1", severity="critical", message="broken", component=INVOICE_COMPONENT,
+        )]
+    return invoice
+
+
+def context(*, draft_hook: bool = False, issuing_hook: bool = False) -> Context:
+    return Context(now=NOW, draft_hook=draft_hook, issuing_hook=issuing_hook)
+
+
+PAIRS = [(s, t) for s in Status for t in Trigger if (s, t) not in UNSPECIFIED]
+
+
+@pytest.mark.parametrize(("status", "trigger"), PAIRS, ids=[f"{s.value}-{t.value}" for s, t in PAIRS])
+def test_every_status_trigger_pair(status: Status, trigger: Trigger) -> None:
+    """find_transition and fire agree with DOMAIN.md §3 for the pair."""
+    invoice = make_invoice(status)
+    expected = expected_first(status, trigger)
+    found = lifecycle.find_transition(invoice, trigger, context())
+    if expected is None:
+        assert found is None
+        before = invoice.model_dump()
+        with pytest.raises(NotAllowed):
+            lifecycle.fire(invoice, trigger, context())
+        assert invoice.model_dump() == before
+        return
+    assert found is not None
+    if trigger is T.PAID:
+        # "paid passes through a booking_* state first"
+        assert found.target in BOOKING
+    else:
+        assert found.target is expected
+    lifecycle.fire(invoice, trigger, context())
+    first = invoice.history[0]
+    assert (first.source, first.target, first.trigger) == (status, found.target, trigger.value)
+    assert_contiguous(invoice, status)
+    assert invoice.status in RESTING
+    if status in MATRIX and trigger is not T.AUTHORIZED:
+        assert invoice.status is expected
+    if trigger is T.AUTHORIZED:
+        assert invoice.status is S.PP_AUTHORIZED
+
+
+def assert_contiguous(invoice: Invoice, start: Status) -> None:
+    """Each recorded transition starts where the previous one ended; the rest are automatic."""
+    previous = start
+    for index, entry in enumerate(invoice.history):
+        assert entry.source is previous
+        if index:
+            assert entry.trigger in {T.NEXT.value, T.FAILED.value}
+        previous = entry.target
+    assert previous is invoice.status
+
+
+LATER = NOW + timedelta(seconds=1)
+EARLIER = NOW - timedelta(hours=1)
+GUARDS: list[tuple[str, Status, dict, dict, Trigger, Status | None]] = [
+    # (case, status, invoice fields, context flags, trigger, expected target)
+    ("collection-not-due", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": LATER}, {}, T.NEXT, None),
+    ("collection-due-exactly", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": NOW}, {}, T.NEXT,
+     S.DRAFT_COLLECTING),
+    ("collection-past", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": EARLIER}, {}, T.NEXT,
+     S.DRAFT_COLLECTING),
+    ("collection-none-set", S.DRAFT_WAITING_FOR_COLLECTION, {}, {}, T.NEXT, S.DRAFT_COLLECTING),
+    ("force-collect-before-due", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": LATER}, {},
+     T.FORCE_COLLECT, S.DRAFT_COLLECTING),
+    ("validating-critical", S.DRAFT_VALIDATING, {"critical": True}, {}, T.NEXT, None),
+    ("validating-critical-fails", S.DRAFT_VALIDATING, {"critical": True}, {}, T.FAILED,
+     S.DRAFT_INVALID),
+    ("draft-hook-waits", S.DRAFT_SYNCING, {}, {"draft_hook": True}, T.NEXT, None),
+    ("draft-hook-marker", S.DRAFT_SYNCING, {"metadata": {DRAFT_SYNCED_MARKER: "x"}},
+     {"draft_hook": True}, T.NEXT, S.DRAFT_WAITING_AUTO_APPROVAL),
+    ("draft-hook-marker-manual", S.DRAFT_SYNCING,
+     {"metadata": {DRAFT_SYNCED_MARKER: "x"}, "auto_advance": False}, {"draft_hook": True}, T.NEXT,
+     S.DRAFT_MANUAL_APPROVAL_NEEDED),
+    ("draft-hook-off-manual", S.DRAFT_SYNCING, {"auto_advance": False}, {}, T.NEXT,
+     S.DRAFT_MANUAL_APPROVAL_NEEDED),
+    ("issuing-hook-does-not-hold-draft", S.DRAFT_SYNCING, {}, {"issuing_hook": True}, T.NEXT,
+     S.DRAFT_WAITING_AUTO_APPROVAL),
+    ("draft-period-running", S.DRAFT_WAITING_AUTO_APPROVAL, {"draft_until": LATER}, {}, T.NEXT, None),
+    ("draft-period-ends-exactly", S.DRAFT_WAITING_AUTO_APPROVAL, {"draft_until": NOW}, {}, T.NEXT,
+     S.DRAFT_READY_TO_ISSUE),
+    ("draft-period-needs-auto-advance", S.DRAFT_WAITING_AUTO_APPROVAL,
+     {"draft_until": EARLIER, "auto_advance": False}, {}, T.NEXT, None),
+    ("approve-skips-draft-period", S.DRAFT_WAITING_AUTO_APPROVAL, {"draft_until": LATER}, {},
+     T.APPROVE, S.DRAFT_READY_TO_ISSUE),
+    ("manual-approve-critical", S.DRAFT_MANUAL_APPROVAL_NEEDED, {"critical": True}, {}, T.APPROVE,
+     None),
+    ("manual-approve", S.DRAFT_MANUAL_APPROVAL_NEEDED, {}, {}, T.APPROVE, S.DRAFT_READY_TO_ISSUE),
+    ("manual-never-advances", S.DRAFT_MANUAL_APPROVAL_NEEDED, {}, {}, T.NEXT, None),
+    ("ready-no-lines", S.DRAFT_READY_TO_ISSUE, {"lines": False}, {}, T.NEXT, S.DELETE_SYNCING),
+    ("ready-with-lines", S.DRAFT_READY_TO_ISSUE, {}, {}, T.NEXT, S.ISSUING_LINE_FINALIZATION),
+    ("issuing-hook-waits", S.ISSUING_SYNCING, {}, {"issuing_hook": True}, T.NEXT, None),
+    ("issuing-hook-marker", S.ISSUING_SYNCING, {"metadata": {FINALIZED_MARKER: "x"}},
+     {"issuing_hook": True}, T.NEXT, S.ISSUING_CHARGE_BOOKING),
+    ("draft-hook-does-not-hold-issuing", S.ISSUING_SYNCING, {}, {"draft_hook": True}, T.NEXT,
+     S.ISSUING_CHARGE_BOOKING),
+]
+
+
+@pytest.mark.parametrize(("status", "fields", "flags", "trigger", "expected"),
+                         [case[1:] for case in GUARDS], ids=[case[0] for case in GUARDS])
+def test_guards(status: Status, fields: dict, flags: dict, trigger: Trigger,
+                expected: Status | None) -> None:
+    """Named guards: collection time, hooks and markers, auto_advance, draft_until, lines, issues."""
+    invoice = make_invoice(status, **fields)
+    found = lifecycle.find_transition(invoice, trigger, context(**flags))
+    assert (found.target if found else None) is expected
+
+
+def test_a_critical_issue_found_while_validating_fails_the_invoice() -> None:
+    """Entering draft.validating validates; a critical issue fires `failed` → draft.invalid."""
+    invoice = make_invoice(S.DRAFT_INVALID)
+    invoice.lines[0].quantity = Decimal(-1)
+    lifecycle.fire(invoice, T.RETRY, context())
+    assert [(h.target, h.trigger) for h in invoice.history] == [
+        (S.DRAFT_VALIDATING, "retry"), (S.DRAFT_INVALID, "failed")]
+    assert invoice.has_critical_issues
+
+
+def test_waiting_states_rest_until_their_guard_lets_go() -> None:
+    """The loop stops in a resting state and records each pass-through state on the way."""
+    invoice = make_invoice(S.DRAFT_CREATED, collection_at=LATER)
+    lifecycle.advance(invoice, context())
+    assert invoice.status is S.DRAFT_WAITING_FOR_COLLECTION
+    lifecycle.advance(invoice, Context(now=LATER, draft_hook=True, issuing_hook=False))
+    assert invoice.status is S.DRAFT_SYNCING
+    assert [h.target for h in invoice.history] == [
+        S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VALIDATING, S.DRAFT_SYNCING]
+
+
+def test_available_actions_simulate_the_loop() -> None:
+    """availableActions map to the resting state the trigger and the loop would reach."""
+    invoice = make_invoice(S.DRAFT_MANUAL_APPROVAL_NEEDED, auto_advance=False)
+    assert lifecycle.available_actions(invoice, context()) == {
+        "approve": S.PP_PENDING, "delete": S.DELETED}
+    assert invoice.history == []
+    assert lifecycle.is_immutable(make_invoice(S.DRAFT_SYNCING), context())
+    assert not lifecycle.is_immutable(invoice, context())
+
+
+# --- the payment matrix end to end, through the service ---------------------------------------
+def _flat(service: Service) -> str:
+    return service.create_invoice(service.customers()[0].key, [FlatFee("Fee", Decimal("10"))]).id
+
+
+def _then(payment: PaymentTrigger) -> Callable[[Service], str]:
+    def build(service: Service) -> str:
+        invoice_id = _flat(service)
+        service.payment_status(invoice_id, payment)
+        return invoice_id
+    return build
+
+
+def _manual(service: Service) -> str:
+    service.set_workflow(auto_advance=False)
+    return _flat(service)
+
+
+def _reported(hook: str) -> Callable[[Service], str]:
+    def build(service: Service) -> str:
+        service.set_hooks(**{hook: True})
+        invoice_id = _flat(service)
+        service.report_failure(invoice_id)
+        return invoice_id
+    return build
+
+
+def _hooked(hook: str) -> Callable[[Service], str]:
+    def build(service: Service) -> str:
+        service.set_hooks(**{hook: True})
+        return _flat(service)
+    return build
+
+
+def _invalid(service: Service) -> str:
+    invoice = service.create_invoice(service.customers()[0].key,
+                                     [Usage("Adjustment", Decimal(-1), Decimal("5"))])
+    service.collect(invoice.id)
+    return invoice.id
+
+
+def _waiting_auto(service: Service) -> str:
+    service.set_workflow(draft_period="P3D")
+    return _flat(service)
+
+
+def _authorized(service: Service) -> str:
+    invoice_id = _flat(service)
+    service.authorize_payment(invoice_id)
+    return invoice_id
+
+
+def _deleted(fail: bool) -> Callable[[Service], str]:
+    def build(service: Service) -> str:
+        invoice_id = _manual(service)
+        service.delete(invoice_id, simulate_failure=fail)
+        return invoice_id
+    return build
+
+
+# How to get an invoice resting in each resting state (DOMAIN.md §2).
+RECIPES: dict[Status, Callable[[Service], str]] = {
+    S.DRAFT_WAITING_FOR_COLLECTION: lambda s: s.create_invoice(
+        s.customers()[0].key, [Usage("API calls", Decimal(100), Decimal("0.5"))]).id,
+    S.DRAFT_INVALID: _invalid,
+    S.DRAFT_SYNCING: _hooked("draft"),
+    S.DRAFT_SYNC_FAILED: _reported("draft"),
+    S.DRAFT_MANUAL_APPROVAL_NEEDED: _manual,
+    S.DRAFT_WAITING_AUTO_APPROVAL: _waiting_auto,
+    S.ISSUING_SYNCING: _hooked("issuing"),
+    S.ISSUING_FAILED: _reported("issuing"),
+    S.PP_PENDING: _flat,
+    S.PP_FAILED: _then(P.PAYMENT_FAILED),
+    S.PP_ACTION_REQUIRED: _then(P.ACTION_REQUIRED),
+    S.PP_AUTHORIZED: _authorized,
+    S.OVERDUE: _then(P.PAYMENT_OVERDUE),
+    S.PAID: _then(P.PAID),
+    S.UNCOLLECTIBLE: _then(P.PAYMENT_UNCOLLECTIBLE),
+    S.VOIDED: _then(P.VOID),
+    S.DELETED: _deleted(False),
+    S.DELETE_FAILED: _deleted(True),
+}
+
+
+def test_recipes_cover_every_resting_state() -> None:
+    assert set(RECIPES) == set(RESTING)
+
+
+def workspace_state(service: Service) -> str:
+    """Everything a command could change: every table's rows and the files on disk."""
+    path = Path(service.repository.path)
+    payloads = path.with_name(path.name + ".payloads")
+    tables = {name: service.repository.rows(name)
+              for name in ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events")}
+    return json.dumps(tables, sort_keys=True, default=str) + path.read_bytes().hex() + payloads.read_bytes().hex()
+
+
+MATRIX_CASES = [(s, p) for s in RESTING for p in PaymentTrigger]
+
+
+@pytest.mark.parametrize(("status", "payment"), MATRIX_CASES,
+                         ids=[f"{s.value}-{p.value}" for s, p in MATRIX_CASES])
+def test_payment_matrix(service: Service, status: Status, payment: PaymentTrigger) -> None:
+    """payment_status from each resting state ends where the matrix says, or changes nothing."""
+    invoice_id = RECIPES[status](service)
+    before = service.invoice(invoice_id)
+    assert before.status is status
+    expected = payment_result(status, payment)
+    if expected is None:
+        state = workspace_state(service)
+        with pytest.raises(NotAllowed):
+            service.payment_status(invoice_id, payment)
+        assert workspace_state(service) == state
+        return
+    after = service.payment_status(invoice_id, payment.value)
+    assert after.status is expected
+    assert service.invoice(invoice_id).status is expected
+    first = after.history[len(before.history)]
+    assert (first.source, first.trigger) == (status, payment.trigger.value)
+
+
+@pytest.mark.parametrize("status", [S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE],
+                         ids=lambda s: s.value)
+def test_retry_after_a_payment_problem_returns_to_pending(service: Service, status: Status) -> None:
+    invoice_id = RECIPES[status](service)
+    assert service.retry(invoice_id).status is S.PP_PENDING
+
+
+@pytest.mark.parametrize("status", [S.PP_PENDING, S.PP_AUTHORIZED, S.PAID, S.UNCOLLECTIBLE,
+                                    S.VOIDED, S.DRAFT_MANUAL_APPROVAL_NEEDED, S.DELETED],
+                         ids=lambda s: s.value)
+def test_retry_is_refused_where_nothing_failed(service: Service, status: Status) -> None:
+    invoice_id = RECIPES[status](service)
+    state = workspace_state(service)
+    with pytest.raises(NotAllowed):
+        service.retry(invoice_id)
+    assert workspace_state(service) == state
+
+
+@pytest.mark.parametrize(("call", "error"), [
+    (lambda s, i: s.payment_status(i, "refunded"), InvalidValue),
+    (lambda s, i: s.payment_status("01ARZ3NDEKTSV4RRFFQ69G5FAV", "paid"), NotFound),
+    (lambda s, i: s.approve(i), NotAllowed),
+    (lambda s, i: s.collect(i), NotAllowed),
+    (lambda s, i: s.advance(i), NotAllowed),
+    (lambda s, i: s.delete(i), NotAllowed),
+    (lambda s, i: s.report_failure(i), NotAllowed),
+    (lambda s, i: s.edit_invoice(i, [FlatFee("Fee", Decimal("1"))]), NotAllowed),
+], ids=["unknown-trigger", "unknown-invoice", "approve", "collect", "advance", "delete",
+        "report-failure", "edit"])
+def test_refused_commands_on_an_issued_invoice_change_nothing(
+        service: Service, call: Callable[[Service, str], object], error: type[BillingError]) -> None:
+    invoice_id = _flat(service)
+    state = workspace_state(service)
+    with pytest.raises(error):
+        call(service, invoice_id)
+    assert workspace_state(service) == state
