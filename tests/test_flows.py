@@ -269,10 +269,14 @@ def test_usage_waits_for_collection_until_collection_at(service: Service) -> Non
 
 
 def test_collect_forces_collection_before_collection_at(service: Service) -> None:
+    """Collected early, the draft still waits for draft_until = collection_at + draft period."""
     invoice = create(service, USAGE)
     collected = service.collect(invoice.id)
-    assert collected.status is S.PP_PENDING
-    assert collected.issued_at == NOW
+    assert collected.status is S.DRAFT_WAITING_AUTO_APPROVAL
+    assert targets(collected, len(invoice.history)) == [
+        S.DRAFT_COLLECTING, S.DRAFT_VALIDATING, S.DRAFT_SYNCING, S.DRAFT_WAITING_AUTO_APPROVAL]
+    service.advance_clock("1h")
+    assert service.invoice(invoice.id).status is S.PP_PENDING
 
 
 def test_workflow_durations_set_the_schedule(service: Service) -> None:

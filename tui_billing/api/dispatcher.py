@@ -196,8 +196,12 @@ class Dispatcher:
                 result = AttemptResult(delivery.id, at, _ms(started), response.status, excerpt)
         except TimeoutError:
             result = AttemptResult(delivery.id, at, _ms(started), None, f"timed out after {self.timeout:g} s")
+        except aiohttp.ClientConnectorError as error:
+            reason = error.os_error.strerror or str(error.os_error)
+            result = AttemptResult(delivery.id, at, _ms(started), None,
+                                   f"cannot connect to {error.host}:{error.port}: {reason}")
         except aiohttp.ClientError as error:
-            result = AttemptResult(delivery.id, at, _ms(started), None, f"no answer: {error}")
+            result = AttemptResult(delivery.id, at, _ms(started), None, f"no answer: {error!r}")
         except Exception as error:  # the event could not be read or signed: log it as the answer
             log.exception("cannot send delivery %s", delivery.id)
             result = AttemptResult(delivery.id, at, _ms(started), None, f"not sent: {error}")

@@ -16,6 +16,7 @@ from ..domain.errors import InvalidValue
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
+from . import integration
 
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
@@ -275,3 +276,4 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "collect": _simple("collect"), "authorize": _simple("authorize_payment"),
     "delete": delete, "fail": fail, "clock": clock, "dashboard": dashboard,
 }
+HANDLERS.update(integration.HANDLERS)

@@ -96,7 +96,7 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     print(f"tui-billing API on {integration.url}  (workspace {service.repository.path})")
     print(f"callbacks answer {'200 with the invoice' if mode == 'invoice' else '204 No Content'} "
           f"({mode}); {'bearer token required' if args.token else 'no token'}; "
-          f"{len(urls)} webhook endpoint(s). Ctrl-C stops.")
+          f"{len(urls)} webhook endpoint(s). Ctrl-C stops.", flush=True)
     if args.host not in LOOPBACK and not args.token:
         print("warning: not bound to loopback and no --token: anyone who reaches this address "
               "can change the workspace", file=sys.stderr)

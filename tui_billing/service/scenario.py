@@ -47,8 +47,15 @@ class Scenario(BaseModel):
 
 
 def bundled(name: str) -> Path:
-    """A scenario shipped with the package (the project's ``fixtures/`` folder)."""
-    return Path(str(resources.files("tui_billing.fixtures") / f"{name}.json"))
+    """A scenario of the project's ``fixtures/`` folder.
+
+    A built wheel carries the folder inside the package (``tui_billing/fixtures``); a
+    source checkout or an editable install reads it where it is.
+    """
+    packaged = Path(str(resources.files("tui_billing"))) / "fixtures" / f"{name}.json"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "fixtures" / f"{name}.json"
 
 
 def load(path: Path) -> Scenario:
