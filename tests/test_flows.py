@@ -10,7 +10,8 @@ import pytest
 
 from conftest import FIXED_CLOCK
 from tui_billing.domain.durations import add_months
-from tui_billing.domain.errors import BillingError, InvalidValue, NotAllowed
+from tui_billing.domain.errors import InvalidValue, NotAllowed
+from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee, LineSpec, Usage
 from tui_billing.domain.models import DRAFT_SYNCED_MARKER, FINALIZED_MARKER, Event, Invoice
 from tui_billing.domain.numbering import customer_prefix
@@ -173,7 +174,6 @@ def test_markers_persist_so_a_later_edit_does_not_pause_at_the_hook(service: Ser
     service.set_workflow(auto_advance=False)
     invoice = service.draft_synchronized(create(service).id)
     assert invoice.status is S.DRAFT_MANUAL_APPROVAL_NEEDED
-    service.advance_clock("1h")
     edited = service.edit_invoice(invoice.id, [FlatFee("Platform fee", Decimal("150"))])
     assert edited.status is S.DRAFT_MANUAL_APPROVAL_NEEDED
     assert targets(edited, len(invoice.history)) == [
@@ -200,6 +200,19 @@ def test_a_sync_failure_then_retry_waits_for_the_hook_again(service: Service) ->
     retried = service.retry(invoice.id)
     assert retried.status is S.DRAFT_SYNCING
     assert not retried.has_critical_issues
+
+
+def test_a_failed_deletion_is_deleted_again(service: Service) -> None:
+    service.set_workflow(auto_advance=False)
+    invoice = create(service)
+    failed = service.delete(invoice.id, simulate_failure=True)
+    assert failed.status is S.DELETE_FAILED
+    assert targets(failed, len(invoice.history)) == [S.DELETE_IN_PROGRESS, S.DELETE_FAILED]
+    service.advance_clock("1h")
+    deleted = service.delete(invoice.id)
+    assert deleted.status is S.DELETED
+    assert deleted.deleted_at == NOW + timedelta(hours=1)
+    assert service.invoice_v1(deleted)["status"] == "deleted"
 
 
 # --- numbering -----------------------------------------------------------------------------
@@ -396,6 +409,7 @@ def test_creation_emits_updates_then_created_once(service: Service) -> None:
     assert [e.type for e in events] == ["invoice.updated"] * len(invoice.history) + ["invoice.created"]
     assert [e.data["statusDetails"]["extendedStatus"] for e in events[:-1]] == [
         s.value for s in targets(invoice)]
+    assert all(is_ulid(e.id) and e.timestamp == NOW for e in events)
     created = events[-1]
     assert created.data["statusDetails"]["extendedStatus"] == "payment_processing.pending"
     assert created.data["id"] == invoice.id
@@ -453,9 +467,10 @@ def test_callbacks_and_failure_reports_emit_for_every_transition(service: Servic
 def test_refused_commands_emit_nothing_and_seqs_strictly_increase(demo_service: Service) -> None:
     seq = last_seq(demo_service)
     for row in demo_service.invoice_rows():
-        with pytest.raises(BillingError):
-            demo_service.approve(row["id"]) if row["status"] == "draft.syncing" \
-                else demo_service.draft_synchronized(row["id"], invoice_number="X-1")
+        callback = (demo_service.issuing_synchronized if row["status"] == "draft.syncing"
+                    else demo_service.draft_synchronized)
+        with pytest.raises(NotAllowed):
+            callback(row["id"], invoice_number="X-1")
     assert last_seq(demo_service) == seq
     seqs = [row["seq"] for row in demo_service.event_rows()]
     assert seqs == sorted(set(seqs))
@@ -474,6 +489,25 @@ def test_invoice_generated_follows_each_mapped_status_change(service: Service) -
     assert generated(service, invoice.id) == ["generated", "overdue", "generated", "paid"]
 
 
+def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> None:
+    """A subscription invoice's payload: ids, number, dates, period and amounts (§6)."""
+    service.advance_clock("P1M")
+    service.advance_clock("1h")
+    invoice = next(i for i in service.invoices() if i.subscription_id)
+    event = next(e for e in service.events(invoice.id) if e.type == "invoice.generated")
+    payload = event.data
+    assert (payload["invoiceId"], payload["invoiceNumber"], payload["customerId"]) == (
+        invoice.id, invoice.number, invoice.customer.id)
+    assert (payload["subscriptionId"], payload["planId"]) == (invoice.subscription_id, invoice.plan_id)
+    assert payload["invoiceNumber"].startswith("INV-")
+    assert payload["invoiceDate"] == "2026-02-01T10:00:00.000Z"
+    assert payload["dueDate"] == "2026-03-03T10:00:00.000Z"
+    assert payload["billingPeriod"] == {"start": "2026-01-01", "end": "2026-02-01"}
+    assert payload["currency"] == invoice.currency
+    assert [item["description"] for item in payload["lineItems"]] == [l.name for l in invoice.lines]
+    assert Decimal(str(payload["total"])) == invoice.totals.total
+
+
 def test_cancelled_is_emitted_once_for_uncollectible_then_voided(service: Service) -> None:
     invoice = create(service)
     service.payment_status(invoice.id, "payment_uncollectible")
@@ -490,16 +524,16 @@ def test_an_invoice_sent_by_the_issuing_callback_is_emitted_as_sent(service: Ser
     assert generated(service, invoice.id) == ["sent", "paid"]
 
 
-@pytest.mark.parametrize("status", [s for s in RESTING if s.short in ("draft", "issuing", "delete")]
-                         + [S.DELETED], ids=lambda s: s.value)
-def test_invoices_never_issued_emit_no_invoice_generated(demo_service: Service, status: Status) -> None:
-    """Only issue emits InvoiceGenerated; a draft deleted from issuing.syncing never was issued."""
-    row = next(r for r in demo_service.invoice_rows() if r["status"] == status.value)
-    invoice = demo_service.invoice(row["id"])
-    assert generated(demo_service, invoice.id) == []
-    payload, emitted = demo_service.invoice_generated(invoice)
-    assert emitted is False
-    assert payload["status"] == ("cancelled" if status is S.DELETED else "generated")
+def test_invoices_never_issued_emit_no_invoice_generated(demo_service: Service) -> None:
+    """Only issue emits InvoiceGenerated; the preview of a never-issued invoice says so."""
+    never_issued = [s for s in RESTING if s.short in ("draft", "issuing", "delete")] + [S.DELETED]
+    for status in never_issued:
+        row = next(r for r in demo_service.invoice_rows() if r["status"] == status.value)
+        invoice = demo_service.invoice(row["id"])
+        assert generated(demo_service, invoice.id) == [], status
+        payload, emitted = demo_service.invoice_generated(invoice)
+        assert emitted is False
+        assert payload["status"] == ("cancelled" if status is S.DELETED else "generated")
 
 
 def test_deleting_an_invoice_that_was_issuing_emits_no_invoice_generated(service: Service) -> None:

@@ -41,6 +41,7 @@ from tinydb.storages import JSONStorage
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.store.journal import Journal, Op
+from tui_billing.store.repository import TABLES
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 INVOICES_PER_CUSTOMER = 100
@@ -178,7 +179,8 @@ def run(size: int, directory: Path, commands: int, baseline_commands: int) -> Fi
     figures.build_s = time.perf_counter() - started
     service.close()  # compacts the long build journal, as a user's session would
     service = Service.open(path)
-    tables = {name: dict(rows) for name, rows in service.repository.db.storage.read().items()}
+    tables = {name: {str(doc_id): row for doc_id, row in enumerate(service.repository.rows(name), 1)}
+              for name in TABLES}
     recorded = measure_commands(service, commands, figures)
     service.close()
     figures.workspace_mb = path.stat().st_size / 1e6

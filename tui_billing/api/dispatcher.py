@@ -36,7 +36,7 @@ class Dispatcher:
     """Delivers one workspace's webhooks; ``start_dispatcher`` builds and starts one."""
 
     def __init__(self, service: Service, *, schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
-                 concurrency: int = 8, timeout: float = 10.0, poll_interval: float = 0.5,
+                 concurrency: int = 16, timeout: float = 10.0, poll_interval: float = 0.5,
                  on_change: Callable[[], None] | None = None,
                  on_attempt: Callable[[Delivery, Attempt], None] | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -225,7 +225,7 @@ def _safely(callback: Callable[..., None], *args: object) -> None:
 async def start_dispatcher(service: Service, *, schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
                            on_change: Callable[[], None] | None = None,
                            on_attempt: Callable[[Delivery, Attempt], None] | None = None,
-                           concurrency: int = 8, timeout: float = 10.0,
+                           concurrency: int = 16, timeout: float = 10.0,
                            poll_interval: float = 0.5) -> Dispatcher:
     """Start delivering the workspace's webhooks on the running loop (pending ones first).
 

@@ -28,9 +28,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from ..domain.errors import Conflict, InvalidValue, NotFound
-from ..domain.events import webhook_envelope
+from ..domain.events import envelope
 from ..domain.ids import make_ulid
-from ..domain.timefmt import rfc3339
 from ..store.repository import Put
 from .service import Service
 
@@ -198,9 +197,7 @@ class Webhooks:
 
     def body(self, delivery: Delivery) -> bytes:
         """The JSON body sent for a delivery: OpenMeter's ``{id, type, timestamp, data}``."""
-        event = self.service.event(self._event_row(delivery.event_id))
-        envelope = webhook_envelope(event.id, event.type, rfc3339(event.timestamp) or "", event.data)
-        return _json_bytes(envelope)
+        return _json_bytes(envelope(self.service.event(self._event_row(delivery.event_id))))
 
     def enqueue_new_events(self) -> list[Delivery]:
         """Deliveries for every event logged since each endpoint's cursor (one commit, or
@@ -233,7 +230,7 @@ class Webhooks:
         now = self.clock()
         created = [
             self._new_delivery(row, endpoint, 1 + max(
-                (d.replay for d in previous if d.endpoint_id == endpoint.id), default=-1), now)
+                (d.replay for d in previous if d.endpoint_id == endpoint.id), default=0), now)
             for endpoint in endpoints
         ]
         self.repository.commit([Put("deliveries", _dump(d)) for d in created])

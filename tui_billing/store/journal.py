@@ -1,10 +1,11 @@
-"""The workspace file: a snapshot line followed by journal records, each checksummed.
+"""The workspace file: a header, one snapshot line per table, then journal records.
 
 Layout (UTF-8 text, one JSON document per line)::
 
-    {"format": "tui-billing/workspace", "schema_version": 1}      header
-    <crc32> {"meta": {...}, "invoices": {...}, ...}                  snapshot (TinyDB tables)
-    <crc32> [["put", table, doc_id, doc], ["del", table, doc_id]]    one line per command
+    {"format": "tui-billing/workspace", "schema_version": 2, "tables": ["meta", ...]}   header
+    <crc32> {"1": {...}, "2": {...}}                               one snapshot line per table,
+    ...                                                            in the header's order
+    <crc32> [["put", table, key, row], ...]                         one line per command
     ...
 
 Why not TinyDB's ``JSONStorage``: it rewrites the whole file in place on every write
@@ -14,44 +15,67 @@ written beside the old one and atomically renamed over it. A torn last line (the
 was killed while writing it, so the command was never acknowledged) is ignored and cut
 off before the next append; damage anywhere else is corruption and the file is refused
 untouched.
+
+Opening verifies every line's checksum but parses only the journal: a table's snapshot
+line is parsed when the table is first used (``parse``), so a large workspace opens in
+the time it takes to read it.
 """
 
+import gc
 import json
 import os
 import zlib
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 FORMAT = "tui-billing/workspace"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Op = list[Any]
-Tables = dict[str, dict[str, Any]]
 
 
 class StoreError(Exception):
     """The workspace file cannot be used; the message says why and what to do."""
 
 
-def _encode(payload: Any) -> bytes:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+def dumps(value: Any) -> bytes:
+    """Compact JSON, as every line stores it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector: parsing a large table allocates many containers and
+    would otherwise trigger collections that rescan everything parsed so far."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse(body: bytes) -> Any:
+    """A verified line's JSON body as Python values."""
+    with _gc_paused():
+        return json.loads(body)
+
+
+def _frame(body: bytes) -> bytes:
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
-def _decode(line: bytes) -> Any:
-    """The payload of a checksummed line, or ValueError if it is damaged."""
-    if len(line) < 10 or line[8:9] != b" " or not line.endswith(b"\n"):
+def _unframe(line: bytes) -> bytes:
+    """The body of a checksummed line (without its newline), or ValueError if damaged."""
+    if len(line) < 9 or line[8:9] != b" ":
         raise ValueError("malformed line")
-    body = line[9:-1]
-    if int(line[:8], 16) != zlib.crc32(body):
+    body = line[9:]
+    if line[:8].strip(b"0123456789abcdef") or int(line[:8], 16) != zlib.crc32(body):
         raise ValueError("checksum mismatch")
-    return json.loads(body)
-
-
-def _header() -> bytes:
-    return json.dumps({"format": FORMAT, "schema_version": SCHEMA_VERSION}).encode() + b"\n"
+    return body
 
 
 def _fsync_dir(path: Path) -> None:
@@ -64,7 +88,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Journal:
-    """Reads a workspace file into tables and appends durable records to it."""
+    """Reads a workspace file and appends durable records to it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -74,40 +98,45 @@ class Journal:
         self.journal_bytes = 0
 
     # --- reading ---------------------------------------------------------------------
-    def load(self) -> tuple[Tables, list[list[Op]]]:
-        """The snapshot's tables and the journal's records, oldest first."""
+    def load(self) -> tuple[dict[str, bytes], list[list[Op]]]:
+        """Each table's snapshot body (verified, not parsed) and the journal's records,
+        oldest first."""
         try:
             raw = self.path.read_bytes()
-        except FileNotFoundError:
-            raise StoreError(f"no workspace at {self.path}") from None
         except OSError as error:
             raise StoreError(f"cannot read workspace {self.path}: {error.strerror}") from None
-        lines = raw.splitlines(keepends=True)
-        self._check_header(lines[0] if lines else b"")
-        if len(lines) < 2:
-            raise StoreError(f"{self.path} is damaged: its snapshot is missing")
-        try:
-            tables = _decode(lines[1])
-        except ValueError:
-            raise StoreError(f"{self.path} is damaged: its snapshot fails its checksum") from None
-        offset = len(lines[0]) + len(lines[1])
+        lines = raw.split(b"\n")
+        tail = lines.pop()  # what follows the last newline: empty unless a write was torn
+        names = self._check_header(lines[0] if lines else tail)
+        snapshot_lines = lines[1:1 + len(names)]
+        if len(snapshot_lines) < len(names):
+            raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
+        snapshot: dict[str, bytes] = {}
+        for number, (name, line) in enumerate(zip(names, snapshot_lines), start=2):
+            try:
+                snapshot[name] = _unframe(line)
+            except ValueError:
+                raise StoreError(f"{self.path} is damaged at line {number} (its snapshot of "
+                                 f"{name}); it was left as it is") from None
+        offset = sum(len(line) + 1 for line in lines[:1 + len(names)])
         self.snapshot_bytes = offset
         records: list[list[Op]] = []
-        for index, line in enumerate(lines[2:], start=3):
+        journal_lines = lines[1 + len(names):]
+        for index, line in enumerate(journal_lines):
             try:
-                records.append(_decode(line))
+                records.append(parse(_unframe(line)))
             except ValueError:
-                if index == len(lines):  # torn tail: never acknowledged
-                    break
-                raise StoreError(
-                    f"{self.path} is damaged at line {index}; it was left as it is"
-                ) from None
-            offset += len(line)
+                if index == len(journal_lines) - 1 and not tail:
+                    break  # a damaged last line is a torn write: never acknowledged
+                number = index + 2 + len(names)
+                raise StoreError(f"{self.path} is damaged at line {number}; it was left as it is") from None
+            offset += len(line) + 1
         self._valid_length = offset
         self.journal_bytes = offset - self.snapshot_bytes
-        return tables, records
+        return snapshot, records
 
-    def _check_header(self, line: bytes) -> None:
+    def _check_header(self, line: bytes) -> list[str]:
+        """The snapshot's table names, once the header says this is a workspace we read."""
         try:
             header = json.loads(line)
         except ValueError:
@@ -118,40 +147,66 @@ class Journal:
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}; this tui-billing reads version "
-                f"{SCHEMA_VERSION}"
+                f"{SCHEMA_VERSION}. It was left as it is: open it with the tui-billing that "
+                f"wrote it, or start anew with `tui-billing init --force`"
             )
+        names = header.get("tables")
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise StoreError(f"{self.path} is damaged: its header lists no tables; it was left as it is")
+        return names
 
     # --- writing ---------------------------------------------------------------------
     def append(self, ops: list[Op]) -> None:
-        """Append one record; durable (fsynced) when this returns."""
-        line = _encode(ops)
+        """Append one record; durable (fsynced) when this returns. If the disk refuses,
+        the file is cut back to its last whole record and OSError is raised."""
+        line = _frame(dumps(ops))
         fd = self._open_for_append()
-        os.write(fd, line)
-        os.fsync(fd)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.pwrite(fd, line[written:], self._valid_length + written)
+            os.fsync(fd)
+        except OSError:
+            with suppress(OSError):
+                os.ftruncate(fd, self._valid_length)
+            raise
         self._valid_length += len(line)
         self.journal_bytes += len(line)
 
     def _open_for_append(self) -> int:
         if self._fd is None:
             fd = os.open(self.path, os.O_WRONLY)
-            if os.fstat(fd).st_size != self._valid_length:
-                os.ftruncate(fd, self._valid_length)  # drop a torn tail
-            os.lseek(fd, self._valid_length, os.SEEK_SET)
+            try:
+                if os.fstat(fd).st_size != self._valid_length:
+                    os.ftruncate(fd, self._valid_length)  # drop a torn tail
+            except OSError:
+                os.close(fd)
+                raise
             self._fd = fd
         return self._fd
 
-    def write_snapshot(self, tables: Tables) -> None:
-        """Replace the file with header + snapshot, atomically (write, fsync, rename)."""
+    def write_snapshot(self, bodies: dict[str, bytes]) -> None:
+        """Replace the file with a header and one line per table, atomically (write
+        beside, fsync, rename); on failure the old file stays as it was."""
         self.close()
         temporary = self.path.with_name(self.path.name + ".tmp")
-        body = _header() + _encode(tables)
-        with open(temporary, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        header = json.dumps({"format": FORMAT, "schema_version": SCHEMA_VERSION,
+                             "tables": list(bodies)}).encode() + b"\n"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(header)
+                for body in bodies.values():
+                    handle.write(_frame(body))
+                handle.flush()
+                os.fsync(handle.fileno())
+                size = handle.tell()
+            os.replace(temporary, self.path)
+        except BaseException:
+            with suppress(OSError):
+                temporary.unlink()
+            raise
         _fsync_dir(self.path.parent)
-        self._valid_length = self.snapshot_bytes = len(body)
+        self._valid_length = self.snapshot_bytes = size
         self.journal_bytes = 0
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ except ImportError:  # Windows
 
 class WorkspaceLock:
     def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
         self.path = workspace.with_name(workspace.name + ".lock")
         self._fd: int | None = None
 
@@ -31,7 +32,7 @@ class WorkspaceLock:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise StoreError(
-                f"workspace {self.path.with_suffix('')} is already open in another tui-billing "
+                f"workspace {self.workspace} is already open in another tui-billing "
                 f"process (pid {holder}); close it first or use another --db"
             ) from None
         os.ftruncate(fd, 0)

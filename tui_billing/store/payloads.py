@@ -45,6 +45,11 @@ class PayloadFile:
         self._end += len(data)
         return address
 
+    def reset(self) -> None:
+        """Empty the file: a new workspace starts without event data."""
+        os.ftruncate(self._open(), 0)
+        self._end = 0
+
     def sync(self) -> None:
         if self._fd is not None:
             os.fsync(self._fd)

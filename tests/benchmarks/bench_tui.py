@@ -1,0 +1,196 @@
+"""Dashboard benchmark: first frame, a key action and memory on a 10k-invoice workspace.
+
+Run from the project root (not collected by pytest)::
+
+    .venv/bin/python tests/benchmarks/bench_tui.py                       # build in a temp dir
+    .venv/bin/python tests/benchmarks/bench_tui.py --workspace /tmp/bench-10k.db   # build once, reuse
+
+The workspace is built through the service (``create_invoice`` in a loop, hooks off): most
+invoices have flat lines only and go straight to awaiting payment, some then get a payment
+trigger (paid, overdue, void, failed) and some keep the plan's usage line and wait for
+collection, so every lane but Issuing holds invoices.
+
+The measurements run in a child process, so its peak memory is the dashboard's alone:
+
+* first frame: from spawning the process (interpreter start and imports included) to the
+  dashboard mounted and rendered headless (``run_test`` then ``pilot.pause()``); and
+  in-process, from ``Service.open`` and from creating the App to the same point;
+* a key action: with an invoice of the Awaiting payment lane selected, ``p`` then ``enter``
+  (report "paid") until the screen shows the invoice in the Paid lane; median of
+  ``--repeat`` rounds (the lane switch back between rounds is timed on its own);
+* peak memory: the child's maximum resident set size.
+
+Targets (issue 3): first frame <= 1.0 s, key action <= 100 ms median, memory <= 250 MB.
+"""
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+START = datetime(2026, 1, 1, 9, tzinfo=UTC)
+SEED = 7
+CUSTOMERS = 100
+SIZE = (160, 48)
+TARGETS = {"first_frame_s": 1.0, "key_action_ms": 100.0, "peak_rss_mb": 250.0}
+# Of every 20 invoices: which payment trigger each gets (None: stays awaiting payment, "plan":
+# created with the plan's usage line, so it waits for collection in the Draft lane).
+PATTERN: tuple[str | None, ...] = (
+    None, None, None, None, None, None, "paid", "paid", "paid", "paid",
+    "paid", "payment_overdue", "payment_overdue", "void", "payment_failed", "payment_uncollectible",
+    "plan", "plan", "plan", None,
+)
+
+
+def build(path: Path, size: int) -> None:
+    """A workspace of ``size`` service-created invoices in mixed states (hooks off)."""
+    from tui_billing.domain.linespec import FlatFee
+    from tui_billing.service import Service
+
+    service = Service.create(path, seed=SEED, now=START, customers=CUSTOMERS)
+    keys = [customer.key for customer in service.customers()]
+    flat = [FlatFee("Platform fee", Decimal("49.00"))]
+    try:
+        for index in range(size):
+            kind = PATTERN[index % len(PATTERN)]
+            key = keys[index % len(keys)]
+            if kind == "plan":
+                service.create_invoice(key)
+                continue
+            invoice = service.create_invoice(key, flat)
+            if kind is not None:
+                service.payment_status(invoice.id, kind)
+            if index % 500 == 499:
+                print(f"\r  building {path.name}: {index + 1}/{size}", end="", flush=True)
+        print()
+    finally:
+        service.close()
+
+
+async def measure(path: Path, spawned_at: float, repeat: int) -> dict[str, Any]:
+    """Everything timed inside the child process; returns the figures."""
+    from tui_billing.service import Service
+    from tui_billing.tui.app import BillingApp
+    from tui_billing.tui.lanes import LANES
+    from tui_billing.tui.screens.dashboard import Dashboard
+    from tui_billing.tui.widgets.row_list import RowList
+
+    figures: dict[str, Any] = {}
+    opened = time.perf_counter()
+    service = Service.open(path)
+    created = time.perf_counter()
+    app = BillingApp(service)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        figures["first_frame_process_s"] = time.time() - spawned_at
+        figures["first_frame_open_s"] = time.perf_counter() - opened
+        figures["first_frame_app_s"] = time.perf_counter() - created
+        dashboard = app.screen
+        assert isinstance(dashboard, Dashboard)
+        awaiting = next(i for i, lane in enumerate(LANES) if lane.key == "awaiting")
+        paid = next(i for i, lane in enumerate(LANES) if lane.key == "paid")
+        invoices = dashboard.query_one("#invoices", RowList)
+        actions: list[float] = []
+        switches: list[float] = []
+        moves: list[float] = []
+        for _ in range(repeat):
+            steps = (awaiting - dashboard.lane) % len(LANES)
+            keys = ["right"] * steps if steps <= len(LANES) // 2 else ["left"] * (len(LANES) - steps)
+            for key in keys:
+                started = time.perf_counter()
+                await pilot.press(key)
+                await pilot.pause()
+                switches.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await pilot.press("j")
+            await pilot.pause()
+            moves.append(time.perf_counter() - started)
+            invoice_id = invoices.current["id"] if invoices.current else None
+            started = time.perf_counter()
+            await pilot.press("p", "enter")
+            await pilot.pause()
+            actions.append(time.perf_counter() - started)
+            assert dashboard.lane == paid and dashboard.selected is not None
+            assert dashboard.selected.id == invoice_id and dashboard.selected.status.value == "paid"
+        figures["key_action_ms"] = statistics.median(actions) * 1000
+        figures["key_action_p90_ms"] = sorted(actions)[int(0.9 * (len(actions) - 1))] * 1000
+        figures["lane_switch_ms"] = statistics.median(switches) * 1000
+        figures["cursor_move_ms"] = statistics.median(moves) * 1000
+        figures["invoices"] = len(service.invoice_rows())
+    service.close()
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return figures
+
+
+def child(path: Path, spawned_at: float, repeat: int) -> int:
+    print(json.dumps(asyncio.run(measure(path, spawned_at, repeat))))
+    return 0
+
+
+def run(path: Path, repeat: int, rounds: int) -> list[dict[str, Any]]:
+    """``rounds`` child processes measuring the workspace at ``path``."""
+    results = []
+    for _ in range(rounds):
+        spawned_at = time.time()
+        out = subprocess.run([sys.executable, __file__, "--child", str(path), str(spawned_at),
+                              "--repeat", str(repeat)], capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"the measuring process failed:\n{out.stderr}")
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    def median(name: str) -> float:
+        return statistics.median(r[name] for r in results)
+
+    print(f"\n{results[0]['invoices']} invoices, {SIZE[0]}x{SIZE[1]} headless, "
+          f"{len(results)} processes (medians across them)")
+    rows = [
+        ("first frame, process spawn → rendered", median("first_frame_process_s"), "s", "first_frame_s"),
+        ("first frame, Service.open → rendered", median("first_frame_open_s"), "s", None),
+        ("first frame, App() → rendered", median("first_frame_app_s"), "s", None),
+        ("key action p, enter (paid), median", median("key_action_ms"), "ms", "key_action_ms"),
+        ("key action p, enter (paid), p90", median("key_action_p90_ms"), "ms", None),
+        ("lane switch (→), median", median("lane_switch_ms"), "ms", None),
+        ("cursor move (j), median", median("cursor_move_ms"), "ms", None),
+        ("peak memory (max RSS)", max(r["peak_rss_mb"] for r in results), "MB", "peak_rss_mb"),
+    ]
+    for label, value, unit, target in rows:
+        goal = TARGETS.get(target or "")
+        verdict = "" if goal is None else f"  target ≤ {goal:g} {unit}: {'ok' if value <= goal else 'MISSED'}"
+        print(f"  {label:<40} {value:9.3f} {unit:<2}{verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", type=Path,
+                        help="workspace file to reuse; built there first when missing (default: a temp dir)")
+    parser.add_argument("--size", type=int, default=10_000, help="invoices to build (default 10000)")
+    parser.add_argument("--repeat", type=int, default=30, help="key actions to time per process (default 30)")
+    parser.add_argument("--rounds", type=int, default=3, help="measuring processes (default 3)")
+    parser.add_argument("--child", nargs=2, metavar=("PATH", "SPAWNED_AT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(Path(args.child[0]), float(args.child[1]), args.repeat)
+    with tempfile.TemporaryDirectory(prefix="tui-billing-bench-") as directory:
+        path = args.workspace or Path(directory) / f"bench-{args.size}.db"
+        if not path.exists():
+            started = time.perf_counter()
+            build(path, args.size)
+            print(f"  built {args.size} invoices in {time.perf_counter() - started:.0f} s: {path}")
+        report(run(path, args.repeat, args.rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

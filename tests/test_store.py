@@ -1,0 +1,487 @@
+"""The workspace store: journal framing, torn tails, corruption, foreign files, the lock,
+compaction and lazy tables. Every refusal leaves the files byte-identical."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tinydb import TinyDB
+
+from tui_billing.domain.linespec import FlatFee
+from tui_billing.service import Service
+from tui_billing.store import journal as journal_module
+from tui_billing.store import repository as repository_module
+from tui_billing.store.journal import SCHEMA_VERSION, StoreError
+from tui_billing.store.repository import TABLES, Put, Repository
+
+from conftest import FIXED_CLOCK, SEED
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def payloads_of(path: Path) -> Path:
+    return path.with_name(path.name + ".payloads")
+
+
+def files(path: Path) -> dict[str, bytes | None]:
+    """The bytes of the workspace and its payload file (None: absent)."""
+    return {p.name: p.read_bytes() if p.is_file() else None for p in (path, payloads_of(path))}
+
+
+def state(service: Service) -> dict[str, Any]:
+    """Everything the workspace holds: every table's rows and every event's data."""
+    repository = service.repository
+    tables = {name: repository.rows(name) for name in TABLES}
+    data = [repository.decode("events", row)["data"] for row in tables["events"]]
+    return json.loads(json.dumps({"tables": tables, "event_data": data}))
+
+
+def journal_lines(path: Path) -> tuple[int, list[bytes]]:
+    """The number of snapshot lines and all lines of the file (without newlines)."""
+    lines = path.read_bytes().split(b"\n")
+    assert lines.pop() == b"", "a workspace file ends with a newline"
+    return len(json.loads(lines[0])["tables"]), lines
+
+
+def work(service: Service, rounds: int = 3) -> None:
+    """A mix of commands: creations, payments, hook toggles and clock moves."""
+    keys = [customer.key for customer in service.customers()]
+    service.set_hooks(draft=False, issuing=False)
+    for index in range(rounds):
+        invoice = service.create_invoice(keys[index % len(keys)])
+        flat = service.create_invoice(keys[(index + 1) % len(keys)],
+                                      [FlatFee("Setup", Decimal("99.00"))])
+        service.payment_status(flat.id, "paid" if index % 2 else "payment_overdue")
+        service.collect(invoice.id)
+        service.set_hooks(draft=True)
+        service.set_hooks(draft=False)
+        service.advance_clock("1d")
+
+
+@pytest.fixture
+def built(workspace_path: Path) -> Iterator[Path]:
+    """A closed workspace whose journal holds a few dozen commands after its snapshot."""
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    work(service)
+    service.close()
+    yield workspace_path
+
+
+def reopen_state(path: Path) -> dict[str, Any]:
+    service = Service.open(path)
+    try:
+        return state(service)
+    finally:
+        service.close()
+
+
+# --- round trips -------------------------------------------------------------------------------
+def test_reopen_equals_before_close(demo_service: Service, workspace_path: Path) -> None:
+    work(demo_service)
+    before = state(demo_service)
+    demo_service.close()
+    assert reopen_state(workspace_path) == before
+
+
+def test_journal_ops_on_unparsed_tables_apply_when_parsed(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        created = service.create_invoice(service.customers()[0].key)  # events not parsed yet
+        events = service.event_rows(created.id)
+        assert [row["type"] for row in events][-1] == "invoice.created"
+        assert service.event(events[-1]).data["id"] == created.id
+    finally:
+        service.close()
+
+
+def test_closing_twice_is_harmless_and_a_closed_workspace_refuses_writes(built: Path) -> None:
+    service = Service.open(built)
+    service.close()
+    service.close()
+    with pytest.raises(StoreError, match="closed"):
+        service.set_hooks(draft=True)
+    reopened = Service.open(built)  # the lock was released once, not stolen twice
+    reopened.close()
+
+
+# --- torn tails --------------------------------------------------------------------------------
+def _torn_tails(path: Path) -> dict[str, bytes]:
+    _, lines = journal_lines(path)
+    last = lines[-1]
+    return {
+        "unterminated record": last[: len(last) // 2],
+        "terminated record, bad checksum": b"0" * 8 + last[8:] + b"\n",
+        "zeros": b"\0" * 300,
+        "lone checksum": last[:5],
+    }
+
+
+@pytest.mark.parametrize("kind", ["unterminated record", "terminated record, bad checksum",
+                                  "zeros", "lone checksum"])
+def test_torn_tail_is_ignored_then_cut_before_the_next_append(built: Path, kind: str) -> None:
+    expected = reopen_state(built)
+    intact = built.read_bytes()
+    torn = intact + _torn_tails(built)[kind]
+    built.write_bytes(torn)
+
+    service = Service.open(built)
+    assert state(service) == expected
+    assert built.read_bytes() == torn, "reading alone leaves the file as it is"
+    service.set_hooks(issuing=True)
+    expected_after = state(service)
+    service.close()
+
+    data = built.read_bytes()
+    assert data.startswith(intact) and data.endswith(b"\n")
+    assert len(data.split(b"\n")) == len(intact.split(b"\n")) + 1, "one new record, torn bytes gone"
+    assert reopen_state(built) == expected_after
+
+
+# --- damage --------------------------------------------------------------------------------------
+def _flip(line: bytes, at: int) -> bytes:
+    return line[:at] + bytes([line[at] ^ 0x01]) + line[at + 1:]
+
+
+@pytest.mark.parametrize("where", ["first record", "middle record", "snapshot"])
+def test_damage_before_the_last_line_is_refused_untouched(built: Path, where: str) -> None:
+    snapshot_count, lines = journal_lines(built)
+    journal_start = 1 + snapshot_count
+    index = {"first record": journal_start, "middle record": (journal_start + len(lines)) // 2,
+             "snapshot": 1 + TABLES.index("invoices")}[where]
+    assert index < len(lines) - 1
+    lines[index] = _flip(lines[index], len(lines[index]) // 2)
+    built.write_bytes(b"\n".join(lines) + b"\n")
+    before = files(built)
+
+    with pytest.raises(StoreError, match=f"damaged at line {index + 1}.*left as it is"):
+        Service.open(built)
+    assert files(built) == before
+
+
+def test_a_record_cut_in_the_middle_of_the_file_is_damage(built: Path) -> None:
+    snapshot_count, lines = journal_lines(built)
+    middle = (1 + snapshot_count + len(lines)) // 2
+    lines[middle] = lines[middle][:-10]  # as if bytes went missing, newline kept
+    built.write_bytes(b"\n".join(lines) + b"\n")
+    before = files(built)
+    with pytest.raises(StoreError, match="damaged"):
+        Service.open(built)
+    assert files(built) == before
+
+
+def test_missing_snapshot_lines_are_damage(built: Path) -> None:
+    _, lines = journal_lines(built)
+    built.write_bytes(lines[0] + b"\n" + lines[1] + b"\n")
+    before = files(built)
+    with pytest.raises(StoreError, match="snapshot is incomplete"):
+        Service.open(built)
+    assert files(built) == before
+
+
+def test_damaged_event_data_is_a_clear_error(built: Path) -> None:
+    payloads = payloads_of(built)
+    data = bytearray(payloads.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    payloads.write_bytes(bytes(data))
+    before = files(built)
+    service = Service.open(built)
+    try:
+        with pytest.raises(StoreError, match="payloads is damaged at byte"):
+            service.events()
+    finally:
+        service.close()
+    assert files(built) == before
+
+
+# --- foreign files -------------------------------------------------------------------------------
+def _tinydb_file(path: Path) -> None:
+    db = TinyDB(path)
+    db.table("invoices").insert({"id": "01HZ", "status": "paid"})
+    db.close()
+
+
+FOREIGN: dict[str, Any] = {
+    "tinydb json": _tinydb_file,
+    "random text": lambda path: path.write_text("Dear diary,\nthe invoices are fine.\n"),
+    "random bytes": lambda path: path.write_bytes(bytes(range(256)) * 8),
+    "empty": lambda path: path.write_bytes(b""),
+    "json without newline": lambda path: path.write_text('{"format": "tui-billing/workspace"'),
+    "other json": lambda path: path.write_text('["format", "tui-billing/workspace"]\n'),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FOREIGN))
+def test_foreign_file_is_refused_untouched(workspace_path: Path, kind: str) -> None:
+    FOREIGN[kind](workspace_path)
+    before = files(workspace_path)
+    with pytest.raises(StoreError, match="is not a tui-billing workspace; it was left as it is"):
+        Service.open(workspace_path)
+    assert files(workspace_path) == before
+
+
+def test_a_directory_is_refused(workspace_path: Path) -> None:
+    workspace_path.mkdir()
+    with pytest.raises(StoreError, match="cannot read workspace .*: Is a directory"):
+        Service.open(workspace_path)
+    assert workspace_path.is_dir() and not any(workspace_path.iterdir())
+
+
+def test_an_unreadable_file_is_refused(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = files(built)
+    built.chmod(0)
+    if os.access(built, os.R_OK):  # root reads anything: make the read fail as it would
+        real = Path.read_bytes
+
+        def refuse(path: Path) -> bytes:
+            if path == built:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr(Path, "read_bytes", refuse)
+    try:
+        with pytest.raises(StoreError, match="cannot read workspace .*: Permission denied"):
+            Service.open(built)
+    finally:
+        monkeypatch.undo()
+        built.chmod(0o644)
+    assert files(built) == before
+
+
+def test_missing_workspace_is_a_clear_error(workspace_path: Path) -> None:
+    with pytest.raises(StoreError, match="no workspace at .*tui-billing init"):
+        Service.open(workspace_path)
+    assert not workspace_path.exists()
+
+
+@pytest.mark.parametrize("version", [SCHEMA_VERSION - 1, SCHEMA_VERSION + 1, None])
+def test_schema_version_mismatch_is_a_clear_error(built: Path, version: int | None) -> None:
+    _, lines = journal_lines(built)
+    header = json.loads(lines[0])
+    header["schema_version"] = version
+    lines[0] = json.dumps(header).encode()
+    built.write_bytes(b"\n".join(lines) + b"\n")
+    before = files(built)
+    with pytest.raises(StoreError, match=f"schema version {version}; this tui-billing reads "
+                                         f"version {SCHEMA_VERSION}"):
+        Service.open(built)
+    assert files(built) == before
+
+
+def test_unknown_table_in_the_snapshot_is_refused(built: Path) -> None:
+    _, lines = journal_lines(built)
+    header = json.loads(lines[0])
+    header["tables"][0] = "ledgers"
+    lines[0] = json.dumps(header).encode()
+    built.write_bytes(b"\n".join(lines) + b"\n")
+    before = files(built)
+    with pytest.raises(StoreError, match="unknown table 'ledgers'"):
+        Service.open(built)
+    assert files(built) == before
+
+
+# --- one process per workspace ------------------------------------------------------------------
+def test_second_opener_in_the_same_process_is_refused(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        with pytest.raises(StoreError, match=re.escape(
+                f"{built} is already open in another tui-billing process (pid {os.getpid()})")):
+            Service.open(built)
+    finally:
+        service.close()
+    Service.open(built).close()
+
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from tui_billing.service import Service
+    service = Service.open(sys.argv[1])
+    print("open", flush=True)
+    sys.stdin.readline()
+    service.close()
+""")
+
+OPENER = textwrap.dedent("""
+    import sys
+    from tui_billing.service import Service
+    from tui_billing.store.journal import StoreError
+    try:
+        Service.open(sys.argv[1]).close()
+    except StoreError as error:
+        print(error)
+        sys.exit(3)
+    print("opened")
+""")
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+    return holder
+
+
+def test_a_workspace_open_in_another_process_is_refused(built: Path) -> None:
+    holder = _holder(built)
+    try:
+        before = files(built)
+        with pytest.raises(StoreError, match=re.escape(
+                f"already open in another tui-billing process (pid {holder.pid}); close it first")):
+            Service.open(built)
+        assert files(built) == before
+    finally:
+        holder.communicate("\n", timeout=30)
+    Service.open(built).close()
+
+
+def test_another_process_is_refused_while_this_one_holds_it(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        result = subprocess.run([sys.executable, "-c", OPENER, str(built)], capture_output=True,
+                                text=True, timeout=60)
+    finally:
+        service.close()
+    assert result.returncode == 3, result.stderr
+    assert f"already open in another tui-billing process (pid {os.getpid()})" in result.stdout
+    again = subprocess.run([sys.executable, "-c", OPENER, str(built)], capture_output=True,
+                           text=True, timeout=60)
+    assert again.stdout == "opened\n", again.stderr
+
+
+def test_a_killed_holder_releases_the_workspace(built: Path) -> None:
+    holder = _holder(built)
+    holder.kill()
+    holder.wait(timeout=30)
+    Service.open(built).close()
+
+
+# --- compaction ------------------------------------------------------------------------------------
+def test_compaction_keeps_every_document_and_event(workspace_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
+    replaced: list[Path] = []
+    real_replace = os.replace
+
+    def counting_replace(source: Any, target: Any) -> None:
+        replaced.append(Path(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(journal_module.os, "replace", counting_replace)
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    work(service, rounds=6)
+    before = state(service)
+    service.close()
+    compactions = len(replaced)
+    assert compactions >= 3, "the low threshold makes the journal compact several times"
+
+    reopened = Service.open(workspace_path)
+    reopened.set_hooks(issuing=True)  # parses meta and app; invoices and events stay unparsed
+    assert {"invoices", "events"} <= set(reopened.repository._unparsed)
+    reopened.repository._compact()  # writes the unparsed tables back as they were read
+    reopened.close()
+    assert len(replaced) == compactions + 1
+    after = reopen_state(workspace_path)
+    assert after["tables"]["app"][0]["enable_issuing_sync_hook"] is True
+    assert after == before | {"tables": {**before["tables"], "app": after["tables"]["app"]}}
+    assert not workspace_path.with_name(workspace_path.name + ".tmp").exists()
+
+
+def test_compacted_file_is_one_snapshot(workspace_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    work(service)
+    before = state(service)
+    monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
+    service.close()  # the journal is longer than a quarter of the snapshot: close compacts
+    snapshot_count, lines = journal_lines(workspace_path)
+    assert len(lines) == 1 + snapshot_count
+    assert reopen_state(workspace_path) == before
+
+
+def test_a_failed_compaction_keeps_the_command(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
+
+    attempts: list[Any] = []
+
+    def full_disk(source: Any, target: Any) -> None:
+        attempts.append(target)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "replace", full_disk)
+    service = Service.open(built)
+    keys = [customer.key for customer in service.customers()]
+    created = [service.create_invoice(keys[0]).id for _ in range(8)]  # outgrows the snapshot
+    expected = state(service)
+    service.close()
+    monkeypatch.undo()
+    assert attempts, "the commands outgrew the snapshot: compaction was tried"
+    assert not built.with_name(built.name + ".tmp").exists()
+    reopened = reopen_state(built)
+    assert reopened == expected
+    assert {row["id"] for row in reopened["tables"]["invoices"]} >= set(created)
+
+
+# --- writes the disk refuses -----------------------------------------------------------------------
+def test_a_refused_append_changes_nothing(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service.open(built)
+    try:
+        service.set_hooks(draft=True)  # the journal file is open for appending
+        before_state, before_bytes = state(service), built.read_bytes()
+        real_fsync = os.fsync
+
+        def failing_fsync(fd: int) -> None:
+            if os.fstat(fd).st_ino == built.stat().st_ino:
+                raise OSError(5, "Input/output error")
+            real_fsync(fd)
+
+        monkeypatch.setattr(journal_module.os, "fsync", failing_fsync)
+        with pytest.raises(StoreError, match="Input/output error; nothing was changed"):
+            service.create_invoice(service.customers()[0].key)
+        assert state(service) == before_state
+        assert built.read_bytes() == before_bytes, "the partial record was cut off"
+
+        monkeypatch.undo()
+        created = service.create_invoice(service.customers()[0].key)
+        expected = state(service)
+    finally:
+        service.close()
+    reopened = reopen_state(built)
+    assert reopened == expected
+    assert created.id in {row["id"] for row in reopened["tables"]["invoices"]}
+
+
+# --- creating ------------------------------------------------------------------------------------
+def test_create_refuses_an_existing_file_without_force(built: Path) -> None:
+    before = files(built)
+    with pytest.raises(StoreError, match="already exists; pass --force"):
+        Service.create(built, seed=SEED, now=FIXED_CLOCK)
+    assert files(built) == before
+
+
+def test_create_with_force_replaces_the_workspace_and_its_event_data(built: Path) -> None:
+    Service.create(built, seed=SEED, now=FIXED_CLOCK, force=True).close()
+    assert payloads_of(built).read_bytes() == b""
+    fresh = reopen_state(built)
+    assert fresh["tables"]["invoices"] == [] and fresh["tables"]["events"] == []
+
+
+def test_create_refuses_a_workspace_open_elsewhere(built: Path) -> None:
+    holder = _holder(built)
+    try:
+        before = files(built)
+        with pytest.raises(StoreError, match="already open"):
+            Service.create(built, seed=SEED, now=FIXED_CLOCK, force=True)
+        assert files(built) == before
+    finally:
+        holder.communicate("\n", timeout=30)
+
+
+def test_a_new_workspace_starts_without_events(workspace_path: Path) -> None:
+    with pytest.raises(ValueError, match="without events"):
+        Repository.create(workspace_path, [Put("events", {"id": "e", "data": {}})])
+    assert not workspace_path.exists()

@@ -1,0 +1,110 @@
+"""What to show of the dashboard, defined once: the snapshot tests compare these screens,
+``export_screenshots.py`` writes them to ``screenshots/``, the pilot tests reuse the keys.
+
+Every shot starts on a fresh demo workspace (``tui_support.open_demo``); invoice numbers
+below are the demo's.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.pilot import Pilot
+
+from tui_billing.service import Service
+from tui_billing.tui.lanes import LANES, lane_of
+from tui_billing.tui.screens.dashboard import Dashboard
+from tui_billing.tui.widgets.row_list import RowList
+
+# Keys from the list to a preview tab (tab focuses the tab strip, → moves along it).
+TAB_KEYS: dict[str, tuple[str, ...]] = {
+    "tab-detail": (),
+    "tab-generated": ("tab", "right"),
+    "tab-v1": ("tab", "right", "right"),
+    "tab-events": ("tab", "right", "right", "right"),
+}
+SUBMIT = "ctrl+s"
+"""Submits any form from any field (enter moves to the next field, and submits on the last)."""
+
+# Demo invoices resting where each shot needs one.
+DRAFT_SYNCING = "DRAFT-MORA-16"
+MANUAL_APPROVAL = "DRAFT-ROGR-12"
+ISSUING_SYNCING = "DRAFT-ROAN-14"
+PAYMENT_PENDING = "INV-GOUL-1"
+
+
+def dashboard(pilot: Pilot[None]) -> Dashboard:
+    screen = pilot.app.screen
+    assert isinstance(screen, Dashboard), f"expected the dashboard, got {screen!r}"
+    return screen
+
+
+async def select_invoice(pilot: Pilot[None], number: str) -> None:
+    """Select the invoice numbered ``number`` with the keys a user would press: → to its
+    lane, g to the top of the list, j down to it."""
+    screen = dashboard(pilot)
+    row = next(r for r in screen.service.invoice_rows() if r["number"] == number)
+    target = LANES.index(lane_of(row["status"]))
+    await pilot.press(*["right"] * ((target - screen.lane) % len(LANES)), "g")
+    rows = screen.query_one("#invoices", RowList).rows
+    await pilot.press(*["j"] * next(i for i, r in enumerate(rows) if r["number"] == number))
+    await pilot.pause()
+
+
+def draft_sync_behind_the_back(service: Service) -> None:
+    """Another front door (the CLI, the HTTP API) syncs the draft the dashboard shows."""
+    service.draft_synchronized(service.invoice(DRAFT_SYNCING).id)
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One screen: select ``invoice`` (if any), run ``meanwhile`` on the service (if any),
+    then press ``keys``; at ``size``, in ``theme``."""
+
+    name: str
+    title: str
+    keys: tuple[str, ...] = ()
+    invoice: str | None = None
+    size: tuple[int, int] = (80, 24)
+    theme: str | None = None
+    meanwhile: Callable[[Service], None] | None = None
+
+    async def drive(self, pilot: Pilot[None]) -> None:
+        """Bring the app to this shot's screen."""
+        await pilot.pause()
+        if self.invoice is not None:
+            await select_invoice(pilot, self.invoice)
+        if self.meanwhile is not None:
+            self.meanwhile(dashboard(pilot).service)
+        await pilot.press(*self.keys)
+        await pilot.pause()
+
+
+SHOTS: tuple[Shot, ...] = (
+    Shot("dashboard-80x24", "The dashboard at 80×24"),
+    Shot("dashboard-160x48", "At 160×48: list and preview side by side, the event log docked", size=(160, 48)),
+    Shot("dashboard-light", "The textual-light theme at 120×30", size=(120, 30), theme="textual-light"),
+    Shot("draft-sync-form", "s on a draft.syncing invoice: the draft synchronized form",
+         ("s",), DRAFT_SYNCING),
+    Shot("issuing-sync-form", "s on an issuing.syncing invoice: the issuing synchronized form",
+         ("s",), ISSUING_SYNCING),
+    Shot("payment-chooser", "p: the payment chooser, triggers not allowed now disabled with the reason",
+         ("p",), PAYMENT_PENDING),
+    Shot("delete-confirm", "x: delete asks for y", ("x",), MANUAL_APPROVAL),
+    Shot("new-invoice-chooser", "c: a new invoice for a customer", ("c",)),
+    Shot("clock-form", "t: advance the simulated clock", ("t",)),
+    Shot("clock-form-error", "A malformed duration: the form says why and stays open",
+         ("t", *"soon", "enter")),
+    Shot("workflow-form", "w: workflow settings for new invoices", ("w",)),
+    Shot("report-failure-form", "f: report a sync failure", ("f",), DRAFT_SYNCING),
+    Shot("help", "?: every key and what the panes mean", ("question_mark",)),
+    Shot("invoice-generated", "The InvoiceGenerated payload of an issued invoice, schema valid",
+         TAB_KEYS["tab-generated"], PAYMENT_PENDING),
+    Shot("invoice-generated-preview", "Before issue: what issuing would emit, not emitted yet",
+         TAB_KEYS["tab-generated"], MANUAL_APPROVAL),
+    Shot("invoice-v1", "The invoice as OpenMeter's v1 JSON", TAB_KEYS["tab-v1"], PAYMENT_PENDING),
+    Shot("invoice-webhooks", "This invoice's webhook events", TAB_KEYS["tab-events"], PAYMENT_PENDING),
+    Shot("event-log", "e: every event, newest first, with its payload", ("e",)),
+    Shot("filtered-list", "/ filters the list by number, customer or id", ("slash", *"mora")),
+    Shot("refused-notification", "Refused: the invoice moved on meanwhile; nothing changes",
+         ("s", SUBMIT), DRAFT_SYNCING, meanwhile=draft_sync_behind_the_back),
+)

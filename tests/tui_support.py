@@ -1,0 +1,60 @@
+"""The dashboard under test: the one place that owns the TUI's determinism.
+
+The workspace side is already fixed (the demo scenario and ``conftest``'s fixtures carry a
+fixed seed and a fixed simulated clock, in a temp workspace); here the screen side is: no
+animations, no blinking cursor, nothing host- or time-dependent on screen. Used by the
+pilot tests, the snapshot tests and ``export_screenshots.py`` alike.
+"""
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.notifications import SeverityLevel
+from textual.widgets import Input
+
+from conftest import DEMO
+from tui_billing.service import Service, scenario
+from tui_billing.tui.app import BillingApp
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notification the app showed."""
+
+    title: str
+    message: str
+    severity: SeverityLevel
+
+
+class StillApp(BillingApp):
+    """BillingApp that holds still for tests: no animation, no blinking cursor, and it keeps
+    the notifications it shows in ``notices`` for the tests to read."""
+
+    CSS_PATH = Path(inspect.getfile(BillingApp)).with_name(str(BillingApp.CSS_PATH))
+
+    def __init__(self, service: Service, *, theme: str | None = None) -> None:
+        super().__init__(service, theme=theme)
+        self.animation_level = "none"
+        self.notices: list[Notice] = []
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Every Input (the forms' fields, the filter, the palette's) keeps a steady cursor."""
+        if isinstance(event.widget, Input):
+            event.widget.cursor_blink = False
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               **kwargs: Any) -> None:
+        self.notices.append(Notice(title, message, severity))
+        super().notify(message, title=title, severity=severity, **kwargs)
+
+
+def open_demo(path: Path) -> Service:
+    """A fresh demo workspace at ``path`` (same seed, clock and ids every time)."""
+    return scenario.build(path, scenario.load(DEMO))
+
+
+def make_app(service: Service, *, theme: str | None = None) -> StillApp:
+    return StillApp(service, theme=theme)
