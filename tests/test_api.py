@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from openmeter._generated import models as sdk_models
 
 from conftest import FIXED_CLOCK, SEED, SEEDS
 from tui_billing.api import ApiCall, ApiServer, start_api, start_integration
+from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict
 from tui_billing.service import Service
 
@@ -113,11 +114,13 @@ def test_official_sdk_drives_callbacks_app_and_invoice(service: Service) -> None
     # The SDK hands every app back as a plain dict (its App union is not resolved); the
     # shape is still the one its CustomInvoicingApp model reads.
     app = sdk_models.CustomInvoicingApp(seen["app"])
-    assert (app.type, app.enable_draft_sync_hook, app.enable_issuing_sync_hook) == ("custom_invoicing", True, True)
+    assert (app.type, app.enable_draft_sync_hook, app.enable_issuing_sync_hook) == (
+        "custom_invoicing", True, True)
     updated = sdk_models.CustomInvoicingApp(seen["updated"])
-    assert (updated.name, updated.metadata, updated.enable_draft_sync_hook) == ("Partner sandbox", {"team": "billing"}, False)
+    expected = ("Partner sandbox", {"team": "billing"}, False)
+    assert (updated.name, updated.metadata, updated.enable_draft_sync_hook) == expected
     current = service.app()
-    assert (current.name, current.labels, current.enable_draft_sync_hook) == ("Partner sandbox", {"team": "billing"}, False)
+    assert (current.name, current.labels, current.enable_draft_sync_hook) == expected
 
 
 # --- 200 with the invoice, or 204 ---------------------------------------------------------------
@@ -196,8 +199,8 @@ async def _problem(service: Service, method: str, path: str, body: Any, **option
     ("GET", "/api/v1/nothing-here", "no endpoint"),
 ])
 def test_unknown_ids_and_routes_are_404(service: Service, method: str, path: str, detail: str) -> None:
-    body = {"trigger": "paid"} if "payment" in path else (
-        {"name": "x", "enable_draft_sync_hook": False, "enable_issuing_sync_hook": False} if method == "PUT" else None)
+    app = {"name": "x", "enable_draft_sync_hook": False, "enable_issuing_sync_hook": False}
+    body = {"trigger": "paid"} if "payment" in path else (app if method == "PUT" else None)
     problem = run(_problem(service, method, path, body))
     assert problem["status"] == 404 and detail in problem["detail"]
 
@@ -245,14 +248,15 @@ def test_refused_calls_leave_the_workspace_byte_identical(service: Service, work
     before = _files(workspace_path)
     refused = [
         ("POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized", {"invoicing": {"invoiceNumber": 1}}, None),
-        ("POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized",
-         {"invoicing": {"invoiceNumber": "N-1", "lineExternalIds": [{"lineId": UNKNOWN_ULID, "externalId": "x"}]}}, TOKEN),
+        ("POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized", {"invoicing": {
+            "invoiceNumber": "N-1", "lineExternalIds": [{"lineId": UNKNOWN_ULID, "externalId": "x"}]}}, TOKEN),
         ("POST", f"{CALLBACKS}/{invoice_id}/issuing/synchronized", {}, TOKEN),
         ("POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": "void"}, TOKEN),
         ("POST", f"{CALLBACKS}/{UNKNOWN_ULID}/payment/status", {"trigger": "paid"}, TOKEN),
         ("POST", f"{INVOICES}/{invoice_id}/retry", None, TOKEN),
         ("PUT", f"/api/v1/apps/{app_id}", {"name": "x" * 300, "type": "custom_invoicing",
-                                            "enableDraftSyncHook": False, "enableIssuingSyncHook": False}, TOKEN),
+                                            "enableDraftSyncHook": False,
+                                            "enableIssuingSyncHook": False}, TOKEN),
         ("POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized", {"invoicing": {}}, "wrong-token"),
     ]
 
@@ -272,6 +276,10 @@ def test_refused_calls_leave_the_workspace_byte_identical(service: Service, work
 
 
 # --- invoices and billing actions -----------------------------------------------------------------
+def extended(invoice: dict[str, Any]) -> str:
+    return invoice["statusDetails"]["extendedStatus"]
+
+
 def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
     rows = demo_service.invoice_rows()
 
@@ -282,11 +290,12 @@ def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
             assert all("lines" not in item for item in everything["items"])
             _, _, drafts = await call(http, "GET", f"{INVOICES}?statuses=draft&statuses=overdue")
             assert {i["status"] for i in drafts["items"]} == {"draft", "overdue"}
-            _, _, waiting = await call(http, "GET", f"{INVOICES}?extendedStatuses=draft.syncing,issuing.syncing&expand=lines")
-            assert {i["statusDetails"]["extendedStatus"] for i in waiting["items"]} == {"draft.syncing", "issuing.syncing"}
+            _, _, waiting = await call(
+                http, "GET", f"{INVOICES}?extendedStatuses=draft.syncing,issuing.syncing&expand=lines")
+            assert {extended(i) for i in waiting["items"]} == {"draft.syncing", "issuing.syncing"}
             assert all(i["lines"] for i in waiting["items"])
             _, _, deleted = await call(http, "GET", f"{INVOICES}?statuses=deleted&includeDeleted=true")
-            assert {i["statusDetails"]["extendedStatus"] for i in deleted["items"]} == {"deleted", "delete.failed"}
+            assert {extended(i) for i in deleted["items"]} == {"deleted", "delete.failed"}
             _, _, page = await call(http, "GET", f"{INVOICES}?page=2&pageSize=5")
             assert (page["page"], page["pageSize"]) == (2, 5)
             assert [i["id"] for i in page["items"]] == [i["id"] for i in everything["items"][5:10]]
@@ -307,7 +316,8 @@ def test_billing_actions(service: Service) -> None:
         async with serving(service, on_change=lambda: changes.append(len(calls)),
                            on_call=calls.append) as (_, http):
             status, _, body = await call(http, "GET", f"{INVOICES}/{held}")
-            assert body["statusDetails"]["availableActions"]["approve"] == {"resultingState": "payment_processing.pending"}
+            approve = body["statusDetails"]["availableActions"]["approve"]
+            assert approve == {"resultingState": "payment_processing.pending"}
             status, _, body = await call(http, "POST", f"{INVOICES}/{held}/approve")
             assert status == 200 and body["statusDetails"]["extendedStatus"] == "payment_processing.pending"
             status, _, _ = await call(http, "POST", f"{INVOICES}/{held}/retry")
@@ -337,7 +347,8 @@ def test_app_v1_and_v3(service: Service) -> None:
             _, _, listed = await call(http, "GET", "/api/v1/apps")
             assert [a["id"] for a in listed["items"]] == [app_id]
             _, _, v1 = await call(http, "GET", f"/api/v1/apps/{app_id}")
-            assert (v1["type"], v1["enableDraftSyncHook"], v1["listing"]["type"]) == ("custom_invoicing", False, "custom_invoicing")
+            assert (v1["type"], v1["enableDraftSyncHook"], v1["listing"]["type"]) == (
+                "custom_invoicing", False, "custom_invoicing")
             _, _, current = await call(http, "GET", f"/openmeter/apps/{app_id}")
             validator.validate(current)
             status, _, v3 = await call(http, "PUT", f"/openmeter/apps/{app_id}", {
@@ -347,7 +358,8 @@ def test_app_v1_and_v3(service: Service) -> None:
             assert (v3["name"], v3["labels"], v3["enable_issuing_sync_hook"], v3["type"]) == (
                 "Renamed", {"env": "test"}, True, "external_invoicing")
             _, _, v1 = await call(http, "GET", f"/api/v1/apps/{app_id}")
-            assert (v1["name"], v1["metadata"], v1["enableIssuingSyncHook"]) == ("Renamed", {"env": "test"}, True)
+            assert (v1["name"], v1["metadata"], v1["enableIssuingSyncHook"]) == (
+                "Renamed", {"env": "test"}, True)
 
     run(scenario())
 
@@ -358,9 +370,9 @@ def test_serve_runs_until_interrupted_and_stops_cleanly(workspace_path: Path) ->
     service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
     app_id = service.app().id
     service.close()
+    assert cli_main(["--db", str(workspace_path), "callback-response", "no_content"]) == 0
     env = {**os.environ, "TUI_BILLING_DB": str(workspace_path)}
-    process = subprocess.Popen([sys.executable, "-m", "tui_billing", "serve", "--port", "0", "--token", TOKEN,
-                                "--callback-response", "no_content"],
+    process = subprocess.Popen([sys.executable, "-m", "tui_billing", "serve", "--port", "0", "--token", TOKEN],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         banner = process.stdout.readline()  # type: ignore[union-attr]
@@ -380,5 +392,6 @@ def test_serve_runs_until_interrupted_and_stops_cleanly(workspace_path: Path) ->
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
-    assert "Traceback" not in err and f"GET /api/v1/apps/{app_id} → 200" in out and out.rstrip().endswith("stopped")
+    assert "Traceback" not in err and f"GET /api/v1/apps/{app_id} → 200" in out
+    assert out.rstrip().endswith("stopped")
     Service.open(workspace_path).close()  # the lock was released

@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -66,12 +65,12 @@ def work(service: Service, rounds: int = 3) -> None:
 
 
 @pytest.fixture
-def built(workspace_path: Path) -> Iterator[Path]:
+def built(workspace_path: Path) -> Path:
     """A closed workspace whose journal holds a few dozen commands after its snapshot."""
     service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
     work(service)
     service.close()
-    yield workspace_path
+    return workspace_path
 
 
 def reopen_state(path: Path) -> dict[str, Any]:
@@ -194,6 +193,18 @@ def test_damaged_event_data_is_a_clear_error(built: Path) -> None:
     service = Service.open(built)
     try:
         with pytest.raises(StoreError, match="payloads is damaged at byte"):
+            service.events()
+    finally:
+        service.close()
+    assert files(built) == before
+
+
+def test_missing_event_data_is_a_clear_error_and_not_recreated(built: Path) -> None:
+    payloads_of(built).unlink()
+    before = files(built)
+    service = Service.open(built)
+    try:
+        with pytest.raises(StoreError, match="cannot open .*payloads: No such file"):
             service.events()
     finally:
         service.close()

@@ -73,7 +73,8 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiving(answer: Callable[[int], int] = lambda attempt: 200, port: int = 0) -> AsyncIterator[Receiver]:
+async def receiving(answer: Callable[[int], int] = lambda attempt: 200,
+                    port: int = 0) -> AsyncIterator[Receiver]:
     receiver = Receiver(answer)
     app = web.Application()
     app.router.add_post("/{name}", receiver.handle)
@@ -102,7 +103,8 @@ def settled(service: Service, dispatcher: Dispatcher) -> Callable[[], bool]:
     def check() -> bool:
         endpoints = Webhooks(service).endpoints()
         seq = service.workspace().event_seq
-        return all(e.cursor == seq for e in endpoints) and not dispatcher.busy and not Webhooks(service).pending()
+        caught_up = all(e.cursor == seq for e in endpoints)
+        return caught_up and not dispatcher.busy and not Webhooks(service).pending()
     return check
 
 
@@ -170,7 +172,8 @@ def test_a_failing_receiver_gets_retries_with_the_same_id(service: Service) -> N
     for event in events:
         attempts = [r for r in received if r.headers["webhook-id"] == event["id"]]
         assert [r.answered for r in attempts] == [500, 500, 200]
-        assert {r.headers["svix-id"] for r in attempts} == {event["id"]} and len({r.body for r in attempts}) == 1
+        assert {r.headers["svix-id"] for r in attempts} == {event["id"]}
+        assert len({r.body for r in attempts}) == 1
         (delivery,) = Webhooks(service).deliveries(event["id"])
         assert delivery.status == "succeeded" and delivery.next_attempt_at is None
         assert [(a.number, a.status_code) for a in delivery.attempts] == [(1, 500), (2, 500), (3, 200)]
@@ -233,7 +236,8 @@ def test_replay_sends_the_event_again_with_the_same_id(service: Service) -> None
     again = [r for r in received if r.headers["svix-id"] == event_id]
     assert len(again) == 2 and received[-1] is again[1] and again[0].body == again[1].body
     assert all(r.verified for r in received)
-    assert [(d.replay, d.status) for d in Webhooks(service).deliveries(event_id)] == [(0, "succeeded"), (1, "succeeded")]
+    log = [(d.replay, d.status) for d in Webhooks(service).deliveries(event_id)]
+    assert log == [(0, "succeeded"), (1, "succeeded")]
     with pytest.raises(NotFound):
         Webhooks(service).replay("01KDWCJ2M0ZZZZZZZZZZZZZZZZ")
 
@@ -318,7 +322,8 @@ def test_endpoints_secrets_and_removal(service: Service) -> None:
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32 == len(secret_key(secret))
     hooks = Webhooks(service)
     endpoint = hooks.add("http://127.0.0.1:9/a", secret=secret)
-    assert (endpoint.secret, endpoint.cursor, endpoint.event_types) == (secret, service.workspace().event_seq, [])
+    assert (endpoint.secret, endpoint.event_types) == (secret, [])
+    assert endpoint.cursor == service.workspace().event_seq
     for bad in ({"url": "ftp://example"}, {"url": "http://127.0.0.1:9/b", "secret": "whsec_short"},
                 {"url": "http://127.0.0.1:9/b", "secret": "nope"},
                 {"url": "http://127.0.0.1:9/b", "event_types": ["invoice.deleted"]}):
@@ -346,7 +351,8 @@ def test_webhooks_cli(workspace_path: Path, capsys: pytest.CaptureFixture[str]) 
         out, err = capsys.readouterr()
         return code, out, err
 
-    code, out, _ = cli("webhooks", "add", "http://127.0.0.1:9/hook", "--events", "invoice.created,invoice.updated")
+    code, out, _ = cli("webhooks", "add", "http://127.0.0.1:9/hook",
+                       "--events", "invoice.created,invoice.updated")
     assert code == 0 and "secret whsec_" in out
     endpoint_id = out.split()[1]
     assert cli("webhooks", "add", "not a url")[0] == 1

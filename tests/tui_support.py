@@ -6,7 +6,10 @@ animations, no blinking cursor, nothing host- or time-dependent on screen. Used 
 pilot tests, the snapshot tests and ``export_screenshots.py`` alike.
 """
 
+import asyncio
+import functools
 import inspect
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,17 @@ class StillApp(BillingApp):
                **kwargs: Any) -> None:
         self.notices.append(Notice(title, message, severity))
         super().notify(message, title=title, severity=severity, **kwargs)
+
+
+def pilot_test(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an ``async def`` test (pilots need an event loop) without an async pytest plugin;
+    its fixtures stay as they are."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return run
 
 
 def open_demo(path: Path) -> Service:

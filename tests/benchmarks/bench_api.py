@@ -178,7 +178,8 @@ async def bench_webhooks(service: Service, invoices: int, concurrency: int) -> f
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invoices", type=int, default=500, help="invoices per measurement (default 500)")
     parser.add_argument("--clients", type=int, default=8, help="partner connections (default 8)")
     parser.add_argument("--concurrency", type=int, default=16, help="dispatcher concurrency (default 16)")

@@ -38,17 +38,15 @@ class Dispatcher:
     def __init__(self, service: Service, *, schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
                  concurrency: int = 16, timeout: float = 10.0, poll_interval: float = 0.5,
                  on_change: Callable[[], None] | None = None,
-                 on_attempt: Callable[[Delivery, Attempt], None] | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 on_attempt: Callable[[Delivery, Attempt], None] | None = None) -> None:
         self.service = service
-        self.webhooks = Webhooks(service, clock=clock)
+        self.webhooks = Webhooks(service)
         self.schedule = tuple(schedule)
         self.concurrency = concurrency
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.on_change = on_change
         self.on_attempt = on_attempt
-        self.clock = clock
         self._wake = asyncio.Event()
         self._refresh = True
         self._seen_seq = -1
@@ -133,7 +131,7 @@ class Dispatcher:
         rows = self.service.repository.count("deliveries")
         if rows - len(created) != self._known_rows:
             self._pending = {d.id: d for d in self.webhooks.pending()}
-            self._due = [(d.next_attempt_at or self.clock(), d.event_seq, d.id) for d in self._pending.values()]
+            self._due = [(d.next_attempt_at or utcnow(), d.event_seq, d.id) for d in self._pending.values()]
             heapq.heapify(self._due)
         else:
             for delivery in created:
@@ -166,7 +164,7 @@ class Dispatcher:
 
     def _launch_due(self) -> float:
         """Start due attempts while there is room; seconds until the next one is due."""
-        now = self.clock()
+        now = utcnow()
         while self._due and len(self._inflight) < self.concurrency:
             when, _, delivery_id = self._due[0]
             delivery = self._pending.get(delivery_id)
@@ -185,7 +183,7 @@ class Dispatcher:
 
     async def _attempt(self, delivery: Delivery, endpoint: WebhookEndpoint) -> None:
         assert self._session is not None
-        at = self.clock()
+        at = utcnow()
         started = time.perf_counter()
         try:
             body = self.webhooks.body(delivery)

@@ -38,6 +38,7 @@ EXTENDED_STATUSES = frozenset(s.value for s in Status)
 EXPANDS = frozenset({"lines", "preceding", "workflow.apps"})
 MAX_PAGE_SIZE = 1000
 _dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,7 @@ class ApiServer:
 
     # --- the middleware: auth, problems, the call log -----------------------------------------
     @web.middleware
-    async def _middleware(self, request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         detail: str | None = None
         try:
@@ -181,7 +181,8 @@ class ApiServer:
     @staticmethod
     def _routing_detail(request: web.Request, error: web.HTTPException) -> str:
         if isinstance(error, web.HTTPMethodNotAllowed):
-            return f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(error.allowed_methods))}"
+            allowed = ", ".join(sorted(error.allowed_methods))
+            return f"{request.method} is not allowed on {request.path}; use {allowed}"
         if isinstance(error, web.HTTPNotFound):
             return f"no endpoint {request.method} {request.path}"
         return error.text or error.reason
@@ -212,7 +213,8 @@ class ApiServer:
         if result.line_discount_external_ids:
             invoice = self.service.invoice(invoice_id)
             unknown = ", ".join(m.line_discount_id for m in result.line_discount_external_ids)
-            raise InvalidValue(f"invoice {invoice.number} has no line discount {unknown} (simulated invoices have no discounts)")
+            raise InvalidValue(f"invoice {invoice.number} has no line discount {unknown} "
+                               "(simulated invoices have no discounts)")
         line_ids: dict[str, str] = {}
         for mapping in result.line_external_ids or []:
             if mapping.line_id in line_ids:
@@ -276,7 +278,8 @@ class ApiServer:
         """The path's invoice id; only ULIDs name invoices here (never numbers)."""
         invoice_id = request.match_info["invoiceId"]
         if not is_ulid(invoice_id):
-            raise NotFound(f"no invoice {invoice_id!r}: invoice ids are ULIDs like 01G65Z755AFWAKHE12NY0CQ9FH")
+            raise NotFound(f"no invoice {invoice_id!r}: invoice ids are ULIDs "
+                           "like 01G65Z755AFWAKHE12NY0CQ9FH")
         return invoice_id
 
     # --- the app -----------------------------------------------------------------------------

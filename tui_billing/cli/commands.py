@@ -3,9 +3,11 @@
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .. import workspace
@@ -50,6 +52,9 @@ def init(args: argparse.Namespace) -> int:
     path, _ = workspace.resolve(args.db)
     if args.scenario:
         plan = scenarios.load(args.scenario)
+        with tempfile.TemporaryDirectory(prefix="tui-billing-init-") as scratch:
+            # Replayed aside first: a failing step refuses the command before anything is replaced.
+            scenarios.build(Path(scratch) / "workspace.db", plan).close()
         service = scenarios.build(path, plan, force=args.force)
     else:
         now = parse_rfc3339(args.now, "--now") if args.now else DEFAULT_CLOCK

@@ -1,4 +1,4 @@
-"""CLI commands of the integration surface: ``serve`` and ``webhooks …``.
+"""CLI commands of the integration surface: ``serve``, ``callback-response``, ``webhooks …``.
 
 ``serve`` runs the HTTP API and the webhook dispatcher headless until Ctrl-C, printing
 one line per call and per delivery attempt. ``webhooks`` manages endpoints and reads the
@@ -26,15 +26,21 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register ``serve`` and ``webhooks`` on the CLI's subparsers."""
+    """Register this module's commands on the CLI's subparsers."""
     text = ("serve the OpenMeter-compatible HTTP API and send webhooks until Ctrl-C")
     p = sub.add_parser("serve", help=text, description=text)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8888, help="port (default 8888; 0 picks a free one)")
     p.add_argument("--token", metavar="T", help="require Authorization: Bearer T on every request")
     p.add_argument("--callback-response", choices=["invoice", "no_content"],
                    help="answer the three callbacks with 200 + invoice (OpenMeter's server) or 204 "
                         "(its OpenAPI spec and SDK); default: the workspace setting")
+
+    text = ("show or set how the API answers successful callbacks: invoice (200 with the "
+            "invoice, like OpenMeter's server) or no_content (204, like its spec and SDK)")
+    p = sub.add_parser("callback-response", help=text, description=text)
+    p.add_argument("mode", nargs="?", choices=["invoice", "no_content"], metavar="invoice|no_content")
 
     text = "manage webhook endpoints and read the delivery log"
     p = sub.add_parser("webhooks", help=text, description=text)
@@ -45,12 +51,15 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     add.add_argument("--events", metavar="TYPE,...",
                      help=f"only these event types ({', '.join(EVENT_TYPES)}); default: "
                           "invoice.created and invoice.updated, as OpenMeter sends")
-    actions.add_parser("list", help="list endpoints (the default)").add_argument("--json", action="store_true")
-    actions.add_parser("remove", help="remove an endpoint; its pending deliveries are cancelled").add_argument("id", metavar="ID")
+    actions.add_parser("list", help="list endpoints (the default)").add_argument(
+        "--json", action="store_true")
+    actions.add_parser("remove", help="remove an endpoint; its pending deliveries are cancelled").add_argument(
+        "id", metavar="ID")
     p = actions.add_parser("deliveries", help="the delivery log, oldest first")
     p.add_argument("--event", metavar="ID", help="only this event's deliveries")
     p.add_argument("--json", action="store_true", help="deliveries with every attempt")
-    actions.add_parser("replay", help="send one event again (same webhook id)").add_argument("event", metavar="EVENT_ID")
+    actions.add_parser("replay", help="send one event again (same webhook id)").add_argument(
+        "event", metavar="EVENT_ID")
 
 
 @contextmanager
@@ -117,8 +126,8 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
 
 def _print_call(call: "ApiCall") -> None:
     detail = f"  {call.detail}" if call.detail else ""
-    print(f"{_when(call.at)}  {call.method} {call.path} → {call.status} ({call.duration_ms:.1f} ms){detail}",
-          flush=True)
+    print(f"{_when(call.at)}  {call.method} {call.path} → {call.status} "
+          f"({call.duration_ms:.1f} ms){detail}", flush=True)
 
 
 def _attempt_printer(urls: dict[str, str]) -> Callable[[Delivery, Attempt], None]:
@@ -131,6 +140,14 @@ def _attempt_printer(urls: dict[str, str]) -> Callable[[Delivery, Attempt], None
               f"#{attempt.number}: {answer} ({attempt.latency_ms:.1f} ms), {outcome}", flush=True)
 
     return show
+
+
+def callback_response(args: argparse.Namespace) -> int:
+    with _service(args) as service:
+        if args.mode:
+            service.set_callback_response(args.mode)
+        print(service.workspace().callback_response)
+    return 0
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -191,4 +208,6 @@ def _deliveries(hooks: Webhooks, event_id: str | None, as_json: bool) -> None:
     _table(["EVENT", "TYPE", "ENDPOINT", "STATUS", "ATTEMPTS", "LAST", "NEXT"], rows)
 
 
-HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"serve": serve, "webhooks": webhooks}
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": serve, "callback-response": callback_response, "webhooks": webhooks,
+}

@@ -171,10 +171,12 @@ class Service:
         return [Customer.model_validate(doc) for doc in self.repository.rows("customers")]
 
     def customer(self, key: str) -> Customer:
-        for customer in self.customers():
-            if key in (customer.key, customer.id):
-                return customer
-        raise NotFound(f"no customer {key!r}; `tui-billing customers` lists them")
+        """A customer by id or key (validating only that one: commands call this)."""
+        doc = self.repository.get("customers", key) or next(
+            (row for row in self.repository.rows("customers") if row["key"] == key), None)
+        if doc is None:
+            raise NotFound(f"no customer {key!r}; `tui-billing customers` lists them")
+        return Customer.model_validate(doc)
 
     def plans(self) -> list[Plan]:
         return [Plan.model_validate(doc) for doc in self.repository.rows("plans")]
@@ -534,7 +536,7 @@ class Service:
 
     def _bill_period(self, tx: _Tx, subscription: Subscription) -> Invoice:
         """The invoice for a subscription's ended period; the subscription rolls on a month."""
-        customer = next(c for c in self.customers() if c.id == subscription.customer_id)
+        customer = self.customer(subscription.customer_id)
         plan = self.plan(subscription.plan_id)
         start, end = subscription.period_start, subscription.period_end
         specs = self._plan_lines(tx, plan, customer, key=f"{subscription.id}:{rfc3339(start)}")

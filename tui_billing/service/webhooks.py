@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -135,10 +135,9 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 class Webhooks:
     """Commands and reads on webhook endpoints and deliveries of one open workspace."""
 
-    def __init__(self, service: Service, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
         self.repository = service.repository
-        self.clock = clock
 
     # --- endpoints ---------------------------------------------------------------------------
     def endpoints(self, *, include_removed: bool = False) -> list[WebhookEndpoint]:
@@ -167,7 +166,7 @@ class Webhooks:
         ws.id_counter += 1
         endpoint = WebhookEndpoint(
             id=make_ulid(ws.seed, ws.id_counter, ws.now), url=url, secret=secret or new_secret(),
-            event_types=types, created_at=self.clock(), cursor=ws.event_seq,
+            event_types=types, created_at=utcnow(), cursor=ws.event_seq,
         )
         self.repository.commit([Put("meta", _dump(ws)), Put("webhooks", _dump(endpoint))])
         return endpoint
@@ -175,7 +174,7 @@ class Webhooks:
     def remove(self, endpoint_id: str) -> WebhookEndpoint:
         """Stop sending to an endpoint; its pending deliveries are cancelled."""
         endpoint = self.endpoint(endpoint_id)
-        endpoint.removed_at = self.clock()
+        endpoint.removed_at = utcnow()
         cancelled = [d for d in self.pending() if d.endpoint_id == endpoint.id]
         for delivery in cancelled:
             delivery.status, delivery.next_attempt_at = "cancelled", None
@@ -208,7 +207,7 @@ class Webhooks:
         if not stale:
             return []
         oldest = min(e.cursor for e in stale)
-        now = self.clock()
+        now = utcnow()
         created: list[Delivery] = []
         for row in self._event_rows_after(oldest):
             for endpoint in stale:
@@ -227,7 +226,7 @@ class Webhooks:
         if not endpoints:
             raise InvalidValue(f"no webhook endpoint receives {row['type']} events; add one first")
         previous = self.deliveries(row["id"])
-        now = self.clock()
+        now = utcnow()
         created = [
             self._new_delivery(row, endpoint, 1 + max(
                 (d.replay for d in previous if d.endpoint_id == endpoint.id), default=0), now)

@@ -58,27 +58,38 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse(body: bytes) -> Any:
+def parse(body: bytes | memoryview) -> Any:
     """A verified line's JSON body as Python values."""
     with _gc_paused():
-        return json.loads(body)
+        return json.loads(bytes(body))
 
 
 def _frame(body: bytes) -> bytes:
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
-def _unframe(line: bytes) -> bytes:
+def _unframe(line: memoryview) -> memoryview:
     """The body of a checksummed line (without its newline), or ValueError if damaged."""
     if len(line) < 9 or line[8:9] != b" ":
         raise ValueError("malformed line")
     body = line[9:]
-    if line[:8].strip(b"0123456789abcdef") or int(line[:8], 16) != zlib.crc32(body):
+    crc = line[:8].tobytes()
+    if crc.strip(b"0123456789abcdef") or int(crc, 16) != zlib.crc32(body):
         raise ValueError("checksum mismatch")
     return body
 
 
-def _fsync_dir(path: Path) -> None:
+def _lines(raw: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each newline-terminated line of ``raw``, the newline excluded."""
+    bounds, start = [], 0
+    while (end := raw.find(b"\n", start)) >= 0:
+        bounds.append((start, end))
+        start = end + 1
+    return bounds
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a new or renamed file) durable."""
     with suppress(OSError):  # not every platform can fsync a directory
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -98,41 +109,39 @@ class Journal:
         self.journal_bytes = 0
 
     # --- reading ---------------------------------------------------------------------
-    def load(self) -> tuple[dict[str, bytes], list[list[Op]]]:
-        """Each table's snapshot body (verified, not parsed) and the journal's records,
-        oldest first."""
+    def load(self) -> tuple[dict[str, memoryview], list[list[Op]]]:
+        """Each table's snapshot body (verified, not parsed: a view of the file's bytes) and
+        the journal's records, oldest first."""
         try:
             raw = self.path.read_bytes()
         except OSError as error:
             raise StoreError(f"cannot read workspace {self.path}: {error.strerror}") from None
-        lines = raw.split(b"\n")
-        tail = lines.pop()  # what follows the last newline: empty unless a write was torn
-        names = self._check_header(lines[0] if lines else tail)
-        snapshot_lines = lines[1:1 + len(names)]
-        if len(snapshot_lines) < len(names):
+        view = memoryview(raw)
+        bounds = _lines(raw)
+        torn = (bounds[-1][1] + 1 if bounds else 0) < len(raw)  # bytes after the last newline
+        names = self._check_header(raw[:bounds[0][1]] if bounds else raw)
+        if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
-        snapshot: dict[str, bytes] = {}
-        for number, (name, line) in enumerate(zip(names, snapshot_lines), start=2):
+        snapshot: dict[str, memoryview] = {}
+        for number, (name, (start, end)) in enumerate(zip(names, bounds[1:]), start=2):
             try:
-                snapshot[name] = _unframe(line)
+                snapshot[name] = _unframe(view[start:end])
             except ValueError:
                 raise StoreError(f"{self.path} is damaged at line {number} (its snapshot of "
                                  f"{name}); it was left as it is") from None
-        offset = sum(len(line) + 1 for line in lines[:1 + len(names)])
-        self.snapshot_bytes = offset
+        self.snapshot_bytes = self._valid_length = bounds[len(names)][1] + 1
         records: list[list[Op]] = []
-        journal_lines = lines[1 + len(names):]
-        for index, line in enumerate(journal_lines):
+        journal = bounds[1 + len(names):]
+        for index, (start, end) in enumerate(journal):
             try:
-                records.append(parse(_unframe(line)))
+                records.append(parse(_unframe(view[start:end])))
             except ValueError:
-                if index == len(journal_lines) - 1 and not tail:
+                if index == len(journal) - 1 and not torn:
                     break  # a damaged last line is a torn write: never acknowledged
                 number = index + 2 + len(names)
                 raise StoreError(f"{self.path} is damaged at line {number}; it was left as it is") from None
-            offset += len(line) + 1
-        self._valid_length = offset
-        self.journal_bytes = offset - self.snapshot_bytes
+            self._valid_length = end + 1
+        self.journal_bytes = self._valid_length - self.snapshot_bytes
         return snapshot, records
 
     def _check_header(self, line: bytes) -> list[str]:
@@ -185,7 +194,7 @@ class Journal:
             self._fd = fd
         return self._fd
 
-    def write_snapshot(self, bodies: dict[str, bytes]) -> None:
+    def write_snapshot(self, bodies: dict[str, bytes | memoryview]) -> None:
         """Replace the file with a header and one line per table, atomically (write
         beside, fsync, rename); on failure the old file stays as it was."""
         self.close()
@@ -196,7 +205,9 @@ class Journal:
             with open(temporary, "wb") as handle:
                 handle.write(header)
                 for body in bodies.values():
-                    handle.write(_frame(body))
+                    handle.write(b"%08x " % zlib.crc32(body))
+                    handle.write(body)
+                    handle.write(b"\n")
                 handle.flush()
                 os.fsync(handle.fileno())
                 size = handle.tell()
@@ -205,7 +216,7 @@ class Journal:
             with suppress(OSError):
                 temporary.unlink()
             raise
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self._valid_length = self.snapshot_bytes = size
         self.journal_bytes = 0
 

@@ -13,6 +13,8 @@ except ImportError:  # Windows
 
 
 class WorkspaceLock:
+    """Held while a process has the workspace open; the kernel drops it if the process dies."""
+
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace
         self.path = workspace.with_name(workspace.name + ".lock")

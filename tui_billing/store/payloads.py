@@ -7,7 +7,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from .journal import StoreError
+from .journal import StoreError, fsync_dir
 
 
 def pack(document: dict[str, Any]) -> str:
@@ -27,11 +27,12 @@ class PayloadFile:
         self.path = path
         self._fd: int | None = None
         self._end = 0
+        self._unsynced = False
 
-    def _open(self) -> int:
+    def _open(self, *, create: bool) -> int:
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
             except OSError as error:
                 raise StoreError(f"cannot open {self.path}: {error.strerror}") from None
             self._end = os.fstat(self._fd).st_size
@@ -39,24 +40,32 @@ class PayloadFile:
 
     def append(self, data: bytes) -> list[int]:
         """Write ``data`` at the end (not yet durable: call ``sync``); its address."""
-        fd = self._open()
-        os.pwrite(fd, data, self._end)
+        fd = self._open(create=True)
+        written = 0
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], self._end + written)
         address = [self._end, len(data), zlib.crc32(data)]
         self._end += len(data)
+        self._unsynced = True
         return address
 
     def reset(self) -> None:
-        """Empty the file: a new workspace starts without event data."""
-        os.ftruncate(self._open(), 0)
+        """Empty the file, durably: a new workspace starts without event data."""
+        fd = self._open(create=True)
+        os.ftruncate(fd, 0)
+        os.fsync(fd)
+        fsync_dir(self.path.parent)
         self._end = 0
 
     def sync(self) -> None:
-        if self._fd is not None:
+        """Make every appended byte durable (nothing to do if nothing was appended)."""
+        if self._fd is not None and self._unsynced:
             os.fsync(self._fd)
+            self._unsynced = False
 
     def read(self, address: list[int]) -> bytes:
         offset, length, crc = address
-        data = os.pread(self._open(), length, offset)
+        data = os.pread(self._open(create=False), length, offset)
         if len(data) != length or zlib.crc32(data) != crc:
             raise StoreError(f"{self.path} is damaged at byte {offset}; the event's data is lost")
         return data

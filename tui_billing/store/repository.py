@@ -94,7 +94,7 @@ class Repository:
     """Open with ``Repository.open(path)`` or ``Repository.create(path, changes)``; close when done."""
 
     def __init__(self, path: Path, journal: Journal, lock: WorkspaceLock,
-                 snapshot: dict[str, bytes]) -> None:
+                 snapshot: dict[str, memoryview]) -> None:
         unknown = sorted(set(snapshot) - set(TABLES))
         if unknown:
             raise StoreError(f"{path} holds an unknown table {unknown[0]!r}; it was left as it is")
@@ -261,9 +261,9 @@ class Repository:
             else:
                 table.update(_replace_with(op[3]), doc_ids=[doc_id])
 
-    def _snapshot(self) -> dict[str, bytes]:
+    def _snapshot(self) -> dict[str, bytes | memoryview]:
         """Every table as a JSON body; one never parsed and unchanged is written back as read."""
-        bodies = {}
+        bodies: dict[str, bytes | memoryview] = {}
         for name in TABLES:
             if name in self._unparsed and not self._waiting.get(name):
                 bodies[name] = self._unparsed[name]

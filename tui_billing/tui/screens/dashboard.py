@@ -91,6 +91,10 @@ class Dashboard(Screen[None]):
         self.selected: Invoice | None = None
         self.actions: dict[str, Status] = {}
         self.filter_text = ""
+        self._shown_row: Row | None = None
+        self._stale_tabs: set[str] = set()
+        self._now_text = ""
+        self._log_seq = -1
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -133,11 +137,13 @@ class Dashboard(Screen[None]):
     def _past_due(self, row: Row) -> bool:
         due = row["due_at"]
         return bool(due) and row["status"].split(".", 1)[0] in ("issued", "payment_processing", "overdue") \
-            and due < self.service.now().isoformat()
+            and due < self._now_text
 
     def reload(self, follow: str | None = None) -> None:
         """Re-read the workspace; ``follow`` an invoice into the pane it now rests in."""
         rows = self.service.invoice_rows()
+        now = self.service.now()
+        self._now_text = now.isoformat()  # read once, not for every row drawn
         counts = {lane.key: 0 for lane in LANES}
         for row in rows:
             counts[lane_of(row["status"]).key] += 1
@@ -149,10 +155,16 @@ class Dashboard(Screen[None]):
         lanes.counts = counts
         lanes.active = self.lane
         app = self.service.app()
-        self.query_one(AppBar).state = (app, self.service.workspace().workflow, self.service.now(), "")
+        self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, "")
         self._fill_list(rows, select=follow or (self.selected.id if self.selected else None))
-        if self.query_one("#log-panel").display:
-            self._numbers.update((row["id"], row["number"]) for row in rows)
+        self.call_after_refresh(self._fill_log)  # the panes first, the docked log a frame later
+
+    def _fill_log(self) -> None:
+        """Refill the docked event log when it is shown (large terminals) and has new events."""
+        seq = self.service.workspace().event_seq
+        if self.query_one("#log-panel").display and seq != self._log_seq:
+            self._log_seq = seq
+            self._numbers.update((row["id"], row["number"]) for row in self.service.invoice_rows())
             self.query_one("#log", RowList).set_rows(list(reversed(self.service.event_rows())))
 
     def _fill_list(self, rows: list[Row] | None = None, select: str | None = None) -> None:
@@ -170,40 +182,55 @@ class Dashboard(Screen[None]):
         self._fill_list()
 
     def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
-        if event.row_list.id == "invoices":
+        # _fill_list has shown its row already; only a cursor move shows another one.
+        if event.row_list.id == "invoices" and event.row != self._shown_row:
             self.show(event.row)
 
     def on_resize(self) -> None:
-        self.call_after_refresh(self.reload)
+        self.call_after_refresh(self._fill_log)  # the breakpoints may have docked the log
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._fill_tab(event.pane.id or "")
 
     def show(self, row: Row | None) -> None:
-        """Show the invoice of ``row`` (or nothing) in the detail and JSON tabs."""
+        """Show the invoice of ``row`` (or nothing) in the detail and the visible JSON tab;
+        the other JSON tabs are filled when they are shown."""
         invoice = self.service.invoice(row["id"]) if row else None
         self.selected = invoice
+        self._shown_row = dict(row) if row else None
         self.actions = self.service.actions(invoice) if invoice else {}
         now = self.service.now()
         keyed = {name: (ACTION_KEYS.get(name.split(":")[0], "p"), target) for name, target in self.actions.items()
                  if name != "edit"}
         self.query_one(InvoiceDetail).show(invoice, keyed, now)
-        generated = self.query_one("#json-generated", JsonView)
-        v1 = self.query_one("#json-v1", JsonView)
-        events = self.query_one("#json-events", JsonView)
+        self._stale_tabs = {"tab-generated", "tab-v1", "tab-events"}
+        self._fill_tab(self.query_one(TabbedContent).active)
+        self.refresh_bindings()
+
+    def _fill_tab(self, tab: str) -> None:
+        """Fill JSON tab ``tab`` for the selected invoice, unless it is filled already."""
+        if tab not in self._stale_tabs:
+            return
+        self._stale_tabs.discard(tab)
+        view = self.query_one({"tab-generated": "#json-generated", "tab-v1": "#json-v1"}.get(tab, "#json-events"),
+                              JsonView)
+        invoice = self.selected
         if invoice is None:
-            for view in (generated, v1, events):
-                view.show(None, Content.styled("No invoice selected.", "$text-muted"))
-        else:
+            view.show(None, Content.styled("No invoice selected.", "$text-muted"))
+        elif tab == "tab-generated":
             payload, emitted = self.service.invoice_generated(invoice)
             errors = schemas.invoice_generated_errors(payload)
             mark = (Content.styled("✔ schema valid", "bold $success") if not errors
                     else Content.styled("✖ schema invalid: " + "; ".join(errors), "bold $error"))
             state = (Content.styled("emitted", "$text-muted") if emitted
                      else Content.styled("not emitted yet: what issuing would emit", "bold $warning"))
-            generated.show(payload, Content(" · ").join([mark, state]))
-            v1.show(self.service.invoice_v1(invoice), Content.styled("GET /api/v1/billing/invoices/" + invoice.id, "$text-muted"))
+            view.show(payload, Content(" · ").join([mark, state]))
+        elif tab == "tab-v1":
+            view.show(self.service.invoice_v1(invoice), Content.styled("GET /api/v1/billing/invoices/" + invoice.id, "$text-muted"))
+        else:
             webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
-            events.show([envelope(e) for e in webhook_events], Content.styled(
+            view.show([envelope(e) for e in webhook_events], Content.styled(
                 f"{len(webhook_events)} webhook events, newest first (e: the whole event log)", "$text-muted"))
-        self.refresh_bindings()
 
     # --- what is possible now --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -357,6 +384,9 @@ class Dashboard(Screen[None]):
 
     def action_copy_json(self) -> None:
         active = self.query_one(TabbedContent).active
-        view_id = {"tab-generated": "json-generated", "tab-events": "json-events"}.get(active, "json-v1")
+        if active not in ("tab-generated", "tab-events"):
+            active = "tab-v1"  # from the detail tab, y copies the invoice JSON
+        self._fill_tab(active)
+        view_id = {"tab-generated": "json-generated", "tab-events": "json-events"}[active]
         self.app.copy_to_clipboard(self.query_one(f"#{view_id}", JsonView).text)
         self.notify("JSON copied to the clipboard", title="Copied")

@@ -13,7 +13,13 @@ class KeyBar(Widget):
     """
 
     def on_mount(self) -> None:
-        self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh(layout=True))
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_updated)
+
+    def _bindings_updated(self, _screen: object) -> None:
+        """Redraw; lay the screen out again only when the bar needs another number of lines
+        (bindings change on every cursor move)."""
+        lines = len(wrap(self._items(), self.size.width, gap=" ").split("\n"))
+        self.refresh(layout=lines != self.size.height)
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)

@@ -1,0 +1,164 @@
+"""Durability: a process hammering commands is SIGKILLed at random moments, some of them
+in the middle of a compaction; the workspace always opens and holds every command the
+process acknowledged (printed after the command returned)."""
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from conftest import FIXED_CLOCK, SEED
+
+from tui_billing.service import Service
+
+ROUNDS = 12
+COMPACTION_EVERY = 3  # every third round is killed while the journal is being compacted
+CHAIN = ("payment_processing.pending", "overdue", "paid")
+
+HAMMER = textwrap.dedent("""
+    import json, os, sys, time
+    from decimal import Decimal
+    from tui_billing.domain.linespec import FlatFee
+    from tui_billing.domain.timefmt import rfc3339
+    from tui_billing.service import Service
+    from tui_billing.store import repository
+
+    compact_from = int(sys.argv[2])  # from this step on, compact whenever the journal
+    if compact_from >= 0:             # outgrows the snapshot (-1: never lower the threshold)
+        real_replace = os.replace
+
+        def announced_replace(source, target):
+            print("compacting", flush=True)
+            time.sleep(0.05)  # the new file is written and synced; the rename is yet to come
+            real_replace(source, target)
+
+        os.replace = announced_replace
+
+    def ack(**fields):
+        print(json.dumps(fields), flush=True)
+
+    service = Service.open(sys.argv[1])
+    keys = [customer.key for customer in service.customers()]
+    rows = service.invoice_rows()
+    waiting = {status: [row["id"] for row in rows if row["status"] == status]
+               for status in ("payment_processing.pending", "overdue")}
+    step = 0
+    while True:
+        if step == compact_from:
+            repository.COMPACT_MIN_BYTES = 0
+        kind = step % 5
+        if kind == 0:
+            invoice = service.create_invoice(keys[step % len(keys)], [FlatFee("Fee", Decimal("10.00"))])
+            waiting[invoice.status.value].append(invoice.id)
+            ack(op="create", id=invoice.id, status=invoice.status.value)
+        elif kind == 1 and waiting["payment_processing.pending"]:
+            invoice = service.payment_status(waiting["payment_processing.pending"].pop(0), "payment_overdue")
+            waiting["overdue"].append(invoice.id)
+            ack(op="payment", id=invoice.id, status=invoice.status.value)
+        elif kind == 2 and waiting["overdue"]:
+            invoice = service.payment_status(waiting["overdue"].pop(0), "paid")
+            ack(op="payment", id=invoice.id, status=invoice.status.value)
+        elif kind == 3:
+            service.set_hooks(draft=False, issuing=False)
+            ack(op="hooks")
+        else:
+            report = service.advance_clock("1h")
+            ack(op="clock", now=rfc3339(report.end))
+        step += 1
+""")
+
+
+def _run_round(path: Path, rng: random.Random, compact: bool) -> tuple[list[dict], bool]:
+    """Start the hammer, SIGKILL it at a random moment (in a compaction round: once it
+    announces a compaction); its acknowledgements, and whether a compaction was hit."""
+    compact_from = rng.randint(0, 12) if compact else -1
+    child = subprocess.Popen([sys.executable, "-c", HAMMER, str(path), str(compact_from)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stderr is not None
+    acks: list[dict] = []
+    kill_after = rng.randint(1, 30)
+    aimed = False
+    for line in child.stdout:
+        if line == "compacting\n":
+            if compact:
+                time.sleep(rng.random() * 0.06)  # mostly before the rename, sometimes after
+                aimed = True
+                break
+            continue
+        acks.append(json.loads(line))
+        if not compact and len(acks) >= kill_after:
+            time.sleep(rng.random() * 0.004)
+            break
+        if len(acks) > 300:
+            break  # never compacted: a bug the checks below will report
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    acks += [json.loads(line) for line in child.stdout.read().splitlines() if line != "compacting"]
+    stderr = child.stderr.read()
+    child.stdout.close()
+    child.stderr.close()
+    assert child.returncode == -signal.SIGKILL, f"the hammer died on its own:\n{stderr}"
+    return acks, aimed
+
+
+def _reopen(path: Path) -> tuple[dict[str, str], datetime]:
+    """Open the workspace (it must open) and check its event log is whole."""
+    service = Service.open(path)
+    try:
+        statuses = {row["id"]: row["status"] for row in service.invoice_rows()}
+        events = service.events()  # every event's data is read back and checksummed
+        assert [event.seq for event in events] == list(range(1, len(events) + 1))
+        assert {event.invoice_id for event in events} == set(statuses)
+        return statuses, service.now()
+    finally:
+        service.close()
+
+
+def test_sigkill_at_random_moments_loses_no_acknowledged_command(workspace_path: Path) -> None:
+    Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK).close()
+    rng = random.Random(20260101)
+    statuses: dict[str, str] = {}
+    now = FIXED_CLOCK
+    acknowledged = 0
+    killed_mid_compaction = 0
+    for round_number in range(ROUNDS):
+        compact = round_number % COMPACTION_EVERY == COMPACTION_EVERY - 1
+        temporary = workspace_path.with_name(workspace_path.name + ".tmp")
+        stale = temporary.stat().st_mtime_ns if temporary.exists() else None
+        acks, aimed = _run_round(workspace_path, rng, compact)
+        assert acks or compact, "the hammer acknowledged nothing before it was killed"
+        assert aimed == compact, "a compaction round saw no compaction"
+        acknowledged += len(acks)
+        if temporary.exists() and temporary.stat().st_mtime_ns != stale:
+            killed_mid_compaction += 1  # killed after writing the new file, before the rename
+
+        expected = dict(statuses)
+        for ack in acks:
+            if ack["op"] in ("create", "payment"):
+                expected[ack["id"]] = ack["status"]
+            elif ack["op"] == "clock":
+                now = datetime.fromisoformat(ack["now"])
+        actual, actual_now = _reopen(workspace_path)
+
+        # Every acknowledged command is there. At most one more command (killed after its
+        # commit, before its acknowledgement) may have landed too.
+        missing = set(expected) - set(actual)
+        assert not missing, f"round {round_number}: acknowledged invoices lost: {missing}"
+        beyond = [invoice_id for invoice_id in actual if invoice_id not in expected]
+        for invoice_id, status in expected.items():
+            if actual[invoice_id] != status:
+                assert CHAIN.index(actual[invoice_id]) == CHAIN.index(status) + 1, (
+                    f"round {round_number}: {invoice_id} is {actual[invoice_id]}, acknowledged {status}")
+                beyond.append(invoice_id)
+        assert actual_now in (now, now + timedelta(hours=1)), f"round {round_number}: clock {actual_now}"
+        beyond_clock = actual_now != now
+        assert len(beyond) + beyond_clock <= 1, f"round {round_number}: unacknowledged changes {beyond}"
+
+        statuses, now = actual, actual_now
+    assert acknowledged >= ROUNDS * 5
+    assert killed_mid_compaction >= 1, "no kill landed between writing a compacted file and its rename"

@@ -1,0 +1,348 @@
+"""The dashboard driven by its keys (Pilot): the flows a partner demos, refusals, the filter,
+delete's confirmation, persistence across a restart, the palette and the help.
+
+Behaviour only; how the screens look is ``test_tui_snapshots.py``'s job.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, Static, TabbedContent
+
+from tui_billing.service import Service
+from tui_billing.tui.dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
+from tui_billing.tui.dialogs.forms import ClockForm, DraftSyncForm, IssuingSyncForm, WorkflowForm
+from tui_billing.tui.lanes import LANES
+from tui_billing.tui.screens.dashboard import Dashboard
+from tui_billing.tui.screens.event_log import EventLog
+from tui_billing.tui.screens.help import Help
+from tui_billing.tui.widgets.bars import AppBar, LaneBar
+from tui_billing.tui.widgets.key_bar import KeyBar
+from tui_billing.tui.widgets.preview import JsonView
+from tui_billing.tui.widgets.row_list import RowList
+from tui_flows_def import (
+    DRAFT_SYNCING, ISSUING_SYNCING, MANUAL_APPROVAL, SUBMIT, TAB_KEYS, dashboard,
+    draft_sync_behind_the_back, select_invoice,
+)
+from tui_support import StillApp, make_app, pilot_test
+
+SIZE = (80, 24)
+LANE = {lane.key: index for index, lane in enumerate(LANES)}
+
+
+# --- reading the screen -------------------------------------------------------------------
+def counts(pilot: Pilot[None]) -> dict[str, int]:
+    return dict(dashboard(pilot).query_one(LaneBar).counts)
+
+
+def nonzero(pilot: Pilot[None]) -> dict[str, int]:
+    return {lane: count for lane, count in counts(pilot).items() if count}
+
+
+def detail(pilot: Pilot[None]) -> str:
+    return str(dashboard(pilot).query_one("#detail-body", Static).content)
+
+
+def preview(pilot: Pilot[None], view_id: str) -> tuple[str, str]:
+    """The note above a JSON tab and its JSON text."""
+    view = dashboard(pilot).query_one(f"#{view_id}", JsonView)
+    return str(view.query_one("#json-note", Static).content), view.text
+
+
+def status(pilot: Pilot[None]) -> str:
+    selected = dashboard(pilot).selected
+    assert selected is not None
+    return selected.status.value
+
+
+def list_numbers(pilot: Pilot[None]) -> list[str]:
+    return [row["number"] for row in dashboard(pilot).query_one("#invoices", RowList).rows]
+
+
+def event_log_rows(pilot: Pilot[None]) -> list[dict[str, Any]]:
+    assert isinstance(pilot.app.screen, EventLog)
+    return pilot.app.screen.query_one("#events", RowList).rows
+
+
+def refused(app: StillApp) -> list[str]:
+    return [notice.message for notice in app.notices if notice.title == "Refused"]
+
+
+# --- the demo flows -----------------------------------------------------------------------
+@pilot_test
+async def test_both_hooks_on_new_invoice_to_paid(service: Service) -> None:
+    """D and I turn both hooks on; a new invoice stops for each sync callback, then is paid."""
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert nonzero(pilot) == {}
+        await pilot.press("D", "I")
+        hooks = service.app()
+        assert hooks.enable_draft_sync_hook and hooks.enable_issuing_sync_hook
+        assert dashboard(pilot).query_one(AppBar).state[0].enable_issuing_sync_hook  # type: ignore[index]
+
+        await pilot.press("c")
+        assert isinstance(app.screen, CustomerChooser)
+        await pilot.press("enter")
+        invoice = dashboard(pilot).selected
+        assert invoice is not None and invoice.customer.key == service.customers()[0].key
+        assert nonzero(pilot) == {"draft": 1}
+        assert status(pilot) == "draft.waiting_for_collection"
+        await pilot.press("e")
+        events_before = len(event_log_rows(pilot))
+        await pilot.press("escape")
+
+        await pilot.press("C")  # collect usage now: validated, then held for the draft hook
+        assert status(pilot) == "draft.syncing"
+        assert "[s] draft_synchronized" in detail(pilot)
+        note, payload = preview(pilot, "json-generated")
+        assert "not emitted yet" in note and "schema valid" in note
+        assert f'"invoiceNumber": "{invoice.number}"' in payload
+
+        await pilot.press("s")
+        form = app.screen
+        assert isinstance(form, DraftSyncForm)
+        number = form.query_one("#number", Input).value
+        await pilot.press(SUBMIT)
+        assert status(pilot) == "draft.waiting_auto_approval"
+        assert dashboard(pilot).selected.number == number  # type: ignore[union-attr]
+        assert f"invoicing erp_inv_{invoice.id[-6:].lower()}" in detail(pilot)
+        assert "ext erp_line_" in detail(pilot)
+
+        await pilot.press("a")
+        assert status(pilot) == "issuing.syncing"
+        assert nonzero(pilot) == {"issuing": 1} and dashboard(pilot).lane == LANE["issuing"]
+        assert "not emitted yet" in preview(pilot, "json-generated")[0]
+
+        await pilot.press("s")
+        assert isinstance(app.screen, IssuingSyncForm)
+        await pilot.press(SUBMIT)
+        assert status(pilot) == "payment_processing.pending"
+        assert nonzero(pilot) == {"awaiting": 1} and dashboard(pilot).lane == LANE["awaiting"]
+        note, payload = preview(pilot, "json-generated")
+        assert "emitted" in note and "not emitted" not in note and "✔ schema valid" in note
+        assert '"status": "sent"' in payload  # sent to customer in the issuing callback
+        assert f"payment pi_{invoice.id[-10:].lower()}" in detail(pilot)
+        assert '"extendedStatus": "payment_processing.pending"' in preview(pilot, "json-v1")[1]
+
+        await pilot.press("p")
+        assert isinstance(app.screen, PaymentChooser)
+        await pilot.press("enter")  # the first allowed trigger: paid
+        assert status(pilot) == "paid"
+        assert nonzero(pilot) == {"paid": 1} and dashboard(pilot).lane == LANE["paid"]
+        assert "nothing: this is an end state" in detail(pilot)
+        assert "paid → " not in detail(pilot).split("History", 1)[0]
+        assert '"status": "paid"' in preview(pilot, "json-generated")[1]
+        webhooks = preview(pilot, "json-events")[1]
+        assert '"type": "invoice.created"' in webhooks and '"status": "paid"' in webhooks
+
+        await pilot.press("e")
+        rows = event_log_rows(pilot)
+        assert len(rows) > events_before
+        assert rows[0]["invoice_id"] == invoice.id and rows[0]["seq"] == len(rows)
+        assert '"status": "paid"' in app.screen.query_one(JsonView).text
+        await pilot.press("escape")
+        assert isinstance(app.screen, Dashboard)
+        assert [n.title for n in app.notices if n.title != "Done"] == []
+
+
+@pilot_test
+async def test_hooks_off_new_invoice_goes_straight_to_awaiting_payment(service: Service) -> None:
+    """With both hooks off (and no collection wait), a new invoice is issued at once."""
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("w")
+        assert isinstance(app.screen, WorkflowForm)
+        await pilot.press("tab", "tab", "tab", *"PT0S", SUBMIT)  # collection interval: none
+        assert service.workspace().workflow.collection_interval == "P0D"
+        await pilot.press("c", "enter")
+        assert status(pilot) == "payment_processing.pending"
+        assert nonzero(pilot) == {"awaiting": 1} and dashboard(pilot).lane == LANE["awaiting"]
+        history = detail(pilot).split("History", 1)[1].strip().splitlines()
+        assert all(line.endswith("(next)") for line in history)  # no stop for a callback
+        assert "emitted" in preview(pilot, "json-generated")[0]
+
+
+# --- refusals: nothing changes ------------------------------------------------------------------
+@pilot_test
+async def test_a_dimmed_key_does_nothing(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert status(pilot) == "draft.sync_failed"  # retry and delete only
+        board = dashboard(pilot)
+        assert board.check_action("approve", ()) is None and board.check_action("payment", ()) is None
+        rows = demo_service.invoice_rows()
+        await pilot.press("a", "p", "s", "n", "f", "C")
+        assert isinstance(app.screen, Dashboard)
+        assert demo_service.invoice_rows() == rows
+        assert app.notices == []
+
+
+@pilot_test
+async def test_a_malformed_time_keeps_the_form_open(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, ISSUING_SYNCING)
+        rows = demo_service.invoice_rows()
+        await pilot.press("s", "enter", *"yesterday", SUBMIT)  # enter: on to the sent-at field
+        assert isinstance(app.screen, IssuingSyncForm)
+        assert "sent to customer at" in str(app.screen.query_one("#dialog-error", Static).content)
+        await pilot.press("escape")
+        assert isinstance(app.screen, Dashboard)
+        assert demo_service.invoice_rows() == rows and status(pilot) == "issuing.syncing"
+
+
+@pilot_test
+async def test_malformed_durations_keep_the_forms_open(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        before = (demo_service.now(), demo_service.workspace().workflow)
+        await pilot.press("t", *"soon", "enter")
+        assert isinstance(app.screen, ClockForm)
+        assert "not a duration" in str(app.screen.query_one("#dialog-error", Static).content)
+        await pilot.press("escape", "w", "tab", "tab", *"thirty days", SUBMIT)
+        assert isinstance(app.screen, WorkflowForm)
+        assert "due after" in str(app.screen.query_one("#dialog-error", Static).content)
+        await pilot.press("escape")
+        assert (demo_service.now(), demo_service.workspace().workflow) == before
+        assert app.notices == []
+
+
+@pilot_test
+async def test_a_refused_command_says_why_and_changes_nothing(demo_service: Service) -> None:
+    """The invoice moved on behind the dashboard's back: the service refuses the callback."""
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, DRAFT_SYNCING)
+        draft_sync_behind_the_back(demo_service)
+        rows, events = demo_service.invoice_rows(), demo_service.event_rows()
+        await pilot.press("s", SUBMIT)
+        assert isinstance(app.screen, Dashboard)
+        assert refused(app) and "draft.syncing" in refused(app)[0]
+        assert [n.severity for n in app.notices] == ["error"]
+        assert demo_service.invoice_rows() == rows and demo_service.event_rows() == events
+
+
+# --- the list -----------------------------------------------------------------------------------
+@pilot_test
+async def test_slash_filters_and_escape_clears(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        everything = list_numbers(pilot)
+        await pilot.press("slash", *"mora")
+        assert list_numbers(pilot) == ["DRAFT-MORA-16", "DRAFT-MORA-10"]
+        assert dashboard(pilot).selected.number == "DRAFT-MORA-16"  # type: ignore[union-attr]
+        await pilot.press("enter", "j")  # back to the list, still filtered
+        assert dashboard(pilot).selected.number == "DRAFT-MORA-10"  # type: ignore[union-attr]
+        await pilot.press("escape")
+        assert list_numbers(pilot) == everything
+        assert not dashboard(pilot).query_one("#filter", Input).display
+        assert app.focused is dashboard(pilot).query_one("#invoices", RowList)
+        # by customer and by id too
+        invoice_id = demo_service.invoice(MANUAL_APPROVAL).id
+        await pilot.press("slash", *invoice_id[-8:].lower())
+        assert list_numbers(pilot) == [MANUAL_APPROVAL]
+        await pilot.press("escape", "slash", *"rollins")
+        assert list_numbers(pilot) == [MANUAL_APPROVAL]
+
+
+@pilot_test
+async def test_delete_needs_y_after_x(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, MANUAL_APPROVAL)
+        rows = demo_service.invoice_rows()
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmDelete)
+        await pilot.press("escape")
+        await pilot.press("x", "x", "n")  # the trigger key again does not confirm
+        assert isinstance(app.screen, Dashboard)
+        assert demo_service.invoice_rows() == rows and status(pilot) == "draft.manual_approval_needed"
+        before = counts(pilot)
+        await pilot.press("x", "y")
+        assert status(pilot) == "deleted" and dashboard(pilot).lane == LANE["closed"]
+        assert counts(pilot) == {**before, "draft": before["draft"] - 1, "closed": before["closed"] + 1}
+
+
+# --- persistence ------------------------------------------------------------------------------
+@pilot_test
+async def test_the_state_survives_a_restart(service: Service, workspace_path: Path) -> None:
+    app = make_app(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("D", "c", "j", "enter", "C", "t", "ctrl+a", *"2h", SUBMIT)
+        shown = counts(pilot), dashboard(pilot).query_one(AppBar).state
+    rows, events = service.invoice_rows(), service.event_rows()
+    assert rows and service.app().enable_draft_sync_hook
+    service.close()
+
+    reopened = Service.open(workspace_path)
+    try:
+        assert reopened.invoice_rows() == rows and reopened.event_rows() == events
+        app = make_app(reopened)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert (counts(pilot), dashboard(pilot).query_one(AppBar).state) == shown
+            assert list_numbers(pilot) == [row["number"] for row in rows]
+            assert status(pilot) == rows[0]["status"] == "draft.syncing"
+    finally:
+        reopened.close()
+
+
+# --- palette, help, size ------------------------------------------------------------------------
+@pilot_test
+async def test_the_palette_lists_what_is_possible_and_runs_it(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert status(pilot) == "draft.sync_failed"
+
+        async def palette(query: str) -> list[str]:
+            await pilot.press("ctrl+p", *query)
+            await pilot.pause(0.2)  # the palette searches in a worker
+            return [str(option.prompt).split("\n", 1)[0] for option in app.screen.query_one(OptionList).options]
+
+        assert "Approve" not in await palette("approve")  # not possible now
+        await pilot.press("escape")
+        assert "Retry" in await palette("retry")
+        await pilot.press("enter")
+        assert isinstance(app.screen, Dashboard)
+        assert status(pilot) == "draft.syncing"
+
+
+@pilot_test
+async def test_help_opens_and_closes(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        for close in ("escape", "question_mark", "q"):
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, Help)
+            text = " ".join(str(s.content) for s in app.screen.query(Static))
+            assert "Report sync failure" in text and "command palette" in text
+            await pilot.press(close)
+            assert isinstance(app.screen, Dashboard)
+        assert app.is_running  # q closed the help, not the app
+
+
+@pilot_test
+async def test_80x24_shows_every_part(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        board = dashboard(pilot)
+        keys = str(board.query_one(KeyBar).render())
+        shown = [b.description for b in board.BINDINGS if getattr(b, "show", False)]
+        assert all(description in keys for description in shown)
+        assert board.query_one(KeyBar).region.bottom == SIZE[1]
+        assert board.query_one("#invoices", RowList).region.height >= 6  # the whole Draft lane
+        assert board.query_one("#preview").region.height >= 8
+        assert board.query_one(AppBar).region.height == 2
+        tabs = board.query_one("#preview", TabbedContent)
+        for tab, keys_to_tab in TAB_KEYS.items():
+            tabs.active = "tab-detail"
+            board.query_one("#invoices", RowList).focus()
+            await pilot.press(*keys_to_tab)
+            assert tabs.active == tab
