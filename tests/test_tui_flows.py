@@ -44,9 +44,12 @@ def detail(pilot: Pilot[None]) -> str:
     return str(dashboard(pilot).query_one("#detail-body", Static).content)
 
 
-def preview(pilot: Pilot[None], view_id: str) -> tuple[str, str]:
-    """The note above a JSON tab and its JSON text."""
-    view = dashboard(pilot).query_one(f"#{view_id}", JsonView)
+async def preview(pilot: Pilot[None], tab: str) -> tuple[str, str]:
+    """Show JSON tab ``tab`` (they are filled when shown); its note and its JSON text."""
+    board = dashboard(pilot)
+    board.query_one("#preview", TabbedContent).active = tab
+    await pilot.pause()
+    view = board.query_one(f"#{tab.replace('tab-', 'json-')}", JsonView)
     return str(view.query_one("#json-note", Static).content), view.text
 
 
@@ -96,7 +99,7 @@ async def test_both_hooks_on_new_invoice_to_paid(service: Service) -> None:
         await pilot.press("C")  # collect usage now: validated, then held for the draft hook
         assert status(pilot) == "draft.syncing"
         assert "[s] draft_synchronized" in detail(pilot)
-        note, payload = preview(pilot, "json-generated")
+        note, payload = await preview(pilot, "tab-generated")
         assert "not emitted yet" in note and "schema valid" in note
         assert f'"invoiceNumber": "{invoice.number}"' in payload
 
@@ -113,18 +116,18 @@ async def test_both_hooks_on_new_invoice_to_paid(service: Service) -> None:
         await pilot.press("a")
         assert status(pilot) == "issuing.syncing"
         assert nonzero(pilot) == {"issuing": 1} and dashboard(pilot).lane == LANE["issuing"]
-        assert "not emitted yet" in preview(pilot, "json-generated")[0]
+        assert "not emitted yet" in (await preview(pilot, "tab-generated"))[0]
 
         await pilot.press("s")
         assert isinstance(app.screen, IssuingSyncForm)
         await pilot.press(SUBMIT)
         assert status(pilot) == "payment_processing.pending"
         assert nonzero(pilot) == {"awaiting": 1} and dashboard(pilot).lane == LANE["awaiting"]
-        note, payload = preview(pilot, "json-generated")
+        note, payload = await preview(pilot, "tab-generated")
         assert "emitted" in note and "not emitted" not in note and "✔ schema valid" in note
         assert '"status": "sent"' in payload  # sent to customer in the issuing callback
         assert f"payment pi_{invoice.id[-10:].lower()}" in detail(pilot)
-        assert '"extendedStatus": "payment_processing.pending"' in preview(pilot, "json-v1")[1]
+        assert '"extendedStatus": "payment_processing.pending"' in (await preview(pilot, "tab-v1"))[1]
 
         await pilot.press("p")
         assert isinstance(app.screen, PaymentChooser)
@@ -133,8 +136,8 @@ async def test_both_hooks_on_new_invoice_to_paid(service: Service) -> None:
         assert nonzero(pilot) == {"paid": 1} and dashboard(pilot).lane == LANE["paid"]
         assert "nothing: this is an end state" in detail(pilot)
         assert "paid → " not in detail(pilot).split("History", 1)[0]
-        assert '"status": "paid"' in preview(pilot, "json-generated")[1]
-        webhooks = preview(pilot, "json-events")[1]
+        assert '"status": "paid"' in (await preview(pilot, "tab-generated"))[1]
+        webhooks = (await preview(pilot, "tab-events"))[1]
         assert '"type": "invoice.created"' in webhooks and '"status": "paid"' in webhooks
 
         await pilot.press("e")
@@ -161,7 +164,7 @@ async def test_hooks_off_new_invoice_goes_straight_to_awaiting_payment(service: 
         assert nonzero(pilot) == {"awaiting": 1} and dashboard(pilot).lane == LANE["awaiting"]
         history = detail(pilot).split("History", 1)[1].strip().splitlines()
         assert all(line.endswith("(next)") for line in history)  # no stop for a callback
-        assert "emitted" in preview(pilot, "json-generated")[0]
+        assert "emitted" in (await preview(pilot, "tab-generated"))[0]
 
 
 # --- refusals: nothing changes ------------------------------------------------------------------
@@ -224,6 +227,7 @@ async def test_a_refused_command_says_why_and_changes_nothing(demo_service: Serv
         assert refused(app) and "draft.syncing" in refused(app)[0]
         assert [n.severity for n in app.notices] == ["error"]
         assert demo_service.invoice_rows() == rows and demo_service.event_rows() == events
+        assert status(pilot) == "draft.waiting_auto_approval"  # the screen shows where it went
 
 
 # --- the list -----------------------------------------------------------------------------------

@@ -34,6 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--db", metavar="PATH", help="workspace file (default: $TUI_BILLING_DB, "
                         "else a file in your user data directory)")
+    dash = parser.add_argument_group("dashboard (no COMMAND)")
+    dash.add_argument("--serve", nargs="?", const="127.0.0.1:8888", metavar="[HOST:]PORT",
+                      help="also serve the HTTP API and send webhooks from the dashboard "
+                           "(default 127.0.0.1:8888)")
+    dash.add_argument("--token", dest="dashboard_token", metavar="T",
+                      help="with --serve: require Authorization: Bearer T")
+    dash.add_argument("--callback-response", dest="dashboard_callback_response",
+                      choices=["invoice", "no_content"],
+                      help="with --serve: override the workspace's callback answer for this run")
+    dash.add_argument("--theme", dest="dashboard_theme", metavar="NAME",
+                      help="a Textual theme, e.g. textual-light")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -119,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "clock" and args.action == "advance" and not args.duration:
         parser.error("clock advance needs a DURATION, e.g. `clock advance 1h`")
+    if args.command is not None and (args.serve or args.dashboard_token or args.dashboard_theme
+                                     or args.dashboard_callback_response):
+        parser.error("--serve, --token, --callback-response and --theme apply to the dashboard "
+                     "(no COMMAND); use `tui-billing serve` to serve headless")
     try:
         return HANDLERS[args.command or "dashboard"](args)
     except (BillingError, StoreError) as error:

@@ -266,10 +266,17 @@ def clock(args: argparse.Namespace) -> int:
 
 def dashboard(args: argparse.Namespace) -> int:
     """The start command: the dashboard on the workspace (the demo one on first start)."""
-    from ..tui.app import BillingApp  # Textual loads only for the dashboard
+    from ..tui.app import BillingApp, ServeOptions  # Textual loads only for the dashboard
 
+    serve = None
+    if args.serve:
+        host, _, port = args.serve.rpartition(":")
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
+        serve = ServeOptions(host or "127.0.0.1", int(port), args.dashboard_token,
+                             args.dashboard_callback_response)
     with _service(args, create_demo=True) as service:
-        BillingApp(service).run()
+        BillingApp(service, theme=args.dashboard_theme, serve=serve).run()
     return 0
 
 

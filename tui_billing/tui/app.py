@@ -1,12 +1,32 @@
-"""The Textual application: wires the service, the dashboard and the command palette."""
+"""The Textual application: wires the service, the dashboard, the command palette and,
+with ``--serve``, the HTTP API and webhook dispatcher on the same event loop."""
 
+import logging
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
+from textual.logging import TextualHandler
 from textual.screen import Screen
 
+from ..domain.errors import InvalidValue
 from ..service import Service
 from .screens.dashboard import Dashboard
+
+if TYPE_CHECKING:
+    from ..api import ApiCall, Integration
+
+REFRESH_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8888
+    token: str | None = None
+    callback_response: str | None = None
 
 
 class BillingApp(App[None]):
@@ -14,16 +34,74 @@ class BillingApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "tui-billing"
-    ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, service: Service, *, theme: str | None = None) -> None:
+    def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None) -> None:
         super().__init__()
         self.service = service
         if theme:
+            if theme not in self.available_themes:
+                raise InvalidValue(f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}")
             self.theme = theme
+        self.serve = serve
+        self.integration: "Integration | None" = None
+        self.calls: deque["ApiCall"] = deque(maxlen=500)
+        """The most recent API calls, newest last, for the integration screen."""
+        self._outside_change = False
 
-    def on_mount(self) -> None:
-        self.push_screen(Dashboard(self.service))
+    async def on_mount(self) -> None:
+        self.dashboard = Dashboard(self.service)
+        await self.push_screen(self.dashboard)
+        if self.serve is not None:
+            await self._start_integration(self.serve)
+
+    async def _start_integration(self, options: ServeOptions) -> None:
+        from ..api import start_integration  # aiohttp loads only when serving
+
+        # Log records must not be printed over the screen.
+        logging.basicConfig(handlers=[TextualHandler()], level=logging.WARNING, force=True)
+        try:
+            self.integration = await start_integration(
+                self.service, host=options.host, port=options.port, token=options.token,
+                callback_response=options.callback_response,  # type: ignore[arg-type]
+                on_change=self._changed_outside, on_call=self.calls.append)
+        except OSError as error:
+            self.notify(f"cannot serve on {options.host}:{options.port}: {error.strerror or error}",
+                        title="API not started", severity="error", timeout=10)
+            return
+        self.set_interval(REFRESH_SECONDS, self._refresh_if_changed)
+        self.dashboard.api_status = self.api_status()
+        self.dashboard.reload()
+
+    def api_status(self) -> str:
+        """What the app bar says of the API: its URL and how callbacks are answered."""
+        if self.integration is None:
+            return ""
+        mode = self.integration.api.callback_response
+        answer = "200 + invoice" if mode == "invoice" else "204"
+        token = " · token" if self.integration.api.token else ""
+        return f"API {self.integration.url} · callbacks → {answer}{token}"
+
+    def _changed_outside(self) -> None:
+        self._outside_change = True
+
+    def _refresh_if_changed(self) -> None:
+        """Calls and deliveries can come by the hundred a second: redraw at most 5 times."""
+        if self._outside_change:
+            self._outside_change = False
+            self.dashboard.reload()
+            if hasattr(self.screen, "reload") and self.screen is not self.dashboard:
+                self.screen.reload()
+
+    def after_command(self) -> None:
+        """A dashboard command changed the workspace: its webhooks leave at once."""
+        if self.integration is not None:
+            self.integration.notify()
+
+    async def action_quit(self) -> None:
+        if self.integration is not None:
+            await self.integration.stop()
+            self.integration = None
+        self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette reaches every dashboard action that is possible now."""

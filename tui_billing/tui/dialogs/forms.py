@@ -135,3 +135,22 @@ class WorkflowForm(Dialog[dict[str, Any]]):
                 self.fail(f"{name.replace('-', ' ')}: {error}")
                 return
         self.dismiss(values)
+
+
+class EndpointForm(Dialog[dict[str, Any]]):
+    """A webhook endpoint: where to send events and which types (empty: OpenMeter's)."""
+
+    TITLE_TEXT = "Add a webhook endpoint"
+
+    def fields(self) -> ComposeResult:
+        yield from _field("URL", "http://127.0.0.1:9000/webhooks", "url")
+        yield from _field("Event types, comma-separated (empty: invoice.created, invoice.updated)", "",
+                          "events", placeholder="invoice.created,invoice.updated,invoice.generated")
+
+    def action_submit(self) -> None:
+        url = self.value("url")
+        if not url:
+            self.fail("Give the URL the events are sent to.")
+            return
+        events = [t.strip() for t in (self.value("events") or "").split(",") if t.strip()]
+        self.dismiss({"url": url, "event_types": events})

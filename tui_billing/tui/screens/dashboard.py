@@ -71,6 +71,7 @@ class Dashboard(Screen[None]):
         Binding("c", "new_invoice", "New", id="invoice.new"),
         Binding("t", "clock", "Clock", id="clock.advance"),
         Binding("e", "event_log", "Events", id="events.log"),
+        Binding("A", "integration", "API", id="integration.open"),
         Binding("slash", "filter", "Filter", id="list.filter"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "app.quit", "Quit", id="app.quit"),
@@ -89,6 +90,8 @@ class Dashboard(Screen[None]):
         super().__init__()
         self.service = service
         self.selected: Invoice | None = None
+        self.api_status = ""
+        """The app bar's word on the HTTP API when the dashboard serves it (``--serve``)."""
         self.actions: dict[str, Status] = {}
         self.filter_text = ""
         self._shown_row: Row | None = None
@@ -155,7 +158,7 @@ class Dashboard(Screen[None]):
         lanes.counts = counts
         lanes.active = self.lane
         app = self.service.app()
-        self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, "")
+        self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, self.api_status)
         self._fill_list(rows, select=follow or (self.selected.id if self.selected else None))
         self.call_after_refresh(self._fill_log)  # the panes first, the docked log a frame later
 
@@ -248,11 +251,13 @@ class Dashboard(Screen[None]):
             result = command()
         except (BillingError, StoreError) as error:
             self.notify(str(error), title="Refused", severity="error")
+            self.reload()  # nothing changed here, but the workspace may have moved on meanwhile
             return
         follow = result.id if isinstance(result, Invoice) else None
         if isinstance(result, Invoice):
             done = f"{done}: {result.number} → {result.status.value}"
         self.notify(done, title="Done")
+        self.app.after_command()  # type: ignore[attr-defined]
         self.reload(follow=follow)
 
     def _selected_id(self) -> str:
@@ -343,6 +348,7 @@ class Dashboard(Screen[None]):
                     self.notify(str(error), title="Refused", severity="error")
                     return
                 self.notify(summary, title=f"Clock +{duration}")
+                self.app.after_command()  # type: ignore[attr-defined]
                 self.reload()
         self.app.push_screen(ClockForm(), advance)
 
@@ -354,6 +360,10 @@ class Dashboard(Screen[None]):
 
     def action_event_log(self) -> None:
         self.app.push_screen(EventLog(self.service))
+
+    def action_integration(self) -> None:
+        from .integration import Integration
+        self.app.push_screen(Integration(self.service))
 
     def action_help(self) -> None:
         from .help import Help

@@ -37,10 +37,14 @@ class AppBar(Widget):
     AppBar { height: auto; background: $panel; padding: 0 1; }
     """
 
-    state: reactive[tuple[App, Workflow, Any, str] | None] = reactive(None)
+    state: reactive[tuple[App, Workflow, Any, str] | None] = reactive(None, layout=True)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._content(width - 2).split("\n"))
+        return len(self._content(width).split("\n"))  # width excludes the padding already
+
+    def watch_state(self) -> None:
+        """Lay out again when the new state wraps onto another number of lines."""
+        self.refresh(layout=len(self._content(self.size.width).split("\n")) != self.size.height)
 
     def render(self) -> Content:
         return self._content(self.size.width)
