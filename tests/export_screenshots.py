@@ -30,7 +30,7 @@ async def export(shot: Shot, directory: Path) -> str:
             await shot.drive(pilot)
             await pilot.wait_for_scheduled_animations()
             await pilot.pause()
-            return app.export_screenshot(title=app.title)
+            return app.export_screenshot(title=app.title, simplify=True)
     finally:
         service.close()
 

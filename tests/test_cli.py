@@ -276,7 +276,7 @@ REFUSALS: list[tuple[tuple[str, ...], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), REFUSALS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+@pytest.mark.parametrize(("args", "message"), REFUSALS, ids=[" ".join(args) for args, _ in REFUSALS])
 def test_refused_commands_exit_1_and_change_nothing(cli: Cli, demo: Path, by_status: dict[str, str],
                                                     args: tuple[str, ...], message: str) -> None:
     ids = {"paid": by_status["paid"], "manual": by_status["draft.manual_approval_needed"],

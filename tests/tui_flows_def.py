@@ -104,6 +104,8 @@ SHOTS: tuple[Shot, ...] = (
     Shot("invoice-v1", "The invoice as OpenMeter's v1 JSON", TAB_KEYS["tab-v1"], PAYMENT_PENDING),
     Shot("invoice-webhooks", "This invoice's webhook events", TAB_KEYS["tab-events"], PAYMENT_PENDING),
     Shot("event-log", "e: every event, newest first, with its payload", ("e",)),
+    Shot("integration", "A: the API and webhooks screen (not serving)", ("A",)),
+    Shot("endpoint-form", "A then +: add a webhook endpoint", ("A", "plus")),
     Shot("filtered-list", "/ filters the list by number, customer or id", ("slash", *"mora")),
     Shot("refused-notification", "Refused: the invoice moved on meanwhile; nothing changes",
          ("s", SUBMIT), DRAFT_SYNCING, meanwhile=draft_sync_behind_the_back),

@@ -2,22 +2,24 @@
 
 Run from the project root (not collected by pytest)::
 
-    .venv/bin/python tests/benchmarks/bench_tui.py                       # build in a temp dir
-    .venv/bin/python tests/benchmarks/bench_tui.py --workspace /tmp/bench-10k.db   # build once, reuse
+    .venv/bin/python tests/benchmarks/bench_tui.py                                # temp workspace
+    .venv/bin/python tests/benchmarks/bench_tui.py --workspace /tmp/bench-10k.db  # build once, reuse
 
 The workspace is built through the service (``create_invoice`` in a loop, hooks off): most
 invoices have flat lines only and go straight to awaiting payment, some then get a payment
-trigger (paid, overdue, void, failed) and some keep the plan's usage line and wait for
-collection, so every lane but Issuing holds invoices.
+trigger (paid, overdue, void, failed, uncollectible) and some keep the plan's usage line and
+wait for collection, so every lane but Issuing holds invoices (about 125k events in all).
 
-The measurements run in a child process, so its peak memory is the dashboard's alone:
+Each terminal size (80×24; 160×48, where the event log is docked) is measured in fresh
+child processes, so the peak memory is the dashboard's alone:
 
-* first frame: from spawning the process (interpreter start and imports included) to the
-  dashboard mounted and rendered headless (``run_test`` then ``pilot.pause()``); and
-  in-process, from ``Service.open`` and from creating the App to the same point;
+* first frame: until the dashboard's first frame (lanes, list and detail) is drawn, from
+  ``Service.open``, from creating the App, and from spawning the process (interpreter and
+  imports included); "settled" is when it has nothing left to do (``pilot.pause()``);
 * a key action: with an invoice of the Awaiting payment lane selected, ``p`` then ``enter``
-  (report "paid") until the screen shows the invoice in the Paid lane; median of
-  ``--repeat`` rounds (the lane switch back between rounds is timed on its own);
+  (report "paid") until the screen has been drawn with the invoice in the Paid lane; the
+  median and p90 of ``--repeat`` rounds, wall clock and CPU time (the machine's other load
+  shows as their difference); lane switches and cursor moves likewise;
 * peak memory: the child's maximum resident set size.
 
 Targets (issue 3): first frame <= 1.0 s, key action <= 100 ms median, memory <= 250 MB.
@@ -38,6 +40,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tui_billing.domain.linespec import FlatFee
+from tui_billing.service import Service
+
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 SEED = 7
 CUSTOMERS = 100
@@ -54,9 +59,6 @@ PATTERN: tuple[str | None, ...] = (
 
 def build(path: Path, size: int) -> None:
     """A workspace of ``size`` service-created invoices in mixed states (hooks off)."""
-    from tui_billing.domain.linespec import FlatFee
-    from tui_billing.service import Service
-
     service = Service.create(path, seed=SEED, now=START, customers=CUSTOMERS)
     keys = [customer.key for customer in service.customers()]
     flat = [FlatFee("Platform fee", Decimal("49.00"))]
@@ -66,10 +68,10 @@ def build(path: Path, size: int) -> None:
             key = keys[index % len(keys)]
             if kind == "plan":
                 service.create_invoice(key)
-                continue
-            invoice = service.create_invoice(key, flat)
-            if kind is not None:
-                service.payment_status(invoice.id, kind)
+            else:
+                invoice = service.create_invoice(key, flat)
+                if kind is not None:
+                    service.payment_status(invoice.id, kind)
             if index % 500 == 499:
                 print(f"\r  building {path.name}: {index + 1}/{size}", end="", flush=True)
         print()
@@ -99,7 +101,6 @@ async def measure(path: Path, spawned_at: float, repeat: int, size: tuple[int, i
     """Everything timed inside the child process; returns the figures."""
     from textual.widgets import OptionList
 
-    from tui_billing.service import Service
     from tui_billing.tui.app import BillingApp
     from tui_billing.tui.dialogs.choosers import PaymentChooser
     from tui_billing.tui.lanes import LANES

@@ -115,6 +115,7 @@ class Repository:
     # --- opening and closing -----------------------------------------------------------
     @classmethod
     def open(cls, path: Path) -> "Repository":
+        """The workspace at ``path``, held by this process until ``close``."""
         path = Path(path)
         if not path.exists():
             raise StoreError(f"no workspace at {path}; create one with `tui-billing init`")

@@ -98,6 +98,8 @@ class Dashboard(Screen[None]):
         self._stale_tabs: set[str] = set()
         self._now_text = ""
         self._log_seq = -1
+        self._lanes: dict[str, list[Row]] = {lane.key: [] for lane in LANES}
+        """Each lane's rows, newest first, as of the last reload."""
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -147,9 +149,10 @@ class Dashboard(Screen[None]):
         rows = self.service.invoice_rows()
         now = self.service.now()
         self._now_text = now.isoformat()  # read once, not for every row drawn
-        counts = {lane.key: 0 for lane in LANES}
-        for row in rows:
-            counts[lane_of(row["status"]).key] += 1
+        self._lanes = {lane.key: [] for lane in LANES}
+        for row in reversed(rows):
+            self._lanes[lane_of(row["status"]).key].append(row)
+        counts = {key: len(lane_rows) for key, lane_rows in self._lanes.items()}
         if follow is not None:
             row = next((r for r in rows if r["id"] == follow), None)
             if row is not None:
@@ -159,8 +162,9 @@ class Dashboard(Screen[None]):
         lanes.active = self.lane
         app = self.service.app()
         self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, self.api_status)
-        self._fill_list(rows, select=follow or (self.selected.id if self.selected else None))
-        self.call_after_refresh(self._fill_log)  # the panes first, the docked log a frame later
+        self._fill_list(select=follow or (self.selected.id if self.selected else None))
+        if self.is_current:  # else on_screen_resume fills it
+            self.call_after_refresh(self._fill_log)  # the panes first, the docked log a frame later
 
     def _fill_log(self) -> None:
         """Refill the docked event log when it is shown (large terminals) and has new events."""
@@ -170,13 +174,13 @@ class Dashboard(Screen[None]):
             self._numbers.update((row["id"], row["number"]) for row in self.service.invoice_rows())
             self.query_one("#log", RowList).set_rows(list(reversed(self.service.event_rows())))
 
-    def _fill_list(self, rows: list[Row] | None = None, select: str | None = None) -> None:
-        rows = self.service.invoice_rows() if rows is None else rows
-        shorts = LANES[self.lane].shorts
+    def _fill_list(self, select: str | None = None) -> None:
+        """List the active lane's invoices (as of the last reload) that match the filter."""
+        visible = self._lanes[LANES[self.lane].key]
         needle = self.filter_text.lower()
-        visible = [r for r in reversed(rows) if r["status"].split(".", 1)[0] in shorts and (
-            not needle or needle in r["number"].lower() or needle in r["customer_name"].lower()
-            or needle in r["id"].lower())]
+        if needle:
+            visible = [r for r in visible if needle in r["number"].lower()
+                       or needle in r["customer_name"].lower() or needle in r["id"].lower()]
         self.query_one("#invoices", RowList).set_rows(visible, select=select)
         self.show(self.query_one("#invoices", RowList).current)
 
@@ -191,6 +195,9 @@ class Dashboard(Screen[None]):
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fill_log)  # the breakpoints may have docked the log
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._fill_log)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._fill_tab(event.pane.id or "")

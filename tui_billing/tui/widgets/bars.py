@@ -37,7 +37,7 @@ class AppBar(Widget):
     AppBar { height: auto; background: $panel; padding: 0 1; }
     """
 
-    state: reactive[tuple[App, Workflow, Any, str] | None] = reactive(None, layout=True)
+    state: reactive[tuple[App, Workflow, Any, str] | None] = reactive(None)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._content(width).split("\n"))  # width excludes the padding already

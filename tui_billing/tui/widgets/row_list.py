@@ -69,7 +69,7 @@ class RowList(ScrollView, can_focus=True):
         Binding("end,G", "jump(-1)", "Last", show=False),
     ]
 
-    cursor: reactive[int] = reactive(0, always_update=True)
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)  # no Highlighted(None) on mount
 
     class Highlighted(Message):
         def __init__(self, row_list: "RowList", row: Row | None) -> None:
@@ -99,14 +99,15 @@ class RowList(ScrollView, can_focus=True):
         self.cursor = index if index is not None else min(self.cursor, max(len(rows) - 1, 0))
         self.refresh()
 
-    def watch_cursor(self, cursor: int) -> None:
+    def watch_cursor(self, previous: int, cursor: int) -> None:
         height = self.scrollable_content_region.height
         top = self.scroll_offset.y
-        if cursor < top:
-            self.scroll_to(y=cursor, animate=False, immediate=True)
-        elif height and cursor >= top + height:
-            self.scroll_to(y=cursor - height + 1, animate=False, immediate=True)
-        self.refresh()
+        if cursor < top or (height and cursor >= top + height):
+            self.scroll_to(y=cursor if cursor < top else cursor - height + 1, animate=False, immediate=True)
+            self.refresh()
+        else:  # only the two lines the cursor left and reached change
+            self.refresh_line(previous)
+            self.refresh_line(cursor)
         self.post_message(self.Highlighted(self, self.current))
 
     def on_resize(self) -> None:
