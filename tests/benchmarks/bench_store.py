@@ -61,6 +61,7 @@ class Figures:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     opens: list[float] = field(default_factory=list)
     full_reads: list[float] = field(default_factory=list)
+    compaction_s: float = 0.0
     baseline: list[float] = field(default_factory=list)
     baseline_open: float = 0.0
     baseline_mb: float = 0.0
@@ -170,6 +171,17 @@ def measure_open(path: Path, rounds: int, figures: Figures) -> None:
         figures.full_reads.append(read_all)
 
 
+def measure_compaction(path: Path, figures: Figures) -> None:
+    """One compaction in a fresh session after one command: the pause a command pays when
+    the journal has outgrown the snapshot (its tables parsed, encoded and rewritten)."""
+    service = Service.open(path)
+    service.create_invoice(service.customers()[0].key)
+    started = time.perf_counter()
+    service.repository._compact()  # what commit does once the journal outgrows the snapshot
+    figures.compaction_s = time.perf_counter() - started
+    service.close()
+
+
 def measure_baseline(tables: dict[str, dict[str, Any]], commands: list[list[Op]], path: Path,
                      budget: float, figures: Figures) -> None:
     """Replay the same document writes on TinyDB's JSONStorage, one write per command,
@@ -215,6 +227,7 @@ def run(size: int, directory: Path, commands: int, baseline_commands: int,
     figures.workspace_mb = path.stat().st_size / 1e6
     figures.payloads_mb = path.with_name(path.name + ".payloads").stat().st_size / 1e6
     measure_open(path, 5, figures)
+    measure_compaction(path, figures)
     measure_baseline(tables, recorded[:baseline_commands], directory / f"tinydb-{size}.json",
                      baseline_seconds, figures)
     return figures
@@ -243,7 +256,8 @@ def report(all_figures: list[Figures]) -> None:
           f"payloads {f.payloads_mb:.1f} MB; opens (s): "
           + ", ".join(f"{t:.3f}" for t in f.opens)
           + "; open + read all (s): " + ", ".join(f"{t:.3f}" for t in f.full_reads))
-    print(f"  {len(f.all_latencies)} durable commands, {len(f.baseline)} baseline commands")
+    print(f"  {len(f.all_latencies)} durable commands, {len(f.baseline)} baseline commands; "
+          f"one compaction took {f.compaction_s:.2f} s")
     for name, times in f.latencies.items():
         print(f"  {name:<22} median {ms(statistics.median(times))} ms   p95 {ms(percentile(times, 0.95))} ms")
 

@@ -222,8 +222,7 @@ class Dashboard(Screen[None]):
         if tab not in self._stale_tabs:
             return
         self._stale_tabs.discard(tab)
-        view = self.query_one({"tab-generated": "#json-generated", "tab-v1": "#json-v1"}.get(tab, "#json-events"),
-                              JsonView)
+        view = self.query_one(f"#{tab.replace('tab-', 'json-')}", JsonView)
         invoice = self.selected
         if invoice is None:
             view.show(None, Content.styled("No invoice selected.", "$text-muted"))
@@ -404,6 +403,5 @@ class Dashboard(Screen[None]):
         if active not in ("tab-generated", "tab-events"):
             active = "tab-v1"  # from the detail tab, y copies the invoice JSON
         self._fill_tab(active)
-        view_id = {"tab-generated": "json-generated", "tab-events": "json-events"}[active]
-        self.app.copy_to_clipboard(self.query_one(f"#{view_id}", JsonView).text)
+        self.app.copy_to_clipboard(self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text)
         self.notify("JSON copied to the clipboard", title="Copied")
