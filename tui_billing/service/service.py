@@ -310,13 +310,15 @@ class Service:
 
     # --- invoices --------------------------------------------------------------------
     def create_invoice(self, customer_key: str, lines: Iterable[LineSpec] = ()) -> Invoice:
-        """A manual invoice for the customer; no lines: the plan's fee and Faker usage."""
+        """A manual invoice for the customer, under its subscription (InvoiceGenerated names
+        one); no lines: the plan's fee and Faker usage."""
         tx = _Tx(self)
         customer = self.customer(customer_key)
         plan = self.plan(customer.plan_id)
         now = tx.ws.now
         specs = list(lines) or self._plan_lines(tx, plan, customer)
-        invoice = self._new_invoice(tx, customer, plan, specs, add_months(now, -1), now, None)
+        subscription = next((s.id for s in self.subscriptions() if s.customer_id == customer.id), None)
+        invoice = self._new_invoice(tx, customer, plan, specs, add_months(now, -1), now, subscription)
         tx.commit()
         return invoice
 

@@ -144,7 +144,7 @@ class EndpointForm(Dialog[dict[str, Any]]):
 
     def fields(self) -> ComposeResult:
         yield from _field("URL", "http://127.0.0.1:9000/webhooks", "url")
-        yield from _field("Event types, comma-separated (empty: invoice.created, invoice.updated)", "",
+        yield from _field("Event types, comma-separated (empty: created and updated)", "",
                           "events", placeholder="invoice.created,invoice.updated,invoice.generated")
 
     def action_submit(self) -> None:

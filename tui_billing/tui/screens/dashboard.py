@@ -57,7 +57,7 @@ def _money(row: Row) -> str:
 
 
 class Dashboard(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
