@@ -317,7 +317,8 @@ class Service:
         plan = self.plan(customer.plan_id)
         now = tx.ws.now
         specs = list(lines) or self._plan_lines(tx, plan, customer)
-        subscription = next((s.id for s in self.subscriptions() if s.customer_id == customer.id), None)
+        subscription = next((row["id"] for row in self.repository.rows("subscriptions")
+                             if row["customer_id"] == customer.id), None)
         invoice = self._new_invoice(tx, customer, plan, specs, add_months(now, -1), now, subscription)
         tx.commit()
         return invoice

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "tui-billing/workspace"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: event payloads are zlib-compressed
 
 Op = list[Any]
 

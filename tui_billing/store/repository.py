@@ -13,12 +13,11 @@ Two tables are stored in a compact form so that large tables parse fast (measure
 
 * ``invoices`` rows hold the summary fields lists need plus ``z``, the full document as
   base64 zlib-compressed JSON, decoded only when one invoice is read.
-* ``events`` rows hold the envelope fields; each event's ``data`` lives in the
+* ``events`` rows hold the envelope fields; each event's ``data``, zlib-compressed, lives in the
   append-only payload file ``<workspace>.payloads``, read on demand. Payloads are
   written and fsynced before the journal record that points at them.
 """
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from tinydb.table import Table
 
 from .journal import Journal, Op, StoreError, dumps, iter_ops, parse
 from .lock import WorkspaceLock
-from .payloads import PayloadFile, pack, unpack
+from .payloads import PayloadFile, compress, decompress, pack, unpack
 
 TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events",
           "webhooks", "deliveries")
@@ -202,7 +201,7 @@ class Repository:
             return unpack(row["z"])
         if table == "events":
             document = {k: v for k, v in row.items() if k != "payload"}
-            document["data"] = json.loads(self._payloads.read(row["payload"]))
+            document["data"] = decompress(self._payloads.read(row["payload"]))
             return document
         return dict(row)
 
@@ -239,7 +238,7 @@ class Repository:
             row = {**(change.summary or {}), "id": document["id"], "z": pack(document)}
         elif change.table == "events":
             row = {k: v for k, v in document.items() if k != "data"}
-            row["payload"] = self._payloads.append(dumps(document["data"]))
+            row["payload"] = self._payloads.append(compress(document["data"]))
         else:
             row = document
         return ["put", change.table, document["id"], row]
