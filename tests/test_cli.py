@@ -21,6 +21,7 @@ from tui_billing.cli import commands, main
 from tui_billing.domain.ids import is_ulid
 from tui_billing.service import Service, scenario
 from tui_billing.store.repository import TABLES
+from workspace_support import workspace_files as files
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -48,12 +49,6 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
     out, err = capsys.readouterr()
     assert "Traceback" not in err and "Traceback" not in out
     return Run(code, out, err)
-
-
-def files(path: Path) -> dict[str, bytes | None]:
-    """The bytes of the workspace and its payload file (None: absent)."""
-    payloads = path.with_name(path.name + ".payloads")
-    return {p.name: p.read_bytes() if p.is_file() else None for p in (path, payloads)}
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,8 @@
 """End-to-end flows through the service: hooks and callbacks, numbering, the clock, events and
 InvoiceGenerated emission (DOMAIN.md §3 Events, §4, §5, §6)."""
 
-import json
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +15,7 @@ from tui_billing.domain.models import DRAFT_SYNCED_MARKER, FINALIZED_MARKER, Eve
 from tui_billing.domain.numbering import customer_prefix
 from tui_billing.domain.status import RESTING, PaymentTrigger, Status
 from tui_billing.service import Service
+from workspace_support import workspace_state
 
 S = Status
 NOW = FIXED_CLOCK
@@ -29,15 +28,6 @@ THROUGH_DRAFT = [S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VAL
 AFTER_DRAFT_SYNC = [S.DRAFT_WAITING_AUTO_APPROVAL, S.DRAFT_READY_TO_ISSUE,
                     S.ISSUING_LINE_FINALIZATION, S.ISSUING_SYNCING]
 AFTER_ISSUING_SYNC = [S.ISSUING_CHARGE_BOOKING, S.ISSUED, S.PP_PENDING]
-
-
-def workspace_state(service: Service) -> str:
-    """Everything a command could change: every table's rows and the files on disk."""
-    path = Path(service.repository.path)
-    payloads = path.with_name(path.name + ".payloads")
-    tables = {name: service.repository.rows(name)
-              for name in ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events")}
-    return json.dumps(tables, sort_keys=True, default=str) + path.read_bytes().hex() + payloads.read_bytes().hex()
 
 
 def create(service: Service, lines: list[LineSpec] = FEES, customer: int = 0) -> Invoice:

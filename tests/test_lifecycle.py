@@ -4,11 +4,9 @@ The expectations are transcribed from DOMAIN.md by hand, never read from
 ``lifecycle.TRANSITIONS``: a wrong row in the table must make these tests fail.
 """
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +21,7 @@ from tui_billing.domain.models import (
 )
 from tui_billing.domain.status import RESTING, PaymentTrigger, Status, Trigger
 from tui_billing.service import Service
+from workspace_support import workspace_state
 
 S = Status
 T = Trigger
@@ -371,15 +370,6 @@ RECIPES: dict[Status, Callable[[Service], str]] = {
 
 def test_recipes_cover_every_resting_state() -> None:
     assert set(RECIPES) == set(RESTING)
-
-
-def workspace_state(service: Service) -> str:
-    """Everything a command could change: every table's rows and the files on disk."""
-    path = Path(service.repository.path)
-    payloads = path.with_name(path.name + ".payloads")
-    tables = {name: service.repository.rows(name)
-              for name in ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events")}
-    return json.dumps(tables, sort_keys=True, default=str) + path.read_bytes().hex() + payloads.read_bytes().hex()
 
 
 MATRIX_CASES = [(s, p) for s in RESTING for p in PaymentTrigger]

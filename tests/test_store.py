@@ -22,16 +22,12 @@ from tui_billing.store.journal import SCHEMA_VERSION, StoreError
 from tui_billing.store.repository import TABLES, Put, Repository
 
 from conftest import FIXED_CLOCK, SEED
+from workspace_support import workspace_files as files
 
 
 # --- helpers ---------------------------------------------------------------------------------
 def payloads_of(path: Path) -> Path:
     return path.with_name(path.name + ".payloads")
-
-
-def files(path: Path) -> dict[str, bytes | None]:
-    """The bytes of the workspace and its payload file (None: absent)."""
-    return {p.name: p.read_bytes() if p.is_file() else None for p in (path, payloads_of(path))}
 
 
 def state(service: Service) -> dict[str, Any]:

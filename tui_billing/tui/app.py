@@ -49,6 +49,8 @@ class BillingApp(App[None]):
         self._outside_change = False
 
     async def on_mount(self) -> None:
+        # Log records (a failed command, the API's errors) must not be printed over the screen.
+        logging.basicConfig(handlers=[TextualHandler()], level=logging.WARNING, force=True)
         self.dashboard = Dashboard(self.service)
         await self.push_screen(self.dashboard)
         if self.serve is not None:
@@ -57,8 +59,6 @@ class BillingApp(App[None]):
     async def _start_integration(self, options: ServeOptions) -> None:
         from ..api import start_integration  # aiohttp loads only when serving
 
-        # Log records must not be printed over the screen.
-        logging.basicConfig(handlers=[TextualHandler()], level=logging.WARNING, force=True)
         try:
             self.integration = await start_integration(
                 self.service, host=options.host, port=options.port, token=options.token,

@@ -4,6 +4,7 @@ Which keys are possible is asked of the service (``Service.actions``, from the l
 table); nothing here restates a lifecycle rule.
 """
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from ...domain.events import envelope
 from ...domain.errors import BillingError
 from ...domain.models import Invoice
 from ...domain.status import Status
-from ...service import Service
+from ...service import ClockReport, Service
 from ...store.journal import StoreError
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
@@ -30,6 +31,8 @@ from ..widgets.key_bar import KeyBar
 from ..widgets.preview import InvoiceDetail, JsonView
 from ..widgets.row_list import Column, ListHeader, Row, RowList
 from .event_log import EventLog, event_columns
+
+log = logging.getLogger(__name__)
 
 # Dashboard action → the service actions (from ``Service.actions``) that make it possible.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -259,9 +262,15 @@ class Dashboard(Screen[None]):
             self.notify(str(error), title="Refused", severity="error")
             self.reload()  # nothing changed here, but the workspace may have moved on meanwhile
             return
+        except Exception as error:  # a bug must not end a demo: the command raised before its commit
+            log.exception("command failed")
+            self.notify(f"unexpected error, nothing was saved: {error!r}", title="Error", severity="error")
+            return
         follow = result.id if isinstance(result, Invoice) else None
         if isinstance(result, Invoice):
             done = f"{done}: {result.number} → {result.status.value}"
+        elif isinstance(result, ClockReport):
+            done = f"{done}: {len(result.created)} invoices created, {len(result.advanced)} advanced"
         self.notify(done, title="Done")
         self.app.after_command()  # type: ignore[attr-defined]
         self.reload(follow=follow)
@@ -345,17 +354,7 @@ class Dashboard(Screen[None]):
     def action_clock(self) -> None:
         def advance(duration: str | None) -> None:
             if duration is not None:
-                def move() -> str:
-                    report = self.service.advance_clock(duration)
-                    return f"{len(report.created)} invoices created, {len(report.advanced)} advanced"
-                try:
-                    summary = move()
-                except (BillingError, StoreError) as error:
-                    self.notify(str(error), title="Refused", severity="error")
-                    return
-                self.notify(summary, title=f"Clock +{duration}")
-                self.app.after_command()  # type: ignore[attr-defined]
-                self.reload()
+                self.run_command(f"Clock +{duration}", lambda: self.service.advance_clock(duration))
         self.app.push_screen(ClockForm(), advance)
 
     def action_workflow(self) -> None:

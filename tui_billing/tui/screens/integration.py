@@ -1,6 +1,5 @@
 """The integration surface live: API calls, webhook endpoints and every delivery attempt."""
 
-import json
 from typing import Any
 
 from textual.app import ComposeResult
