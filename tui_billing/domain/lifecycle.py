@@ -2,8 +2,8 @@
 
 Everything DOMAIN.md §3 says about which trigger moves an invoice where lives in
 ``TRANSITIONS`` (with named guards) and ``ON_ENTER`` (what entering a state does). The
-CLI, the dashboard and the API ask ``allowed_triggers``/``available_actions`` instead of
-repeating a rule.
+CLI, the dashboard and the API ask ``preview``/``available_actions`` (through
+``Service.actions``) instead of repeating a rule.
 """
 
 from collections.abc import Callable, Iterable
@@ -356,11 +356,6 @@ def preview(invoice: Invoice, trigger: Trigger, ctx: Context) -> Status | None:
 def _trial_copy(invoice: Invoice) -> Invoice:
     """A copy the loop may move: it only reassigns fields and appends to ``history``."""
     return invoice.model_copy(update={"history": [], "metadata": dict(invoice.metadata)})
-
-
-def allowed_triggers(invoice: Invoice, ctx: Context, triggers: Iterable[Trigger] = Trigger) -> dict[Trigger, Status]:
-    """Every trigger that can fire now, with the resting state it would lead to."""
-    return {t: target for t in triggers if (target := preview(invoice, t, ctx)) is not None}
 
 
 # OpenMeter's ``statusDetails.availableActions`` names and the triggers behind them.
