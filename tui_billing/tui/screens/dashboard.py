@@ -240,7 +240,11 @@ class Dashboard(Screen[None]):
         elif tab == "tab-v1":
             view.show(self.service.invoice_v1(invoice), Content.styled("GET /api/v1/billing/invoices/" + invoice.id, "$text-muted"))
         else:
-            webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
+            try:
+                webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
+            except StoreError as error:  # a damaged payload file: say so, keep the dashboard
+                view.show(None, Content.styled(str(error), "bold $error"))
+                return
             view.show([envelope(e) for e in webhook_events], Content.styled(
                 f"{len(webhook_events)} webhook events, newest first (e: the whole event log)", "$text-muted"))
 

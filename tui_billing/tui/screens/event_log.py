@@ -9,6 +9,7 @@ from textual.widgets import Label
 
 from ...domain.events import envelope
 from ...service import Service
+from ...store.journal import StoreError
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import JsonView
 from ..widgets.row_list import Column, ListHeader, RowList
@@ -56,7 +57,11 @@ class EventLog(Screen[None]):
         if event.row is None:
             payload.show(None)
             return
-        full = self.service.event(event.row)
+        try:
+            full = self.service.event(event.row)
+        except StoreError as error:  # a damaged payload file: say so, keep the log
+            payload.show(None, Content.styled(str(error), "bold $error"))
+            return
         kind = "InvoiceGenerated domain event (payload)" if not full.is_webhook else "webhook event (envelope)"
         payload.show(full.data if not full.is_webhook else envelope(full), Content.styled(kind, "$text-muted"))
 
