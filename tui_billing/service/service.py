@@ -80,9 +80,11 @@ class _Tx:
 
     def emit(self, event_type: str, invoice: Invoice, data: dict[str, Any]) -> None:
         self.ws.event_seq += 1
-        event = Event(id=self.new_id(), seq=self.ws.event_seq, type=event_type,  # type: ignore[arg-type]
-                      timestamp=self.ws.now, invoice_id=invoice.id, data=data)
-        self.puts.append(Put("events", _dump(event)))
+        # The envelope's fields are ours and ``data`` is already JSON (built by events.py):
+        # skipping validation and a deep re-dump of ``data`` saves a quarter of an event's cost.
+        event = Event.model_construct(id=self.new_id(), seq=self.ws.event_seq, type=event_type,
+                                      timestamp=self.ws.now, invoice_id=invoice.id)
+        self.puts.append(Put("events", {**event.model_dump(mode="json", exclude={"data"}), "data": data}))
 
     def emit_generated_if_changed(self, invoice: Invoice) -> None:
         """InvoiceGenerated on first issue and whenever its mapped status changes."""
