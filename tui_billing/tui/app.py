@@ -3,22 +3,25 @@ with ``--serve``, the HTTP API and webhook dispatcher on the same event loop."""
 
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.logging import TextualHandler
 from textual.screen import Screen
 
-from ..domain.errors import InvalidValue
-from ..service import Service
+from ..domain.errors import BillingError, InvalidValue
+from ..domain.models import Invoice
+from ..service import ClockReport, Service
+from ..store.journal import StoreError
 from .screens.dashboard import Dashboard
 
 if TYPE_CHECKING:
     from ..api import ApiCall, Integration
 
 REFRESH_SECONDS = 0.2
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,27 @@ class BillingApp(App[None]):
             if hasattr(self.screen, "reload") and self.screen is not self.dashboard:
                 self.screen.reload()
 
-    def after_command(self) -> None:
-        """A dashboard command changed the workspace: its webhooks leave at once."""
+    def run_command(self, done: str, command: Callable[[], Any]) -> tuple[bool, Any]:
+        """Run a service command for a screen and say how it went: refused (why; nothing
+        changed), a bug (nothing was saved: the service raises before its commit), or done
+        (with what the result says). Its webhooks then leave at once. Returns (ok, result)."""
+        try:
+            result = command()
+        except (BillingError, StoreError) as error:
+            self.notify(str(error), title="Refused", severity="error")
+            return False, None
+        except Exception as error:  # a bug must not end a demo
+            log.exception("command failed")
+            self.notify(f"unexpected error, nothing was saved: {error!r}", title="Error", severity="error")
+            return False, None
+        if isinstance(result, Invoice):
+            done = f"{done}: {result.number} → {result.status.value}"
+        elif isinstance(result, ClockReport):
+            done = f"{done}: {len(result.created)} invoices created, {len(result.advanced)} advanced"
+        self.notify(done, title="Done")
         if self.integration is not None:
             self.integration.notify()
+        return True, result
 
     async def action_quit(self) -> None:
         if self.integration is not None:

@@ -4,7 +4,6 @@ Which keys are possible is asked of the service (``Service.actions``, from the l
 table); nothing here restates a lifecycle rule.
 """
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,10 +17,9 @@ from textual.widgets import Input, TabbedContent, TabPane
 
 from ...domain import schemas
 from ...domain.events import envelope
-from ...domain.errors import BillingError
 from ...domain.models import Invoice
 from ...domain.status import Status
-from ...service import ClockReport, Service
+from ...service import Service
 from ...store.journal import StoreError
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
@@ -31,8 +29,6 @@ from ..widgets.key_bar import KeyBar
 from ..widgets.preview import InvoiceDetail, JsonView
 from ..widgets.row_list import Column, ListHeader, Row, RowList
 from .event_log import EventLog, event_columns
-
-log = logging.getLogger(__name__)
 
 # Dashboard action → the service actions (from ``Service.actions``) that make it possible.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -259,25 +255,10 @@ class Dashboard(Screen[None]):
 
     # --- commands flow up to the service ---------------------------------------------------------
     def run_command(self, done: str, command: Callable[[], Any]) -> None:
-        """Run a service command; on refusal say why (nothing changed), else show its effect."""
-        try:
-            result = command()
-        except (BillingError, StoreError) as error:
-            self.notify(str(error), title="Refused", severity="error")
-            self.reload()  # nothing changed here, but the workspace may have moved on meanwhile
-            return
-        except Exception as error:  # a bug must not end a demo: the command raised before its commit
-            log.exception("command failed")
-            self.notify(f"unexpected error, nothing was saved: {error!r}", title="Error", severity="error")
-            return
-        follow = result.id if isinstance(result, Invoice) else None
-        if isinstance(result, Invoice):
-            done = f"{done}: {result.number} → {result.status.value}"
-        elif isinstance(result, ClockReport):
-            done = f"{done}: {len(result.created)} invoices created, {len(result.advanced)} advanced"
-        self.notify(done, title="Done")
-        self.app.after_command()  # type: ignore[attr-defined]
-        self.reload(follow=follow)
+        """Run a service command (see ``BillingApp.run_command``), then show the workspace
+        as it is now, following the invoice into the pane it rests in."""
+        _, result = self.app.run_command(done, command)  # type: ignore[attr-defined]
+        self.reload(follow=result.id if isinstance(result, Invoice) else None)
 
     def _selected_id(self) -> str:
         assert self.selected is not None  # check_action keeps invoice actions off otherwise

@@ -9,11 +9,9 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
-from ...domain.errors import BillingError
 from ...domain.timefmt import rfc3339
 from ...service import Service
 from ...service.webhooks import Webhooks
-from ...store.journal import StoreError
 from ..dialogs.forms import EndpointForm
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import JsonView
@@ -109,14 +107,9 @@ class Integration(Screen[None]):
                         Content.styled("delivery and its attempts (R replays the event)", "$text-muted"))
 
     def _run(self, done: str, command: Any) -> None:
-        try:
-            command()
-        except (BillingError, StoreError) as error:
-            self.notify(str(error), title="Refused", severity="error")
-            return
-        self.notify(done, title="Done")
-        self.app.after_command()  # type: ignore[attr-defined]
-        self.reload()
+        ok, _ = self.app.run_command(done, command)  # type: ignore[attr-defined]
+        if ok:
+            self.reload()
 
     def action_add_endpoint(self) -> None:
         def add(values: dict[str, Any] | None) -> None:
