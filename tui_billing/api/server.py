@@ -22,7 +22,7 @@ from ..domain.errors import BillingError, InvalidValue, NotFound
 from ..domain.events import app_v1, app_v3
 from ..domain.ids import is_ulid
 from ..domain.models import Invoice
-from ..domain.status import Status
+from ..domain.status import Status, v1_status
 from ..service import Service
 from ..store.journal import StoreError
 from . import bodies
@@ -91,11 +91,6 @@ def _flag(request: web.Request, name: str) -> bool:
     if text not in ("true", "false"):
         raise InvalidValue(f"{name} must be true or false, got {text!r}")
     return text == "true"
-
-
-def _v1_short(extended: str) -> str:
-    short = extended.split(".", 1)[0]
-    return "deleted" if short == "delete" else short
 
 
 class ApiServer:
@@ -253,7 +248,7 @@ class ApiServer:
         page_size = _integer(request, "pageSize", 100, 1, MAX_PAGE_SIZE)
         rows = [row for row in self.service.invoice_rows()
                 if (include_deleted or row["status"] != Status.DELETED.value)
-                and (not statuses or _v1_short(row["status"]) in statuses)
+                and (not statuses or v1_status(row["status"]) in statuses)
                 and (not extended or row["status"] in extended)]
         items = []
         for row in rows[(page - 1) * page_size: page * page_size]:

@@ -13,7 +13,7 @@ from . import lifecycle
 from .lifecycle import Context
 from .models import Address, App, Event, Invoice, Line, Supplier
 from .money import to_json_number
-from .status import Status
+from .status import Status, v1_status
 from .timefmt import rfc3339
 
 APP_DEFINITION = {
@@ -103,14 +103,13 @@ def invoice_v1(invoice: Invoice, ctx: Context) -> dict[str, Any]:
     external_ids = _drop_none({"invoicing": invoice.external_invoicing_id,
                                "payment": invoice.external_payment_id})
     workflow = invoice.workflow
-    short = invoice.status.short
     body: dict[str, Any] = {
         "id": invoice.id,
         "type": "standard",
         "number": invoice.number,
         "description": invoice.description,
         "currency": invoice.currency,
-        "status": "deleted" if short == "delete" else short,
+        "status": v1_status(invoice.status.value),
         "statusDetails": {
             "immutable": lifecycle.is_immutable(invoice, ctx),
             "failed": invoice.status.is_failed,

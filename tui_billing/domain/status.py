@@ -47,6 +47,12 @@ class Status(StrEnum):
         return self in FAILED_STATUSES
 
 
+def v1_status(extended: str) -> str:
+    """The ``status`` OpenMeter's v1 API shows: the short status, ``deleted`` for delete.*."""
+    short = extended.split(".", 1)[0]
+    return "deleted" if short == "delete" else short
+
+
 FAILED_STATUSES = frozenset(
     {Status.DRAFT_INVALID, Status.DRAFT_SYNC_FAILED, Status.ISSUING_FAILED, Status.DELETE_FAILED,
      Status.PP_FAILED}
