@@ -17,7 +17,8 @@ STATUS_OF: dict[type[BillingError], int] = {
     InvalidValue: 400, NotAllowed: 400, NotFound: 404, Conflict: 409,
 }
 
-_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+compact_json = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+"""How every answer of the API is serialised."""
 
 
 class Unauthorized(Exception):
@@ -32,4 +33,4 @@ def problem(status: int, detail: str, instance: str, headers: dict[str, Any] | N
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
             "detail": detail, "instance": instance}
     return web.json_response(body, status=status, content_type=PROBLEM_JSON, headers=headers,
-                             dumps=_dumps)
+                             dumps=compact_json)

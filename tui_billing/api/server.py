@@ -7,7 +7,6 @@ thread-safe, so handing it to a thread pool would be both slower and wrong.
 """
 
 import hmac
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from ..domain.status import Status, v1_status
 from ..service import Service
 from ..store.journal import StoreError
 from . import bodies
-from .problems import Unauthorized, problem, status_of
+from .problems import Unauthorized, compact_json, problem, status_of
 
 log = logging.getLogger("tui_billing.api")
 
@@ -37,7 +36,6 @@ V1_STATUSES = frozenset({"gathering"} | {"deleted" if s.short == "delete" else s
 EXTENDED_STATUSES = frozenset(s.value for s in Status)
 EXPANDS = frozenset({"lines", "preceding", "workflow.apps"})
 MAX_PAGE_SIZE = 1000
-_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -61,7 +59,7 @@ class ApiCall:
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
-    return web.json_response(value, status=status, dumps=_dumps)
+    return web.json_response(value, status=status, dumps=compact_json)
 
 
 def _values(request: web.Request, name: str, allowed: frozenset[str]) -> set[str]:
