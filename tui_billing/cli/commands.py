@@ -52,9 +52,10 @@ def init(args: argparse.Namespace) -> int:
     path, _ = workspace.resolve(args.db)
     if args.scenario:
         plan = scenarios.load(args.scenario)
-        with tempfile.TemporaryDirectory(prefix="tui-billing-init-") as scratch:
-            # Replayed aside first: a failing step refuses the command before anything is replaced.
-            scenarios.build(Path(scratch) / "workspace.db", plan).close()
+        if args.force and path.exists():
+            with tempfile.TemporaryDirectory(prefix="tui-billing-init-") as scratch:
+                # Replayed aside first: a failing step must not have replaced the workspace.
+                scenarios.build(Path(scratch) / "workspace.db", plan).close()
         service = scenarios.build(path, plan, force=args.force)
     else:
         now = parse_rfc3339(args.now, "--now") if args.now else DEFAULT_CLOCK

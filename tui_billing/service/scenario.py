@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.linespec import parse_flat, parse_usage
 from ..domain.models import Invoice
+from ..store.lock import WorkspaceLock
+from ..store.repository import payloads_path
 from .service import Service
 
 
@@ -73,13 +75,19 @@ def load(path: Path) -> Scenario:
 
 
 def build(path: Path, scenario: Scenario, *, force: bool = False) -> Service:
-    """A new workspace at ``path`` made by replaying ``scenario``."""
+    """A new workspace at ``path`` made by replaying ``scenario``; a failing step leaves no
+    half-built workspace behind where there was none."""
+    path = Path(path)
+    new = not path.exists()
     service = Service.create(path, seed=scenario.seed, now=scenario.clock, customers=scenario.customers,
                              app=scenario.app, workflow=scenario.workflow, force=force)
     try:
         replay(service, scenario)
     except BaseException:
         service.close()
+        if new:
+            for leftover in (path, payloads_path(path), WorkspaceLock(path).path):
+                leftover.unlink(missing_ok=True)
         raise
     return service
 

@@ -80,6 +80,11 @@ class WorkspaceDB(TinyDB):
     table_class = InPlaceTable
 
 
+def payloads_path(workspace: Path) -> Path:
+    """Where a workspace keeps its event data."""
+    return workspace.with_name(workspace.name + ".payloads")
+
+
 @dataclass(frozen=True)
 class Put:
     """Store ``document`` (keyed by its ``id``); invoices carry their list ``summary``."""
@@ -100,7 +105,7 @@ class Repository:
         self.path = path
         self._journal = journal
         self._lock = lock
-        self._payloads = PayloadFile(path.with_name(path.name + ".payloads"))
+        self._payloads = PayloadFile(payloads_path(path))
         self._db = WorkspaceDB(storage=MemoryStorage)
         self._db.storage.write({})
         self._unparsed = dict(snapshot)
