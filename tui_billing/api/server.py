@@ -32,7 +32,7 @@ log = logging.getLogger("tui_billing.api")
 CallbackResponse = Literal["invoice", "no_content"]
 CUSTOM_INVOICING = "/api/v1/apps/custom-invoicing/{invoiceId}"
 INVOICES = "/api/v1/billing/invoices"
-V1_STATUSES = frozenset({"gathering"} | {"deleted" if s.short == "delete" else s.short for s in Status})
+V1_STATUSES = frozenset({"gathering"} | {v1_status(s.value) for s in Status})
 EXTENDED_STATUSES = frozenset(s.value for s in Status)
 EXPANDS = frozenset({"lines", "preceding", "workflow.apps"})
 MAX_PAGE_SIZE = 1000
