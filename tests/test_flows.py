@@ -494,7 +494,9 @@ def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> Non
     assert payload["dueDate"] == "2026-03-03T10:00:00.000Z"
     assert payload["billingPeriod"] == {"start": "2026-01-01", "end": "2026-02-01"}
     assert payload["currency"] == invoice.currency
-    assert [item["description"] for item in payload["lineItems"]] == [l.name for l in invoice.lines]
+    # One item per detailed line: what each line bills.
+    assert [item["description"] for item in payload["lineItems"]] == [
+        child.name for line in invoice.lines for child in line.children]
     assert Decimal(str(payload["total"])) == invoice.totals.total
 
 

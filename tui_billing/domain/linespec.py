@@ -1,9 +1,12 @@
-"""Invoice lines as people type them: ``NAME=AMOUNT`` and ``NAME=QTY@UNIT_PRICE``."""
+"""Invoice lines as people type them (``NAME=AMOUNT``, ``NAME=QTY@UNIT_PRICE``) and read them."""
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 
 from .errors import InvalidValue
+from .models import DetailedLine, FlatPrice, Line
 from .money import parse_decimal
 
 
@@ -42,3 +45,24 @@ def parse_usage(text: str) -> Usage:
         raise InvalidValue(f"{text!r} needs a unit price: write it as NAME=QTY@UNIT_PRICE")
     return Usage(name, parse_decimal(quantity, f"quantity of {name!r}"),
                  parse_decimal(price, f"unit price of {name!r}"))
+
+
+def feature_key(name: str) -> str | None:
+    """A usage line's name as an OpenMeter feature key (``API requests`` → ``api_requests``),
+    or None when no letter or digit is left."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return "_".join(re.findall(r"[a-z0-9]+", folded))[:64].strip("_") or None
+
+
+def line_summary(line: Line, currency: str) -> str:
+    """A line in words, for people: its price and what it bills with tax."""
+    totals = line.totals(currency)
+    price = (f"flat price {line.price.amount}" if isinstance(line.price, FlatPrice)
+             else f"{line.quantity} × unit price {line.price.amount}")
+    return f"{line.name}: {price} → {totals.amount} (+{totals.taxes_total} tax)"
+
+
+def detail_summary(child: DetailedLine) -> str:
+    """A detailed line in words: quantity × per-unit amount = amount, and its payment term."""
+    term = child.payment_term.replace("_", " ")
+    return f"{child.name}: {child.quantity} × {child.per_unit_amount} = {child.totals.amount}, {term}"

@@ -19,10 +19,11 @@ from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid
 from ..domain.lifecycle import Callback, Context, Outcome, Step
-from ..domain.linespec import FlatFee, LineSpec, Usage
+from ..domain.linespec import FlatFee, LineSpec, Usage, feature_key
 from ..domain.models import (
-    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, Invoice, Line, Plan,
-    Subscription, Supplier, ValidationIssue, Workflow, Workspace,
+    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, FlatPrice, Invoice, Line,
+    Plan, Subscription, SubscriptionRef, Supplier, UnitPrice, ValidationIssue, Workflow, Workspace,
+    default_profile_id,
 )
 from ..domain.numbering import DRAFT, customer_prefix, format_number
 from ..domain.status import PaymentTrigger, Status, Trigger
@@ -96,7 +97,7 @@ class _Tx:
     def observer(self, ctx: Context) -> Callable[[Invoice, Step], None]:
         def observe(invoice: Invoice, step: Step) -> None:
             if step.emits:
-                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx))
+                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx, apps=self.app))
             self.emit_generated_if_changed(invoice)
 
         return observe
@@ -132,7 +133,8 @@ class Service:
         if customers < 1:
             raise InvalidValue("a workspace needs at least one customer")
         ws = Workspace(seed=seed, now=now, supplier=DEFAULT_SUPPLIER,
-                       workflow=Workflow.model_validate(dict(workflow or {})))
+                       workflow=Workflow.model_validate(dict(workflow or {})),
+                       billing_profile_id=default_profile_id(seed, now))
 
         def new_id() -> str:
             ws.id_counter += 1
@@ -229,8 +231,10 @@ class Service:
         """The event log, oldest first; optionally one invoice's events."""
         return [self.event(row) for row in self.event_rows(invoice_id)]
 
-    def invoice_v1(self, invoice: Invoice) -> dict[str, Any]:
-        return shapes.invoice_v1(invoice, self.context())
+    def invoice_v1(self, invoice: Invoice, *, expand_apps: bool = False) -> dict[str, Any]:
+        """The v1 invoice; ``expand_apps``: ``workflow.apps`` as whole apps (as webhooks and
+        ``expand=workflow.apps`` show them) instead of references."""
+        return shapes.invoice_v1(invoice, self.context(), apps=self.app() if expand_apps else None)
 
     def invoice_generated(self, invoice: Invoice) -> tuple[dict[str, Any], bool]:
         """The InvoiceGenerated payload and whether it has been emitted (False: a preview)."""
@@ -347,16 +351,21 @@ class Service:
 
     def _lines(self, tx: _Tx, invoice: Invoice, specs: list[LineSpec], start: datetime,
                end: datetime) -> list[Line]:
+        """Priced lines with their detailed lines, each naming its subscription item if any."""
         lines = []
         for spec in specs:
+            subscription = None if not invoice.subscription_id else SubscriptionRef.of(
+                invoice.subscription_id, invoice.plan_id or invoice.subscription_id, spec.name, start, end)
+            price: FlatPrice | UnitPrice
             if isinstance(spec, FlatFee):
-                quantity, price, kind = Decimal(1), spec.amount, "flat_fee"
+                price, quantity, key = FlatPrice(amount=spec.amount), Decimal(1), None
             else:
-                quantity, price, kind = spec.quantity, spec.unit_price, "usage_based"
+                price, quantity, key = UnitPrice(amount=spec.unit_price), spec.quantity, feature_key(spec.name)
             lines.append(Line.priced(
-                currency=invoice.currency, tax_rate=invoice.tax_rate, quantity=quantity,
-                unit_price=price, id=tx.new_id(), name=spec.name, type=kind,
-                period_from=start, period_to=end, invoice_at=end,
+                price=price, quantity=quantity, currency=invoice.currency, tax_rate=invoice.tax_rate,
+                new_id=tx.new_id, at=tx.ws.now, id=tx.new_id(), name=spec.name, feature_key=key,
+                period_from=start, period_to=end, invoice_at=end, subscription=subscription,
+                managed_by="subscription" if subscription else "manual",
             ))
         return lines
 
@@ -364,7 +373,7 @@ class Service:
     def _schedule(invoice: Invoice) -> None:
         """collection_at, draft_until and due_at from the lines and workflow (DOMAIN.md §5)."""
         workflow = invoice.workflow
-        usage_ends = [line.period_to for line in invoice.lines if line.type == "usage_based"]
+        usage_ends = [line.period_to for line in invoice.lines if line.is_usage]
         invoice.collection_at = (
             workflow.duration("collection_interval").after(max(usage_ends)) if usage_ends else None
         )
@@ -382,11 +391,12 @@ class Service:
         invoice = Invoice(
             id=tx.new_id(), number="", status=Status.DRAFT_CREATED, currency=customer.currency,
             customer=CustomerSnapshot(id=customer.id, key=customer.key, name=customer.name,
-                                      address=customer.address),
+                                      address=customer.address, subject_keys=[customer.key]),
             supplier=tx.ws.supplier, subscription_id=subscription_id, plan_id=plan.id,
             description=f"{plan.name} — {start.date().isoformat()} to {end.date().isoformat()}",
             tax_rate=customer.tax_rate, period_from=start, period_to=end,
-            workflow=tx.ws.workflow.model_copy(), created_at=now, updated_at=now,
+            workflow=tx.ws.workflow.model_copy(), app_id=tx.app.id,
+            billing_profile_id=tx.ws.billing_profile_id, created_at=now, updated_at=now,
         )
         invoice.number = tx.allocate_number(DRAFT, invoice)
         invoice.lines = self._lines(tx, invoice, specs, start, end)
@@ -395,7 +405,7 @@ class Service:
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
-        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx))
+        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx, apps=tx.app))
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------
@@ -405,16 +415,20 @@ class Service:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         lifecycle.check_callback(invoice, Callback.DRAFT_SYNCHRONIZED)
-        line_ids = dict(line_external_ids or {})
-        unknown = sorted(line_id for line_id in line_ids if invoice.line(line_id) is None)
+        # Each id may name a line or a detailed line; the external id goes on the one named.
+        wanted = dict(line_external_ids or {})
+        targets = {line_id: invoice.line(line_id) for line_id in wanted}
+        unknown = sorted(line_id for line_id, line in targets.items() if line is None)
         if unknown:
             raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
         if invoice_number is not None:
             invoice.number = _text(invoice_number, "invoice number")
         if external_id is not None:
             invoice.external_invoicing_id = _text(external_id, "external id")
-        for line_id, line_external_id in line_ids.items():
-            invoice.line(line_id).external_id = _text(line_external_id, f"external id of line {line_id}")  # type: ignore[union-attr]
+        for line_id, line in targets.items():
+            if line is not None:
+                line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
+                line.updated_at = tx.ws.now
         tx.run(invoice, lambda outcome, ctx: lifecycle.acknowledge(
             invoice, Callback.DRAFT_SYNCHRONIZED, ctx, outcome))
         tx.commit()
@@ -482,6 +496,7 @@ class Service:
         invoice.validation_issues = [*invoice.validation_issues, ValidationIssue(
             id=tx.new_id(), severity="critical", code="sync_failed", component=SYNC_COMPONENT,
             message=_text(message, "failure message") if message else "the external invoicing system reported a sync failure",
+            created_at=tx.ws.now, updated_at=tx.ws.now,
         )]
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.FAILED, ctx, outcome))
         tx.commit()
