@@ -140,7 +140,7 @@ def make_invoice(status: Status, *, lines: bool = True, critical: bool = False,
     if lines:
         invoice.lines = [Line.priced(
             currency="USD", tax_rate=Decimal("0.1"), quantity=Decimal(2), price=UnitPrice(amount=Decimal("5")),
-            new_id=lambda: "detail-1", at=NOW, id="line-1", name="Fee",
+            at=NOW, id="01KDWCJ2M03XSNQJ9B56R4K1EY", name="Fee",
             period_from=invoice.period_from, period_to=NOW, invoice_at=NOW,
         )]
     if critical:

@@ -4,7 +4,7 @@ Stored documents are these models dumped in JSON mode; the OpenMeter-shaped JSON
 partners see is built from them by ``events.py``, never stored as the source of truth.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -201,18 +201,19 @@ class Line(Model):
 
     @classmethod
     def priced(cls, *, price: FlatPrice | UnitPrice, quantity: Decimal, currency: str,
-               tax_rate: Decimal, new_id: Callable[[], str], at: datetime, **fields: Any) -> "Line":
-        """A line and its detailed lines; ``new_id`` names each detailed line."""
+               tax_rate: Decimal, at: datetime, **fields: Any) -> "Line":
+        """A line and its detailed lines, made ``at``; a detailed line's id is derived from
+        its line's, so the same line always details into the same ids."""
         line = cls(price=price, quantity=quantity, created_at=at, updated_at=at, **fields)
         if isinstance(price, FlatPrice):
             billed = [(line.name, Decimal(1), price.payment_term)]
         else:
             billed = [(f"{line.name}: usage in period", quantity, "in_arrears")] if quantity > 0 else []
-        for name, count, term in billed:
+        for index, (name, count, term) in enumerate(billed, start=1):
             amount = quantize(count * price.amount, currency)
             tax = quantize(amount * tax_rate, currency)
             line.children.append(DetailedLine(
-                id=new_id(), name=name, quantity=count, per_unit_amount=price.amount,
+                id=derived_ulid(f"{line.id}:detail:{index}", at), name=name, quantity=count, per_unit_amount=price.amount,
                 payment_term=term, totals=Totals(amount=amount, taxes_total=tax, total=amount + tax),
                 created_at=at, updated_at=at,
             ))

@@ -363,7 +363,7 @@ class Service:
                 price, quantity, key = UnitPrice(amount=spec.unit_price), spec.quantity, feature_key(spec.name)
             lines.append(Line.priced(
                 price=price, quantity=quantity, currency=invoice.currency, tax_rate=invoice.tax_rate,
-                new_id=tx.new_id, at=tx.ws.now, id=tx.new_id(), name=spec.name, feature_key=key,
+                at=tx.ws.now, id=tx.new_id(), name=spec.name, feature_key=key,
                 period_from=start, period_to=end, invoice_at=end, subscription=subscription,
                 managed_by="subscription" if subscription else "manual",
             ))

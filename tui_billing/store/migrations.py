@@ -6,7 +6,6 @@ old file beside the workspace. Event payloads are history (what was delivered) a
 as they were.
 """
 
-import itertools
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..domain.ids import derived_ulid, is_ulid, ulid_time
+from ..domain.ids import is_ulid
 from ..domain.linespec import feature_key
 from ..domain.models import (
     FlatPrice, Invoice, Line, SubscriptionRef, UnitPrice, ValidationIssue, Workspace,
@@ -27,11 +26,8 @@ Put = tuple[str, dict[str, Any], dict[str, Any] | None]
 
 
 def _line_from_3(old: dict[str, Any], invoice: dict[str, Any]) -> Line:
-    """A schema-3 line (one amount, type flat_fee or usage_based) as a priced line; its
-    detailed lines get ids derived from the line's, so an upgrade is reproducible."""
-    created = datetime.fromisoformat(invoice["created_at"])
-    moment = ulid_time(old["id"]) if is_ulid(old["id"]) else created
-    counter = itertools.count(1)
+    """A schema-3 line (one amount, type flat_fee or usage_based) as a priced line, detailed
+    as a new one would be."""
     flat = old["type"] == "flat_fee"
     unit_price = Decimal(old["unit_price"])
     start, end = datetime.fromisoformat(old["period_from"]), datetime.fromisoformat(old["period_to"])
@@ -40,7 +36,7 @@ def _line_from_3(old: dict[str, Any], invoice: dict[str, Any]) -> Line:
         price=FlatPrice(amount=unit_price) if flat else UnitPrice(amount=unit_price),
         quantity=Decimal(old["quantity"]), currency=invoice["currency"],
         tax_rate=Decimal(invoice.get("tax_rate", "0")),
-        new_id=lambda: derived_ulid(f"{old['id']}:detail:{next(counter)}", moment), at=created,
+        at=datetime.fromisoformat(invoice["created_at"]),
         id=old["id"], name=old["name"], description=old.get("description"),
         feature_key=None if flat else feature_key(old["name"]),
         period_from=start, period_to=end, invoice_at=old["invoice_at"],
