@@ -1,6 +1,7 @@
 """Pure functions from the workspace's models to the JSON partners see.
 
-* ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, webhooks).
+* ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, the API,
+  webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``.
 * ``app_v1`` / ``app_v3``: the installed app (``GET /api/v1/apps/{id}``, v3 seed schema).
 * ``webhook_envelope``: ``{id, type, timestamp, data}``.
 * ``invoice_generated``: the InvoiceGenerated domain event (DOMAIN.md §6).
@@ -75,16 +76,20 @@ def _external_ids(external_id: str | None) -> dict[str, str] | None:
     return {"invoicing": external_id} if external_id else None
 
 
+def _flat_price(amount: Decimal, payment_term: str) -> dict[str, str]:
+    return {"type": "flat", "amount": str(amount), "paymentTerm": payment_term}
+
+
 def _price(price: FlatPrice | UnitPrice) -> dict[str, str]:
     if isinstance(price, FlatPrice):
-        return {"type": "flat", "amount": str(price.amount), "paymentTerm": price.payment_term}
+        return _flat_price(price.amount, price.payment_term)
     return {"type": "unit", "amount": str(price.amount)}
 
 
 def _detailed_line_v1(child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict | None,
                       zero: Decimal) -> dict[str, Any]:
     """A detailed line as OpenMeter's ``mapDetailedLineToAPI`` shows it (type ``flat_fee``)."""
-    flat = {"type": "flat", "amount": str(child.per_unit_amount), "paymentTerm": child.payment_term}
+    flat = _flat_price(child.per_unit_amount, child.payment_term)
     return _drop_none({
         "id": child.id,
         "name": child.name,

@@ -139,7 +139,7 @@ class Totals(Model):
         amount = taxes = total = quantize(Decimal(0), currency)
         for part in parts:
             amount, taxes, total = amount + part.amount, taxes + part.taxes_total, total + part.total
-        return cls(amount=amount, taxes_total=taxes, total=total)
+        return cls.model_construct(amount=amount, taxes_total=taxes, total=total)  # sums of decimals
 
 
 class DetailedLine(Model):

@@ -9,7 +9,6 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,10 @@ from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid
 from ..domain.lifecycle import Callback, Context, Outcome, Step
-from ..domain.linespec import FlatFee, LineSpec, Usage, feature_key
+from ..domain.linespec import FlatFee, LineSpec, Usage, priced_line
 from ..domain.models import (
-    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, FlatPrice, Invoice, Line,
-    Plan, Subscription, SubscriptionRef, Supplier, UnitPrice, ValidationIssue, Workflow, Workspace,
-    default_profile_id,
+    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, Invoice, Plan, Subscription,
+    Supplier, ValidationIssue, Workflow, Workspace, default_profile_id,
 )
 from ..domain.numbering import DRAFT, customer_prefix, format_number
 from ..domain.status import PaymentTrigger, Status, Trigger
@@ -339,7 +337,7 @@ class Service:
         ctx = tx.context()
         if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
             raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
-        invoice.lines = self._lines(tx, invoice, specs, invoice.period_from, invoice.period_to)
+        invoice.lines = [priced_line(spec, invoice, tx.new_id(), tx.ws.now) for spec in specs]
         self._schedule(invoice)
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
         tx.commit()
@@ -348,26 +346,6 @@ class Service:
     def _plan_lines(self, tx: _Tx, plan: Plan, customer: Customer, key: str | None = None) -> list[LineSpec]:
         quantity = seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
         return [FlatFee(plan.flat_fee_name, plan.flat_fee), Usage(plan.usage_name, quantity, plan.unit_price)]
-
-    def _lines(self, tx: _Tx, invoice: Invoice, specs: list[LineSpec], start: datetime,
-               end: datetime) -> list[Line]:
-        """Priced lines with their detailed lines, each naming its subscription item if any."""
-        lines = []
-        for spec in specs:
-            subscription = None if not invoice.subscription_id else SubscriptionRef.of(
-                invoice.subscription_id, invoice.plan_id or invoice.subscription_id, spec.name, start, end)
-            price: FlatPrice | UnitPrice
-            if isinstance(spec, FlatFee):
-                price, quantity, key = FlatPrice(amount=spec.amount), Decimal(1), None
-            else:
-                price, quantity, key = UnitPrice(amount=spec.unit_price), spec.quantity, feature_key(spec.name)
-            lines.append(Line.priced(
-                price=price, quantity=quantity, currency=invoice.currency, tax_rate=invoice.tax_rate,
-                at=tx.ws.now, id=tx.new_id(), name=spec.name, feature_key=key,
-                period_from=start, period_to=end, invoice_at=end, subscription=subscription,
-                managed_by="subscription" if subscription else "manual",
-            ))
-        return lines
 
     @staticmethod
     def _schedule(invoice: Invoice) -> None:
@@ -399,7 +377,7 @@ class Service:
             billing_profile_id=tx.ws.billing_profile_id, created_at=now, updated_at=now,
         )
         invoice.number = tx.allocate_number(DRAFT, invoice)
-        invoice.lines = self._lines(tx, invoice, specs, start, end)
+        invoice.lines = [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]
         self._schedule(invoice)
         # Creation's automatic transitions each emit invoice.updated (DOMAIN.md §3; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.

@@ -14,38 +14,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..domain.ids import is_ulid
-from ..domain.linespec import feature_key
-from ..domain.models import (
-    FlatPrice, Invoice, Line, SubscriptionRef, UnitPrice, ValidationIssue, Workspace,
-    default_profile_id,
-)
+from ..domain.linespec import FlatFee, Usage, priced_line
+from ..domain.models import Invoice, Line, ValidationIssue, Workspace, default_profile_id
 from .journal import StoreError
 
 Put = tuple[str, dict[str, Any], dict[str, Any] | None]
 """(table, document, invoice summary)."""
 
 
-def _line_from_3(old: dict[str, Any], invoice: dict[str, Any]) -> Line:
-    """A schema-3 line (one amount, type flat_fee or usage_based) as a priced line, detailed
-    as a new one would be."""
-    flat = old["type"] == "flat_fee"
+def _line_from_3(old: dict[str, Any], invoice: Invoice) -> Line:
+    """A schema-3 line (one amount, type flat_fee or usage_based) priced and detailed as a
+    new one would be; it keeps its id, description and external id."""
     unit_price = Decimal(old["unit_price"])
-    start, end = datetime.fromisoformat(old["period_from"]), datetime.fromisoformat(old["period_to"])
-    subscription_id = invoice.get("subscription_id")
-    return Line.priced(
-        price=FlatPrice(amount=unit_price) if flat else UnitPrice(amount=unit_price),
-        quantity=Decimal(old["quantity"]), currency=invoice["currency"],
-        tax_rate=Decimal(invoice.get("tax_rate", "0")),
-        at=datetime.fromisoformat(invoice["created_at"]),
-        id=old["id"], name=old["name"], description=old.get("description"),
-        feature_key=None if flat else feature_key(old["name"]),
-        period_from=start, period_to=end, invoice_at=old["invoice_at"],
-        external_id=old.get("external_id"),
-        managed_by="subscription" if subscription_id else "manual",
-        subscription=None if not subscription_id else SubscriptionRef.of(
-            subscription_id, invoice.get("plan_id") or subscription_id, old["name"],
-            datetime.fromisoformat(invoice["period_from"]), datetime.fromisoformat(invoice["period_to"])),
-    )
+    spec = (FlatFee(old["name"], unit_price) if old["type"] == "flat_fee"
+            else Usage(old["name"], Decimal(old["quantity"]), unit_price))
+    line = priced_line(spec, invoice, old["id"], invoice.created_at)
+    line.description, line.external_id = old.get("description"), old.get("external_id")
+    return line
 
 
 def _issue_from_3(old: dict[str, Any], invoice: dict[str, Any]) -> ValidationIssue:
@@ -66,10 +51,11 @@ def _from_3(tables: dict[str, list[dict[str, Any]]], decode: Callable[[dict[str,
     for row in tables["invoices"]:
         doc = decode(row)
         doc["customer"] = {**doc["customer"], "subject_keys": [doc["customer"]["key"]]}
-        doc["lines"] = [_line_from_3(line, doc) for line in doc.get("lines", [])]
         doc["validation_issues"] = [_issue_from_3(i, doc) for i in doc.get("validation_issues", [])]
+        old_lines = doc.pop("lines", [])
         invoice = Invoice.model_validate({**doc, "app_id": app["id"],
                                           "billing_profile_id": meta["billing_profile_id"]})
+        invoice.lines = [_line_from_3(line, invoice) for line in old_lines]
         puts.append(("invoices", invoice.model_dump(mode="json"), invoice.summary()))
     return puts
 
