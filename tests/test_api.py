@@ -123,6 +123,42 @@ def test_official_sdk_drives_callbacks_app_and_invoice(service: Service) -> None
     assert (current.name, current.labels, current.enable_draft_sync_hook) == expected
 
 
+def test_official_sdk_reads_detailed_lines_and_maps_their_external_ids(service: Service) -> None:
+    """Lines read through the SDK's Invoice model: usage_based parents with prices and their
+    detailed lines; an external id given for a detailed line comes back on that line."""
+    invoice_id = in_syncing(service)
+
+    def partner() -> tuple[Any, Any]:
+        client = openmeter.Client(endpoint=server.url, token=TOKEN)
+        before = client.invoice.get_invoice(invoice_id)
+        usage = next(line for line in before.lines if line.price["type"] == "unit")
+        detailed = usage.children[0]
+        assert client.app_custom_invoicing.draft_syncronized(invoice_id, {"invoicing": {
+            "lineExternalIds": [{"lineId": detailed.id, "externalId": "erp-usage-1"}]}}) is None
+        return before, client.invoice.get_invoice(invoice_id)
+
+    async def scenario() -> tuple[Any, Any]:
+        nonlocal server
+        async with serving(service, token=TOKEN, callback_response="no_content") as (server, _):
+            return await asyncio.to_thread(partner)
+
+    server: ApiServer
+    before, after = run(scenario())
+    assert isinstance(after, sdk_models.Invoice)
+    # The SDK hands the price union back as a plain dict, like the app union above.
+    for line in before.lines:
+        assert isinstance(line, sdk_models.InvoiceLine) and line.type == "usage_based"
+        assert line.rate_card.price == line.price and line.invoice.id == invoice_id
+        assert all(isinstance(child, sdk_models.InvoiceDetailedLine) and child.type == "flat_fee"
+                   for child in line.children)
+    flat = next(line for line in before.lines if line.price["type"] == "flat")
+    assert [(c.quantity, c.per_unit_amount) for c in flat.children] == [("1", flat.price["amount"])]
+    usage = next(line for line in after.lines if line.price["type"] == "unit")
+    assert usage.children[0].external_ids.invoicing == "erp-usage-1"
+    assert usage.external_ids is None  # the parent was not named: its id stays unmapped
+    assert service.invoice(invoice_id).line(usage.children[0].id).external_id == "erp-usage-1"  # type: ignore[union-attr]
+
+
 # --- 200 with the invoice, or 204 ---------------------------------------------------------------
 def test_callback_response_follows_the_workspace_setting_unless_overridden(service: Service) -> None:
     invoice_id = in_syncing(service, issuing=False)

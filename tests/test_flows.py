@@ -126,6 +126,94 @@ def test_an_unknown_line_id_rejects_the_whole_draft_callback(service: Service) -
     assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
 
 
+# --- lines and their detailed lines (DOMAIN.md §8) ----------------------------------------------
+def test_a_flat_fee_is_a_flat_price_with_one_detailed_line(service: Service) -> None:
+    invoice = create(service, [FlatFee("Setup", Decimal("99.5"))], customer=1)
+    line = invoice.lines[0]
+    assert (line.price.type, line.price.amount, line.quantity, line.feature_key) == (
+        "flat", Decimal("99.5"), Decimal(1), None)
+    [child] = line.children
+    assert (child.name, child.quantity, child.per_unit_amount, child.payment_term) == (
+        "Setup", Decimal(1), Decimal("99.5"), "in_advance")
+    assert is_ulid(child.id) and child.id != line.id
+    assert line.totals(invoice.currency) == child.totals == invoice.totals
+
+
+@pytest.mark.parametrize(("quantity", "details"), [(Decimal(1000), 1), (Decimal(0), 0)])
+def test_a_usage_line_is_a_unit_price_detailing_positive_usage(
+        service: Service, quantity: Decimal, details: int) -> None:
+    """OpenMeter's unit pricer: one "usage in period" detailed line while usage is positive."""
+    invoice = create(service, [Usage("API calls", quantity, Decimal("0.002"))])
+    line = invoice.lines[0]
+    assert (line.price.type, line.quantity, line.feature_key) == ("unit", quantity, "api_calls")
+    assert [(c.name, c.quantity, c.payment_term) for c in line.children] == [
+        ("API calls: usage in period", quantity, "in_arrears")] * details
+    shown = service.invoice_v1(invoice)["lines"][0]
+    assert (shown["type"], shown["price"], shown["rateCard"]["featureKey"]) == (
+        "usage_based", {"type": "unit", "amount": "0.002"}, "api_calls")
+    assert [(c["type"], c["perUnitAmount"]) for c in shown["children"]] == [("flat_fee", "0.002")] * details
+
+
+def test_draft_callback_maps_line_and_detailed_line_ids(service: Service) -> None:
+    """Each external id lands on the line it was given for, parent or detailed line."""
+    service.set_hooks(draft=True)
+    invoice = service.collect(create(service, FEES + USAGE).id)
+    flat, usage = invoice.lines[0], invoice.lines[2]
+    detail = usage.children[0]
+    invoice = service.draft_synchronized(invoice.id, line_external_ids={
+        flat.id: "erp-flat", detail.id: "erp-usage-detail"})
+    shown = service.invoice_v1(invoice)["lines"]
+    assert shown[0]["externalIds"] == {"invoicing": "erp-flat"}
+    assert "externalIds" not in shown[0]["children"][0]
+    assert "externalIds" not in shown[2]
+    assert shown[2]["children"][0]["externalIds"] == {"invoicing": "erp-usage-detail"}
+    assert shown[2]["children"][0]["updatedAt"] == NOW_TEXT
+
+
+def test_an_unknown_id_beside_a_detailed_line_id_rejects_the_whole_call(service: Service) -> None:
+    service.set_hooks(draft=True)
+    invoice = service.collect(create(service, USAGE).id)
+    state = workspace_state(service)
+    with pytest.raises(InvalidValue, match="has no line 01"):
+        service.draft_synchronized(invoice.id, line_external_ids={
+            invoice.lines[0].children[0].id: "ok", "01KDWCJ2M0ZZZZZZZZZZZZZZZZ": "x"})
+    assert workspace_state(service) == state
+
+
+def test_the_v1_invoice_names_its_app_profile_and_subjects(service: Service) -> None:
+    """HTTP shows app references; webhooks carry the whole app, as OpenMeter's events do."""
+    invoice = create(service)
+    shown = service.invoice_v1(invoice)
+    app = service.app()
+    assert shown["workflow"]["apps"] == {role: {"id": app.id} for role in ("invoicing", "payment", "tax")}
+    assert shown["workflow"]["sourceBillingProfileId"] == service.workspace().billing_profile_id
+    assert is_ulid(shown["workflow"]["sourceBillingProfileId"])
+    assert shown["customer"]["usageAttribution"] == {"subjectKeys": [invoice.customer.key]}
+    assert shown["collectionAt"] == shown["createdAt"]  # flat fees only: OpenMeter's default
+    assert invoice.collection_at is None
+    created = next(e for e in service.events(invoice.id) if e.type == "invoice.created")
+    assert created.data["workflow"]["apps"]["invoicing"]["id"] == app.id
+    assert created.data["workflow"]["apps"]["invoicing"]["type"] == "custom_invoicing"
+    expanded = service.invoice_v1(invoice, expand_apps=True)["workflow"]["apps"]
+    assert expanded["tax"] == created.data["workflow"]["apps"]["tax"]
+
+
+def test_validation_issues_have_ulids_and_keep_them_while_they_persist(service: Service) -> None:
+    invoice = service.collect(create(service, [Usage("Refund", Decimal(-5), Decimal(1))]).id)
+    assert invoice.status is S.DRAFT_INVALID
+    [issue] = [i for i in invoice.validation_issues if i.code == "line_amount_negative"]
+    assert is_ulid(issue.id) and issue.created_at == issue.updated_at == NOW
+    service.advance_clock("1h")
+    again = service.retry(invoice.id)
+    [same] = [i for i in again.validation_issues if i.code == "line_amount_negative"]
+    assert (same.id, same.created_at) == (issue.id, issue.created_at)
+    # The retry downgraded it to a warning and validation raised it again: updated then.
+    assert (same.severity, same.updated_at) == ("critical", NOW + timedelta(hours=1))
+    shown = service.invoice_v1(again)["validationIssues"]
+    assert {"createdAt": NOW_TEXT, "updatedAt": "2026-01-01T10:00:00.000Z"}.items() <= next(
+        i for i in shown if i["id"] == issue.id).items()
+
+
 def test_an_empty_callback_body_is_fine(service: Service) -> None:
     service.set_hooks(draft=True, issuing=True)
     invoice = service.draft_synchronized(create(service).id)
@@ -510,7 +598,9 @@ def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> Non
     assert payload["dueDate"] == "2026-03-03T10:00:00.000Z"
     assert payload["billingPeriod"] == {"start": "2026-01-01", "end": "2026-02-01"}
     assert payload["currency"] == invoice.currency
-    assert [item["description"] for item in payload["lineItems"]] == [l.name for l in invoice.lines]
+    # One item per detailed line: what each line bills.
+    assert [item["description"] for item in payload["lineItems"]] == [
+        child.name for line in invoice.lines for child in line.children]
     assert Decimal(str(payload["total"])) == invoice.totals.total
 
 

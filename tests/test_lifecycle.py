@@ -16,8 +16,8 @@ from tui_billing.domain.errors import BillingError, InvalidValue, NotAllowed, No
 from tui_billing.domain.lifecycle import Context
 from tui_billing.domain.linespec import FlatFee, Usage
 from tui_billing.domain.models import (
-    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, SYNC_COMPONENT, Address, CustomerSnapshot, Invoice,
-    Line, Supplier, ValidationIssue, Workflow,
+    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, SYNC_COMPONENT, Address,
+    CustomerSnapshot, Invoice, Line, Supplier, UnitPrice, ValidationIssue, Workflow,
 )
 from tui_billing.domain.status import PASS_THROUGH, RESTING, PaymentTrigger, Status, Trigger
 from tui_billing.service import Service
@@ -146,17 +146,19 @@ def make_invoice(status: Status, *, lines: bool = True, critical: bool = False,
         supplier=Supplier(name="Supplier", address=Address(country="US")),
         period_from=NOW - timedelta(days=31), period_to=NOW,
         workflow=workflow or Workflow(auto_advance=auto_advance), created_at=NOW, updated_at=NOW,
+        app_id="01KDWCJ2M0Z6RHZX04NPVN5HX7", billing_profile_id="01KDWCJ2M01BDJC9KH14GER8VY",
         **fields,
     )
     if lines:
         invoice.lines = [Line.priced(
-            currency="USD", tax_rate=Decimal("0.1"), quantity=Decimal(2), unit_price=Decimal("5"),
-            id="line-1", name="Fee", type="flat_fee", period_from=invoice.period_from,
-            period_to=NOW, invoice_at=NOW,
+            currency="USD", tax_rate=Decimal("0.1"), quantity=Decimal(2), price=UnitPrice(amount=Decimal("5")),
+            at=NOW, id="01KDWCJ2M03XSNQJ9B56R4K1EY", name="Fee",
+            period_from=invoice.period_from, period_to=NOW, invoice_at=NOW,
         )]
     if critical:
         invoice.validation_issues = [ValidationIssue(
             id="issue-1", severity="critical", message="broken", component=INVOICE_COMPONENT,
+            created_at=NOW, updated_at=NOW,
         )]
     return invoice
 
@@ -461,7 +463,8 @@ def test_a_retry_keeps_critical_issues_as_warnings() -> None:
     """RetryInvoice downgrades critical issues instead of dropping them."""
     invoice = make_invoice(S.DRAFT_SYNC_FAILED)
     invoice.validation_issues = [ValidationIssue(
-        id="issue-1", severity="critical", message="ERP rejected it", component=SYNC_COMPONENT)]
+        id="issue-1", severity="critical", message="ERP rejected it", component=SYNC_COMPONENT,
+        created_at=NOW, updated_at=NOW)]
     lifecycle.fire(invoice, T.RETRY, context(draft_hook=True))
     assert invoice.status is S.DRAFT_SYNCING
     assert [(i.id, i.severity, i.message) for i in invoice.validation_issues] == [

@@ -30,6 +30,6 @@ CASES: list[tuple[str, Workflow, datetime | None, datetime | None, datetime | No
                          [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_schedule(workflow: Workflow, issued_at: datetime | None, draft_until: datetime | None,
                   due_at: datetime | None) -> None:
-    invoice = make_invoice(Status.DRAFT_CREATED, workflow=workflow, issued_at=issued_at)
+    invoice = make_invoice(Status.DRAFT_CREATED, lines=False, workflow=workflow, issued_at=issued_at)
     schedule(invoice)
     assert (invoice.collection_at, invoice.draft_until, invoice.due_at) == (None, draft_until, due_at)

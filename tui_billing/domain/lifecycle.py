@@ -209,23 +209,34 @@ EnterAction = Callable[[Invoice, Context], bool]
 
 
 def validate(invoice: Invoice, ctx: Context) -> bool:
-    """Recompute the invoice's own validation issues; sync issues are left alone."""
-    issues = [i for i in invoice.validation_issues if i.component != INVOICE_COMPONENT]
+    """Recompute the invoice's own validation issues; sync issues are left alone. An issue
+    found again keeps its id and ``createdAt``, as OpenMeter keeps a persisted issue."""
+    kept = [i for i in invoice.validation_issues if i.component != INVOICE_COMPONENT]
+    previous = {(i.code, i.field): i for i in invoice.validation_issues if i.component == INVOICE_COMPONENT}
+    found: list[ValidationIssue] = []
     for index, line in enumerate(invoice.lines):
-        if line.quantity < 0 or line.unit_price < 0:
-            issues.append(ValidationIssue(
-                id=f"{line.id}-negative", severity="critical", code="line_amount_negative",
+        if line.quantity < 0 or line.price.amount < 0:
+            found.append(ValidationIssue.found(
+                invoice.id, ctx.now, severity="critical", code="line_amount_negative",
                 component=INVOICE_COMPONENT, field=f"lines/{index}",
                 message=f"line {line.name!r} has a negative quantity or price",
             ))
     if invoice.customer.address is None or not invoice.customer.address.country:
-        issues.append(ValidationIssue(
-            id=f"{invoice.id}-address", severity="warning", code="customer_address_missing",
+        found.append(ValidationIssue.found(
+            invoice.id, ctx.now, severity="warning", code="customer_address_missing",
             component=INVOICE_COMPONENT, field="customer/addresses",
             message="customer has no billing address; tax may be calculated wrongly",
         ))
-    invoice.validation_issues = issues
+    invoice.validation_issues = kept + [_carried_over(previous.get((i.code, i.field)), i) for i in found]
     return not invoice.has_critical_issues
+
+
+def _carried_over(before: ValidationIssue | None, now: ValidationIssue) -> ValidationIssue:
+    if before is None:
+        return now
+    same = (before.severity, before.message) == (now.severity, now.message)
+    return now.model_copy(update={"id": before.id, "created_at": before.created_at,
+                                  "updated_at": before.updated_at if same else now.updated_at})
 
 
 def start_issuing(invoice: Invoice, ctx: Context) -> bool:

@@ -11,7 +11,7 @@ from .models import Invoice
 
 def collection_at(invoice: Invoice) -> datetime | None:
     """The latest usage line's period end plus the collection interval; None without usage."""
-    usage_ends = [line.period_to for line in invoice.lines if line.type == "usage_based"]
+    usage_ends = [line.period_to for line in invoice.lines if line.is_usage]
     if not usage_ends:
         return None
     return invoice.workflow.duration("collection_interval").after(max(usage_ends))
