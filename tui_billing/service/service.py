@@ -18,6 +18,7 @@ from ..domain import lifecycle
 from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid
+from ..domain.invoice_query import InvoiceQuery, select
 from ..domain.lifecycle import Callback, Context, Outcome, Step
 from ..domain.linespec import FlatFee, LineSpec, Usage
 from ..domain.models import (
@@ -211,6 +212,14 @@ class Service:
         Lists and counts use these: they cost nothing to read, even at 10k invoices."""
         return self.repository.rows("invoices")
 
+    def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
+        """The invoices a list query selects: how many match, and the page asked for.
+
+        Filters and orders the summaries; only the page's invoices are read."""
+        page = select(self.invoice_rows(), query)
+        return page.total, [Invoice.model_validate(self.repository.decode("invoices", row))
+                            for row in page.rows]
+
     def invoices(self, short: str | None = None) -> list[Invoice]:
         return [Invoice.model_validate(self.repository.decode("invoices", row))
                 for row in self.invoice_rows()
@@ -276,10 +285,22 @@ class Service:
 
     def update_app(self, *, name: str | None = None, description: str | None = None,
                    labels: Mapping[str, str] | None = None) -> App:
-        tx = _Tx(self)
+        """Change the given settings; those left None stay as they are."""
         changes = {k: v for k, v in (("name", name), ("description", description),
                                       ("labels", dict(labels) if labels is not None else None))
                    if v is not None}
+        return self._change_app(changes)
+
+    def replace_app(self, *, name: str, description: str | None, labels: Mapping[str, str] | None,
+                    draft_hook: bool, issuing_hook: bool) -> App:
+        """Replace the app's settings, as OpenMeter's app PUT does: a description or labels
+        left out (None) are cleared. One command: one journal record."""
+        return self._change_app({"name": name, "description": description, "labels": dict(labels or {}),
+                                 "enable_draft_sync_hook": draft_hook,
+                                 "enable_issuing_sync_hook": issuing_hook})
+
+    def _change_app(self, changes: Mapping[str, Any]) -> App:
+        tx = _Tx(self)
         try:
             tx.app = App.model_validate({**_dump(tx.app), **changes, "updated_at": tx.ws.now})
         except ValueError as error:
