@@ -138,3 +138,60 @@ def page_v3(query: MultiMapping[str]) -> tuple[int, int]:
     """``page[number]`` and ``page[size]`` (v3's PagePaginationQuery; 1 and 20 by default)."""
     return (integer(query, "page[number]", 1, 1, 1_000_000),
             integer(query, "page[size]", V3_PAGE_SIZE, 1, MAX_PAGE_SIZE))
+
+
+V3_STATUSES = V1_STATUSES - {"gathering"}
+V3_SORTS = {"created_at": "createdAt", "issued_at": "issuedAt", "service_period_start": "periodStart"}
+INVOICE_LIST_V3 = PAGE_V3 | {"sort"} | {
+    f"filter[{name}]{op}" for name in ("status", "customer_id") for op in ("", "[eq]", "[oeq]")
+} | {f"filter[{name}]{op}" for name in ("issued_at", "service_period_start", "created_at")
+     for op in ("", "[eq]", "[gt]", "[gte]", "[lt]", "[lte]")}
+"""The query parameters of v3's ``GET /openmeter/billing/invoices`` (``neq`` is not supported)."""
+
+
+def _one_of(query: MultiMapping[str], name: str) -> frozenset[str]:
+    """A v3 exact filter: ``filter[x]=a`` or ``[eq]=a`` (one value), ``[oeq]=a,b`` (any of them)."""
+    found: set[str] = set()
+    for suffix in ("", "[eq]"):
+        text = single(query, f"filter[{name}]{suffix}")
+        if text is not None:
+            found.add(text)
+    found |= values(query, f"filter[{name}][oeq]")
+    return frozenset(found)
+
+
+def _time_filter(query: MultiMapping[str], name: str) -> TimeRange:
+    key = f"filter[{name}]"
+    eq = moment(query, key) or moment(query, key + "[eq]")
+    gt, gte, lt, lte = (moment(query, f"{key}[{op}]") for op in ("gt", "gte", "lt", "lte"))
+    if (eq is not None and any((gt, gte, lt, lte))) or (gt and gte) or (lt and lte):
+        raise bad(key, "give eq alone, or at most one of gt/gte and one of lt/lte")
+    if eq is not None:
+        return TimeRange(eq, eq)
+    after, before = gt or gte, lt or lte
+    return TimeRange(after, before, after_inclusive=gt is None, before_inclusive=lt is None)
+
+
+def invoice_list_v3(query: MultiMapping[str], is_id: Callable[[str], bool]) -> InvoiceQuery:
+    """v3's ``GET /openmeter/billing/invoices``: deepObject filters, ``sort``, page."""
+    statuses = _one_of(query, "status")
+    unknown = sorted(statuses - V3_STATUSES)
+    if unknown:
+        raise bad("filter[status]", f"unknown value {', '.join(unknown)}; use {', '.join(sorted(V3_STATUSES))}")
+    customers = _one_of(query, "customer_id")
+    wrong = sorted(c for c in customers if not is_id(c))
+    if wrong:
+        raise bad("filter[customer_id]", f"{', '.join(wrong)} is not a ULID", "matches_regex")
+    field, _, direction = (single(query, "sort") or "created_at").strip().partition(" ")
+    if field not in V3_SORTS or direction.strip().lower() not in ("", "asc", "desc"):
+        raise bad("sort", f"sort by {', '.join(V3_SORTS)}, optionally followed by asc or desc")
+    number, size = page_v3(query)
+    return InvoiceQuery(
+        customers=customers, statuses=statuses,
+        issued=_time_filter(query, "issued_at"),
+        period_start=_time_filter(query, "service_period_start"),
+        created=_time_filter(query, "created_at"),
+        order_by=V3_SORTS[field],  # type: ignore[arg-type]
+        descending=direction.strip().lower() == "desc",
+        page=number, page_size=size,
+    )

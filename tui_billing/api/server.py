@@ -26,6 +26,7 @@ from ..domain.models import Invoice
 from ..service import Service
 from ..store.journal import StoreError
 from . import bodies, query
+from .invoice_v3 import invoice_v3
 from .problems import Api, ApiProblem, Issue, Parameter, Unauthorized, compact_json, problem_response, status_of
 
 log = logging.getLogger("tui_billing.api")
@@ -318,6 +319,32 @@ class ApiServer:
                               "voids it with POST /api/v1/apps/custom-invoicing/{invoiceId}/payment/status "
                               "{\"trigger\": \"void\"}")
 
+    # --- invoices, v3 -----------------------------------------------------------------------------
+    async def list_invoices_v3(self, request: web.Request) -> web.Response:
+        invoice_query = query.invoice_list_v3(request.query, is_ulid)
+        total, invoices = self.service.invoice_page(invoice_query)
+        data = [invoice_v3(self.service.invoice_v1(invoice), with_lines=False) for invoice in invoices]
+        page = {"number": invoice_query.page, "size": invoice_query.page_size, "total": total}
+        return _json({"data": data, "meta": {"page": page}})
+
+    async def get_invoice_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.invoice(request.match_info["invoiceId"]))
+
+    async def advance_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.advance(request.match_info["invoiceId"]))
+
+    async def approve_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.approve(request.match_info["invoiceId"]))
+
+    async def retry_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.retry(request.match_info["invoiceId"]))
+
+    async def snapshot_quantities_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.collect(request.match_info["invoiceId"]))
+
+    def _v3(self, invoice: Invoice) -> web.Response:
+        return _json(invoice_v3(self.service.invoice_v1(invoice)))
+
     # --- the app -----------------------------------------------------------------------------
     async def list_apps_v1(self, request: web.Request) -> web.Response:
         page = query.integer(request.query, "page", 1, 1, 1_000_000)
@@ -360,6 +387,7 @@ class ApiServer:
 
 CALLBACKS = "/api/v1/apps/custom-invoicing/{invoiceId}"
 INVOICES = "/api/v1/billing/invoices"
+V3_INVOICES = "/openmeter/billing/invoices"
 ROUTES: tuple[Route, ...] = (
     # The External Invoicing app's callbacks.
     Route("POST", f"{CALLBACKS}/draft/synchronized", ApiServer.draft_synchronized, billing=True),
@@ -386,6 +414,17 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/openmeter/apps", ApiServer.list_apps_v3, api="v3", query=query.PAGE_V3),
     Route("GET", "/openmeter/apps/{appId}", ApiServer.get_app_v3, api="v3"),
     Route("PUT", "/openmeter/apps/{appId}", ApiServer.put_app_v3, api="v3"),
+    # Invoices, v3.
+    Route("GET", V3_INVOICES, ApiServer.list_invoices_v3, api="v3", query=query.INVOICE_LIST_V3),
+    Route("GET", V3_INVOICES + "/{invoiceId}", ApiServer.get_invoice_v3, api="v3", billing=True),
+    Route("POST", V3_INVOICES + "/{invoiceId}/advance", ApiServer.advance_v3, api="v3", billing=True,
+          refusal=CANNOT_ADVANCE),
+    Route("POST", V3_INVOICES + "/{invoiceId}/approve", ApiServer.approve_v3, api="v3", billing=True,
+          refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", V3_INVOICES + "/{invoiceId}/retry", ApiServer.retry_v3, api="v3", billing=True,
+          refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", V3_INVOICES + "/{invoiceId}/snapshot-quantities", ApiServer.snapshot_quantities_v3, api="v3",
+          billing=True, refusal=ACTION_NOT_AVAILABLE),
 )
 
 

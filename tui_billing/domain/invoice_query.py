@@ -29,10 +29,12 @@ Summary = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class TimeRange:
-    """An inclusive range; either end may be open."""
+    """A range, inclusive unless told (v3's ``gt``/``lt``); either end may be open."""
 
     after: datetime | None = None
     before: datetime | None = None
+    after_inclusive: bool = True
+    before_inclusive: bool = True
 
     def admits(self, stamp: str | None) -> bool:
         if self.after is None and self.before is None:
@@ -40,8 +42,9 @@ class TimeRange:
         if stamp is None:
             return False
         moment = datetime.fromisoformat(stamp)
-        return ((self.after is None or moment >= self.after)
-                and (self.before is None or moment <= self.before))
+        if self.after is not None and (moment < self.after or (moment == self.after and not self.after_inclusive)):
+            return False
+        return self.before is None or moment < self.before or (moment == self.before and self.before_inclusive)
 
 
 @dataclass(frozen=True)
