@@ -558,6 +558,94 @@ def test_billing_actions(service: Service) -> None:
     assert calls[2].detail and calls[2].invoice_id == held
 
 
+# --- invoices, v3 -----------------------------------------------------------------------------------
+V3_INVOICES = "/api/v3/openmeter/billing/invoices"
+
+
+def test_v3_invoice_list_filters_sorts_and_pages(demo_service: Service) -> None:
+    invoices = [i for i in demo_service.invoices() if i.deleted_at is None]
+    customer = invoices[0].customer.id
+
+    async def ids(http: aiohttp.ClientSession, query: str) -> list[str]:
+        status, _, body = await call(http, "GET", f"{V3_INVOICES}{query}")
+        assert status == 200, body
+        assert set(body) == {"data", "meta"} and all("lines" not in item for item in body["data"])
+        return [item["id"] for item in body["data"]]
+
+    async def scenario() -> None:
+        async with serving(demo_service) as (_, http):
+            _, _, first = await call(http, "GET", V3_INVOICES)
+            assert first["meta"]["page"] == {"number": 1, "size": 20, "total": len(invoices)}
+            assert await ids(http, "?page[size]=5&page[number]=2") == [i.id for i in invoices][5:10]
+            assert await ids(http, "?filter[status][oeq]=draft,paid") == [
+                i.id for i in invoices if i.status.short in ("draft", "paid")]
+            assert await ids(http, "?filter[status]=paid") == [i.id for i in invoices if i.status.short == "paid"]
+            assert await ids(http, f"?filter[customer_id]={customer}") == [
+                i.id for i in invoices if i.customer.id == customer]
+            issued = await ids(http, "?sort=issued_at%20desc&page[size]=100")
+            assert issued[:sum(i.issued_at is None for i in invoices)] == [
+                i.id for i in invoices if i.issued_at is None]
+            assert await ids(http, "?filter[created_at][gt]=2026-01-01T09:00:00Z") == []
+            assert len(await ids(http, "?filter[created_at][gte]=2026-01-01T09:00:00Z&page[size]=100")) == len(invoices)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("filter[status]=deleted", "filter[status]"),
+    ("filter[customer_id][oeq]=nobody", "filter[customer_id]"),
+    ("filter[issued_at][gte]=soon", "filter[issued_at][gte]"),
+    ("filter[created_at][gt]=2026-01-01T00:00:00Z&filter[created_at][gte]=2026-01-01T00:00:00Z",
+     "filter[created_at]"),
+    ("filter[status][neq]=draft", "filter[status][neq]"),
+    ("sort=total", "sort"),
+    ("page[size]=0", "page[size]"),
+    ("statuses=draft", "statuses"),
+])
+def test_v3_invoice_list_refuses_bad_parameters(service: Service, query: str, field: str) -> None:
+    problem = run(_problem(service, "GET", f"{V3_INVOICES}?{query}", None))
+    assert [p["field"] for p in problem["invalid_parameters"]] == [field] and problem["status"] == 400
+
+
+@pytest.mark.parametrize("base", ["/api/v3", "/v3"])
+def test_v3_invoice_get_and_actions(service: Service, base: str) -> None:
+    service.set_workflow(auto_advance=False)
+    customer = service.customers()[0].key
+    held = service.collect(service.create_invoice(customer).id)
+    waiting = service.create_invoice(customer).id
+    path = f"{base}/openmeter/billing/invoices"
+
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            status, _, body = await call(http, "GET", f"{path}/{held.id}")
+            assert status == 200 and body["type"] == "standard"
+            assert body["status_details"]["available_actions"]["approve"] == {
+                "resulting_state": "payment_processing.pending"}
+            assert [line["id"] for line in body["lines"]] == [line.id for line in held.lines]
+            assert all(line["type"] == "standard_line" and line["detailed_lines"] for line in body["lines"])
+            assert body["totals"]["total"] == str(held.totals.total)
+            status, _, body = await call(http, "POST", f"{path}/{held.id}/approve")
+            assert status == 200 and body["status_details"]["extended_status"] == "payment_processing.pending"
+            status, kind, problem = await call(http, "POST", f"{path}/{held.id}/approve")
+            check_problem(path, 400, kind, problem)
+            assert problem["extensions"]["code"] == "invoice_action_not_available"
+            assert problem["invalid_parameters"][0]["field"] == "invoiceId"
+            status, _, body = await call(http, "POST", f"{path}/{waiting}/snapshot-quantities")
+            assert status == 200 and body["status_details"]["extended_status"] != "draft.waiting_for_collection"
+            status, kind, problem = await call(http, "POST", f"{path}/{UNKNOWN_ULID}/retry")
+            check_problem(f"{path}/x", 404, kind, problem)
+            assert problem["extensions"]["code"] == "invoice_not_found"
+
+    run(scenario())
+
+
+def test_route_table_declares_each_operation_once() -> None:
+    served = list(server_module.operations())
+    assert len(served) == len(set(served))
+    assert ("GET", "/api/v3/openmeter/billing/invoices") in served and ("GET", "/v3/openmeter/apps") in served
+    assert not any(path.startswith("/openmeter/") for _, path in served)
+
+
 # --- the app, v1 and v3 ----------------------------------------------------------------------------
 V3_APP_FIELDS = {"name", "description", "labels", "type", "enable_draft_sync_hook", "enable_issuing_sync_hook"}
 

@@ -284,9 +284,10 @@ class ApiServer:
     async def list_invoices(self, request: web.Request) -> web.Response:
         invoice_query, expand = query.invoice_list(request, lambda text: bool(V1_ULID.match(text)))
         total, invoices = self.service.invoice_page(invoice_query)
+        ctx = self.service.context()
         items = []
         for invoice in invoices:
-            body = self.service.invoice_v1(invoice)
+            body = self.service.invoice_v1(invoice, ctx)
             if "lines" not in expand:
                 body.pop("lines", None)
             items.append(body)
@@ -323,7 +324,8 @@ class ApiServer:
     async def list_invoices_v3(self, request: web.Request) -> web.Response:
         invoice_query = query.invoice_list_v3(request.query, is_ulid)
         total, invoices = self.service.invoice_page(invoice_query)
-        data = [invoice_v3(self.service.invoice_v1(invoice), with_lines=False) for invoice in invoices]
+        ctx = self.service.context()
+        data = [invoice_v3(self.service.invoice_v1(invoice, ctx), with_lines=False) for invoice in invoices]
         page = {"number": invoice_query.page, "size": invoice_query.page_size, "total": total}
         return _json({"data": data, "meta": {"page": page}})
 

@@ -215,14 +215,17 @@ class Service:
     def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
         """The invoices a list query selects: how many match, and the page asked for.
 
-        Filters and orders the summaries; only the page's invoices are read."""
-        page = select(self.invoice_rows(), query)
-        return page.total, [Invoice.model_validate(self.repository.decode("invoices", row))
-                            for row in page.rows]
+        Filters and orders the summaries; only the page's invoices are read (and those whose
+        summary predates the fields lists filter on, written by an older version)."""
+        page = select((row if "created_at" in row else {**row, **self._invoice_of(row).summary()}
+                       for row in self.invoice_rows()), query)
+        return page.total, [self._invoice_of(row) for row in page.rows]
+
+    def _invoice_of(self, row: dict[str, Any]) -> Invoice:
+        return Invoice.model_validate(self.repository.decode("invoices", row))
 
     def invoices(self, short: str | None = None) -> list[Invoice]:
-        return [Invoice.model_validate(self.repository.decode("invoices", row))
-                for row in self.invoice_rows()
+        return [self._invoice_of(row) for row in self.invoice_rows()
                 if short is None or row["status"].split(".", 1)[0] == short]
 
     def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
@@ -238,8 +241,9 @@ class Service:
         """The event log, oldest first; optionally one invoice's events."""
         return [self.event(row) for row in self.event_rows(invoice_id)]
 
-    def invoice_v1(self, invoice: Invoice) -> dict[str, Any]:
-        return shapes.invoice_v1(invoice, self.context())
+    def invoice_v1(self, invoice: Invoice, ctx: Context | None = None) -> dict[str, Any]:
+        """The invoice in the v1 shape; a list passes one ``context()`` for all its invoices."""
+        return shapes.invoice_v1(invoice, ctx or self.context())
 
     def invoice_generated(self, invoice: Invoice) -> tuple[dict[str, Any], bool]:
         """The InvoiceGenerated payload and whether it has been emitted (False: a preview)."""
