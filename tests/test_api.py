@@ -519,11 +519,27 @@ def test_list_invoices_refuses_bad_parameters(service: Service, query: str, deta
 
 def test_operations_without_query_parameters_refuse_them(service: Service) -> None:
     invoice_id = service.create_invoice(service.customers()[0].key).id
-    problem = run(_problem(service, "GET", f"{INVOICES}/{invoice_id}?expand=lines", None))
+    problem = run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/advance?expand=lines", None))
     assert problem["status"] == 400 and "unknown query parameter expand; it takes none" in problem["detail"]
+    assert service.invoice(invoice_id).status.value == "draft.waiting_for_collection"
     problem = run(_problem(service, "GET", "/api/v3/openmeter/apps?pageSize=5", None))
     assert problem["invalid_parameters"] == [{"field": "pageSize", "rule": "unknown_property",
                                               "reason": "unknown query parameter", "source": "query"}]
+
+
+def test_get_invoice_expands_lines_unless_told(service: Service) -> None:
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            for query, has_lines in (("", True), ("?expand=lines&includeDeletedLines=true", True),
+                                     ("?expand=preceding", False)):
+                status, _, body = await call(http, "GET", f"{INVOICES}/{invoice_id}{query}")
+                assert status == 200 and ("lines" in body) == has_lines
+            status, _, _ = await call(http, "GET", f"{INVOICES}/{invoice_id}?includeDeletedLines=maybe")
+            assert status == 400
+
+    run(scenario())
 
 
 def test_billing_actions(service: Service) -> None:

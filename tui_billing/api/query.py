@@ -30,6 +30,7 @@ INVOICE_LIST = PAGE | {
     "order", "orderBy",
 }
 """The query parameters of ``GET /api/v1/billing/invoices``."""
+INVOICE_GET = frozenset({"expand", "includeDeletedLines"})
 
 
 def bad(name: str, reason: str, rule: str | None = "invalid") -> ApiProblem:

@@ -295,7 +295,14 @@ class ApiServer:
                       "items": items})
 
     async def get_invoice(self, request: web.Request) -> web.Response:
-        return _json(self.service.invoice_v1(self.service.invoice(request.match_info["invoiceId"])))
+        """Lines unless ``expand`` leaves them out (OpenMeter's default expand is ``lines``);
+        ``includeDeletedLines`` is accepted: simulated invoices never delete lines."""
+        expand = query.values(request.query, "expand", query.EXPANDS) or {"lines"}
+        query.flag(request.query, "includeDeletedLines")
+        body = self.service.invoice_v1(self.service.invoice(request.match_info["invoiceId"]))
+        if "lines" not in expand:
+            body.pop("lines", None)
+        return _json(body)
 
     async def delete_invoice(self, request: web.Request) -> web.Response:
         self.service.delete(request.match_info["invoiceId"])
@@ -398,7 +405,7 @@ ROUTES: tuple[Route, ...] = (
           refusal=_payment_refused),
     # Invoices, v1.
     Route("GET", INVOICES, ApiServer.list_invoices, query=query.INVOICE_LIST),
-    Route("GET", INVOICES + "/{invoiceId}", ApiServer.get_invoice, billing=True),
+    Route("GET", INVOICES + "/{invoiceId}", ApiServer.get_invoice, query=query.INVOICE_GET, billing=True),
     Route("DELETE", INVOICES + "/{invoiceId}", ApiServer.delete_invoice, billing=True,
           refusal=ACTION_NOT_AVAILABLE),
     Route("POST", INVOICES + "/{invoiceId}/advance", ApiServer.advance, billing=True, refusal=CANNOT_ADVANCE),
