@@ -7,7 +7,6 @@ comma-separated); v3's are ``deepObject`` (``page[size]=10``, ``filter[status][o
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from aiohttp import web
 from multidict import MultiMapping
 
 from ..domain.errors import InvalidValue
@@ -105,9 +104,8 @@ def ulids(query: MultiMapping[str], name: str, pattern_ok: Callable[[str], bool]
     return found
 
 
-def invoice_list(request: web.Request, is_id: Callable[[str], bool]) -> tuple[InvoiceQuery, frozenset[str]]:
+def invoice_list(query: MultiMapping[str], is_id: Callable[[str], bool]) -> tuple[InvoiceQuery, frozenset[str]]:
     """``GET /api/v1/billing/invoices``: the query, and what to expand."""
-    query = request.query
     order = single(query, "order") or "ASC"
     if order not in ORDERS:
         raise bad("order", f"must be ASC or DESC, got {order!r}")

@@ -2,6 +2,8 @@
 
 Every operation is declared once, in ``ROUTES`` (method, path, handler): v1 under
 ``/api/v1``, v3 under its server base ``/api/v3`` and under ``/v3`` (Konnect's URL shape).
+A handler is any ``async def handler(server: ApiServer, request) -> Response``, so other
+modules' operations join the table as more ``Route`` entries.
 Every handler runs on the event loop's thread and calls the synchronous service directly:
 a command takes a few milliseconds and the service is not thread-safe, so handing it to
 a thread pool would be both slower and wrong.
@@ -282,7 +284,7 @@ class ApiServer:
 
     # --- invoices, v1 ----------------------------------------------------------------------------
     async def list_invoices(self, request: web.Request) -> web.Response:
-        invoice_query, expand = query.invoice_list(request, lambda text: bool(V1_ULID.match(text)))
+        invoice_query, expand = query.invoice_list(request.query, lambda text: bool(V1_ULID.match(text)))
         total, invoices = self.service.invoice_page(invoice_query)
         ctx = self.service.context()
         items = []
