@@ -197,11 +197,15 @@ def test_a_failed_deletion_is_deleted_again(service: Service) -> None:
     invoice = create(service)
     failed = service.delete(invoice.id, simulate_failure=True)
     assert failed.status is S.DELETE_FAILED
-    assert targets(failed, len(invoice.history)) == [S.DELETE_IN_PROGRESS, S.DELETE_FAILED]
+    # The app's deletion sync is what fails; deletedAt was stamped on entering
+    # delete.in_progress, before it (OpenMeter's deleteInvoice / syncDeletedInvoice).
+    assert targets(failed, len(invoice.history)) == [
+        S.DELETE_IN_PROGRESS, S.DELETE_SYNCING, S.DELETE_FAILED]
+    assert failed.deleted_at == NOW
     service.advance_clock("1h")
     deleted = service.delete(invoice.id)
     assert deleted.status is S.DELETED
-    assert deleted.deleted_at == NOW + timedelta(hours=1)
+    assert deleted.deleted_at == NOW  # the first attempt's stamp stays
     assert service.invoice_v1(deleted)["status"] == "deleted"
 
 
@@ -304,14 +308,18 @@ def test_the_draft_period_is_released_by_the_clock(service: Service) -> None:
     assert released.due_at == invoice.draft_until + timedelta(days=30)
 
 
-def test_approve_skips_the_draft_period_and_due_at_follows_issued_at(service: Service) -> None:
+def test_approve_skips_the_draft_period_and_due_at_stays_draft_until_plus_due_after(
+        service: Service) -> None:
+    """With auto-advance, dueAt = draftUntil + dueAfter (invoicecalc/dueat.go): issuing
+    early (or late) does not move it."""
     service.set_workflow(draft_period="P3D")
     invoice = create(service)
+    assert invoice.due_at == invoice.draft_until + timedelta(days=30)
     service.advance_clock("1h")
     approved = service.approve(invoice.id)
     assert approved.status is S.PP_PENDING
     assert approved.issued_at == NOW + timedelta(hours=1)
-    assert approved.due_at == approved.issued_at + timedelta(days=30)
+    assert approved.due_at == NOW + timedelta(days=33)
 
 
 def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
@@ -325,16 +333,24 @@ def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
     assert approved.due_at == NOW + timedelta(days=35)
 
 
-def test_a_retried_issue_is_stamped_again(service: Service) -> None:
-    """Entering issuing.syncing sets issued_at = now and recomputes due_at, a retry too."""
+@pytest.mark.parametrize(("auto_advance", "due_days"), [(True, 30), (False, 31)],
+                         ids=["auto-advance", "manual"])
+def test_a_retried_issue_is_stamped_again(service: Service, auto_advance: bool,
+                                          due_days: int) -> None:
+    """Entering issuing.syncing sets issued_at = now and recomputes due_at, a retry too; due_at
+    follows issued_at only without auto-advance."""
+    service.set_workflow(auto_advance=auto_advance)
     service.set_hooks(issuing=True)
-    invoice = service.report_failure(create(service).id)
+    invoice = create(service)
+    if not auto_advance:
+        invoice = service.approve(invoice.id)
+    invoice = service.report_failure(invoice.id)
     assert invoice.status is S.ISSUING_FAILED
     service.advance_clock("P1D")
     retried = service.retry(invoice.id)
     assert retried.status is S.ISSUING_SYNCING
     assert retried.issued_at == NOW + timedelta(days=1)
-    assert retried.due_at == NOW + timedelta(days=31)
+    assert retried.due_at == NOW + timedelta(days=due_days)
 
 
 @pytest.mark.parametrize("duration", ["P0D", "0h", "-1h", "PT-1H", "soon"])
@@ -562,3 +578,14 @@ def test_invoice_generated_status_mapping(service: Service, status: Status, sent
     assert generated(service, invoice.id)[-1] == expected
     payload, emitted = service.invoice_generated(invoice)
     assert (payload["status"], emitted) == (expected, True)
+
+
+def test_the_issuing_syncing_event_already_carries_the_invoice_number(service: Service) -> None:
+    """With the issuing hook off, the INV- number is allocated while entering issuing.syncing,
+    so that state's invoice.updated event names it (custominvoicing/app.go)."""
+    invoice = create(service)
+    numbers = {event.data["statusDetails"]["extendedStatus"]: event.data["number"]
+               for event in service.events(invoice.id) if event.type == "invoice.updated"}
+    assert numbers["issuing.line_finalization"].startswith("DRAFT-")
+    assert numbers["issuing.syncing"] == invoice.number
+    assert invoice.number.startswith("INV-")

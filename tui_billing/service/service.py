@@ -15,6 +15,7 @@ from typing import Any
 
 from ..domain import events as shapes
 from ..domain import lifecycle
+from ..domain.schedule import schedule
 from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid
@@ -361,7 +362,7 @@ class Service:
         if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
             raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
         invoice.lines = self._lines(tx, invoice, specs, invoice.period_from, invoice.period_to)
-        self._schedule(invoice)
+        schedule(invoice)
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
         tx.commit()
         return invoice
@@ -385,22 +386,6 @@ class Service:
             ))
         return lines
 
-    @staticmethod
-    def _schedule(invoice: Invoice) -> None:
-        """collection_at, draft_until and due_at from the lines and workflow (DOMAIN.md §5)."""
-        workflow = invoice.workflow
-        usage_ends = [line.period_to for line in invoice.lines if line.type == "usage_based"]
-        invoice.collection_at = (
-            workflow.duration("collection_interval").after(max(usage_ends)) if usage_ends else None
-        )
-        if workflow.auto_advance:
-            invoice.draft_until = workflow.duration("draft_period").after(
-                invoice.collection_at or invoice.created_at)
-            invoice.due_at = workflow.duration("due_after").after(invoice.draft_until)
-        else:
-            invoice.draft_until = None
-            invoice.due_at = None
-
     def _new_invoice(self, tx: _Tx, customer: Customer, plan: Plan, specs: list[LineSpec],
                      start: datetime, end: datetime, subscription_id: str | None) -> Invoice:
         now = tx.ws.now
@@ -415,7 +400,7 @@ class Service:
         )
         invoice.number = tx.allocate_number(DRAFT, invoice)
         invoice.lines = self._lines(tx, invoice, specs, start, end)
-        self._schedule(invoice)
+        schedule(invoice)
         # Creation's automatic transitions each emit invoice.updated (DOMAIN.md §3; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
