@@ -28,6 +28,7 @@ from openmeter._generated import models as sdk_models
 from conftest import FIXED_CLOCK, SEED, SEEDS
 from tui_billing.api import ApiCall, ApiServer, start_api, start_integration
 from tui_billing.api import server as server_module
+from tui_billing.api.invoice_v3 import invoice_v3
 from tui_billing.api.problems import Issue, extensions
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict
@@ -653,6 +654,25 @@ def test_v3_invoice_get_and_actions(service: Service, base: str) -> None:
             assert problem["extensions"]["code"] == "invoice_not_found"
 
     run(scenario())
+
+
+def test_v3_lines_map_detailed_lines_when_the_v1_line_has_children(service: Service) -> None:
+    """OpenMeter's v1 line (``usage_based`` with ``price`` and detailed ``children``) maps to a
+    v3 ``standard_line`` whose ``detailed_lines`` are those children."""
+    invoice = service.create_invoice(service.customers()[0].key)
+    v1 = service.invoice_v1(invoice)
+    parent = v1["lines"][0]
+    child = {**parent, "id": UNKNOWN_ULID, "name": "detail", "perUnitAmount": "2.5", "quantity": "4",
+             "category": "regular", "externalIds": {"invoicing": "ext-d1"}}
+    v1["lines"] = [{**parent, "type": "usage_based", "price": {"type": "flat", "amount": "10", "paymentTerm": "in_advance"},
+                    "rateCard": {"featureKey": "api_calls", "price": {"type": "flat", "amount": "10"}},
+                    "children": [child]}]
+    [line] = invoice_v3(v1)["lines"]
+    assert line["rate_card"] == {"price": {"type": "flat", "amount": "10"}, "feature_key": "api_calls"}
+    [detailed] = line["detailed_lines"]
+    assert (detailed["id"], detailed["unit_price"], detailed["quantity"], detailed["external_references"]) == (
+        UNKNOWN_ULID, "2.5", "4", {"invoicing_id": "ext-d1"})
+    assert "lines" not in invoice_v3(v1, with_lines=False)
 
 
 def test_route_table_declares_each_operation_once() -> None:
