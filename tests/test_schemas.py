@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 
 from conftest import SEEDS
-from tui_billing.domain.events import app_v3
+from tui_billing.domain.apps import app_v3
 from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee, Usage
 from tui_billing.domain.models import DRAFT_SYNCED_MARKER, FINALIZED_MARKER, Invoice

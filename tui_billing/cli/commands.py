@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import workspace
-from ..domain.events import app_v1, app_v3
+from ..domain.apps import app_v1, app_v3
 from ..domain.linespec import detail_summary, line_summary, parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..domain.errors import InvalidValue

@@ -2,7 +2,6 @@
 
 * ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, the API,
   webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``.
-* ``app_v1`` / ``app_v3``: the installed app (``GET /api/v1/apps/{id}``, v3 seed schema).
 * ``webhook_envelope``: ``{id, type, timestamp, data}``.
 * ``invoice_generated``: the InvoiceGenerated domain event (DOMAIN.md §6).
 """
@@ -12,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import lifecycle
+from .apps import app_v1
 from .lifecycle import Context
 from .models import (
     Address, App, DetailedLine, Event, FlatPrice, Invoice, Line, Supplier, Totals, UnitPrice,
@@ -19,29 +19,6 @@ from .models import (
 from .money import to_json_number
 from .status import Status, v1_status
 from .timefmt import rfc3339
-
-APP_DEFINITION = {
-    "type": "external_invoicing",
-    "name": "External Invoicing",
-    "description": (
-        "Integrate with a third-party invoicing or payment system: OpenMeter manages the "
-        "invoice lifecycle while the external system presents invoices and collects payment."
-    ),
-}
-LISTING_V1 = {
-    "type": "custom_invoicing",
-    "name": "Custom Invoicing",
-    "description": "Custom Invoicing allows you to integrate with your own invoicing system.",
-    "capabilities": [
-        {"type": "collectPayments", "key": "custom_invoicing_collect_payments",
-         "name": "Collect Payments", "description": "Collects payments through an external system"},
-        {"type": "calculateTax", "key": "custom_invoicing_calculate_tax",
-         "name": "Calculate Tax", "description": "Calculates tax through an external system"},
-        {"type": "invoiceCustomers", "key": "custom_invoicing_invoice_customers",
-         "name": "Invoice Customers", "description": "Invoices customers through an external system"},
-    ],
-    "installMethods": ["no_credentials_required"],
-}
 
 
 def _money(amount: Decimal) -> str:
@@ -222,42 +199,6 @@ def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> di
     if external_ids:
         body["externalIds"] = external_ids
     return _drop_none(body)
-
-
-def app_v1(app: App) -> dict[str, Any]:
-    """The app as ``GET /api/v1/apps/{id}`` shows it."""
-    return _drop_none({
-        "id": app.id,
-        "type": "custom_invoicing",
-        "name": app.name,
-        "description": app.description,
-        "metadata": dict(app.labels) or None,
-        "createdAt": rfc3339(app.created_at),
-        "updatedAt": rfc3339(app.updated_at),
-        "deletedAt": rfc3339(app.deleted_at),
-        "status": app.status,
-        "listing": LISTING_V1,
-        "enableDraftSyncHook": app.enable_draft_sync_hook,
-        "enableIssuingSyncHook": app.enable_issuing_sync_hook,
-    })
-
-
-def app_v3(app: App) -> dict[str, Any]:
-    """The app in the v3 ``BillingAppExternalInvoicing`` shape (validates against the seed)."""
-    return _drop_none({
-        "id": app.id,
-        "name": app.name,
-        "description": app.description,
-        "labels": dict(app.labels),
-        "created_at": rfc3339(app.created_at),
-        "updated_at": rfc3339(app.updated_at),
-        "deleted_at": rfc3339(app.deleted_at),
-        "type": "external_invoicing",
-        "definition": APP_DEFINITION,
-        "status": app.status,
-        "enable_draft_sync_hook": app.enable_draft_sync_hook,
-        "enable_issuing_sync_hook": app.enable_issuing_sync_hook,
-    })
 
 
 def webhook_envelope(event_id: str, event_type: str, timestamp: str, data: dict[str, Any]) -> dict[str, Any]:

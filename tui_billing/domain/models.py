@@ -330,6 +330,8 @@ class Invoice(Model):
             "total": str(self.totals.total), "due_at": stamp(self.due_at),
             "collection_at": stamp(self.collection_at), "draft_until": stamp(self.draft_until),
             "issued_at": stamp(self.issued_at), "updated_at": stamp(self.updated_at),
+            "created_at": stamp(self.created_at), "period_start": stamp(self.period_from),
+            "deleted_at": stamp(self.deleted_at),
         }
 
 

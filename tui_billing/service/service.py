@@ -18,6 +18,7 @@ from ..domain.schedule import schedule
 from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid
+from ..domain.invoice_query import InvoiceQuery, select
 from ..domain.lifecycle import Callback, Context, Outcome, Step
 from ..domain.linespec import FlatFee, LineSpec, Usage, priced_line
 from ..domain.models import (
@@ -212,9 +213,20 @@ class Service:
         Lists and counts use these: they cost nothing to read, even at 10k invoices."""
         return self.repository.rows("invoices")
 
+    def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
+        """The invoices a list query selects: how many match, and the page asked for.
+
+        Filters and orders the summaries; only the page's invoices are read (and those whose
+        summary predates the fields lists filter on, written by an older version)."""
+        page = select((row if "created_at" in row else {**row, **self._invoice_of(row).summary()}
+                       for row in self.invoice_rows()), query)
+        return page.total, [self._invoice_of(row) for row in page.rows]
+
+    def _invoice_of(self, row: dict[str, Any]) -> Invoice:
+        return Invoice.model_validate(self.repository.decode("invoices", row))
+
     def invoices(self, short: str | None = None) -> list[Invoice]:
-        return [Invoice.model_validate(self.repository.decode("invoices", row))
-                for row in self.invoice_rows()
+        return [self._invoice_of(row) for row in self.invoice_rows()
                 if short is None or row["status"].split(".", 1)[0] == short]
 
     def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
@@ -230,10 +242,12 @@ class Service:
         """The event log, oldest first; optionally one invoice's events."""
         return [self.event(row) for row in self.event_rows(invoice_id)]
 
-    def invoice_v1(self, invoice: Invoice, *, expand_apps: bool = False) -> dict[str, Any]:
-        """The v1 invoice; ``expand_apps``: ``workflow.apps`` as whole apps (as webhooks and
+    def invoice_v1(self, invoice: Invoice, ctx: Context | None = None, *,
+                   expand_apps: bool = False) -> dict[str, Any]:
+        """The v1 invoice; a list passes one ``context()`` for all its invoices.
+        ``expand_apps``: ``workflow.apps`` as whole apps (as webhooks and
         ``expand=workflow.apps`` show them) instead of references."""
-        return shapes.invoice_v1(invoice, self.context(), apps=self.app() if expand_apps else None)
+        return shapes.invoice_v1(invoice, ctx or self.context(), apps=self.app() if expand_apps else None)
 
     def invoice_generated(self, invoice: Invoice) -> tuple[dict[str, Any], bool]:
         """The InvoiceGenerated payload and whether it has been emitted (False: a preview)."""
@@ -279,10 +293,22 @@ class Service:
 
     def update_app(self, *, name: str | None = None, description: str | None = None,
                    labels: Mapping[str, str] | None = None) -> App:
-        tx = _Tx(self)
+        """Change the given settings; those left None stay as they are."""
         changes = {k: v for k, v in (("name", name), ("description", description),
                                       ("labels", dict(labels) if labels is not None else None))
                    if v is not None}
+        return self._change_app(changes)
+
+    def replace_app(self, *, name: str, description: str | None, labels: Mapping[str, str] | None,
+                    draft_hook: bool, issuing_hook: bool) -> App:
+        """Replace the app's settings, as OpenMeter's app PUT does: a description or labels
+        left out (None) are cleared. One command: one journal record."""
+        return self._change_app({"name": name, "description": description, "labels": dict(labels or {}),
+                                 "enable_draft_sync_hook": draft_hook,
+                                 "enable_issuing_sync_hook": issuing_hook})
+
+    def _change_app(self, changes: Mapping[str, Any]) -> App:
+        tx = _Tx(self)
         try:
             tx.app = App.model_validate({**_dump(tx.app), **changes, "updated_at": tx.ws.now})
         except ValueError as error:
