@@ -19,13 +19,16 @@ is not a decimal string.
 
 Where OpenMeter's server leaves its own spec, the contract follows the server, and says so:
 ``status`` of an invoice in ``delete.*`` is its short status (``delete``/``deleted``), which
-is outside the spec's enum. Prices are limited to ``flat`` and ``unit``, the two the
-simulator bills (the spec also knows tiered, dynamic and package prices).
+is outside the spec's enum. A little stricter than the spec, from what OpenMeter's server
+sends: a problem always has its integer ``status``; ``extensions`` that carry a billing
+validation issue carry its ``severity`` and ``message`` (and ``additionalIssues`` alike);
+workflow durations are ISO 8601; prices are ``flat`` or ``unit``, the two the simulator bills
+(the spec also knows tiered, dynamic and package prices).
 """
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -391,7 +394,7 @@ class Invoice(Open):
     @model_validator(mode="after")
     def _status_in_enum(self) -> "Invoice":
         """The spec's enum, or (as OpenMeter's server sends) the short status of ``delete.*``."""
-        allowed = set(InvoiceStatus.__args__)
+        allowed = set(get_args(InvoiceStatus))
         short = self.statusDetails.extendedStatus.split(".", 1)[0]
         if short in DELETE_SHORT_STATUSES:
             allowed |= {short}
