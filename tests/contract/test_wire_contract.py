@@ -124,8 +124,8 @@ class Client:
 
     async def __call__(self, group: str, label: str, method: str, path: str, expect: int,
                        model: type[BaseModel] | None, body: Any = None, *, raw: bytes | None = None,
-                       token: str | None = None, check: Check | None = None) -> Any:
-        headers = {"Authorization": f"Bearer {token or self.token}"} if (token or self.token) else {}
+                       check: Check | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         if data is not None:
             headers["Content-Type"] = "application/json"
@@ -140,12 +140,19 @@ class Client:
             return None
 
 
-def _only(key: str, allowed: set[str]) -> Check:
+def _only(status_of: Callable[[dict[str, Any]], str], allowed: set[str]) -> Check:
     def check(page: dict[str, Any]) -> str | None:
-        wrong = {i["statusDetails"]["extendedStatus"] if key == "extended" else i["status"]
-                 for i in page["items"]} - allowed
+        wrong = {status_of(item) for item in page["items"]} - allowed
         return f"items outside the filter: {sorted(wrong)}" if wrong else None
     return check
+
+
+def _short(invoice: dict[str, Any]) -> str:
+    return invoice["status"]
+
+
+def _extended(invoice: dict[str, Any]) -> str:
+    return invoice["statusDetails"]["extendedStatus"]
 
 
 def _page_of(page: int, size: int) -> Check:
@@ -180,9 +187,9 @@ async def phase_a(service: Service, walk: Walk) -> None:
             everything = await _lists(call)
             states: dict[str, list[dict[str, Any]]] = {}
             for item in everything:
-                states.setdefault(item["statusDetails"]["extendedStatus"], []).append(item)
+                states.setdefault(_extended(item), []).append(item)
             for item in everything:
-                await call("get", f"{item['number']}, {item['statusDetails']['extendedStatus']}", "GET",
+                await call("get", f"{item['number']}, {_extended(item)}", "GET",
                            f"{INVOICES}/{item['id']}", 200, Invoice)
             touched = await _callbacks_and_actions(call, states)
             await _apps_write(call, service.app().id, states)
@@ -208,9 +215,9 @@ async def _lists(call: Client) -> list[dict[str, Any]]:
                             f"{INVOICES}?includeDeleted=true&expand=lines&pageSize=1000", 200, InvoicePage)
     await call("list", "statuses, page", "GET",
                f"{INVOICES}?statuses=draft&statuses=payment_processing&page=1&pageSize=3", 200, InvoicePage,
-               check=lambda page: _only("short", {"draft", "payment_processing"})(page) or _page_of(1, 3)(page))
+               check=lambda page: _only(_short, {"draft", "payment_processing"})(page) or _page_of(1, 3)(page))
     await call("list", "extendedStatuses", "GET", f"{INVOICES}?extendedStatuses=draft.syncing", 200,
-               InvoicePage, check=_only("extended", {"draft.syncing"}))
+               InvoicePage, check=_only(_extended, {"draft.syncing"}))
     await call("list", "bogus status", "GET", f"{INVOICES}?statuses=bogus", 400, Problem)
     await call("list", "pageSize 0", "GET", f"{INVOICES}?pageSize=0", 400, Problem)
     items = everything["items"]
