@@ -104,7 +104,7 @@ class Closed(BaseModel):
 InvoiceStatus = Literal["gathering", "draft", "issuing", "issued", "payment_processing", "overdue",
                         "paid", "uncollectible", "voided"]
 DELETE_SHORT_STATUSES = frozenset({"delete", "deleted"})
-"""The short statuses OpenMeter's server sends for ``delete.*``, outside the spec's enum."""
+"""The statuses of an invoice in ``delete.*`` or ``deleted``, outside the spec's enum."""
 
 
 class Period(Open):
@@ -393,11 +393,11 @@ class Invoice(Open):
 
     @model_validator(mode="after")
     def _status_in_enum(self) -> "Invoice":
-        """The spec's enum, or (as OpenMeter's server sends) the short status of ``delete.*``."""
+        """The spec's enum or, for an invoice being deleted or deleted, a delete status outside
+        it (OpenMeter's server sends the short status of ``delete.*`` there)."""
         allowed = set(get_args(InvoiceStatus))
-        short = self.statusDetails.extendedStatus.split(".", 1)[0]
-        if short in DELETE_SHORT_STATUSES:
-            allowed |= {short}
+        if self.statusDetails.extendedStatus.split(".", 1)[0] in DELETE_SHORT_STATUSES:
+            allowed |= DELETE_SHORT_STATUSES
         if self.status not in allowed:
             raise ValueError(f"status {self.status!r} is not an InvoiceStatus "
                              f"(extendedStatus {self.statusDetails.extendedStatus!r})")

@@ -162,6 +162,9 @@ VALID = {
     "delete.failed invoice keeps its short status": (
         Invoice, mutated(mutated(invoice(), ("status",), "delete"), ("statusDetails", "extendedStatus"),
                          "delete.failed")),
+    "delete.failed invoice shown as deleted": (
+        Invoice, mutated(mutated(invoice(), ("status",), "deleted"), ("statusDetails", "extendedStatus"),
+                         "delete.failed")),
     "offset date-time": (Invoice, mutated(invoice(), ("issuedAt",), "2026-01-01T10:00:00+01:00")),
 }
 
