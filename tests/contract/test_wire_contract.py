@@ -16,7 +16,7 @@ invoice (the spec says 204; checked against ``Invoice``), and the short status o
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from openmeter_contract import (
     ProblemV3,
 )
 from tui_billing.api import start_api
+from tui_billing.cli import main as cli_main
 from tui_billing.domain.events import envelope
 from tui_billing.service import Service, scenario
 from tui_billing.service.webhooks import Webhooks
@@ -83,17 +84,22 @@ class Answer:
             found += [f"{self.model.__name__}: {_where(e['loc'])}: {e['msg']}" for e in error.errors()[:4]]
             if error.error_count() > 4:
                 found.append(f"… {error.error_count() - 4} more")
-            return found
-        parsed = json.loads(self.body)
-        if self.model in PROBLEMS and parsed.get("status") != self.status:
+        parsed = _json_or_none(self.body)
+        if self.model in PROBLEMS and isinstance(parsed, dict) and parsed.get("status") != self.status:
             found.append(f"problem status {parsed.get('status')} differs from HTTP {self.status}")
-        if self.check is not None and (wrong := self.check(parsed)):
-            found.append(wrong)
+        if self.check is not None and self.status == self.expect and isinstance(parsed, dict):
+            try:
+                wrong = self.check(parsed)
+            except (KeyError, TypeError, AttributeError) as error:
+                wrong = f"the answer lacks what the check reads ({error!r})"
+            if wrong:
+                found.append(wrong)
         return found
 
 
 @dataclass
 class Walk:
+    workspace: Path
     answers: list[Answer] = field(default_factory=list)
     logged: list[dict[str, Any]] = field(default_factory=list)
     delivered: list[bytes] = field(default_factory=list)
@@ -103,6 +109,13 @@ class Walk:
 
     def group(self, name: str) -> list[Answer]:
         return [a for a in self.answers if a.group == name]
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -134,10 +147,7 @@ class Client:
             answer = Answer(group, f"{method} {path} [{label}]", expect, model, response.status,
                             response.content_type if content else "", content, check)
         self.walk.answers.append(answer)
-        try:
-            return json.loads(content) if content else None
-        except ValueError:
-            return None
+        return _json_or_none(content)
 
 
 def _only(status_of: Callable[[dict[str, Any]], str], allowed: set[str]) -> Check:
@@ -337,20 +347,21 @@ async def phase_b(service: Service, walk: Walk) -> None:
 
 
 @pytest.fixture(scope="module")
-def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
+def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
+    """The walk's answers and bodies; the workspace is closed again, for the CLI to open."""
     path: Path = tmp_path_factory.mktemp("contract") / "workspace.db"
+    result = Walk(path)
     service = scenario.build(path, scenario.load(DEMO))
     try:
         hooks = Webhooks(service)
         hooks.add("http://127.0.0.1:9/contract")  # never called: only the bodies it would get are read
-        result = Walk()
         asyncio.run(phase_a(service, result))
         asyncio.run(phase_b(service, result))
         result.logged = [envelope(e) for e in service.events()]
         result.delivered = [hooks.body(d) for d in hooks.enqueue_new_events()]
-        yield result
     finally:
         service.close()
+    return result
 
 
 # --- the answers, group by group ----------------------------------------------------------------
@@ -390,6 +401,24 @@ def test_lines_are_openmeters_parent_and_detailed_lines(walk: Walk) -> None:
             detailed += len(ids)
     assert not broken, "\n".join(broken[:20])
     assert detailed, "no line of the demo has detailed lines"
+
+
+def test_cli_json_keeps_the_contract(walk: Walk, capsys: pytest.CaptureFixture[str]) -> None:
+    """``invoices --json`` and ``events --json``: the same contract as the API and webhooks."""
+    assert cli_main(["--db", str(walk.workspace), "invoices", "--json"]) == 0
+    invoices = json.loads(capsys.readouterr().out)
+    assert len(invoices) >= 18
+    broken = []
+    for invoice in invoices:
+        try:
+            Invoice.model_validate_json(json.dumps(invoice))
+        except ValidationError as error:
+            broken.append(f"{invoice.get('number')}: {_where(error.errors()[0]['loc'])}: {error.errors()[0]['msg']}")
+    assert not broken, "invoices --json breaks the contract:\n" + "\n".join(broken)
+    assert cli_main(["--db", str(walk.workspace), "events", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    bodies = [row.get("event", row) for row in rows]
+    _assert_payloads([json.dumps(b).encode() for b in bodies if b.get("type") in WEBHOOK_PAYLOADS])
 
 
 def test_logged_webhook_bodies_keep_the_contract(walk: Walk) -> None:
