@@ -7,11 +7,13 @@ on loopback (port 0), the apps (v1 and v3 under ``/api/v3``), the invoice lists 
 a GET of every invoice, the three callbacks in allowed and refused states, approve, retry,
 advance and delete, unknown and malformed ids; then a second server with a token and
 ``callback_response=no_content`` (401s and the spec's own 204s). Each test checks one group of
-the walk's answers and lists every answer of the group that breaks the contract.
+the walk's answers and lists every answer of the group that breaks the contract. The logged
+events, the bodies webhook deliveries would carry, and ``invoices --json`` / ``events --json``
+are held to the same models.
 
 Declared exceptions, both where OpenMeter's server leaves its spec: the callbacks' 200 with the
-invoice (the spec says 204; checked against ``Invoice``), and the short status of a
-``delete.*`` invoice (allowed by the ``Invoice`` model itself).
+invoice (the spec says 204; checked against ``Invoice``), and a delete status outside the enum
+for an invoice in ``delete.*`` or ``deleted`` (allowed by the ``Invoice`` model itself).
 """
 
 import asyncio
