@@ -835,3 +835,22 @@ def test_serve_runs_until_interrupted_and_stops_cleanly(workspace_path: Path) ->
     assert "Traceback" not in err and f"GET /api/v1/apps/{app_id} → 200" in out
     assert out.rstrip().endswith("stopped")
     Service.open(workspace_path).close()  # the lock was released
+
+
+def test_expand_workflow_apps_shows_the_whole_app(demo_service: Service) -> None:
+    """``expand=workflow.apps`` turns the app references into the app objects (as webhook
+    bodies carry them); without it they are ``{id}`` references."""
+    invoice = demo_service.invoices()[0]
+    app_id = demo_service.app().id
+
+    async def scenario() -> None:
+        async with serving(demo_service) as (_, http):
+            _, _, plain = await call(http, "GET", f"{INVOICES}/{invoice.id}")
+            assert plain["workflow"]["apps"]["invoicing"] == {"id": app_id}
+            _, _, expanded = await call(http, "GET", f"{INVOICES}/{invoice.id}?expand=workflow.apps")
+            assert expanded["workflow"]["apps"]["invoicing"]["id"] == app_id
+            assert expanded["workflow"]["apps"]["invoicing"]["type"] == "custom_invoicing"
+            _, _, listed = await call(http, "GET", f"{INVOICES}?expand=workflow.apps&pageSize=1")
+            assert listed["items"][0]["workflow"]["apps"]["payment"]["type"] == "custom_invoicing"
+
+    run(scenario())
