@@ -169,7 +169,8 @@ async def test_hooks_off_new_invoice_goes_straight_to_awaiting_payment(service: 
 
 # --- refusals: nothing changes ------------------------------------------------------------------
 @pilot_test
-async def test_a_dimmed_key_does_nothing(demo_service: Service) -> None:
+async def test_a_dimmed_key_says_why_and_changes_nothing(demo_service: Service) -> None:
+    """The reason is the service's own refusal (the lifecycle's words), never the UI's."""
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -180,7 +181,17 @@ async def test_a_dimmed_key_does_nothing(demo_service: Service) -> None:
         await pilot.press("a", "p", "s", "n", "f", "C")
         assert isinstance(app.screen, Dashboard)
         assert demo_service.invoice_rows() == rows
-        assert app.notices == []
+        refusals = demo_service.refusals(board.selected)  # type: ignore[arg-type]
+        assert [n.title for n in app.notices] == [
+            "Approve: not possible now", "Payment: not possible now", "Sync: not possible now",
+            "Advance: not possible now", "Report sync failure: not possible now",
+            "Collect usage: not possible now"]
+        assert {n.severity for n in app.notices} == {"warning"}
+        messages = [n.message for n in app.notices]
+        assert messages[0] == refusals["approve"] == "approve is not allowed in draft.sync_failed"
+        assert messages[2].splitlines() == [refusals["draft_synchronized"], refusals["issuing_synchronized"]]
+        assert messages[1].startswith(refusals["payment:paid"]) and "… and 5 more" in messages[1]
+        assert messages[4] == refusals["fail"] and "draft.sync_failed" in messages[4]
 
 
 @pilot_test
@@ -312,23 +323,37 @@ async def test_the_state_survives_a_restart(service: Service, workspace_path: Pa
 
 
 # --- palette, help, size ------------------------------------------------------------------------
+async def palette_options(pilot: Pilot[None], query: str) -> list[str]:
+    """Open the palette, type ``query``; the prompts it lists (it searches in a worker)."""
+    await pilot.press("ctrl+p", *query)
+    options = pilot.app.screen.query_one(OptionList)
+    for _ in range(100):
+        if options.option_count:
+            break
+        await pilot.pause()
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
 @pilot_test
-async def test_the_palette_lists_what_is_possible_and_runs_it(demo_service: Service) -> None:
+async def test_the_palette_lists_every_action_with_why_not_and_runs_it(demo_service: Service) -> None:
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert status(pilot) == "draft.sync_failed"  # retry and delete only
-        titles = [command.title for command in app.get_system_commands(dashboard(pilot))]
-        assert {"Retry", "Delete", "New", "Draft hook"} <= set(titles)
-        assert not {"Approve", "Payment", "Sync", "Advance"} & set(titles)
+        commands = {c.title: c.help for c in app.get_system_commands(dashboard(pilot))}
+        assert {"Retry", "Delete", "New", "Draft hook", "Approve", "Payment", "Sync", "Advance"} <= set(commands)
+        assert commands["Retry"] == "key r" and commands["Filter"] == "key /"
+        assert commands["Previous pane"] == "key ← h ["
+        assert commands["Approve"] == "key a · not possible now: approve is not allowed in draft.sync_failed"
+        assert not any("slash" in h or "question_mark" in h for h in commands.values())
 
-        await pilot.press("ctrl+p", *"retry")
-        options = app.screen.query_one(OptionList)
-        for _ in range(100):  # the palette searches in a worker: wait until it has answered
-            if options.option_count:
-                break
-            await pilot.pause()
-        assert str(options.get_option_at_index(0).prompt).startswith("Retry")
+        prompts = await palette_options(pilot, "pay")
+        assert prompts and "not possible now" in prompts[0]  # listed, marked
+        await pilot.press("enter")
+        assert isinstance(app.screen, Dashboard)
+        assert app.notices[-1].title == "Payment: not possible now"
+
+        assert (await palette_options(pilot, "retry"))[0].startswith("Retry")
         await pilot.press("enter")
         assert isinstance(app.screen, Dashboard)
         assert status(pilot) == "draft.syncing"

@@ -3,11 +3,14 @@ with ``--serve``, the HTTP API and webhook dispatcher on the same event loop."""
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from textual.actions import ActionParseResult
 from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.logging import TextualHandler
 from textual.screen import Screen
 
@@ -123,14 +126,26 @@ class BillingApp(App[None]):
             self.integration = None
         self.exit()
 
+    async def run_action(self, action: "str | ActionParseResult", default_namespace: DOMNode | None = None,
+                         namespaces: Mapping[str, DOMNode] | None = None) -> bool:
+        """A dashboard action that is not possible now (its key dimmed) says why instead
+        of doing nothing; from a key, the palette or a click alike."""
+        if isinstance(default_namespace, Dashboard) and isinstance(action, str):
+            name = action.split("(", 1)[0]
+            if default_namespace.check_action(name, ()) is None:
+                default_namespace.explain(name)
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette reaches every dashboard action that is possible now."""
+        """The palette lists every dashboard action by name with its key; those not
+        possible now are marked with the reason (choosing one says it again)."""
         yield from super().get_system_commands(screen)
         if isinstance(screen, Dashboard):
             for binding in screen.BINDINGS:
-                if not hasattr(binding, "action") or binding.action.startswith("app."):
+                if not isinstance(binding, Binding) or binding.action.startswith("app."):
                     continue
-                action = binding.action.split("(", 1)[0]
-                if screen.check_action(action, ()):
-                    yield SystemCommand(binding.description, f"key {binding.key.split(',')[0]}",
-                                        lambda a=binding.action: screen.run_action(a))
+                keys = " ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+                refusal = screen.refusal(binding.action.split("(", 1)[0])
+                help_text = f"key {keys}" + (f" · not possible now: {refusal.splitlines()[0]}" if refusal else "")
+                yield SystemCommand(binding.description, help_text, lambda a=binding.action: screen.run_action(a))

@@ -253,6 +253,24 @@ class Dashboard(Screen[None]):
             return True if self.selected else None
         return True
 
+    def refusal(self, action: str) -> str | None:
+        """Why dashboard action ``action`` (a binding's, parameters aside) is not possible
+        now, in the service's own words; None when it is possible."""
+        if self.check_action(action, ()) is not None:
+            return None
+        if self.selected is None:
+            return "no invoice selected"
+        refusals = self.service.refusals(self.selected)
+        reasons = list(dict.fromkeys(refusals[name] for name in NEEDS[action] if name in refusals))
+        shown = "\n".join(reasons[:2])
+        return shown + (f"\n… and {len(reasons) - 2} more like these" if len(reasons) > 2 else "")
+
+    def explain(self, action: str) -> None:
+        """Say why a dimmed key does nothing (the key bar dims it; this is what it means)."""
+        binding = next((b for b in self.BINDINGS if isinstance(b, Binding) and b.action.split("(", 1)[0] == action), None)
+        title = f"{binding.description}: not possible now" if binding else "Not possible now"
+        self.notify(self.refusal(action) or "", title=title, severity="warning")
+
     # --- commands flow up to the service ---------------------------------------------------------
     def run_command(self, done: str, command: Callable[[], Any]) -> None:
         """Run a service command (see ``BillingApp.run_command``), then show the workspace
