@@ -266,6 +266,36 @@ async def test_slash_filters_and_escape_clears(demo_service: Service) -> None:
 
 
 @pilot_test
+async def test_the_panes_count_what_the_filter_shows(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        everything = counts(pilot)
+        await pilot.press("slash", *"mora")
+        mora = [r for r in demo_service.invoice_rows() if "mora" in r["number"].lower()
+                or "mora" in r["customer_name"].lower()]
+        assert sum(counts(pilot).values()) == len(mora) < sum(everything.values())
+        assert counts(pilot)["draft"] == len(list_numbers(pilot)) == 2
+        await pilot.press("escape")
+        assert counts(pilot) == everything
+
+
+@pilot_test
+async def test_a_filtered_invoice_stays_shown_when_its_number_changes(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *DRAFT_SYNCING.lower(), "enter")
+        assert list_numbers(pilot) == [DRAFT_SYNCING]
+        await pilot.press("s", SUBMIT)  # the draft synchronized form renumbers it ERP-…
+        selected = dashboard(pilot).selected
+        assert selected is not None and selected.number.startswith("ERP-")
+        assert list_numbers(pilot) == [selected.number]  # still shown, still selected
+        assert sum(counts(pilot).values()) == 1
+        await pilot.press("slash", "end", "backspace")  # typing again filters afresh
+        assert selected.number not in list_numbers(pilot)
+
+
+@pilot_test
 async def test_delete_needs_y_after_x(demo_service: Service) -> None:
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:

@@ -93,6 +93,8 @@ class Dashboard(Screen[None]):
         """The app bar's word on the HTTP API when the dashboard serves it (``--serve``)."""
         self.actions: dict[str, Status] = {}
         self.filter_text = ""
+        self._kept: set[str] = set()
+        """Invoices the filter keeps showing: it showed them when a command moved them."""
         self._shown_row: Row | None = None
         self._stale_tabs: set[str] = set()
         self._now_text = ""
@@ -151,14 +153,13 @@ class Dashboard(Screen[None]):
         self._lanes = {lane.key: [] for lane in LANES}
         for row in reversed(rows):
             self._lanes[lane_of(row["status"]).key].append(row)
-        counts = {key: len(lane_rows) for key, lane_rows in self._lanes.items()}
         if follow is not None:
             row = next((r for r in rows if r["id"] == follow), None)
             if row is not None:
                 self.set_reactive(Dashboard.lane, LANES.index(lane_of(row["status"])))
-        lanes = self.query_one(LaneBar)
-        lanes.counts = counts
-        lanes.active = self.lane
+                if self.filter_text:
+                    self._kept.add(follow)
+        self.query_one(LaneBar).active = self.lane
         app = self.service.app()
         self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, self.api_status)
         self._fill_list(select=follow or (self.selected.id if self.selected else None))
@@ -173,14 +174,20 @@ class Dashboard(Screen[None]):
             self._numbers.update((row["id"], row["number"]) for row in self.service.invoice_rows())
             self.query_one("#log", RowList).set_rows(list(reversed(self.service.event_rows())))
 
-    def _fill_list(self, select: str | None = None) -> None:
-        """List the active lane's invoices (as of the last reload) that match the filter."""
-        visible = self._lanes[LANES[self.lane].key]
+    def _matches(self, row: Row) -> bool:
+        """Whether the filter shows ``row``: what was typed is in its number, customer or
+        id, or the filter showed it when a command moved it (a new number keeps it shown)."""
         needle = self.filter_text.lower()
-        if needle:
-            visible = [r for r in visible if needle in r["number"].lower()
-                       or needle in r["customer_name"].lower() or needle in r["id"].lower()]
-        self.query_one("#invoices", RowList).set_rows(visible, select=select)
+        return (not needle or row["id"] in self._kept or needle in row["number"].lower()
+                or needle in row["customer_name"].lower() or needle in row["id"].lower())
+
+    def _fill_list(self, select: str | None = None) -> None:
+        """List the active lane's invoices (as of the last reload) that match the filter;
+        the panes count what the filter shows."""
+        shown = {key: [r for r in rows if self._matches(r)] if self.filter_text else rows
+                 for key, rows in self._lanes.items()}
+        self.query_one(LaneBar).counts = {key: len(rows) for key, rows in shown.items()}
+        self.query_one("#invoices", RowList).set_rows(shown[LANES[self.lane].key], select=select)
         self.show(self.query_one("#invoices", RowList).current)
 
     def watch_lane(self, lane: int) -> None:
@@ -394,6 +401,7 @@ class Dashboard(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.filter_text = event.value.strip()
+            self._kept.clear()
             self._fill_list()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
