@@ -4,16 +4,19 @@ delete's confirmation, persistence across a restart, the palette and the help.
 Behaviour only; how the screens look is ``test_tui_snapshots.py``'s job.
 """
 
+import socket
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TabbedContent
 
 from tui_billing.service import Service
 from tui_billing.tui.dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from tui_billing.tui.dialogs.forms import ClockForm, DraftSyncForm, IssuingSyncForm, WorkflowForm
-from tui_billing.tui.lanes import LANES
+from tui_billing.tui.app import ServeOptions
+from tui_billing.tui.lanes import LANES, lane_of
 from tui_billing.tui.screens.dashboard import Dashboard
 from tui_billing.tui.screens.event_log import EventLog
 from tui_billing.tui.screens.help import Help
@@ -350,6 +353,46 @@ async def test_the_state_survives_a_restart(service: Service, workspace_path: Pa
             assert status(pilot) == rows[0]["status"] == "draft.syncing"
     finally:
         reopened.close()
+
+
+# --- outside calls (--serve) ------------------------------------------------------------------
+@pilot_test
+async def test_an_api_call_is_toasted_and_the_list_follows_its_invoice(demo_service: Service) -> None:
+    app = make_app(demo_service, serve=ServeOptions(port=0))
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, MANUAL_APPROVAL)
+        target = demo_service.invoice(DRAFT_SYNCING)
+        async with aiohttp.ClientSession() as client:
+            url = f"{app.integration.url}/api/v1/apps/custom-invoicing/{target.id}/draft/synchronized"  # type: ignore[union-attr]
+            async with client.post(url, json={"invoicing": {"invoiceNumber": "ERP-77"}}) as answer:
+                assert answer.status == 200
+        for _ in range(50):  # the dashboard redraws on its refresh interval
+            await pilot.pause(0.05)
+            if any(n.title == "API call" for n in app.notices):
+                break
+        after = demo_service.invoice(target.id).status.value
+        assert [n.message for n in app.notices if n.title == "API call"] == [
+            f"draft synchronized · {DRAFT_SYNCING} (now ERP-77): draft.syncing → {after}"]
+        board = dashboard(pilot)
+        assert board.selected is not None and board.selected.id == target.id  # followed, not swapped
+        assert board.lane == LANES.index(lane_of(after))
+
+
+@pilot_test
+async def test_a_failed_serve_stays_in_the_app_bar(demo_service: Service) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = make_app(demo_service, serve=ServeOptions(port=port))
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.pause()
+            assert app.integration is None
+            assert [n.title for n in app.notices] == ["API not started"]
+            await pilot.pause(0.3)
+            await pilot.press("right", "left")  # the screen redraws; the reason stays
+            bar = str(dashboard(pilot).query_one(AppBar).render())
+            assert f"API not running: cannot serve on 127.0.0.1:{port}" in bar
 
 
 # --- palette, help, size ------------------------------------------------------------------------

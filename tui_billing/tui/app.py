@@ -24,7 +24,16 @@ if TYPE_CHECKING:
     from ..api import ApiCall, Integration
 
 REFRESH_SECONDS = 0.2
+MAX_CALL_TOASTS = 3
+"""At most this many toasts per redraw: a burst of calls must not bury the screen."""
 log = logging.getLogger(__name__)
+
+
+def operation(call: "ApiCall") -> str:
+    """The operation an invoice call made, in words: its path after the invoice id
+    (``draft/synchronized`` → "draft synchronized"), or "delete" for a DELETE."""
+    tail = call.path.split("?", 1)[0].split(call.invoice_id or "", 1)[-1].strip("/")
+    return tail.replace("/", " ") or call.method.lower()
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class BillingApp(App[None]):
         self.calls: deque["ApiCall"] = deque(maxlen=500)
         """The most recent API calls, newest last, for the integration screen."""
         self._outside_change = False
+        self._outside_calls: list["ApiCall"] = []
+        """Calls that changed an invoice since the last redraw: each gets a toast."""
 
     async def on_mount(self) -> None:
         # Log records (a failed command, the API's errors) must not be printed over the screen.
@@ -69,10 +80,12 @@ class BillingApp(App[None]):
             self.integration = await start_integration(
                 self.service, host=options.host, port=options.port, token=options.token,
                 callback_response=options.callback_response,  # type: ignore[arg-type]
-                on_change=self._changed_outside, on_call=self.calls.append)
+                on_change=self._changed_outside, on_call=self._called)
         except OSError as error:
-            self.notify(f"cannot serve on {options.host}:{options.port}: {error.strerror or error}",
-                        title="API not started", severity="error", timeout=10)
+            why = f"cannot serve on {options.host}:{options.port}: {error.strerror or error}"
+            self.notify(why, title="API not started", severity="error", timeout=10)
+            self.dashboard.api_problem = f"API not running: {why}"  # stays in the app bar
+            self.dashboard.reload()
             return
         self.set_interval(REFRESH_SECONDS, self._refresh_if_changed)
         self.dashboard.api_status = self.api_status()
@@ -90,13 +103,38 @@ class BillingApp(App[None]):
     def _changed_outside(self) -> None:
         self._outside_change = True
 
+    def _called(self, call: "ApiCall") -> None:
+        self.calls.append(call)
+        if call.changed and call.invoice_id:
+            self._outside_calls.append(call)
+
     def _refresh_if_changed(self) -> None:
-        """Calls and deliveries can come by the hundred a second: redraw at most 5 times."""
+        """Calls and deliveries can come by the hundred a second: redraw at most 5 times.
+        A call that changed an invoice is shown: a toast names the operation and the
+        transition, and the dashboard follows the invoice (the last one changed)."""
         if self._outside_change:
             self._outside_change = False
-            self.dashboard.reload()
+            operations: dict[str, list[str]] = {}  # invoice id → what was done to it, in order
+            for call in self._outside_calls:
+                operations.setdefault(call.invoice_id or "", []).append(operation(call))
+            self._outside_calls = []
+            before = {invoice_id: self.dashboard.shown_as(invoice_id) for invoice_id in operations}
+            self.dashboard.reload(follow=next(reversed(operations), None))
+            for invoice_id, done in list(operations.items())[-MAX_CALL_TOASTS:]:
+                self._announce(invoice_id, " + ".join(done), before[invoice_id])
             if hasattr(self.screen, "reload") and self.screen is not self.dashboard:
                 self.screen.reload()
+
+    def _announce(self, invoice_id: str, done: str, before: tuple[str, str] | None) -> None:
+        """A toast for outside calls that changed an invoice: "draft synchronized ·
+        DRAFT-… : draft.syncing → draft.waiting_auto_approval"."""
+        after = self.dashboard.shown_as(invoice_id)
+        if after is None:
+            return
+        (was_number, was), (number, status) = before or after, after
+        renamed = f" (now {number})" if number != was_number else ""
+        move = f"{was} → {status}" if was != status else f"still {status}"
+        self.notify(f"{done} · {was_number}{renamed}: {move}", title="API call")
 
     def run_command(self, done: str, command: Callable[[], Any]) -> tuple[bool, Any]:
         """Run a service command for a screen and say how it went: refused (why; nothing

@@ -91,6 +91,8 @@ class Dashboard(Screen[None]):
         self.selected: Invoice | None = None
         self.api_status = ""
         """The app bar's word on the HTTP API when the dashboard serves it (``--serve``)."""
+        self.api_problem = ""
+        """Why the API asked for (``--serve``) is not running; shown until the app ends."""
         self.actions: dict[str, Status] = {}
         self.filter_text = ""
         self._kept: set[str] = set()
@@ -101,6 +103,7 @@ class Dashboard(Screen[None]):
         self._log_seq = -1
         self._lanes: dict[str, list[Row]] = {lane.key: [] for lane in LANES}
         """Each lane's rows, newest first, as of the last reload."""
+        self._shown_as: dict[str, tuple[str, str]] = {}
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -151,6 +154,8 @@ class Dashboard(Screen[None]):
         now = self.service.now()
         self._now_text = now.isoformat()  # read once, not for every row drawn
         self._lanes = {lane.key: [] for lane in LANES}
+        # Rows are the store's live summaries: keep what they said, to tell what changed.
+        self._shown_as = {row["id"]: (row["number"], row["status"]) for row in rows}
         for row in reversed(rows):
             self._lanes[lane_of(row["status"]).key].append(row)
         if follow is not None:
@@ -161,10 +166,16 @@ class Dashboard(Screen[None]):
                     self._kept.add(follow)
         self.query_one(LaneBar).active = self.lane
         app = self.service.app()
-        self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, self.api_status)
+        api = (Content.styled(self.api_status, "bold $accent") if self.api_status
+               else Content.styled(f"✖ {self.api_problem}", "bold $error") if self.api_problem else Content(""))
+        self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, api)
         self._fill_list(select=follow or (self.selected.id if self.selected else None))
         if self.is_current:  # else on_screen_resume fills it
             self.call_after_refresh(self._fill_log)  # the panes first, the docked log a frame later
+
+    def shown_as(self, invoice_id: str) -> tuple[str, str] | None:
+        """The invoice's number and status as of the last reload (None: not there then)."""
+        return self._shown_as.get(invoice_id)
 
     def _fill_log(self) -> None:
         """Refill the docked event log when it is shown (large terminals) and has new events."""
