@@ -4,14 +4,18 @@ delete's confirmation, persistence across a restart, the palette and the help.
 Behaviour only; how the screens look is ``test_tui_snapshots.py``'s job.
 """
 
+import os
+from decimal import Decimal
 import socket
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TabbedContent
 
+from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.tui.dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from tui_billing.tui.dialogs.forms import ClockForm, DraftSyncForm, IssuingSyncForm, WorkflowForm
@@ -25,7 +29,7 @@ from tui_billing.tui.widgets.key_bar import KeyBar
 from tui_billing.tui.widgets.preview import JsonView
 from tui_billing.tui.widgets.row_list import RowList
 from tui_flows_def import (
-    DRAFT_SYNCING, ISSUING_SYNCING, MANUAL_APPROVAL, SUBMIT, TAB_KEYS, dashboard,
+    DRAFT_SYNCING, ISSUING_SYNCING, MANUAL_APPROVAL, PAYMENT_PENDING, SUBMIT, TAB_KEYS, dashboard,
     draft_sync_behind_the_back, select_invoice,
 )
 from tui_support import StillApp, make_app, pilot_test
@@ -223,9 +227,49 @@ async def test_malformed_durations_keep_the_forms_open(demo_service: Service) ->
         await pilot.press("escape", "w", "tab", "tab", *"thirty days", SUBMIT)
         assert isinstance(app.screen, WorkflowForm)
         assert "due after" in str(app.screen.query_one("#dialog-error", Static).content)
+        await pilot.press("escape", "t", "ctrl+a", *"-1h", "enter")
+        assert "only moves forward" in str(app.screen.query_one("#dialog-error", Static).content)
+        assert "1y" in " ".join(str(label.content) for label in app.screen.query(".field-label"))
         await pilot.press("escape")
         assert (demo_service.now(), demo_service.workspace().workflow) == before
         assert app.notices == []
+
+
+@pilot_test
+async def test_ctrl_c_cancels_a_form(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, DRAFT_SYNCING)
+        for keys in (("t",), ("w",), ("c",), ("s", "tab")):  # from a field, a switch, a list
+            await pilot.press(*keys, "ctrl+c")
+            assert isinstance(app.screen, Dashboard), keys
+        assert app.is_running and status(pilot) == "draft.syncing"
+
+
+@pilot_test
+async def test_a_long_form_at_80x24_shows_its_first_label(demo_service: Service) -> None:
+    invoice = demo_service.create_invoice(  # the draft hook holds it in draft.syncing
+        demo_service.customers()[0].key, [FlatFee(f"Fee {i}", Decimal(10)) for i in range(5)])
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, invoice.number)
+        await pilot.press("s")
+        form = app.screen
+        assert isinstance(form, DraftSyncForm) and len(form.query(Input)) == 7
+        fields, first = form.query_one("#dialog-fields"), form.query(".field-label").first()
+        assert fields.max_scroll_y > 0  # the form does scroll
+        assert fields.region.contains_region(first.region)
+
+
+@pilot_test
+async def test_the_payment_chooser_has_one_line_per_trigger(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, PAYMENT_PENDING)
+        await pilot.press("p")
+        options = app.screen.query_one(OptionList)
+        assert options.virtual_size.height == options.option_count == 7  # none wraps
+        assert "authorized (simulator)" in str(options.get_option_at_index(6).prompt)
 
 
 @pilot_test
@@ -317,7 +361,9 @@ async def test_delete_needs_y_after_x(demo_service: Service) -> None:
 
 
 @pilot_test
-async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Service) -> None:
+async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Service,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMUX", raising=False)
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
         await select_invoice(pilot, DRAFT_SYNCING)
@@ -329,6 +375,31 @@ async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Se
         await pilot.press("y")
         assert f'"invoiceNumber": "{list_numbers(pilot)[2]}"' in app.clipboard
         assert [n.title for n in app.notices] == ["Copied", "Copied"]
+
+
+@pytest.mark.parametrize("tmux_works", [True, False])
+@pilot_test
+async def test_y_inside_tmux_says_where_the_copy_went(demo_service: Service, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, tmux_works: bool) -> None:
+    """OSC 52 reaches the clipboard through tmux only with set-clipboard on: the copy also
+    goes to tmux's paste buffer, and the toast says which; a tmux that refuses is said."""
+    buffer = tmp_path / "buffer"
+    fake = tmp_path / "bin" / "tmux"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ncat > {buffer}\n" + ("" if tmux_works else "exit 1\n"))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, DRAFT_SYNCING)
+        await pilot.press("y")
+        notice = app.notices[-1]
+        assert f'"number": "{DRAFT_SYNCING}"' in buffer.read_text()
+        if tmux_works:
+            assert notice.title == "Copied" and "tmux's paste buffer" in notice.message
+        else:
+            assert notice.title == "Maybe not copied" and "set-clipboard on" in notice.message
 
 
 # --- persistence ------------------------------------------------------------------------------
@@ -395,6 +466,19 @@ async def test_a_failed_serve_stays_in_the_app_bar(demo_service: Service) -> Non
             assert f"API not running: cannot serve on 127.0.0.1:{port}" in bar
 
 
+@pilot_test
+async def test_the_first_start_says_where_the_workspace_is(demo_service: Service, workspace_path: Path) -> None:
+    app = make_app(demo_service, first_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert [n.title for n in app.notices] == ["New demo workspace"]
+        assert str(workspace_path) in app.notices[0].message
+    again = make_app(demo_service)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert again.notices == []
+
+
 # --- palette, help, size ------------------------------------------------------------------------
 async def palette_options(pilot: Pilot[None], query: str) -> list[str]:
     """Open the palette, type ``query``; the prompts it lists (it searches in a worker)."""
@@ -433,6 +517,21 @@ async def test_the_palette_lists_every_action_with_why_not_and_runs_it(demo_serv
 
 
 @pilot_test
+async def test_tab_has_two_stops_and_the_tabs_scroll_the_preview(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        board = dashboard(pilot)
+        invoices = board.query_one("#invoices", RowList)
+        await pilot.press("tab")
+        assert app.focused is not invoices
+        await pilot.press("down", "down")  # from the tabs: the preview scrolls, the cursor stays
+        assert board.query_one("#detail").scroll_offset.y == 2 and invoices.cursor == 0
+        await pilot.press("tab")
+        assert app.focused is invoices
+
+
+@pilot_test
 async def test_help_opens_and_closes(demo_service: Service) -> None:
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
@@ -441,6 +540,8 @@ async def test_help_opens_and_closes(demo_service: Service) -> None:
             assert isinstance(app.screen, Help)
             text = " ".join(str(s.content) for s in app.screen.query(Static))
             assert "Report sync failure" in text and "command palette" in text
+            assert "Closed (uncollectible, voided, delete.failed, deleted)" in text
+            assert "issuing.failed" in text and "payment_processing.failed" in text
             await pilot.press(close)
             assert isinstance(app.screen, Dashboard)
         assert app.is_running  # q closed the help, not the app
@@ -459,9 +560,23 @@ async def test_80x24_shows_every_part(demo_service: Service) -> None:
         assert board.query_one("#invoices", RowList).region.height >= 6  # the whole Draft lane
         assert board.query_one("#preview").region.height >= 8
         assert board.query_one(AppBar).region.height == 2
+        detail_text = detail(pilot)
+        assert detail_text.index("Available now") < detail_text.index("customer")
+        lines_shown = board.query_one("#detail").scrollable_content_region.height
+        assert detail_text.splitlines().index("Available now") < lines_shown  # no scrolling needed
         tabs = board.query_one("#preview", TabbedContent)
         for tab, keys_to_tab in TAB_KEYS.items():
             tabs.active = "tab-detail"
             board.query_one("#invoices", RowList).focus()
             await pilot.press(*keys_to_tab)
             assert tabs.active == tab
+
+
+@pilot_test
+async def test_the_list_never_shows_two_states_as_failed_in_one_pane(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, "DRAFT-ROGR-18")
+        invoices = dashboard(pilot).query_one("#invoices", RowList)
+        shown = [invoices.columns[3].value(row) for row in invoices.rows]
+        assert "delete.failed" in shown and "deleted" in shown and "failed" not in shown

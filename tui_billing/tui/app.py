@@ -2,6 +2,8 @@
 with ``--serve``, the HTTP API and webhook dispatcher on the same event loop."""
 
 import logging
+import os
+import subprocess
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -50,9 +52,12 @@ class BillingApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-billing"
 
-    def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None) -> None:
+    def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
+                 first_start: bool = False) -> None:
+        """``first_start``: the workspace was just created (the dashboard says where)."""
         super().__init__()
         self.service = service
+        self.first_start = first_start
         if theme:
             if theme not in self.available_themes:
                 raise InvalidValue(f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}")
@@ -70,6 +75,9 @@ class BillingApp(App[None]):
         logging.basicConfig(handlers=[TextualHandler()], level=logging.WARNING, force=True)
         self.dashboard = Dashboard(self.service)
         await self.push_screen(self.dashboard)
+        if self.first_start:
+            self.notify(f"{self.service.repository.path}: everything you do is saved there "
+                        "(--db PATH or $TUI_BILLING_DB picks another)", title="New demo workspace", timeout=15)
         if self.serve is not None:
             await self._start_integration(self.serve)
 
@@ -157,6 +165,26 @@ class BillingApp(App[None]):
         if self.integration is not None:
             self.integration.notify()
         return True, result
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Copy ``text`` and say honestly where it went. Textual's copy is an OSC 52
+        escape that the terminal may ignore; inside tmux, which passes it on only with
+        set-clipboard on, the text also goes to tmux's paste buffer."""
+        self.copy_to_clipboard(text)
+        if not os.environ.get("TMUX"):
+            self.notify(f"{what} sent to the terminal's clipboard (OSC 52; a terminal without it "
+                        "ignores it)", title="Copied")
+            return
+        try:
+            subprocess.run(["tmux", "load-buffer", "-"], input=text.encode(), check=True,
+                           capture_output=True, timeout=5)
+        except (OSError, subprocess.SubprocessError) as error:
+            self.notify(f"inside tmux, which did not take the copy ({error}): {what} reaches your "
+                        "clipboard only with tmux's set-clipboard on", title="Maybe not copied",
+                        severity="warning")
+            return
+        self.notify(f"{what} copied to tmux's paste buffer (prefix ] pastes it; your clipboard "
+                    "too if tmux's set-clipboard is on)", title="Copied")
 
     async def action_quit(self) -> None:
         if self.integration is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Vertical
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -23,7 +23,7 @@ from ...service import Service
 from ...store.journal import StoreError
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
-from ..lanes import LANES, lane_of
+from ..lanes import LANES, lane_of, list_label
 from ..widgets.bars import AppBar, LaneBar
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import InvoiceDetail, JsonView
@@ -48,7 +48,7 @@ ACTION_KEYS = {"draft_synchronized": "s", "issuing_synchronized": "s", "approve"
 
 
 def _status_cell(row: Row) -> str:
-    return row["status"].split(".", 1)[-1]
+    return list_label(row["status"])
 
 
 def _money(row: Row) -> str:
@@ -81,6 +81,12 @@ class Dashboard(Screen[None]):
         Binding("left,h,left_square_bracket", "lane(-1)", "Previous pane", id="lanes.previous", show=False),
         Binding("right,l,right_square_bracket", "lane(1)", "Next pane", id="lanes.next", show=False),
         Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
+        # Tab has two stops, the list and the preview's tabs; from the tabs these scroll
+        # the preview (the list's own keys move its cursor first).
+        Binding("down,j", "scroll_preview(1)", "Scroll the preview down", id="preview.down", show=False),
+        Binding("up,k", "scroll_preview(-1)", "Scroll the preview up", id="preview.up", show=False),
+        Binding("pagedown", "scroll_preview(1, True)", "Page the preview down", id="preview.page_down", show=False),
+        Binding("pageup", "scroll_preview(-1, True)", "Page the preview up", id="preview.page_up", show=False),
     ]
 
     lane: reactive[int] = reactive(0, init=False)
@@ -395,6 +401,13 @@ class Dashboard(Screen[None]):
         from .help import Help
         self.app.push_screen(Help(self.BINDINGS))
 
+    def action_scroll_preview(self, direction: int, page: bool = False) -> None:
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is not None:
+            view = pane.query_one(VerticalScroll)
+            view.scroll_relative(y=direction * (max(view.scrollable_content_region.height - 1, 1) if page else 1),
+                                 animate=False)
+
     def action_lane(self, delta: int) -> None:
         self.lane = (self.lane + delta) % len(LANES)
 
@@ -424,5 +437,5 @@ class Dashboard(Screen[None]):
         if active not in ("tab-generated", "tab-events"):
             active = "tab-v1"  # from the detail tab, y copies the invoice JSON
         self._fill_tab(active)
-        self.app.copy_to_clipboard(self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text)
-        self.notify("JSON copied to the clipboard", title="Copied")
+        self.app.copy_text(self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,  # type: ignore[attr-defined]
+                           "JSON")
