@@ -21,6 +21,8 @@ from ..domain.models import Invoice
 from ..service import ClockReport, Service
 from ..store.journal import StoreError
 from .screens.dashboard import Dashboard
+from .themes import DEFAULT as DEFAULT_THEME
+from .themes import THEMES
 
 if TYPE_CHECKING:
     from ..api import ApiCall, Integration
@@ -58,6 +60,9 @@ class BillingApp(App[None]):
         super().__init__()
         self.service = service
         self.first_start = first_start
+        for accessible in THEMES.values():
+            self.register_theme(accessible)
+        self.theme = DEFAULT_THEME
         if theme:
             if theme not in self.available_themes:
                 raise InvalidValue(f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}")
