@@ -580,3 +580,16 @@ async def test_the_list_never_shows_two_states_as_failed_in_one_pane(demo_servic
         invoices = dashboard(pilot).query_one("#invoices", RowList)
         shown = [invoices.columns[3].value(row) for row in invoices.rows]
         assert "delete.failed" in shown and "deleted" in shown and "failed" not in shown
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pilot_test
+async def test_available_now_shows_without_scrolling(demo_service: Service, size: tuple[int, int]) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=size) as pilot:
+        for number in ("DRAFT-VEGA-17", PAYMENT_PENDING):  # a draft, and one with seven actions
+            await select_invoice(pilot, number)
+            view = dashboard(pilot).query_one("#detail")
+            lines = detail(pilot).splitlines()
+            first_action = lines.index("Available now") + 1
+            assert first_action < view.scrollable_content_region.height, (number, size)
