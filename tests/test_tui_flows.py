@@ -541,6 +541,7 @@ async def test_help_opens_and_closes(demo_service: Service) -> None:
             text = " ".join(str(s.content) for s in app.screen.query(Static))
             assert "Report sync failure" in text and "command palette" in text
             assert "Closed (uncollectible, voided, delete.failed, deleted)" in text
+            assert "press one to read why" in text
             assert "issuing.failed" in text and "payment_processing.failed" in text
             await pilot.press(close)
             assert isinstance(app.screen, Dashboard)

@@ -83,10 +83,10 @@ class Dashboard(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
         # Tab has two stops, the list and the preview's tabs; from the tabs these scroll
         # the preview (the list's own keys move its cursor first).
-        Binding("down,j", "scroll_preview(1)", "Scroll the preview down", id="preview.down", show=False),
-        Binding("up,k", "scroll_preview(-1)", "Scroll the preview up", id="preview.up", show=False),
-        Binding("pagedown", "scroll_preview(1, True)", "Page the preview down", id="preview.page_down", show=False),
-        Binding("pageup", "scroll_preview(-1, True)", "Page the preview up", id="preview.page_up", show=False),
+        Binding("down,j", "scroll_preview(1)", "Scroll the preview down (from its tabs)", id="preview.down", show=False),
+        Binding("up,k", "scroll_preview(-1)", "Scroll the preview up (from its tabs)", id="preview.up", show=False),
+        Binding("pagedown", "scroll_preview(1, True)", "Page the preview down (from its tabs)", id="preview.page_down", show=False),
+        Binding("pageup", "scroll_preview(-1, True)", "Page the preview up (from its tabs)", id="preview.page_up", show=False),
     ]
 
     lane: reactive[int] = reactive(0, init=False)

@@ -42,5 +42,7 @@ class Help(ModalScreen[None]):
             yield Static(Content.assemble(("ctrl+p            ", "bold"), "command palette: every action by name"))
             yield Static(Content.assemble(("tab               ", "bold"), "move focus: list ⇄ preview tabs"))
             yield Static(Content.assemble(("↑↓ j k pgup pgdn  ", "bold"), "move in a list"))
+            yield Static(Content.assemble(("dimmed keys       ", "bold"),
+                                          "not possible for this invoice now: press one to read why"))
             yield Static(Content("\n").join([_panes(), Content.from_markup(NOTES)]), id="help-notes")
             yield Static(Content.styled("esc, ? or q closes this help", "$text-muted"))
