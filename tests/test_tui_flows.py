@@ -4,6 +4,7 @@ delete's confirmation, persistence across a restart, the palette and the help.
 Behaviour only; how the screens look is ``test_tui_snapshots.py``'s job.
 """
 
+import errno
 import os
 from decimal import Decimal
 import socket
@@ -456,14 +457,16 @@ async def test_a_failed_serve_stays_in_the_app_bar(demo_service: Service) -> Non
         taken.listen()
         port = taken.getsockname()[1]
         app = make_app(demo_service, serve=ServeOptions(port=port))
-        async with app.run_test(size=(120, 30)) as pilot:
+        async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             assert app.integration is None
             assert [n.title for n in app.notices] == ["API not started"]
             await pilot.pause(0.3)
             await pilot.press("right", "left")  # the screen redraws; the reason stays
             bar = str(dashboard(pilot).query_one(AppBar).render())
-            assert f"API not running: cannot serve on 127.0.0.1:{port}" in bar
+            assert f"✖ API not running: 127.0.0.1:{port}: {os.strerror(errno.EADDRINUSE)}" in bar
+            width = dashboard(pilot).query_one(AppBar).size.width
+            assert all(len(line) <= width for line in bar.splitlines())  # whole, even at 80
 
 
 @pilot_test

@@ -95,8 +95,9 @@ class BillingApp(App[None]):
                 callback_response=options.callback_response,  # type: ignore[arg-type]
                 on_change=self._changed_outside, on_call=self._called)
         except OSError as error:
-            why = f"cannot serve on {options.host}:{options.port}: {error.strerror or error}"
-            self.notify(why, title="API not started", severity="error", timeout=10)
+            # The errno's own words ("Address already in use"): aiohttp's message is too long.
+            why = f"{options.host}:{options.port}: {os.strerror(error.errno) if error.errno else error}"
+            self.notify(f"cannot serve on {why}", title="API not started", severity="error", timeout=10)
             self.dashboard.api_problem = f"API not running: {why}"  # stays in the app bar
             self.dashboard.reload()
             return
