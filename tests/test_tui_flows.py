@@ -4,16 +4,24 @@ delete's confirmation, persistence across a restart, the palette and the help.
 Behaviour only; how the screens look is ``test_tui_snapshots.py``'s job.
 """
 
+import errno
+import os
+from decimal import Decimal
+import socket
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TabbedContent
 
+from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.tui.dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from tui_billing.tui.dialogs.forms import ClockForm, DraftSyncForm, IssuingSyncForm, WorkflowForm
-from tui_billing.tui.lanes import LANES
+from tui_billing.tui.app import ServeOptions
+from tui_billing.tui.lanes import LANES, lane_of
 from tui_billing.tui.screens.dashboard import Dashboard
 from tui_billing.tui.screens.event_log import EventLog
 from tui_billing.tui.screens.help import Help
@@ -22,7 +30,7 @@ from tui_billing.tui.widgets.key_bar import KeyBar
 from tui_billing.tui.widgets.preview import JsonView
 from tui_billing.tui.widgets.row_list import RowList
 from tui_flows_def import (
-    DRAFT_SYNCING, ISSUING_SYNCING, MANUAL_APPROVAL, SUBMIT, TAB_KEYS, dashboard,
+    DRAFT_SYNCING, ISSUING_SYNCING, MANUAL_APPROVAL, PAYMENT_PENDING, SUBMIT, TAB_KEYS, dashboard,
     draft_sync_behind_the_back, select_invoice,
 )
 from tui_support import StillApp, make_app, pilot_test
@@ -169,7 +177,8 @@ async def test_hooks_off_new_invoice_goes_straight_to_awaiting_payment(service: 
 
 # --- refusals: nothing changes ------------------------------------------------------------------
 @pilot_test
-async def test_a_dimmed_key_does_nothing(demo_service: Service) -> None:
+async def test_a_dimmed_key_says_why_and_changes_nothing(demo_service: Service) -> None:
+    """The reason is the service's own refusal (the lifecycle's words), never the UI's."""
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -180,7 +189,17 @@ async def test_a_dimmed_key_does_nothing(demo_service: Service) -> None:
         await pilot.press("a", "p", "s", "n", "f", "C")
         assert isinstance(app.screen, Dashboard)
         assert demo_service.invoice_rows() == rows
-        assert app.notices == []
+        refusals = demo_service.refusals(board.selected)  # type: ignore[arg-type]
+        assert [n.title for n in app.notices] == [
+            "Approve: not possible now", "Payment: not possible now", "Sync: not possible now",
+            "Advance: not possible now", "Report sync failure: not possible now",
+            "Collect usage: not possible now"]
+        assert {n.severity for n in app.notices} == {"warning"}
+        messages = [n.message for n in app.notices]
+        assert messages[0] == refusals["approve"] == "approve is not allowed in draft.sync_failed"
+        assert messages[2].splitlines() == [refusals["draft_synchronized"], refusals["issuing_synchronized"]]
+        assert messages[1].startswith(refusals["payment:paid"]) and "… and 5 more" in messages[1]
+        assert messages[4] == refusals["fail"] and "draft.sync_failed" in messages[4]
 
 
 @pilot_test
@@ -209,9 +228,49 @@ async def test_malformed_durations_keep_the_forms_open(demo_service: Service) ->
         await pilot.press("escape", "w", "tab", "tab", *"thirty days", SUBMIT)
         assert isinstance(app.screen, WorkflowForm)
         assert "due after" in str(app.screen.query_one("#dialog-error", Static).content)
+        await pilot.press("escape", "t", "ctrl+a", *"-1h", "enter")
+        assert "only moves forward" in str(app.screen.query_one("#dialog-error", Static).content)
+        assert "1y" in " ".join(str(label.content) for label in app.screen.query(".field-label"))
         await pilot.press("escape")
         assert (demo_service.now(), demo_service.workspace().workflow) == before
         assert app.notices == []
+
+
+@pilot_test
+async def test_ctrl_c_cancels_a_form(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, DRAFT_SYNCING)
+        for keys in (("t",), ("w",), ("c",), ("s", "tab")):  # from a field, a switch, a list
+            await pilot.press(*keys, "ctrl+c")
+            assert isinstance(app.screen, Dashboard), keys
+        assert app.is_running and status(pilot) == "draft.syncing"
+
+
+@pilot_test
+async def test_a_long_form_at_80x24_shows_its_first_label(demo_service: Service) -> None:
+    invoice = demo_service.create_invoice(  # the draft hook holds it in draft.syncing
+        demo_service.customers()[0].key, [FlatFee(f"Fee {i}", Decimal(10)) for i in range(5)])
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, invoice.number)
+        await pilot.press("s")
+        form = app.screen
+        assert isinstance(form, DraftSyncForm) and len(form.query(Input)) == 7
+        fields, first = form.query_one("#dialog-fields"), form.query(".field-label").first()
+        assert fields.max_scroll_y > 0  # the form does scroll
+        assert fields.region.contains_region(first.region)
+
+
+@pilot_test
+async def test_the_payment_chooser_has_one_line_per_trigger(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, PAYMENT_PENDING)
+        await pilot.press("p")
+        options = app.screen.query_one(OptionList)
+        assert options.virtual_size.height == options.option_count == 7  # none wraps
+        assert "authorized (simulator)" in str(options.get_option_at_index(6).prompt)
 
 
 @pilot_test
@@ -255,6 +314,36 @@ async def test_slash_filters_and_escape_clears(demo_service: Service) -> None:
 
 
 @pilot_test
+async def test_the_panes_count_what_the_filter_shows(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        everything = counts(pilot)
+        await pilot.press("slash", *"mora")
+        mora = [r for r in demo_service.invoice_rows() if "mora" in r["number"].lower()
+                or "mora" in r["customer_name"].lower()]
+        assert sum(counts(pilot).values()) == len(mora) < sum(everything.values())
+        assert counts(pilot)["draft"] == len(list_numbers(pilot)) == 2
+        await pilot.press("escape")
+        assert counts(pilot) == everything
+
+
+@pilot_test
+async def test_a_filtered_invoice_stays_shown_when_its_number_changes(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *DRAFT_SYNCING.lower(), "enter")
+        assert list_numbers(pilot) == [DRAFT_SYNCING]
+        await pilot.press("s", SUBMIT)  # the draft synchronized form renumbers it ERP-…
+        selected = dashboard(pilot).selected
+        assert selected is not None and selected.number.startswith("ERP-")
+        assert list_numbers(pilot) == [selected.number]  # still shown, still selected
+        assert sum(counts(pilot).values()) == 1
+        await pilot.press("slash", "end", "backspace")  # typing again filters afresh
+        assert selected.number not in list_numbers(pilot)
+
+
+@pilot_test
 async def test_delete_needs_y_after_x(demo_service: Service) -> None:
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
@@ -273,7 +362,9 @@ async def test_delete_needs_y_after_x(demo_service: Service) -> None:
 
 
 @pilot_test
-async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Service) -> None:
+async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Service,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMUX", raising=False)
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
         await select_invoice(pilot, DRAFT_SYNCING)
@@ -285,6 +376,31 @@ async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Se
         await pilot.press("y")
         assert f'"invoiceNumber": "{list_numbers(pilot)[2]}"' in app.clipboard
         assert [n.title for n in app.notices] == ["Copied", "Copied"]
+
+
+@pytest.mark.parametrize("tmux_works", [True, False])
+@pilot_test
+async def test_y_inside_tmux_says_where_the_copy_went(demo_service: Service, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, tmux_works: bool) -> None:
+    """OSC 52 reaches the clipboard through tmux only with set-clipboard on: the copy also
+    goes to tmux's paste buffer, and the toast says which; a tmux that refuses is said."""
+    buffer = tmp_path / "buffer"
+    fake = tmp_path / "bin" / "tmux"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ncat > {buffer}\n" + ("" if tmux_works else "exit 1\n"))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, DRAFT_SYNCING)
+        await pilot.press("y")
+        notice = app.notices[-1]
+        assert f'"number": "{DRAFT_SYNCING}"' in buffer.read_text()
+        if tmux_works:
+            assert notice.title == "Copied" and "tmux's paste buffer" in notice.message
+        else:
+            assert notice.title == "Maybe not copied" and "set-clipboard on" in notice.message
 
 
 # --- persistence ------------------------------------------------------------------------------
@@ -311,27 +427,111 @@ async def test_the_state_survives_a_restart(service: Service, workspace_path: Pa
         reopened.close()
 
 
-# --- palette, help, size ------------------------------------------------------------------------
+# --- outside calls (--serve) ------------------------------------------------------------------
 @pilot_test
-async def test_the_palette_lists_what_is_possible_and_runs_it(demo_service: Service) -> None:
+async def test_an_api_call_is_toasted_and_the_list_follows_its_invoice(demo_service: Service) -> None:
+    app = make_app(demo_service, serve=ServeOptions(port=0))
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, MANUAL_APPROVAL)
+        target = demo_service.invoice(DRAFT_SYNCING)
+        async with aiohttp.ClientSession() as client:
+            url = f"{app.integration.url}/api/v1/apps/custom-invoicing/{target.id}/draft/synchronized"  # type: ignore[union-attr]
+            async with client.post(url, json={"invoicing": {"invoiceNumber": "ERP-77"}}) as answer:
+                assert answer.status == 200
+        for _ in range(50):  # the dashboard redraws on its refresh interval
+            await pilot.pause(0.05)
+            if any(n.title == "API call" for n in app.notices):
+                break
+        after = demo_service.invoice(target.id).status.value
+        assert [n.message for n in app.notices if n.title == "API call"] == [
+            f"draft synchronized · {DRAFT_SYNCING} (now ERP-77): draft.syncing → {after}"]
+        board = dashboard(pilot)
+        assert board.selected is not None and board.selected.id == target.id  # followed, not swapped
+        assert board.lane == LANES.index(lane_of(after))
+
+
+@pilot_test
+async def test_a_failed_serve_stays_in_the_app_bar(demo_service: Service) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = make_app(demo_service, serve=ServeOptions(port=port))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert app.integration is None
+            assert [n.title for n in app.notices] == ["API not started"]
+            await pilot.pause(0.3)
+            await pilot.press("right", "left")  # the screen redraws; the reason stays
+            bar = str(dashboard(pilot).query_one(AppBar).render())
+            assert f"✖ API not running: 127.0.0.1:{port}: {os.strerror(errno.EADDRINUSE)}" in bar
+            width = dashboard(pilot).query_one(AppBar).size.width
+            assert all(len(line) <= width for line in bar.splitlines())  # whole, even at 80
+
+
+@pilot_test
+async def test_the_first_start_says_where_the_workspace_is(demo_service: Service, workspace_path: Path) -> None:
+    app = make_app(demo_service, first_start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert [n.title for n in app.notices] == ["New demo workspace"]
+        assert str(workspace_path) in app.notices[0].message
+    again = make_app(demo_service)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert again.notices == []
+
+
+# --- palette, help, size ------------------------------------------------------------------------
+async def palette_options(pilot: Pilot[None], query: str) -> list[str]:
+    """Open the palette, type ``query``; the prompts it lists (it searches in a worker)."""
+    await pilot.press("ctrl+p", *query)
+    options = pilot.app.screen.query_one(OptionList)
+    for _ in range(100):
+        if options.option_count:
+            break
+        await pilot.pause()
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+@pilot_test
+async def test_the_palette_lists_every_action_with_why_not_and_runs_it(demo_service: Service) -> None:
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert status(pilot) == "draft.sync_failed"  # retry and delete only
-        titles = [command.title for command in app.get_system_commands(dashboard(pilot))]
-        assert {"Retry", "Delete", "New", "Draft hook"} <= set(titles)
-        assert not {"Approve", "Payment", "Sync", "Advance"} & set(titles)
+        commands = {c.title: c.help for c in app.get_system_commands(dashboard(pilot))}
+        assert {"Retry", "Delete", "New", "Draft hook", "Approve", "Payment", "Sync", "Advance"} <= set(commands)
+        assert commands["Retry"] == "key r" and commands["Filter"] == "key /"
+        assert commands["Previous pane"] == "key ← h ["
+        assert commands["Approve"] == "key a · not possible now: approve is not allowed in draft.sync_failed"
+        assert not any("slash" in h or "question_mark" in h for h in commands.values())
 
-        await pilot.press("ctrl+p", *"retry")
-        options = app.screen.query_one(OptionList)
-        for _ in range(100):  # the palette searches in a worker: wait until it has answered
-            if options.option_count:
-                break
-            await pilot.pause()
-        assert str(options.get_option_at_index(0).prompt).startswith("Retry")
+        prompts = await palette_options(pilot, "pay")
+        assert prompts and "not possible now" in prompts[0]  # listed, marked
+        await pilot.press("enter")
+        assert isinstance(app.screen, Dashboard)
+        assert app.notices[-1].title == "Payment: not possible now"
+
+        assert (await palette_options(pilot, "retry"))[0].startswith("Retry")
         await pilot.press("enter")
         assert isinstance(app.screen, Dashboard)
         assert status(pilot) == "draft.syncing"
+
+
+@pilot_test
+async def test_tab_has_two_stops_and_the_tabs_scroll_the_preview(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        board = dashboard(pilot)
+        invoices = board.query_one("#invoices", RowList)
+        await pilot.press("tab")
+        assert app.focused is not invoices
+        await pilot.press("down", "down")  # from the tabs: the preview scrolls, the cursor stays
+        assert board.query_one("#detail").scroll_offset.y == 2 and invoices.cursor == 0
+        await pilot.press("tab")
+        assert app.focused is invoices
 
 
 @pilot_test
@@ -343,6 +543,9 @@ async def test_help_opens_and_closes(demo_service: Service) -> None:
             assert isinstance(app.screen, Help)
             text = " ".join(str(s.content) for s in app.screen.query(Static))
             assert "Report sync failure" in text and "command palette" in text
+            assert "Closed (uncollectible, voided, delete.failed, deleted)" in text
+            assert "press one to read why" in text
+            assert "issuing.failed" in text and "payment_processing.failed" in text
             await pilot.press(close)
             assert isinstance(app.screen, Dashboard)
         assert app.is_running  # q closed the help, not the app
@@ -361,9 +564,36 @@ async def test_80x24_shows_every_part(demo_service: Service) -> None:
         assert board.query_one("#invoices", RowList).region.height >= 6  # the whole Draft lane
         assert board.query_one("#preview").region.height >= 8
         assert board.query_one(AppBar).region.height == 2
+        detail_text = detail(pilot)
+        assert detail_text.index("Available now") < detail_text.index("customer")
+        lines_shown = board.query_one("#detail").scrollable_content_region.height
+        assert detail_text.splitlines().index("Available now") < lines_shown  # no scrolling needed
         tabs = board.query_one("#preview", TabbedContent)
         for tab, keys_to_tab in TAB_KEYS.items():
             tabs.active = "tab-detail"
             board.query_one("#invoices", RowList).focus()
             await pilot.press(*keys_to_tab)
             assert tabs.active == tab
+
+
+@pilot_test
+async def test_the_list_never_shows_two_states_as_failed_in_one_pane(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, "DRAFT-ROGR-18")
+        invoices = dashboard(pilot).query_one("#invoices", RowList)
+        shown = [invoices.columns[3].value(row) for row in invoices.rows]
+        assert "delete.failed" in shown and "deleted" in shown and "failed" not in shown
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pilot_test
+async def test_available_now_shows_without_scrolling(demo_service: Service, size: tuple[int, int]) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=size) as pilot:
+        for number in ("DRAFT-VEGA-17", PAYMENT_PENDING):  # a draft, and one with seven actions
+            await select_invoice(pilot, number)
+            view = dashboard(pilot).query_one("#detail")
+            lines = detail(pilot).splitlines()
+            first_action = lines.index("Available now") + 1
+            assert first_action < view.scrollable_content_region.height, (number, size)

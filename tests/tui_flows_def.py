@@ -82,7 +82,7 @@ class Shot:
 SHOTS: tuple[Shot, ...] = (
     Shot("dashboard-80x24", "The dashboard at 80×24"),
     Shot("dashboard-160x48", "At 160×48: list and preview side by side, the event log docked", size=(160, 48)),
-    Shot("dashboard-light", "The textual-light theme at 120×30", size=(120, 30), theme="textual-light"),
+    Shot("dashboard-light", "The billing-light theme at 120×30", size=(120, 30), theme="billing-light"),
     Shot("draft-sync-form", "s on a draft.syncing invoice: the draft synchronized form",
          ("s",), DRAFT_SYNCING),
     Shot("issuing-sync-form", "s on an issuing.syncing invoice: the issuing synchronized form",

@@ -20,7 +20,7 @@ from textual.widgets import Input
 
 from conftest import DEMO
 from tui_billing.service import Service, scenario
-from tui_billing.tui.app import BillingApp
+from tui_billing.tui.app import BillingApp, ServeOptions
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class StillApp(BillingApp):
 
     CSS_PATH = Path(inspect.getfile(BillingApp)).with_name(str(BillingApp.CSS_PATH))
 
-    def __init__(self, service: Service, *, theme: str | None = None) -> None:
-        super().__init__(service, theme=theme)
+    def __init__(self, service: Service, **options: Any) -> None:
+        super().__init__(service, **options)
         self.animation_level = "none"
         self.notices: list[Notice] = []
 
@@ -70,5 +70,6 @@ def open_demo(path: Path) -> Service:
     return scenario.build(path, scenario.load(DEMO))
 
 
-def make_app(service: Service, *, theme: str | None = None) -> StillApp:
-    return StillApp(service, theme=theme)
+def make_app(service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
+             first_start: bool = False) -> StillApp:
+    return StillApp(service, theme=theme, serve=serve, first_start=first_start)

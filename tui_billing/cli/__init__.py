@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                       choices=["invoice", "no_content"],
                       help="with --serve: override the workspace's callback answer for this run")
     dash.add_argument("--theme", dest="dashboard_theme", metavar="NAME",
-                      help="a Textual theme, e.g. textual-light")
+                      help="billing-dark (the default) or billing-light, or any Textual theme")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:

@@ -281,8 +281,9 @@ def dashboard(args: argparse.Namespace) -> int:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
         serve = ServeOptions(host or "127.0.0.1", int(port), args.dashboard_token,
                              args.dashboard_callback_response)
+    first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
-        BillingApp(service, theme=args.dashboard_theme, serve=serve).run()
+        BillingApp(service, theme=args.dashboard_theme, serve=serve, first_start=first_start).run()
     return 0
 
 

@@ -37,6 +37,23 @@ DEFAULT_SUPPLIER = Supplier(
 )
 
 
+# ``actions`` names → the lifecycle triggers behind them (callbacks and ``fail`` aside).
+_ACTION_TRIGGERS: dict[str, Trigger] = {
+    "advance": Trigger.NEXT, "approve": Trigger.APPROVE, "retry": Trigger.RETRY,
+    "delete": Trigger.DELETE, "collect": Trigger.FORCE_COLLECT, "edit": Trigger.UPDATED,
+    "authorize": Trigger.AUTHORIZED,
+    **{f"payment:{payment.value}": payment.trigger for payment in PaymentTrigger},
+}
+
+
+def _failure_refusal(invoice: Invoice) -> str | None:
+    """Why a sync failure cannot be reported for ``invoice`` now (None: it can)."""
+    if invoice.status in lifecycle.SYNC_STATES:
+        return None
+    return (f"a sync failure can be reported only while a sync is awaited (draft.syncing or "
+            f"issuing.syncing); invoice {invoice.number} is in {invoice.status.value}")
+
+
 def _dump(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
@@ -257,26 +274,35 @@ class Service:
         """Every command possible on ``invoice`` now, with the state it would lead to."""
         ctx = self.context()
         found: dict[str, Status] = {}
-        for name, trigger in (("advance", Trigger.NEXT), ("approve", Trigger.APPROVE),
-                              ("retry", Trigger.RETRY), ("delete", Trigger.DELETE),
-                              ("collect", Trigger.FORCE_COLLECT), ("edit", Trigger.UPDATED),
-                              ("authorize", Trigger.AUTHORIZED)):
+        for name, trigger in _ACTION_TRIGGERS.items():
             target = lifecycle.preview(invoice, trigger, ctx)
             if target is not None:
                 found[name] = target
-        for payment in PaymentTrigger:
-            target = lifecycle.preview(invoice, payment.trigger, ctx)
-            if target is not None:
-                found[f"payment:{payment.value}"] = target
         for callback in Callback:
             target = lifecycle.callback_preview(invoice, callback, ctx)
             if target is not None:
                 found[callback.value] = target
-        if invoice.status in lifecycle.SYNC_STATES:
+        if _failure_refusal(invoice) is None:
             failure = lifecycle.find_transition(invoice, Trigger.FAILED, ctx)
             if failure is not None:
                 found["fail"] = failure.target
         return found
+
+    def refusals(self, invoice: Invoice) -> dict[str, str]:
+        """Why each command that ``actions`` leaves out is refused now, in the words the
+        command itself would refuse with (names as in ``actions``)."""
+        ctx = self.context()
+        possible = self.actions(invoice)
+        reasons = {name: lifecycle.refusal(invoice, trigger, ctx)
+                   for name, trigger in _ACTION_TRIGGERS.items() if name not in possible}
+        for callback in Callback:
+            try:
+                lifecycle.check_callback(invoice, callback)
+            except NotAllowed as error:
+                reasons[callback.value] = str(error)
+        if "fail" not in possible:
+            reasons["fail"] = _failure_refusal(invoice) or lifecycle.refusal(invoice, Trigger.FAILED, ctx)
+        return reasons
 
     # --- app and workflow ----------------------------------------------------------------
     def set_hooks(self, *, draft: bool | None = None, issuing: bool | None = None) -> App:
@@ -478,11 +504,9 @@ class Service:
         """The external system reports that syncing this invoice failed."""
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
-        if invoice.status not in lifecycle.SYNC_STATES:
-            raise NotAllowed(
-                f"a sync failure can be reported only while a sync is awaited (draft.syncing or "
-                f"issuing.syncing); invoice {invoice.number} is in {invoice.status.value}"
-            )
+        refused = _failure_refusal(invoice)
+        if refused is not None:
+            raise NotAllowed(refused)
         invoice.validation_issues = [*invoice.validation_issues, ValidationIssue(
             id=tx.new_id(), severity="critical", code="sync_failed", component=SYNC_COMPONENT,
             message=_text(message, "failure message") if message else "the external invoicing system reported a sync failure",

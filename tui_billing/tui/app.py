@@ -2,12 +2,17 @@
 with ``--serve``, the HTTP API and webhook dispatcher on the same event loop."""
 
 import logging
+import os
+import subprocess
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from textual.actions import ActionParseResult
 from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.logging import TextualHandler
 from textual.screen import Screen
 
@@ -16,12 +21,23 @@ from ..domain.models import Invoice
 from ..service import ClockReport, Service
 from ..store.journal import StoreError
 from .screens.dashboard import Dashboard
+from .themes import DEFAULT as DEFAULT_THEME
+from .themes import THEMES
 
 if TYPE_CHECKING:
     from ..api import ApiCall, Integration
 
 REFRESH_SECONDS = 0.2
+MAX_CALL_TOASTS = 3
+"""At most this many toasts per redraw: a burst of calls must not bury the screen."""
 log = logging.getLogger(__name__)
+
+
+def operation(call: "ApiCall") -> str:
+    """The operation an invoice call made, in words: its path after the invoice id
+    (``draft/synchronized`` → "draft synchronized"), or "delete" for a DELETE."""
+    tail = call.path.split("?", 1)[0].split(call.invoice_id or "", 1)[-1].strip("/")
+    return tail.replace("/", " ") or call.method.lower()
 
 
 @dataclass(frozen=True)
@@ -38,9 +54,15 @@ class BillingApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-billing"
 
-    def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None) -> None:
+    def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
+                 first_start: bool = False) -> None:
+        """``first_start``: the workspace was just created (the dashboard says where)."""
         super().__init__()
         self.service = service
+        self.first_start = first_start
+        for accessible in THEMES.values():
+            self.register_theme(accessible)
+        self.theme = DEFAULT_THEME
         if theme:
             if theme not in self.available_themes:
                 raise InvalidValue(f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}")
@@ -50,12 +72,17 @@ class BillingApp(App[None]):
         self.calls: deque["ApiCall"] = deque(maxlen=500)
         """The most recent API calls, newest last, for the integration screen."""
         self._outside_change = False
+        self._outside_calls: list["ApiCall"] = []
+        """Calls that changed an invoice since the last redraw: each gets a toast."""
 
     async def on_mount(self) -> None:
         # Log records (a failed command, the API's errors) must not be printed over the screen.
         logging.basicConfig(handlers=[TextualHandler()], level=logging.WARNING, force=True)
         self.dashboard = Dashboard(self.service)
         await self.push_screen(self.dashboard)
+        if self.first_start:
+            self.notify(f"{self.service.repository.path}: everything you do is saved there "
+                        "(--db PATH or $TUI_BILLING_DB picks another)", title="New demo workspace", timeout=15)
         if self.serve is not None:
             await self._start_integration(self.serve)
 
@@ -66,10 +93,13 @@ class BillingApp(App[None]):
             self.integration = await start_integration(
                 self.service, host=options.host, port=options.port, token=options.token,
                 callback_response=options.callback_response,  # type: ignore[arg-type]
-                on_change=self._changed_outside, on_call=self.calls.append)
+                on_change=self._changed_outside, on_call=self._called)
         except OSError as error:
-            self.notify(f"cannot serve on {options.host}:{options.port}: {error.strerror or error}",
-                        title="API not started", severity="error", timeout=10)
+            # The errno's own words ("Address already in use"): aiohttp's message is too long.
+            why = f"{options.host}:{options.port}: {os.strerror(error.errno) if error.errno else error}"
+            self.notify(f"cannot serve on {why}", title="API not started", severity="error", timeout=10)
+            self.dashboard.api_problem = f"API not running: {why}"  # stays in the app bar
+            self.dashboard.reload()
             return
         self.set_interval(REFRESH_SECONDS, self._refresh_if_changed)
         self.dashboard.api_status = self.api_status()
@@ -87,13 +117,38 @@ class BillingApp(App[None]):
     def _changed_outside(self) -> None:
         self._outside_change = True
 
+    def _called(self, call: "ApiCall") -> None:
+        self.calls.append(call)
+        if call.changed and call.invoice_id:
+            self._outside_calls.append(call)
+
     def _refresh_if_changed(self) -> None:
-        """Calls and deliveries can come by the hundred a second: redraw at most 5 times."""
+        """Calls and deliveries can come by the hundred a second: redraw at most 5 times.
+        A call that changed an invoice is shown: a toast names the operation and the
+        transition, and the dashboard follows the invoice (the last one changed)."""
         if self._outside_change:
             self._outside_change = False
-            self.dashboard.reload()
+            operations: dict[str, list[str]] = {}  # invoice id → what was done to it, in order
+            for call in self._outside_calls:
+                operations.setdefault(call.invoice_id or "", []).append(operation(call))
+            self._outside_calls = []
+            before = {invoice_id: self.dashboard.shown_as(invoice_id) for invoice_id in operations}
+            self.dashboard.reload(follow=next(reversed(operations), None))
+            for invoice_id, done in list(operations.items())[-MAX_CALL_TOASTS:]:
+                self._announce(invoice_id, " + ".join(done), before[invoice_id])
             if hasattr(self.screen, "reload") and self.screen is not self.dashboard:
                 self.screen.reload()
+
+    def _announce(self, invoice_id: str, done: str, before: tuple[str, str] | None) -> None:
+        """A toast for outside calls that changed an invoice: "draft synchronized ·
+        DRAFT-… : draft.syncing → draft.waiting_auto_approval"."""
+        after = self.dashboard.shown_as(invoice_id)
+        if after is None:
+            return
+        (was_number, was), (number, status) = before or after, after
+        renamed = f" (now {number})" if number != was_number else ""
+        move = f"{was} → {status}" if was != status else f"still {status}"
+        self.notify(f"{done} · {was_number}{renamed}: {move}", title="API call")
 
     def run_command(self, done: str, command: Callable[[], Any]) -> tuple[bool, Any]:
         """Run a service command for a screen and say how it went: refused (why; nothing
@@ -117,20 +172,52 @@ class BillingApp(App[None]):
             self.integration.notify()
         return True, result
 
+    def copy_text(self, text: str, what: str) -> None:
+        """Copy ``text`` and say honestly where it went. Textual's copy is an OSC 52
+        escape that the terminal may ignore; inside tmux, which passes it on only with
+        set-clipboard on, the text also goes to tmux's paste buffer."""
+        self.copy_to_clipboard(text)
+        if not os.environ.get("TMUX"):
+            self.notify(f"{what} sent to the terminal's clipboard (OSC 52; a terminal without it "
+                        "ignores it)", title="Copied")
+            return
+        try:
+            subprocess.run(["tmux", "load-buffer", "-"], input=text.encode(), check=True,
+                           capture_output=True, timeout=5)
+        except (OSError, subprocess.SubprocessError) as error:
+            self.notify(f"inside tmux, which did not take the copy ({error}): {what} reaches your "
+                        "clipboard only with tmux's set-clipboard on", title="Maybe not copied",
+                        severity="warning")
+            return
+        self.notify(f"{what} copied to tmux's paste buffer (prefix ] pastes it; your clipboard "
+                    "too if tmux's set-clipboard is on)", title="Copied")
+
     async def action_quit(self) -> None:
         if self.integration is not None:
             await self.integration.stop()
             self.integration = None
         self.exit()
 
+    async def run_action(self, action: "str | ActionParseResult", default_namespace: DOMNode | None = None,
+                         namespaces: Mapping[str, DOMNode] | None = None) -> bool:
+        """A dashboard action that is not possible now (its key dimmed) says why instead
+        of doing nothing; from a key, the palette or a click alike."""
+        if isinstance(default_namespace, Dashboard) and isinstance(action, str):
+            name = action.split("(", 1)[0]
+            if default_namespace.check_action(name, ()) is None:
+                default_namespace.explain(name)
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette reaches every dashboard action that is possible now."""
+        """The palette lists every dashboard action by name with its key; those not
+        possible now are marked with the reason (choosing one says it again)."""
         yield from super().get_system_commands(screen)
         if isinstance(screen, Dashboard):
             for binding in screen.BINDINGS:
-                if not hasattr(binding, "action") or binding.action.startswith("app."):
+                if not isinstance(binding, Binding) or binding.action.startswith("app."):
                     continue
-                action = binding.action.split("(", 1)[0]
-                if screen.check_action(action, ()):
-                    yield SystemCommand(binding.description, f"key {binding.key.split(',')[0]}",
-                                        lambda a=binding.action: screen.run_action(a))
+                keys = " ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+                refusal = screen.refusal(binding.action.split("(", 1)[0])
+                help_text = f"key {keys}" + (f" · not possible now: {refusal.splitlines()[0]}" if refusal else "")
+                yield SystemCommand(binding.description, help_text, lambda a=binding.action: screen.run_action(a))

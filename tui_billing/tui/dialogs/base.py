@@ -1,11 +1,12 @@
 """What every dialog shares: a framed box, a title, an error line, esc to cancel."""
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 T = TypeVar("T")
@@ -16,10 +17,12 @@ class Dialog(ModalScreen[T], Generic[T]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        # Before the fields' own ctrl+c (copy): people press it to get out of a form.
+        Binding("ctrl+c", "cancel", "Cancel", id="dialog.interrupt", priority=True),
         Binding("ctrl+s", "submit", "Submit", id="dialog.submit"),
     ]
     TITLE_TEXT = ""
-    HINT = "enter: next field / submit · ctrl+s: submit · esc: cancel"
+    HINT = "enter: next field / submit · ctrl+s: submit · esc or ctrl+c: cancel"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -31,6 +34,15 @@ class Dialog(ModalScreen[T], Generic[T]):
 
     def fields(self) -> ComposeResult:
         yield from ()
+
+    def scroll_to_center(self, widget: Widget, *args: Any, **kwargs: Any) -> None:
+        """Focus centres a field that is not wholly in view: centre its label instead, so
+        the label stays in view too (a long form's first label hid above it at 80×24)."""
+        siblings = list(widget.parent.children) if widget.parent else []
+        index = siblings.index(widget) if widget in siblings else 0
+        if index and siblings[index - 1].has_class("field-label"):
+            widget = siblings[index - 1]
+        super().scroll_to_center(widget, *args, **kwargs)
 
     def fail(self, message: str) -> None:
         """Show why the values cannot be submitted; the dialog stays open."""

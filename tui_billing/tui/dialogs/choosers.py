@@ -28,8 +28,8 @@ class PaymentChooser(Dialog[str]):
         for trigger, action in choices:
             target = self.actions.get(action)
             note = (f"→ {target.value}" if target else f"not allowed in {self.invoice.status.value}")
-            extra = " (simulator only)" if trigger == "authorized" else ""
-            options.append(Option(f"{trigger:<22} {note}{extra}", id=trigger, disabled=target is None))
+            label = "authorized (simulator)" if trigger == "authorized" else trigger  # fits its column
+            options.append(Option(f"{label:<22} {note}", id=trigger, disabled=target is None))
         yield OptionList(*options, id="payment-options")
 
     def on_mount(self) -> None:

@@ -93,10 +93,13 @@ class ClockForm(Dialog[str]):
     TITLE_TEXT = "Advance the simulated clock"
 
     def fields(self) -> ComposeResult:
-        yield from _field("Duration: 1h, 3d, 1w, 1mo or ISO-8601 (PT30M, P1D, P1M)", "1h", "duration")
+        yield from _field("Duration: 1h, 3d, 1w, 1mo, 1y or ISO-8601 (PT30M, P1D, P1M, P1Y)", "1h", "duration")
 
     def action_submit(self) -> None:
         text = self.value("duration") or ""
+        if text.startswith("-"):
+            self.fail("The clock only moves forward: give a positive duration (no minus sign).")
+            return
         try:
             duration = parse_duration(text)
         except InvalidValue as error:

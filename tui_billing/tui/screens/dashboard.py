@@ -9,7 +9,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Vertical
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -23,7 +23,7 @@ from ...service import Service
 from ...store.journal import StoreError
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
-from ..lanes import LANES, lane_of
+from ..lanes import LANES, lane_of, list_label
 from ..widgets.bars import AppBar, LaneBar
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import InvoiceDetail, JsonView
@@ -48,7 +48,7 @@ ACTION_KEYS = {"draft_synchronized": "s", "issuing_synchronized": "s", "approve"
 
 
 def _status_cell(row: Row) -> str:
-    return row["status"].split(".", 1)[-1]
+    return list_label(row["status"])
 
 
 def _money(row: Row) -> str:
@@ -81,6 +81,12 @@ class Dashboard(Screen[None]):
         Binding("left,h,left_square_bracket", "lane(-1)", "Previous pane", id="lanes.previous", show=False),
         Binding("right,l,right_square_bracket", "lane(1)", "Next pane", id="lanes.next", show=False),
         Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
+        # Tab has two stops, the list and the preview's tabs; from the tabs these scroll
+        # the preview (the list's own keys move its cursor first).
+        Binding("down,j", "scroll_preview(1)", "Scroll the preview down (from its tabs)", id="preview.down", show=False),
+        Binding("up,k", "scroll_preview(-1)", "Scroll the preview up (from its tabs)", id="preview.up", show=False),
+        Binding("pagedown", "scroll_preview(1, True)", "Page the preview down (from its tabs)", id="preview.page_down", show=False),
+        Binding("pageup", "scroll_preview(-1, True)", "Page the preview up (from its tabs)", id="preview.page_up", show=False),
     ]
 
     lane: reactive[int] = reactive(0, init=False)
@@ -91,14 +97,19 @@ class Dashboard(Screen[None]):
         self.selected: Invoice | None = None
         self.api_status = ""
         """The app bar's word on the HTTP API when the dashboard serves it (``--serve``)."""
+        self.api_problem = ""
+        """Why the API asked for (``--serve``) is not running; shown until the app ends."""
         self.actions: dict[str, Status] = {}
         self.filter_text = ""
+        self._kept: set[str] = set()
+        """Invoices the filter keeps showing: it showed them when a command moved them."""
         self._shown_row: Row | None = None
         self._stale_tabs: set[str] = set()
         self._now_text = ""
         self._log_seq = -1
         self._lanes: dict[str, list[Row]] = {lane.key: [] for lane in LANES}
         """Each lane's rows, newest first, as of the last reload."""
+        self._shown_as: dict[str, tuple[str, str]] = {}
 
     # --- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -149,21 +160,28 @@ class Dashboard(Screen[None]):
         now = self.service.now()
         self._now_text = now.isoformat()  # read once, not for every row drawn
         self._lanes = {lane.key: [] for lane in LANES}
+        # Rows are the store's live summaries: keep what they said, to tell what changed.
+        self._shown_as = {row["id"]: (row["number"], row["status"]) for row in rows}
         for row in reversed(rows):
             self._lanes[lane_of(row["status"]).key].append(row)
-        counts = {key: len(lane_rows) for key, lane_rows in self._lanes.items()}
         if follow is not None:
             row = next((r for r in rows if r["id"] == follow), None)
             if row is not None:
                 self.set_reactive(Dashboard.lane, LANES.index(lane_of(row["status"])))
-        lanes = self.query_one(LaneBar)
-        lanes.counts = counts
-        lanes.active = self.lane
+                if self.filter_text:
+                    self._kept.add(follow)
+        self.query_one(LaneBar).active = self.lane
         app = self.service.app()
-        self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, self.api_status)
+        api = (Content.styled(self.api_status, "bold $accent") if self.api_status
+               else Content.styled(f"✖ {self.api_problem}", "bold $error") if self.api_problem else Content(""))
+        self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, api)
         self._fill_list(select=follow or (self.selected.id if self.selected else None))
         if self.is_current:  # else on_screen_resume fills it
             self.call_after_refresh(self._fill_log)  # the panes first, the docked log a frame later
+
+    def shown_as(self, invoice_id: str) -> tuple[str, str] | None:
+        """The invoice's number and status as of the last reload (None: not there then)."""
+        return self._shown_as.get(invoice_id)
 
     def _fill_log(self) -> None:
         """Refill the docked event log when it is shown (large terminals) and has new events."""
@@ -173,14 +191,20 @@ class Dashboard(Screen[None]):
             self._numbers.update((row["id"], row["number"]) for row in self.service.invoice_rows())
             self.query_one("#log", RowList).set_rows(list(reversed(self.service.event_rows())))
 
-    def _fill_list(self, select: str | None = None) -> None:
-        """List the active lane's invoices (as of the last reload) that match the filter."""
-        visible = self._lanes[LANES[self.lane].key]
+    def _matches(self, row: Row) -> bool:
+        """Whether the filter shows ``row``: what was typed is in its number, customer or
+        id, or the filter showed it when a command moved it (a new number keeps it shown)."""
         needle = self.filter_text.lower()
-        if needle:
-            visible = [r for r in visible if needle in r["number"].lower()
-                       or needle in r["customer_name"].lower() or needle in r["id"].lower()]
-        self.query_one("#invoices", RowList).set_rows(visible, select=select)
+        return (not needle or row["id"] in self._kept or needle in row["number"].lower()
+                or needle in row["customer_name"].lower() or needle in row["id"].lower())
+
+    def _fill_list(self, select: str | None = None) -> None:
+        """List the active lane's invoices (as of the last reload) that match the filter;
+        the panes count what the filter shows."""
+        shown = {key: [r for r in rows if self._matches(r)] if self.filter_text else rows
+                 for key, rows in self._lanes.items()}
+        self.query_one(LaneBar).counts = {key: len(rows) for key, rows in shown.items()}
+        self.query_one("#invoices", RowList).set_rows(shown[LANES[self.lane].key], select=select)
         self.show(self.query_one("#invoices", RowList).current)
 
     def watch_lane(self, lane: int) -> None:
@@ -252,6 +276,24 @@ class Dashboard(Screen[None]):
         if action == "copy_json":
             return True if self.selected else None
         return True
+
+    def refusal(self, action: str) -> str | None:
+        """Why dashboard action ``action`` (a binding's, parameters aside) is not possible
+        now, in the service's own words; None when it is possible."""
+        if self.check_action(action, ()) is not None:
+            return None
+        if self.selected is None:
+            return "no invoice selected"
+        refusals = self.service.refusals(self.selected)
+        reasons = list(dict.fromkeys(refusals[name] for name in NEEDS[action] if name in refusals))
+        shown = "\n".join(reasons[:2])
+        return shown + (f"\n… and {len(reasons) - 2} more like these" if len(reasons) > 2 else "")
+
+    def explain(self, action: str) -> None:
+        """Say why a dimmed key does nothing (the key bar dims it; this is what it means)."""
+        binding = next((b for b in self.BINDINGS if isinstance(b, Binding) and b.action.split("(", 1)[0] == action), None)
+        title = f"{binding.description}: not possible now" if binding else "Not possible now"
+        self.notify(self.refusal(action) or "", title=title, severity="warning")
 
     # --- commands flow up to the service ---------------------------------------------------------
     def run_command(self, done: str, command: Callable[[], Any]) -> None:
@@ -359,6 +401,13 @@ class Dashboard(Screen[None]):
         from .help import Help
         self.app.push_screen(Help(self.BINDINGS))
 
+    def action_scroll_preview(self, direction: int, page: bool = False) -> None:
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is not None:
+            view = pane.query_one(VerticalScroll)
+            view.scroll_relative(y=direction * (max(view.scrollable_content_region.height - 1, 1) if page else 1),
+                                 animate=False)
+
     def action_lane(self, delta: int) -> None:
         self.lane = (self.lane + delta) % len(LANES)
 
@@ -376,6 +425,7 @@ class Dashboard(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.filter_text = event.value.strip()
+            self._kept.clear()
             self._fill_list()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -387,5 +437,5 @@ class Dashboard(Screen[None]):
         if active not in ("tab-generated", "tab-events"):
             active = "tab-v1"  # from the detail tab, y copies the invoice JSON
         self._fill_tab(active)
-        self.app.copy_to_clipboard(self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text)
-        self.notify("JSON copied to the clipboard", title="Copied")
+        self.app.copy_text(self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,  # type: ignore[attr-defined]
+                           "JSON")

@@ -37,7 +37,8 @@ class AppBar(Widget):
     AppBar { height: auto; background: $panel; padding: 0 1; }
     """
 
-    state: reactive[tuple[App, Workflow, Any, str] | None] = reactive(None)
+    state: reactive[tuple[App, Workflow, Any, Content] | None] = reactive(None)
+    """The app, the workflow, the simulated now, and what to say of the API (may be empty)."""
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return len(self._content(width).split("\n"))  # width excludes the padding already
@@ -64,8 +65,8 @@ class AppBar(Widget):
             Content.assemble(("[w] ", "$text-muted"),
                              f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}"),
         ]
-        if extra:
-            parts.append(Content.styled(extra, "bold $accent"))
+        if extra.cell_length:
+            parts.append(extra)
         return wrap(parts, width)
 
 

@@ -24,7 +24,7 @@ def _when(moment: datetime | None) -> str:
     return (rfc3339(moment) or "-")[:16].replace("T", " ")
 
 
-class InvoiceDetail(VerticalScroll):
+class InvoiceDetail(VerticalScroll, can_focus=False):
     """Everything about one invoice, and what can be done with it now."""
 
     DEFAULT_CSS = "InvoiceDetail { padding: 0 1; } InvoiceDetail > Static { width: 1fr; }"
@@ -53,6 +53,13 @@ class InvoiceDetail(VerticalScroll):
         lines.append(Content.assemble((invoice.number, "bold"), "  ",
                                       (invoice.status.value, "bold $error" if failed else "bold $success")))
         lines.append(Content.styled(invoice.id, "$text-muted"))
+        # What can be done comes first: it must show without scrolling, even at 80×24.
+        heading("Available now")
+        if actions:
+            for name, (key, target) in actions.items():
+                lines.append(Content.assemble("  ", (f"[{key}]", "bold $accent"), f" {name} → {target.value}"))
+        else:
+            lines.append(Content.styled("  nothing: this is an end state", "$text-muted"))
         field("customer", f"{invoice.customer.name} · {invoice.currency} · tax {invoice.tax_rate * 100:.2f}%")
         field("period", f"{invoice.period_from.date()} → {invoice.period_to.date()}")
         field("totals", f"{totals.amount} + tax {totals.taxes_total} = {totals.total} {invoice.currency}", "bold")
@@ -81,12 +88,6 @@ class InvoiceDetail(VerticalScroll):
             for issue in invoice.validation_issues:
                 style = "$error" if issue.severity == "critical" else "$warning"
                 lines.append(Content.assemble("  ", (f"{issue.severity}: ", f"bold {style}"), issue.message))
-        heading("Available now")
-        if actions:
-            for name, (key, target) in actions.items():
-                lines.append(Content.assemble("  ", (f"[{key}]", "bold $accent"), f" {name} → {target.value}"))
-        else:
-            lines.append(Content.styled("  nothing: this is an end state", "$text-muted"))
         heading("History")
         for entry in invoice.history:
             lines.append(Content.assemble(
@@ -95,7 +96,7 @@ class InvoiceDetail(VerticalScroll):
         return Content("\n").join(lines)
 
 
-class JsonView(VerticalScroll):
+class JsonView(VerticalScroll, can_focus=False):
     """Pretty-printed, highlighted JSON under a one-line note (e.g. "schema valid")."""
 
     DEFAULT_CSS = """
