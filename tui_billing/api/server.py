@@ -24,7 +24,7 @@ from ..domain.models import Invoice
 from ..domain.status import Status, v1_status
 from ..service import Service
 from ..store.journal import StoreError
-from . import bodies
+from . import bodies, notification
 from .problems import Unauthorized, compact_json, problem, status_of
 
 log = logging.getLogger("tui_billing.api")
@@ -197,6 +197,7 @@ class ApiServer:
             web.put("/api/v1/apps/{appId}", self.put_app_v1),
             web.get("/openmeter/apps/{appId}", self.get_app_v3, allow_head=False),
             web.put("/openmeter/apps/{appId}", self.put_app_v3),
+            *notification.routes(self.service),
         ]
 
     # --- the integration's three callbacks -----------------------------------------------------
