@@ -6,6 +6,7 @@ events reach a loopback receiver that verifies them with ``svix`` and ``standard
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,7 @@ from test_api import UNKNOWN_ULID, _files, call, run, serving
 from test_webhooks import receiving, settled, until, webhook_events
 from tui_billing.api import start_integration
 from tui_billing.service import Service
-from tui_billing.service.webhooks import Webhooks
+from tui_billing.service.webhooks import EventQuery, Webhooks
 
 BASE = "/api/v1/notification"
 
@@ -173,3 +174,25 @@ def test_bad_input_is_a_problem_and_changes_nothing(service: Service, workspace_
     status, kind, problem = run(scenario())
     assert (status, kind) == (expected, "application/problem+json") and problem["detail"]
     assert _files(workspace_path) == before
+
+
+def test_event_list_filters_and_order(service: Service) -> None:
+    hooks = Webhooks(service)
+    hooks.add("http://127.0.0.1:9/both")
+    created_only, _ = hooks.add("http://127.0.0.1:9/created", event_types=["invoice.created"])
+    service.create_invoice(service.customers()[0].key)
+    service.advance_clock("1d")
+    later = service.now()
+    second = service.create_invoice(service.customers()[1].key)
+    hooks.enqueue_new_events()
+    everything = hooks.notification_rows()
+    events = webhook_events(service, 0)
+    assert len(everything) == len(events) + sum(e["type"] == "invoice.created" for e in events)
+    assert [r["event_seq"] for r in everything] == sorted(r["event_seq"] for r in everything)
+    recent = hooks.notification_rows(EventQuery(start=later))
+    assert recent and {r["invoice_id"] for r in recent} == {second.id}
+    assert hooks.notification_rows(EventQuery(end=later - timedelta(seconds=1))) == everything[:-len(recent)]
+    mine = hooks.notification_rows(EventQuery(channels=frozenset({created_only.id})))
+    assert len(mine) == 2 and {r["type"] for r in mine} == {"invoice.created"}
+    newest_first = hooks.notification_rows(EventQuery(descending=True, order_by="id"))
+    assert [r["id"] for r in newest_first] == sorted((r["id"] for r in everything), reverse=True)
