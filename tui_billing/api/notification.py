@@ -6,7 +6,7 @@ follow OpenMeter's v1 shapes (``NotificationChannelWebhook``, ``NotificationRule
 ``NotificationEvent``); ``routes`` lists the operations for the server's route table.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..domain.errors import InvalidValue
-from ..domain.ids import is_ulid
+from ..domain.ids import ULID_PATTERN, is_ulid
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service.webhooks import (
@@ -25,8 +25,7 @@ from .problems import compact_json
 
 BASE = "/api/v1/notification"
 MAX_PAGE_SIZE = 1000
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Ulid = Annotated[str, Field(pattern=r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
+Ulid = Annotated[str, Field(pattern=ULID_PATTERN.pattern)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
