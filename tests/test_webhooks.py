@@ -293,6 +293,7 @@ def test_a_hung_channel_does_not_slow_a_healthy_one(service: Service) -> None:
             try:
                 healthy = len(webhook_events(service, 0))
                 await until(lambda: len(receiver.received) == healthy, "every healthy delivery")
+                await until(lambda: receiver.hanging["hung"] >= 4, "the hung channel's slots filled")
                 return healthy, receiver.hanging["hung"]
             finally:
                 receiver.release.set()
