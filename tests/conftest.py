@@ -12,7 +12,8 @@ from tui_billing.service import scenario
 FIXED_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 SEED = 7
 PROJECT = Path(__file__).resolve().parents[1]
-SEEDS = PROJECT.parent / "shared" / "seeds"
+# Kong's two schemas the project validates against, as packaged (tui_billing/domain/schemas/).
+SEEDS = PROJECT / "tui_billing" / "domain" / "schemas"
 DEMO = PROJECT / "fixtures" / "demo.json"
 
 

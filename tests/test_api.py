@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,9 @@ from openmeter._generated import models as sdk_models
 
 from conftest import FIXED_CLOCK, SEED, SEEDS
 from tui_billing.api import ApiCall, ApiServer, start_api, start_integration
+from tui_billing.api import server as server_module
+from tui_billing.api.invoice_v3 import invoice_v3
+from tui_billing.api.problems import Issue, extensions
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict
 from tui_billing.service import Service
@@ -123,6 +127,42 @@ def test_official_sdk_drives_callbacks_app_and_invoice(service: Service) -> None
     assert (current.name, current.labels, current.enable_draft_sync_hook) == expected
 
 
+def test_official_sdk_reads_detailed_lines_and_maps_their_external_ids(service: Service) -> None:
+    """Lines read through the SDK's Invoice model: usage_based parents with prices and their
+    detailed lines; an external id given for a detailed line comes back on that line."""
+    invoice_id = in_syncing(service)
+
+    def partner() -> tuple[Any, Any]:
+        client = openmeter.Client(endpoint=server.url, token=TOKEN)
+        before = client.invoice.get_invoice(invoice_id)
+        usage = next(line for line in before.lines if line.price["type"] == "unit")
+        detailed = usage.children[0]
+        assert client.app_custom_invoicing.draft_syncronized(invoice_id, {"invoicing": {
+            "lineExternalIds": [{"lineId": detailed.id, "externalId": "erp-usage-1"}]}}) is None
+        return before, client.invoice.get_invoice(invoice_id)
+
+    async def scenario() -> tuple[Any, Any]:
+        nonlocal server
+        async with serving(service, token=TOKEN, callback_response="no_content") as (server, _):
+            return await asyncio.to_thread(partner)
+
+    server: ApiServer
+    before, after = run(scenario())
+    assert isinstance(after, sdk_models.Invoice)
+    # The SDK hands the price union back as a plain dict, like the app union above.
+    for line in before.lines:
+        assert isinstance(line, sdk_models.InvoiceLine) and line.type == "usage_based"
+        assert line.rate_card.price == line.price and line.invoice.id == invoice_id
+        assert all(isinstance(child, sdk_models.InvoiceDetailedLine) and child.type == "flat_fee"
+                   for child in line.children)
+    flat = next(line for line in before.lines if line.price["type"] == "flat")
+    assert [(c.quantity, c.per_unit_amount) for c in flat.children] == [("1", flat.price["amount"])]
+    usage = next(line for line in after.lines if line.price["type"] == "unit")
+    assert usage.children[0].external_ids.invoicing == "erp-usage-1"
+    assert usage.external_ids is None  # the parent was not named: its id stays unmapped
+    assert service.invoice(invoice_id).line(usage.children[0].id).external_id == "erp-usage-1"  # type: ignore[union-attr]
+
+
 # --- 200 with the invoice, or 204 ---------------------------------------------------------------
 def test_callback_response_follows_the_workspace_setting_unless_overridden(service: Service) -> None:
     invoice_id = in_syncing(service, issuing=False)
@@ -178,31 +218,174 @@ def test_refused_calls_answer_problem_json(service: Service, case: str, method: 
     assert problem["status"] == status and detail in problem["detail"], problem
 
 
+V1_PROBLEM = {"type", "title", "status", "detail", "instance", "extensions"}
+V3_PROBLEM = {"type", "title", "status", "detail", "instance", "invalid_parameters", "extensions"}
+
+
+def check_problem(path: str, status: int, kind: str, problem: dict[str, Any]) -> dict[str, Any]:
+    """The facts of OpenMeter's problem schemas: v1 ``about:blank`` problems, v3 Konnect
+    errors whose 400 names at least one invalid parameter; ``instance`` a request URN."""
+    assert kind == "application/problem+json"
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    assert re.fullmatch(r"urn:request:[A-Za-z0-9._~/-]+", problem["instance"]), problem
+    if path.startswith(("/api/v3/", "/v3/")):
+        assert set(problem) <= V3_PROBLEM and problem["type"].startswith("https://kongapi.info/konnect/")
+        if status == 400:
+            assert problem["invalid_parameters"] and all(
+                {"field", "reason", "source"} <= set(p) for p in problem["invalid_parameters"])
+    else:
+        assert set(problem) <= V1_PROBLEM and problem["type"] == "about:blank"
+    return problem
+
+
 async def _problem(service: Service, method: str, path: str, body: Any, **options: Any) -> dict[str, Any]:
     async with serving(service, **options) as (_, http):
         raw = body if isinstance(body, bytes) else None
         status, kind, problem = await call(http, method, path, None if raw is not None else body, raw=raw)
-    assert kind == "application/problem+json"
-    assert set(problem) == {"type", "title", "status", "detail", "instance"}
-    assert problem["status"] == status and problem["instance"] == path.split("?")[0]
-    return problem
+    return check_problem(path, status, kind, problem)
 
 
-@pytest.mark.parametrize(("method", "path", "detail"), [
-    ("GET", f"{INVOICES}/{UNKNOWN_ULID}", "no invoice"),
-    ("POST", f"{CALLBACKS}/{UNKNOWN_ULID}/payment/status", "no invoice"),
-    ("GET", f"{INVOICES}/not-a-ulid", "ULID"),
-    ("POST", f"{CALLBACKS}/DRAFT-GOUL-1/payment/status", "ULID"),
-    ("DELETE", f"{INVOICES}/01kdwcj2m0pzwghxa0bxtxpa12", "ULID"),
-    ("GET", f"/api/v1/apps/{UNKNOWN_ULID}", "no app"),
-    ("PUT", f"/openmeter/apps/{UNKNOWN_ULID}", "no app"),
-    ("GET", "/api/v1/nothing-here", "no endpoint"),
-])
-def test_unknown_ids_and_routes_are_404(service: Service, method: str, path: str, detail: str) -> None:
-    app = {"name": "x", "enable_draft_sync_hook": False, "enable_issuing_sync_hook": False}
-    body = {"trigger": "paid"} if "payment" in path else (app if method == "PUT" else None)
-    problem = run(_problem(service, method, path, body))
-    assert problem["status"] == 404 and detail in problem["detail"]
+def _sample(path: str) -> str:
+    for name in ("invoiceId", "appId", "channelId", "ruleId", "eventId"):
+        path = path.replace("{" + name + "}", "{id}")
+    return path
+
+
+APP_V1_BODY = {"name": "x", "type": "custom_invoicing", "enableDraftSyncHook": False, "enableIssuingSyncHook": False}
+APP_V3_BODY = {"name": "x", "type": "external_invoicing", "enable_draft_sync_hook": False,
+               "enable_issuing_sync_hook": False}
+
+
+def valid_body(method: str, template: str) -> Any:
+    """A body the operation accepts (so only the id can be what is wrong)."""
+    if template.endswith("/draft/synchronized"):
+        return {"invoicing": {}}
+    if template.endswith("/payment/status"):
+        return {"trigger": "paid"}
+    if method == "PUT" and "/apps/" in template:
+        return APP_V3_BODY if "/openmeter/" in template else APP_V1_BODY
+    if method == "PUT" and "/notification/channels/" in template:
+        return {"type": "WEBHOOK", "name": "x", "url": "http://127.0.0.1:9/x"}
+    if method == "PUT" and "/notification/rules/" in template:
+        return {"type": "invoice.created", "name": "x", "channels": [UNKNOWN_ULID]}
+    return {} if method in ("POST", "PUT") else None
+
+
+ID_ROUTES = [(r.method, base + r.path) for r in server_module.ROUTES for base in r.bases if "{" in r.path]
+
+
+@pytest.mark.parametrize(("method", "template"), ID_ROUTES, ids=[f"{m} {p}" for m, p in ID_ROUTES])
+def test_every_path_id_is_checked(service: Service, method: str, template: str) -> None:
+    """Not a ULID: 400 (request validation, nothing read); an unknown ULID: 404."""
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            for bad in ("not-a-ulid", "DRAFT-GOUL-1", "01KDWCJ2M0ZZZZZZZZZZZZZZZZZ"):
+                path = _sample(template).replace("{id}", bad)
+                status, kind, problem = await call(http, method, path, {})
+                check_problem(path, 400, kind, problem)
+                assert status == 400 and "not a ULID" in problem["detail"]
+            path = _sample(template).replace("{id}", UNKNOWN_ULID)
+            status, kind, problem = await call(http, method, path, valid_body(method, template))
+            if template.endswith("/void"):
+                assert status == 501  # OpenMeter does not implement it, whatever the invoice
+            else:
+                check_problem(path, 404, kind, problem)
+                assert any(f"no {what}" in problem["detail"] for what in ("invoice", "app", "notification"))
+
+    run(scenario())
+
+
+def test_v1_ids_are_ulids_in_either_case_v3_in_upper_case(service: Service) -> None:
+    lower = UNKNOWN_ULID.lower()
+    assert run(_problem(service, "DELETE", f"{INVOICES}/{lower}", None))["status"] == 404
+    assert run(_problem(service, "GET", f"/api/v3/openmeter/apps/{lower}", None))["status"] == 400
+
+
+def test_unknown_routes_are_404_and_v3_is_not_served_at_the_root(service: Service) -> None:
+    app_id = service.app().id
+    for path in ("/api/v1/nothing-here", f"/openmeter/apps/{app_id}", "/api/v3/nothing-here"):
+        problem = run(_problem(service, "GET", path, None))
+        assert problem["status"] == 404 and "no endpoint" in problem["detail"]
+
+
+def test_billing_refusals_carry_validation_issues(service: Service) -> None:
+    """As OpenMeter's EncodeValidationIssues: the first issue's fields as ``extensions``."""
+    invoice_id = in_syncing(service)
+    refusal = {"severity": "critical", "message": "invoice action not available",
+               "code": "invoice_action_not_available"}
+    assert run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/approve", None))["extensions"] == refusal
+    assert run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/advance", None))["extensions"] == {
+        "severity": "critical", "message": "invoice cannot advance", "code": "invoice_cannot_advance"}
+    not_found = run(_problem(service, "GET", f"{INVOICES}/{UNKNOWN_ULID}", None))
+    assert not_found["extensions"] == {"severity": "critical", "message": "invoice not found",
+                                       "code": "invoice_not_found"}
+    payment = run(_problem(service, "POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": "paid"}))
+    assert payment["extensions"] == {"severity": "critical", "message": payment["detail"],
+                                     "component": "app.custom_invoicing.collectPayments.trigger_invoice"}
+    # Not billing validation issues: a sync callback in the wrong state, a bad body, an unknown app.
+    for method, path, body in [("POST", f"{CALLBACKS}/{invoice_id}/issuing/synchronized", {}),
+                               ("POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": 1}),
+                               ("GET", f"/api/v1/apps/{UNKNOWN_ULID}", None)]:
+        assert "extensions" not in run(_problem(service, method, path, body))
+
+
+def test_more_issues_go_to_additional_issues() -> None:
+    first = Issue("critical", "one", code="a", component="c", path="lines[0]")
+    second = Issue("warning", "two")
+    assert extensions([first]) == {"severity": "critical", "message": "one", "code": "a", "component": "c",
+                                   "path": "lines[0]"}
+    assert extensions([first, second, second]) == {**extensions([first]), "additionalIssues": [
+        {"severity": "warning", "message": "two"}, {"severity": "warning", "message": "two"}]}
+    assert extensions([]) == {}
+
+
+def test_problem_instance_names_the_request(service: Service) -> None:
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            async with http.get(f"{INVOICES}/{UNKNOWN_ULID}", headers={"X-Request-Id": "partner-42"}) as response:
+                assert response.headers["X-Request-Id"] == "partner-42"
+                assert (await response.json(content_type=None))["instance"] == "urn:request:partner-42"
+            seen = set()
+            for header in ({}, {}, {"X-Request-Id": "has spaces in it"}):
+                async with http.get(f"{INVOICES}/{UNKNOWN_ULID}", headers=header) as response:
+                    problem = await response.json(content_type=None)
+                    assert problem["instance"] == f"urn:request:{response.headers['X-Request-Id']}"
+                    seen.add(problem["instance"])
+            assert len(seen) == 3
+
+    run(scenario())
+
+
+def test_v3_problems(service: Service) -> None:
+    app_id = service.app().id
+    missing = run(_problem(service, "GET", f"/v3/openmeter/apps/{UNKNOWN_ULID}", None))
+    assert (missing["status"], missing["type"]) == (404, "https://kongapi.info/konnect/not-found")
+    refused = run(_problem(service, "PUT", f"/api/v3/openmeter/apps/{app_id}", b"{"))
+    assert refused["invalid_parameters"][0]["source"] == "body"
+    assert run(_problem(service, "GET", f"/api/v3/openmeter/apps/{app_id}", None, token=TOKEN))["type"] == (
+        "https://kongapi.info/konnect/unauthenticated")
+
+
+def test_void_answers_501_as_openmeter_does(service: Service, workspace_path: Path) -> None:
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+    before = _files(workspace_path)
+    problem = run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/void", {"action": {}}))
+    assert (problem["status"], problem["title"]) == (501, "Not Implemented") and "payment/status" in problem["detail"]
+    assert _files(workspace_path) == before
+
+
+def test_snapshot_quantities_collects_now(service: Service) -> None:
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+    assert service.invoice(invoice_id).status.value == "draft.waiting_for_collection"
+
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            status, _, body = await call(http, "POST", f"{INVOICES}/{invoice_id}/snapshot-quantities")
+            assert status == 200 and extended(body) != "draft.waiting_for_collection"
+
+    run(scenario())
+    problem = run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/snapshot-quantities", None))
+    assert problem["extensions"]["code"] == "invoice_action_not_available"
 
 
 def test_other_problems(service: Service) -> None:
@@ -281,12 +464,15 @@ def extended(invoice: dict[str, Any]) -> str:
 
 
 def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
-    rows = demo_service.invoice_rows()
+    invoices = demo_service.invoices()
+    shown = [i.id for i in invoices if i.deleted_at is None]
+    customer = invoices[0].customer.id
 
     async def scenario() -> None:
         async with serving(demo_service) as (_, http):
             _, _, everything = await call(http, "GET", INVOICES)
-            assert everything["totalCount"] == sum(r["status"] != "deleted" for r in rows)
+            assert [i["id"] for i in everything["items"]] == shown  # deletedAt hides; created, then id
+            assert everything["totalCount"] == len(shown) and everything["pageSize"] == 100
             assert all("lines" not in item for item in everything["items"])
             _, _, drafts = await call(http, "GET", f"{INVOICES}?statuses=draft&statuses=overdue")
             assert {i["status"] for i in drafts["items"]} == {"draft", "overdue"}
@@ -294,11 +480,107 @@ def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
                 http, "GET", f"{INVOICES}?extendedStatuses=draft.syncing,issuing.syncing&expand=lines")
             assert {extended(i) for i in waiting["items"]} == {"draft.syncing", "issuing.syncing"}
             assert all(i["lines"] for i in waiting["items"])
-            _, _, deleted = await call(http, "GET", f"{INVOICES}?statuses=deleted&includeDeleted=true")
+            _, _, deleted = await call(
+                http, "GET", f"{INVOICES}?extendedStatuses=deleted,delete.failed&includeDeleted=true")
             assert {extended(i) for i in deleted["items"]} == {"deleted", "delete.failed"}
             _, _, page = await call(http, "GET", f"{INVOICES}?page=2&pageSize=5")
             assert (page["page"], page["pageSize"]) == (2, 5)
-            assert [i["id"] for i in page["items"]] == [i["id"] for i in everything["items"][5:10]]
+            assert [i["id"] for i in page["items"]] == shown[5:10]
+            _, _, mine = await call(http, "GET", f"{INVOICES}?customers={customer}")
+            assert [i["id"] for i in mine["items"]] == [i.id for i in invoices
+                                                        if i.customer.id == customer and i.deleted_at is None]
+            _, _, nobody = await call(http, "GET", f"{INVOICES}?customers={UNKNOWN_ULID}")
+            assert (nobody["totalCount"], nobody["items"]) == (0, [])
+            _, _, backwards = await call(http, "GET", f"{INVOICES}?order=DESC")
+            assert [i["id"] for i in backwards["items"]] == shown  # all created at once: ties keep order
+            _, _, by_name = await call(http, "GET", f"{INVOICES}?orderBy=customer.name")
+            names = [i["customer"]["name"] for i in by_name["items"]]
+            assert names == sorted(names)
+
+    run(scenario())
+
+
+def test_list_invoices_time_filters(service: Service) -> None:
+    """Each time filter is inclusive at both ends; an invoice without the time never matches."""
+    customer = service.customers()[0].key
+    for _ in range(3):
+        service.create_invoice(customer)
+        service.advance_clock("P1D")
+    invoices = service.invoices()
+    created = sorted({i.created_at for i in invoices})
+    issued = [i for i in invoices if i.issued_at is not None]
+    middle = created[1].isoformat().replace("+00:00", "Z")
+
+    async def ids(http: aiohttp.ClientSession, query: str) -> list[str]:
+        status, _, body = await call(http, "GET", f"{INVOICES}?{query}")
+        assert status == 200, body
+        return [item["id"] for item in body["items"]]
+
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            assert await ids(http, f"createdAfter={middle}") == [i.id for i in invoices if i.created_at >= created[1]]
+            assert await ids(http, f"createdBefore={middle}") == [i.id for i in invoices if i.created_at <= created[1]]
+            assert await ids(http, f"createdAfter={middle}&createdBefore={middle}") == [
+                i.id for i in invoices if i.created_at == created[1]]
+            # An offset sent unencoded ('+' read as a space) is still understood.
+            assert await ids(http, f"createdAfter={created[1].isoformat()}") == await ids(
+                http, f"createdAfter={middle}")
+            assert await ids(http, "issuedAfter=2000-01-01T00:00:00Z") == [i.id for i in issued]
+            start = min(i.period_from for i in invoices).isoformat().replace("+00:00", "Z")
+            assert await ids(http, f"periodStartBefore={start}") == [
+                i.id for i in invoices if i.period_from.isoformat().replace("+00:00", "Z") == start]
+            newest_first = sorted(invoices, key=lambda i: i.created_at, reverse=True)
+            assert await ids(http, "order=DESC") == [i.id for i in newest_first]
+            descending = await ids(http, "orderBy=issuedAt&order=DESC")
+            assert descending[:len(invoices) - len(issued)] == [
+                i.id for i in invoices if i.issued_at is None]  # empty first going down
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("query", "detail"), [
+    ("statuses=open", "statuses: unknown value open"),
+    ("statuses=deleted", "statuses: unknown value deleted"),
+    ("extendedStatuses=draft.nowhere", "extendedStatuses: unknown value"),
+    ("expand=everything", "expand: unknown value"),
+    ("customers=nobody", "customers: nobody is not a ULID"),
+    ("issuedAfter=yesterday", "issuedAfter: must be an RFC 3339 time"),
+    ("createdBefore=2026-01-01T00:00:00", "createdBefore: needs a time zone"),
+    ("includeDeleted=yes", "includeDeleted: must be true or false"),
+    ("order=up", "order: must be ASC or DESC"),
+    ("orderBy=total", "orderBy: unknown value"),
+    ("page=0", "page: must be between 1"),
+    ("pageSize=1001", "pageSize: must be between 1 and 1000"),
+    ("pageSize=ten", "pageSize: must be an integer"),
+    ("page=1&page=2", "page: give it once"),
+    ("customer=01G65Z755AFWAKHE12NY0CQ9FH", "unknown query parameter customer"),
+])
+def test_list_invoices_refuses_bad_parameters(service: Service, query: str, detail: str) -> None:
+    problem = run(_problem(service, "GET", f"{INVOICES}?{query}", None))
+    assert problem["status"] == 400 and detail in problem["detail"], problem
+
+
+def test_operations_without_query_parameters_refuse_them(service: Service) -> None:
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+    problem = run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/advance?expand=lines", None))
+    assert problem["status"] == 400 and "unknown query parameter expand; it takes none" in problem["detail"]
+    assert service.invoice(invoice_id).status.value == "draft.waiting_for_collection"
+    problem = run(_problem(service, "GET", "/api/v3/openmeter/apps?pageSize=5", None))
+    assert problem["invalid_parameters"] == [{"field": "pageSize", "rule": "unknown_property",
+                                              "reason": "unknown query parameter", "source": "query"}]
+
+
+def test_get_invoice_expands_lines_unless_told(service: Service) -> None:
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            for query, has_lines in (("", True), ("?expand=lines&includeDeletedLines=true", True),
+                                     ("?expand=preceding", False)):
+                status, _, body = await call(http, "GET", f"{INVOICES}/{invoice_id}{query}")
+                assert status == 200 and ("lines" in body) == has_lines
+            status, _, _ = await call(http, "GET", f"{INVOICES}/{invoice_id}?includeDeletedLines=maybe")
+            assert status == 400
 
     run(scenario())
 
@@ -335,8 +617,119 @@ def test_billing_actions(service: Service) -> None:
     assert calls[2].detail and calls[2].invoice_id == held
 
 
+# --- invoices, v3 -----------------------------------------------------------------------------------
+V3_INVOICES = "/api/v3/openmeter/billing/invoices"
+
+
+def test_v3_invoice_list_filters_sorts_and_pages(demo_service: Service) -> None:
+    invoices = [i for i in demo_service.invoices() if i.deleted_at is None]
+    customer = invoices[0].customer.id
+
+    async def ids(http: aiohttp.ClientSession, query: str) -> list[str]:
+        status, _, body = await call(http, "GET", f"{V3_INVOICES}{query}")
+        assert status == 200, body
+        assert set(body) == {"data", "meta"} and all("lines" not in item for item in body["data"])
+        return [item["id"] for item in body["data"]]
+
+    async def scenario() -> None:
+        async with serving(demo_service) as (_, http):
+            _, _, first = await call(http, "GET", V3_INVOICES)
+            assert first["meta"]["page"] == {"number": 1, "size": 20, "total": len(invoices)}
+            assert await ids(http, "?page[size]=5&page[number]=2") == [i.id for i in invoices][5:10]
+            assert await ids(http, "?filter[status][oeq]=draft,paid") == [
+                i.id for i in invoices if i.status.short in ("draft", "paid")]
+            assert await ids(http, "?filter[status]=paid") == [i.id for i in invoices if i.status.short == "paid"]
+            assert await ids(http, f"?filter[customer_id]={customer}") == [
+                i.id for i in invoices if i.customer.id == customer]
+            issued = await ids(http, "?sort=issued_at%20desc&page[size]=100")
+            assert issued[:sum(i.issued_at is None for i in invoices)] == [
+                i.id for i in invoices if i.issued_at is None]
+            assert await ids(http, "?filter[created_at][gt]=2026-01-01T09:00:00Z") == []
+            assert len(await ids(http, "?filter[created_at][gte]=2026-01-01T09:00:00Z&page[size]=100")) == len(invoices)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("filter[status]=deleted", "filter[status]"),
+    ("filter[customer_id][oeq]=nobody", "filter[customer_id]"),
+    ("filter[issued_at][gte]=soon", "filter[issued_at][gte]"),
+    ("filter[created_at][gt]=2026-01-01T00:00:00Z&filter[created_at][gte]=2026-01-01T00:00:00Z",
+     "filter[created_at]"),
+    ("filter[status][neq]=draft", "filter[status][neq]"),
+    ("sort=total", "sort"),
+    ("page[size]=0", "page[size]"),
+    ("statuses=draft", "statuses"),
+])
+def test_v3_invoice_list_refuses_bad_parameters(service: Service, query: str, field: str) -> None:
+    problem = run(_problem(service, "GET", f"{V3_INVOICES}?{query}", None))
+    assert [p["field"] for p in problem["invalid_parameters"]] == [field] and problem["status"] == 400
+
+
+@pytest.mark.parametrize("base", ["/api/v3", "/v3"])
+def test_v3_invoice_get_and_actions(service: Service, base: str) -> None:
+    service.set_workflow(auto_advance=False)
+    customer = service.customers()[0].key
+    held = service.collect(service.create_invoice(customer).id)
+    waiting = service.create_invoice(customer).id
+    path = f"{base}/openmeter/billing/invoices"
+
+    async def scenario() -> None:
+        async with serving(service) as (_, http):
+            status, _, body = await call(http, "GET", f"{path}/{held.id}")
+            assert status == 200 and body["type"] == "standard"
+            assert body["status_details"]["available_actions"]["approve"] == {
+                "resulting_state": "payment_processing.pending"}
+            assert [line["id"] for line in body["lines"]] == [line.id for line in held.lines]
+            assert all(line["type"] == "standard_line" and line["detailed_lines"] for line in body["lines"])
+            assert body["totals"]["total"] == str(held.totals.total)
+            status, _, body = await call(http, "POST", f"{path}/{held.id}/approve")
+            assert status == 200 and body["status_details"]["extended_status"] == "payment_processing.pending"
+            status, kind, problem = await call(http, "POST", f"{path}/{held.id}/approve")
+            check_problem(path, 400, kind, problem)
+            assert problem["extensions"]["code"] == "invoice_action_not_available"
+            assert problem["invalid_parameters"][0]["field"] == "invoiceId"
+            status, _, body = await call(http, "POST", f"{path}/{waiting}/snapshot-quantities")
+            assert status == 200 and body["status_details"]["extended_status"] != "draft.waiting_for_collection"
+            status, kind, problem = await call(http, "POST", f"{path}/{UNKNOWN_ULID}/retry")
+            check_problem(f"{path}/x", 404, kind, problem)
+            assert problem["extensions"]["code"] == "invoice_not_found"
+
+    run(scenario())
+
+
+def test_v3_lines_map_detailed_lines_when_the_v1_line_has_children(service: Service) -> None:
+    """OpenMeter's v1 line (``usage_based`` with ``price`` and detailed ``children``) maps to a
+    v3 ``standard_line`` whose ``detailed_lines`` are those children."""
+    invoice = service.create_invoice(service.customers()[0].key)
+    v1 = service.invoice_v1(invoice)
+    parent = v1["lines"][0]
+    child = {**parent, "id": UNKNOWN_ULID, "name": "detail", "perUnitAmount": "2.5", "quantity": "4",
+             "category": "regular", "externalIds": {"invoicing": "ext-d1"}}
+    v1["lines"] = [{**parent, "type": "usage_based", "price": {"type": "flat", "amount": "10", "paymentTerm": "in_advance"},
+                    "rateCard": {"featureKey": "api_calls", "price": {"type": "flat", "amount": "10"}},
+                    "children": [child]}]
+    [line] = invoice_v3(v1)["lines"]
+    assert line["rate_card"] == {"price": {"type": "flat", "amount": "10"}, "feature_key": "api_calls"}
+    [detailed] = line["detailed_lines"]
+    assert (detailed["id"], detailed["unit_price"], detailed["quantity"], detailed["external_references"]) == (
+        UNKNOWN_ULID, "2.5", "4", {"invoicing_id": "ext-d1"})
+    assert "lines" not in invoice_v3(v1, with_lines=False)
+
+
+def test_route_table_declares_each_operation_once() -> None:
+    served = list(server_module.operations())
+    assert len(served) == len(set(served))
+    assert ("GET", "/api/v3/openmeter/billing/invoices") in served and ("GET", "/v3/openmeter/apps") in served
+    assert not any(path.startswith("/openmeter/") for _, path in served)
+
+
 # --- the app, v1 and v3 ----------------------------------------------------------------------------
-def test_app_v1_and_v3(service: Service) -> None:
+V3_APP_FIELDS = {"name", "description", "labels", "type", "enable_draft_sync_hook", "enable_issuing_sync_hook"}
+
+
+@pytest.mark.parametrize("base", ["/api/v3", "/v3"])
+def test_app_v1_and_v3(service: Service, base: str) -> None:
     app_id = service.app().id
     schema = json.loads((SEEDS / "BillingAppExternalInvoicing.schema.json").read_text())
     schema["properties"]["labels"] = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -349,10 +742,19 @@ def test_app_v1_and_v3(service: Service) -> None:
             _, _, v1 = await call(http, "GET", f"/api/v1/apps/{app_id}")
             assert (v1["type"], v1["enableDraftSyncHook"], v1["listing"]["type"]) == (
                 "custom_invoicing", False, "custom_invoicing")
-            _, _, current = await call(http, "GET", f"/openmeter/apps/{app_id}")
+            assert {c["type"] for c in v1["listing"]["capabilities"]} == {
+                "collectPayments", "calculateTax", "invoiceCustomers"}
+            _, _, listed = await call(http, "GET", f"{base}/openmeter/apps?page[size]=5")
+            assert listed["meta"] == {"page": {"number": 1, "size": 5, "total": 1}}
+            [current] = listed["data"]
             validator.validate(current)
-            status, _, v3 = await call(http, "PUT", f"/openmeter/apps/{app_id}", {
-                **current, "name": "Renamed", "labels": {"env": "test"}, "enable_issuing_sync_hook": True})
+            definition = current["definition"]
+            assert {c["type"] for c in definition["capabilities"]} == {
+                "collect_payments", "calculate_tax", "invoice_customers"}
+            assert definition["install_methods"] == ["no_credentials_required"]
+            body = {k: v for k, v in current.items() if k in V3_APP_FIELDS}
+            status, _, v3 = await call(http, "PUT", f"{base}/openmeter/apps/{app_id}", {
+                **body, "name": "Renamed", "labels": {"env": "test"}, "enable_issuing_sync_hook": True})
             assert status == 200
             validator.validate(v3)
             assert (v3["name"], v3["labels"], v3["enable_issuing_sync_hook"], v3["type"]) == (
@@ -360,9 +762,53 @@ def test_app_v1_and_v3(service: Service) -> None:
             _, _, v1 = await call(http, "GET", f"/api/v1/apps/{app_id}")
             assert (v1["name"], v1["metadata"], v1["enableIssuingSyncHook"]) == (
                 "Renamed", {"env": "test"}, True)
+            _, _, again = await call(http, "GET", f"{base}/openmeter/apps/{app_id}")
+            assert again == v3
 
     run(scenario())
 
+
+@pytest.mark.parametrize(("path", "body", "fields"), [
+    ("/api/v1/apps/{id}", {**APP_V1_BODY, "name": "Bare"}, ("description", "metadata")),
+    ("/api/v3/openmeter/apps/{id}", {**APP_V3_BODY, "name": "Bare"}, ("description", "labels")),
+])
+def test_app_put_replaces_in_one_command(service: Service, monkeypatch: pytest.MonkeyPatch,
+                                         path: str, body: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """A description or labels left out of a PUT are cleared; the PUT is one journal record."""
+    service.update_app(description="before", labels={"team": "billing"})
+    service.set_hooks(draft=True, issuing=True)
+    commits: list[object] = []
+    commit = service.repository.commit
+    monkeypatch.setattr(service.repository, "commit", lambda puts: (commits.append(puts), commit(puts))[1])
+
+    async def scenario() -> dict[str, Any]:
+        async with serving(service) as (_, http):
+            status, _, answer = await call(http, "PUT", path.replace("{id}", service.app().id), body)
+            assert status == 200, answer
+            return answer
+
+    answer = run(scenario())
+    app = service.app()
+    assert len(commits) == 1
+    assert (app.name, app.description, app.labels) == ("Bare", None, {})
+    assert (app.enable_draft_sync_hook, app.enable_issuing_sync_hook) == (False, False)
+    assert fields[0] not in answer and answer.get(fields[1]) in (None, {})
+
+
+@pytest.mark.parametrize(("body", "field", "rule"), [
+    ({k: v for k, v in APP_V3_BODY.items() if k != "type"}, "type", "required"),
+    ({**APP_V3_BODY, "type": "stripe"}, "type", "invalid"),
+    ({**APP_V3_BODY, "id": "01G65Z755AFWAKHE12NY0CQ9FH"}, "id", "unknown_property"),
+    ({**APP_V3_BODY, "enableDraftSyncHook": True}, "enableDraftSyncHook", "unknown_property"),
+    ({**APP_V3_BODY, "labels": {"env": "not ok!"}}, "labels.env", "matches_regex"),
+    ({**APP_V3_BODY, "name": ""}, "name", None),
+])
+def test_v3_app_put_is_strict(service: Service, body: dict[str, Any], field: str, rule: str | None) -> None:
+    before = service.app()
+    problem = run(_problem(service, "PUT", f"/api/v3/openmeter/apps/{before.id}", body))
+    [parameter] = [p for p in problem["invalid_parameters"] if p["field"] == field]
+    assert parameter["source"] == "body" and parameter.get("rule") == rule
+    assert service.app() == before
 
 
 # --- serve, headless ---------------------------------------------------------------------------------
@@ -395,3 +841,22 @@ def test_serve_runs_until_interrupted_and_stops_cleanly(workspace_path: Path) ->
     assert "Traceback" not in err and f"GET /api/v1/apps/{app_id} → 200" in out
     assert out.rstrip().endswith("stopped")
     Service.open(workspace_path).close()  # the lock was released
+
+
+def test_expand_workflow_apps_shows_the_whole_app(demo_service: Service) -> None:
+    """``expand=workflow.apps`` turns the app references into the app objects (as webhook
+    bodies carry them); without it they are ``{id}`` references."""
+    invoice = demo_service.invoices()[0]
+    app_id = demo_service.app().id
+
+    async def scenario() -> None:
+        async with serving(demo_service) as (_, http):
+            _, _, plain = await call(http, "GET", f"{INVOICES}/{invoice.id}")
+            assert plain["workflow"]["apps"]["invoicing"] == {"id": app_id}
+            _, _, expanded = await call(http, "GET", f"{INVOICES}/{invoice.id}?expand=workflow.apps")
+            assert expanded["workflow"]["apps"]["invoicing"]["id"] == app_id
+            assert expanded["workflow"]["apps"]["invoicing"]["type"] == "custom_invoicing"
+            _, _, listed = await call(http, "GET", f"{INVOICES}?expand=workflow.apps&pageSize=1")
+            assert listed["items"][0]["workflow"]["apps"]["payment"]["type"] == "custom_invoicing"
+
+    run(scenario())

@@ -215,6 +215,18 @@ def test_show_json_has_openmeter_v1_fields(cli: Cli, by_status: dict[str, str]) 
     assert RFC3339.match(shown["issuedAt"]) and RFC3339.match(shown["dueAt"])
 
 
+def test_show_lists_each_line_with_its_detailed_lines_indented(cli: Cli, by_status: dict[str, str]) -> None:
+    invoice_id = by_status["draft.syncing"]
+    shown = cli("show", invoice_id, "--json").json()
+    usage = next(line for line in shown["lines"] if line["price"]["type"] == "unit")
+    detail = usage["children"][0]["id"]
+    cli("sync-draft", invoice_id, f"--line={detail}=erp-usage")
+    text = cli("show", invoice_id).out
+    assert f"    {usage['id']}  {usage['name']}: {usage['quantity']} × unit price" in text
+    assert f"      {detail}  {usage['name']}: usage in period: " in text
+    assert ", in arrears  ext=erp-usage\n" in text
+
+
 def test_show_invoice_generated(cli: Cli, by_status: dict[str, str]) -> None:
     issued = cli("show", by_status["overdue"], "--invoice-generated")
     assert (issued.code, issued.err) == (0, "")

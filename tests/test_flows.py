@@ -126,6 +126,94 @@ def test_an_unknown_line_id_rejects_the_whole_draft_callback(service: Service) -
     assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
 
 
+# --- lines and their detailed lines (DOMAIN.md §8) ----------------------------------------------
+def test_a_flat_fee_is_a_flat_price_with_one_detailed_line(service: Service) -> None:
+    invoice = create(service, [FlatFee("Setup", Decimal("99.5"))], customer=1)
+    line = invoice.lines[0]
+    assert (line.price.type, line.price.amount, line.quantity, line.feature_key) == (
+        "flat", Decimal("99.5"), Decimal(1), None)
+    [child] = line.children
+    assert (child.name, child.quantity, child.per_unit_amount, child.payment_term) == (
+        "Setup", Decimal(1), Decimal("99.5"), "in_advance")
+    assert is_ulid(child.id) and child.id != line.id
+    assert line.totals(invoice.currency) == child.totals == invoice.totals
+
+
+@pytest.mark.parametrize(("quantity", "details"), [(Decimal(1000), 1), (Decimal(0), 0)])
+def test_a_usage_line_is_a_unit_price_detailing_positive_usage(
+        service: Service, quantity: Decimal, details: int) -> None:
+    """OpenMeter's unit pricer: one "usage in period" detailed line while usage is positive."""
+    invoice = create(service, [Usage("API calls", quantity, Decimal("0.002"))])
+    line = invoice.lines[0]
+    assert (line.price.type, line.quantity, line.feature_key) == ("unit", quantity, "api_calls")
+    assert [(c.name, c.quantity, c.payment_term) for c in line.children] == [
+        ("API calls: usage in period", quantity, "in_arrears")] * details
+    shown = service.invoice_v1(invoice)["lines"][0]
+    assert (shown["type"], shown["price"], shown["rateCard"]["featureKey"]) == (
+        "usage_based", {"type": "unit", "amount": "0.002"}, "api_calls")
+    assert [(c["type"], c["perUnitAmount"]) for c in shown["children"]] == [("flat_fee", "0.002")] * details
+
+
+def test_draft_callback_maps_line_and_detailed_line_ids(service: Service) -> None:
+    """Each external id lands on the line it was given for, parent or detailed line."""
+    service.set_hooks(draft=True)
+    invoice = service.collect(create(service, FEES + USAGE).id)
+    flat, usage = invoice.lines[0], invoice.lines[2]
+    detail = usage.children[0]
+    invoice = service.draft_synchronized(invoice.id, line_external_ids={
+        flat.id: "erp-flat", detail.id: "erp-usage-detail"})
+    shown = service.invoice_v1(invoice)["lines"]
+    assert shown[0]["externalIds"] == {"invoicing": "erp-flat"}
+    assert "externalIds" not in shown[0]["children"][0]
+    assert "externalIds" not in shown[2]
+    assert shown[2]["children"][0]["externalIds"] == {"invoicing": "erp-usage-detail"}
+    assert shown[2]["children"][0]["updatedAt"] == NOW_TEXT
+
+
+def test_an_unknown_id_beside_a_detailed_line_id_rejects_the_whole_call(service: Service) -> None:
+    service.set_hooks(draft=True)
+    invoice = service.collect(create(service, USAGE).id)
+    state = workspace_state(service)
+    with pytest.raises(InvalidValue, match="has no line 01"):
+        service.draft_synchronized(invoice.id, line_external_ids={
+            invoice.lines[0].children[0].id: "ok", "01KDWCJ2M0ZZZZZZZZZZZZZZZZ": "x"})
+    assert workspace_state(service) == state
+
+
+def test_the_v1_invoice_names_its_app_profile_and_subjects(service: Service) -> None:
+    """HTTP shows app references; webhooks carry the whole app, as OpenMeter's events do."""
+    invoice = create(service)
+    shown = service.invoice_v1(invoice)
+    app = service.app()
+    assert shown["workflow"]["apps"] == {role: {"id": app.id} for role in ("invoicing", "payment", "tax")}
+    assert shown["workflow"]["sourceBillingProfileId"] == service.workspace().billing_profile_id
+    assert is_ulid(shown["workflow"]["sourceBillingProfileId"])
+    assert shown["customer"]["usageAttribution"] == {"subjectKeys": [invoice.customer.key]}
+    assert shown["collectionAt"] == shown["createdAt"]  # flat fees only: OpenMeter's default
+    assert invoice.collection_at is None
+    created = next(e for e in service.events(invoice.id) if e.type == "invoice.created")
+    assert created.data["workflow"]["apps"]["invoicing"]["id"] == app.id
+    assert created.data["workflow"]["apps"]["invoicing"]["type"] == "custom_invoicing"
+    expanded = service.invoice_v1(invoice, expand_apps=True)["workflow"]["apps"]
+    assert expanded["tax"] == created.data["workflow"]["apps"]["tax"]
+
+
+def test_validation_issues_have_ulids_and_keep_them_while_they_persist(service: Service) -> None:
+    invoice = service.collect(create(service, [Usage("Refund", Decimal(-5), Decimal(1))]).id)
+    assert invoice.status is S.DRAFT_INVALID
+    [issue] = [i for i in invoice.validation_issues if i.code == "line_amount_negative"]
+    assert is_ulid(issue.id) and issue.created_at == issue.updated_at == NOW
+    service.advance_clock("1h")
+    again = service.retry(invoice.id)
+    [same] = [i for i in again.validation_issues if i.code == "line_amount_negative"]
+    assert (same.id, same.created_at) == (issue.id, issue.created_at)
+    # The retry downgraded it to a warning and validation raised it again: updated then.
+    assert (same.severity, same.updated_at) == ("critical", NOW + timedelta(hours=1))
+    shown = service.invoice_v1(again)["validationIssues"]
+    assert {"createdAt": NOW_TEXT, "updatedAt": "2026-01-01T10:00:00.000Z"}.items() <= next(
+        i for i in shown if i["id"] == issue.id).items()
+
+
 def test_an_empty_callback_body_is_fine(service: Service) -> None:
     service.set_hooks(draft=True, issuing=True)
     invoice = service.draft_synchronized(create(service).id)
@@ -197,11 +285,15 @@ def test_a_failed_deletion_is_deleted_again(service: Service) -> None:
     invoice = create(service)
     failed = service.delete(invoice.id, simulate_failure=True)
     assert failed.status is S.DELETE_FAILED
-    assert targets(failed, len(invoice.history)) == [S.DELETE_IN_PROGRESS, S.DELETE_FAILED]
+    # The app's deletion sync is what fails; deletedAt was stamped on entering
+    # delete.in_progress, before it (OpenMeter's deleteInvoice / syncDeletedInvoice).
+    assert targets(failed, len(invoice.history)) == [
+        S.DELETE_IN_PROGRESS, S.DELETE_SYNCING, S.DELETE_FAILED]
+    assert failed.deleted_at == NOW
     service.advance_clock("1h")
     deleted = service.delete(invoice.id)
     assert deleted.status is S.DELETED
-    assert deleted.deleted_at == NOW + timedelta(hours=1)
+    assert deleted.deleted_at == NOW  # the first attempt's stamp stays
     assert service.invoice_v1(deleted)["status"] == "deleted"
 
 
@@ -304,14 +396,18 @@ def test_the_draft_period_is_released_by_the_clock(service: Service) -> None:
     assert released.due_at == invoice.draft_until + timedelta(days=30)
 
 
-def test_approve_skips_the_draft_period_and_due_at_follows_issued_at(service: Service) -> None:
+def test_approve_skips_the_draft_period_and_due_at_stays_draft_until_plus_due_after(
+        service: Service) -> None:
+    """With auto-advance, dueAt = draftUntil + dueAfter (invoicecalc/dueat.go): issuing
+    early (or late) does not move it."""
     service.set_workflow(draft_period="P3D")
     invoice = create(service)
+    assert invoice.due_at == invoice.draft_until + timedelta(days=30)
     service.advance_clock("1h")
     approved = service.approve(invoice.id)
     assert approved.status is S.PP_PENDING
     assert approved.issued_at == NOW + timedelta(hours=1)
-    assert approved.due_at == approved.issued_at + timedelta(days=30)
+    assert approved.due_at == NOW + timedelta(days=33)
 
 
 def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
@@ -325,16 +421,24 @@ def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
     assert approved.due_at == NOW + timedelta(days=35)
 
 
-def test_a_retried_issue_is_stamped_again(service: Service) -> None:
-    """Entering issuing.syncing sets issued_at = now and recomputes due_at, a retry too."""
+@pytest.mark.parametrize(("auto_advance", "due_days"), [(True, 30), (False, 31)],
+                         ids=["auto-advance", "manual"])
+def test_a_retried_issue_is_stamped_again(service: Service, auto_advance: bool,
+                                          due_days: int) -> None:
+    """Entering issuing.syncing sets issued_at = now and recomputes due_at, a retry too; due_at
+    follows issued_at only without auto-advance."""
+    service.set_workflow(auto_advance=auto_advance)
     service.set_hooks(issuing=True)
-    invoice = service.report_failure(create(service).id)
+    invoice = create(service)
+    if not auto_advance:
+        invoice = service.approve(invoice.id)
+    invoice = service.report_failure(invoice.id)
     assert invoice.status is S.ISSUING_FAILED
     service.advance_clock("P1D")
     retried = service.retry(invoice.id)
     assert retried.status is S.ISSUING_SYNCING
     assert retried.issued_at == NOW + timedelta(days=1)
-    assert retried.due_at == NOW + timedelta(days=31)
+    assert retried.due_at == NOW + timedelta(days=due_days)
 
 
 @pytest.mark.parametrize("duration", ["P0D", "0h", "-1h", "PT-1H", "soon"])
@@ -494,7 +598,9 @@ def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> Non
     assert payload["dueDate"] == "2026-03-03T10:00:00.000Z"
     assert payload["billingPeriod"] == {"start": "2026-01-01", "end": "2026-02-01"}
     assert payload["currency"] == invoice.currency
-    assert [item["description"] for item in payload["lineItems"]] == [l.name for l in invoice.lines]
+    # One item per detailed line: what each line bills.
+    assert [item["description"] for item in payload["lineItems"]] == [
+        child.name for line in invoice.lines for child in line.children]
     assert Decimal(str(payload["total"])) == invoice.totals.total
 
 
@@ -562,3 +668,14 @@ def test_invoice_generated_status_mapping(service: Service, status: Status, sent
     assert generated(service, invoice.id)[-1] == expected
     payload, emitted = service.invoice_generated(invoice)
     assert (payload["status"], emitted) == (expected, True)
+
+
+def test_the_issuing_syncing_event_already_carries_the_invoice_number(service: Service) -> None:
+    """With the issuing hook off, the INV- number is allocated while entering issuing.syncing,
+    so that state's invoice.updated event names it (custominvoicing/app.go)."""
+    invoice = create(service)
+    numbers = {event.data["statusDetails"]["extendedStatus"]: event.data["number"]
+               for event in service.events(invoice.id) if event.type == "invoice.updated"}
+    assert numbers["issuing.line_finalization"].startswith("DRAFT-")
+    assert numbers["issuing.syncing"] == invoice.number
+    assert invoice.number.startswith("INV-")

@@ -16,10 +16,10 @@ from tui_billing.domain.errors import BillingError, InvalidValue, NotAllowed, No
 from tui_billing.domain.lifecycle import Context
 from tui_billing.domain.linespec import FlatFee, Usage
 from tui_billing.domain.models import (
-    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, Address, CustomerSnapshot, Invoice,
-    Line, Supplier, ValidationIssue, Workflow,
+    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, SYNC_COMPONENT, Address,
+    CustomerSnapshot, Invoice, Line, Supplier, UnitPrice, ValidationIssue, Workflow,
 )
-from tui_billing.domain.status import RESTING, PaymentTrigger, Status, Trigger
+from tui_billing.domain.status import PASS_THROUGH, RESTING, PaymentTrigger, Status, Trigger
 from tui_billing.service import Service
 from workspace_support import workspace_state
 
@@ -30,7 +30,12 @@ NOW = FIXED_CLOCK
 
 DRAFT = tuple(s for s in Status if s.value.startswith("draft."))
 ISSUING = tuple(s for s in Status if s.value.startswith("issuing."))
-BOOKING = frozenset({S.PP_BOOKING_AUTHORIZED, S.PP_BOOKING_AUTHORIZED_AND_SETTLED, S.PP_BOOKING_SETTLED})
+# (booking state, where it settles, its failure state): OpenMeter's stdinvoicestate.go
+BOOKINGS = (
+    (S.PP_BOOKING_AUTHORIZED, S.PP_AUTHORIZED, S.PP_BOOKING_AUTHORIZED_FAILED),
+    (S.PP_BOOKING_AUTHORIZED_AND_SETTLED, S.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED),
+    (S.PP_BOOKING_SETTLED, S.PAID, S.PP_BOOKING_SETTLED_FAILED),
+)
 
 # --- DOMAIN.md §3, the transition table (every guard satisfied) ---------------------------
 STEPS: dict[tuple[Status, Trigger], Status] = {
@@ -50,21 +55,32 @@ STEPS: dict[tuple[Status, Trigger], Status] = {
     (S.ISSUING_LINE_FINALIZATION, T.NEXT): S.ISSUING_SYNCING,
     (S.ISSUING_SYNCING, T.NEXT): S.ISSUING_CHARGE_BOOKING,
     (S.ISSUING_FAILED, T.RETRY): S.ISSUING_SYNCING,
+    (S.ISSUING_LINE_FINALIZATION_FAILED, T.RETRY): S.ISSUING_LINE_FINALIZATION,
     (S.ISSUING_CHARGE_BOOKING, T.NEXT): S.ISSUED,
+    (S.ISSUING_CHARGE_BOOKING_FAILED, T.RETRY): S.ISSUING_CHARGE_BOOKING,
     (S.ISSUED, T.NEXT): S.PP_PENDING,
     (S.ISSUED, T.VOID): S.VOIDED,
     (S.DELETE_IN_PROGRESS, T.NEXT): S.DELETE_SYNCING,
     (S.DELETE_SYNCING, T.NEXT): S.DELETED,
     (S.DELETE_FAILED, T.DELETE): S.DELETE_IN_PROGRESS,
-    # `paid` passes through a booking state; each booking state settles on its own.
-    (S.PP_BOOKING_AUTHORIZED_AND_SETTLED, T.NEXT): S.PAID,
-    (S.PP_BOOKING_SETTLED, T.NEXT): S.PAID,
-    (S.PP_BOOKING_AUTHORIZED, T.NEXT): S.PP_AUTHORIZED,
+    # `paid` and `authorized` pass through a booking state; each settles on its own, can fail
+    # to its own failure state, is retried from there, and can be voided from both.
+    **{(booking, T.NEXT): booked for booking, booked, _ in BOOKINGS},
+    **{(booking, T.FAILED): failure for booking, _, failure in BOOKINGS},
+    **{(failure, T.RETRY): booking for booking, _, failure in BOOKINGS},
+    **{(state, T.VOID): S.VOIDED for booking, _, failure in BOOKINGS for state in (booking, failure)},
+    # `paid` from an authorized payment only settles; from anything else it authorizes and
+    # settles in one booking. `authorized` is allowed wherever the payment is not authorized.
+    (S.PP_AUTHORIZED, T.PAID): S.PP_BOOKING_SETTLED,
+    **{(s, T.AUTHORIZED): S.PP_BOOKING_AUTHORIZED
+       for s in (S.PP_PENDING, S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE, S.UNCOLLECTIBLE)},
     # `failed` moves any state that has a failure state to it.
     **{(s, T.FAILED): S.DRAFT_INVALID
        for s in (S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING)},
     (S.DRAFT_SYNCING, T.FAILED): S.DRAFT_SYNC_FAILED,
+    (S.ISSUING_LINE_FINALIZATION, T.FAILED): S.ISSUING_LINE_FINALIZATION_FAILED,
     (S.ISSUING_SYNCING, T.FAILED): S.ISSUING_FAILED,
+    (S.ISSUING_CHARGE_BOOKING, T.FAILED): S.ISSUING_CHARGE_BOOKING_FAILED,
     (S.DELETE_IN_PROGRESS, T.FAILED): S.DELETE_FAILED,
     (S.DELETE_SYNCING, T.FAILED): S.DELETE_FAILED,
     # `updated` (an edit) is allowed in these drafts only: not in draft.syncing.
@@ -98,11 +114,6 @@ MATRIX: dict[Status, tuple[Status | None, ...]] = {
 # Draft and issuing rows: payment_failed leads to the state's failure state where one exists.
 FAILURE_STATES = {s: target for (s, trigger), target in STEPS.items() if trigger is T.FAILED}
 
-# `authorized` is a trigger (§3) the matrix has no column for. Only pending → authorized is
-# certain (a resting state of §2 needs a way in); from these states it is left unspecified.
-UNSPECIFIED = {(s, T.AUTHORIZED) for s in (S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED,
-                                           S.OVERDUE, S.UNCOLLECTIBLE)}
-
 
 def payment_result(status: Status, payment: PaymentTrigger) -> Status | None:
     """The matrix cell for ``status`` (any row, draft and issuing ones included)."""
@@ -115,17 +126,18 @@ def payment_result(status: Status, payment: PaymentTrigger) -> Status | None:
 
 def expected_first(status: Status, trigger: Trigger) -> Status | None:
     """The first transition ``trigger`` takes from ``status`` (None: refused)."""
-    if status in MATRIX and trigger in {p.trigger for p in COLUMNS}:
+    if status in MATRIX and trigger in {p.trigger for p in COLUMNS} and trigger is not T.PAID:
         payment = next(p for p in COLUMNS if p.trigger is trigger)
         return payment_result(status, payment)
-    if (status, trigger) == (S.PP_PENDING, T.AUTHORIZED):
-        return S.PP_BOOKING_AUTHORIZED
+    if status in MATRIX and trigger is T.PAID and MATRIX[status][0] is not None:
+        return S.PP_BOOKING_SETTLED if status is S.PP_AUTHORIZED else S.PP_BOOKING_AUTHORIZED_AND_SETTLED
     return STEPS.get((status, trigger))
 
 
 # --- invoices placed in a state directly (the pure lifecycle) -------------------------------
 def make_invoice(status: Status, *, lines: bool = True, critical: bool = False,
-                 auto_advance: bool = True, **fields: object) -> Invoice:
+                 auto_advance: bool = True, workflow: Workflow | None = None,
+                 **fields: object) -> Invoice:
     """An invoice resting in ``status`` whose guards all pass unless told otherwise."""
     invoice = Invoice(
         id="01KDWCJ2M04DC3X4J9R8Y8V62R", number="DRAFT-TEST-1", status=status, currency="USD",
@@ -133,18 +145,20 @@ def make_invoice(status: Status, *, lines: bool = True, critical: bool = False,
                                   address=Address(country="US", city="Austin")),
         supplier=Supplier(name="Supplier", address=Address(country="US")),
         period_from=NOW - timedelta(days=31), period_to=NOW,
-        workflow=Workflow(auto_advance=auto_advance), created_at=NOW, updated_at=NOW,
+        workflow=workflow or Workflow(auto_advance=auto_advance), created_at=NOW, updated_at=NOW,
+        app_id="01KDWCJ2M0Z6RHZX04NPVN5HX7", billing_profile_id="01KDWCJ2M01BDJC9KH14GER8VY",
         **fields,
     )
     if lines:
         invoice.lines = [Line.priced(
-            currency="USD", tax_rate=Decimal("0.1"), quantity=Decimal(2), unit_price=Decimal("5"),
-            id="line-1", name="Fee", type="flat_fee", period_from=invoice.period_from,
-            period_to=NOW, invoice_at=NOW,
+            currency="USD", tax_rate=Decimal("0.1"), quantity=Decimal(2), price=UnitPrice(amount=Decimal("5")),
+            at=NOW, id="01KDWCJ2M03XSNQJ9B56R4K1EY", name="Fee",
+            period_from=invoice.period_from, period_to=NOW, invoice_at=NOW,
         )]
     if critical:
         invoice.validation_issues = [ValidationIssue(
             id="issue-1", severity="critical", message="broken", component=INVOICE_COMPONENT,
+            created_at=NOW, updated_at=NOW,
         )]
     return invoice
 
@@ -153,7 +167,7 @@ def context(*, draft_hook: bool = False, issuing_hook: bool = False) -> Context:
     return Context(now=NOW, draft_hook=draft_hook, issuing_hook=issuing_hook)
 
 
-PAIRS = [(s, t) for s in Status for t in Trigger if (s, t) not in UNSPECIFIED]
+PAIRS = [(s, t) for s in Status for t in Trigger]
 
 
 @pytest.mark.parametrize(("status", "trigger"), PAIRS, ids=[f"{s.value}-{t.value}" for s, t in PAIRS])
@@ -170,20 +184,18 @@ def test_every_status_trigger_pair(status: Status, trigger: Trigger) -> None:
         assert invoice.model_dump() == before
         return
     assert found is not None
-    if trigger is T.PAID:
-        # "paid passes through a booking_* state first"
-        assert found.target in BOOKING
-    else:
-        assert found.target is expected
+    assert found.target is expected
     lifecycle.fire(invoice, trigger, context())
     first = invoice.history[0]
     assert (first.source, first.target, first.trigger) == (status, found.target, trigger.value)
     assert_contiguous(invoice, status)
-    assert invoice.status in RESTING
-    if status in MATRIX and trigger is not T.AUTHORIZED:
-        assert invoice.status is expected
-    if trigger is T.AUTHORIZED:
+    assert invoice.status not in PASS_THROUGH
+    if status in MATRIX and trigger is T.PAID:
+        assert invoice.status is S.PAID
+    elif status in MATRIX and trigger is T.AUTHORIZED:
         assert invoice.status is S.PP_AUTHORIZED
+    elif status in MATRIX:
+        assert invoice.status is expected
 
 
 def assert_contiguous(invoice: Invoice, start: Status) -> None:
@@ -432,3 +444,71 @@ def test_refused_commands_on_an_issued_invoice_change_nothing(
     with pytest.raises(error):
         call(service, invoice_id)
     assert workspace_state(service) == state
+
+
+# --- facts of OpenMeter's code beyond the table (issue 7) -------------------------------------
+# ``statusDetails.failed``, transcribed from OpenMeter's billing/stdinvoice.go failedStatuses.
+FAILED = {S.DRAFT_SYNC_FAILED, S.ISSUING_LINE_FINALIZATION_FAILED, S.ISSUING_FAILED,
+          S.ISSUING_CHARGE_BOOKING_FAILED, S.DELETE_FAILED, S.PP_BOOKING_AUTHORIZED_FAILED,
+          S.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED, S.PP_FAILED, S.PP_BOOKING_SETTLED_FAILED}
+
+
+@pytest.mark.parametrize("status", list(Status), ids=lambda s: s.value)
+def test_failed_flag(status: Status) -> None:
+    """draft.invalid is not failed; the nine failure states are."""
+    assert status.is_failed is (status in FAILED)
+
+
+def test_a_retry_keeps_critical_issues_as_warnings() -> None:
+    """RetryInvoice downgrades critical issues instead of dropping them."""
+    invoice = make_invoice(S.DRAFT_SYNC_FAILED)
+    invoice.validation_issues = [ValidationIssue(
+        id="issue-1", severity="critical", message="ERP rejected it", component=SYNC_COMPONENT,
+        created_at=NOW, updated_at=NOW)]
+    lifecycle.fire(invoice, T.RETRY, context(draft_hook=True))
+    assert invoice.status is S.DRAFT_SYNCING
+    assert [(i.id, i.severity, i.message) for i in invoice.validation_issues] == [
+        ("issue-1", "warning", "ERP rejected it")]
+
+
+def test_available_actions_run_no_on_enter_action_and_ignore_issues() -> None:
+    """availableActions simulate the trigger with issues cleared and no state callbacks: a
+    retry of an invoice that validation will send back to draft.invalid still shows where the
+    loop would go."""
+    invoice = make_invoice(S.DRAFT_INVALID, critical=True)
+    invoice.lines[0].quantity = Decimal(-1)
+    assert lifecycle.available_actions(invoice, context())["retry"] is S.PP_PENDING
+    assert invoice.number == "DRAFT-TEST-1" and invoice.history == []
+    lifecycle.fire(invoice, T.RETRY, context())
+    assert invoice.status is S.DRAFT_INVALID
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["deleted", "delete-failed"])
+def test_deleted_at_is_stamped_on_entering_delete_in_progress(fails: bool) -> None:
+    invoice = make_invoice(S.DRAFT_MANUAL_APPROVAL_NEEDED, critical=True)
+    lifecycle.fire(invoice, T.DELETE, Context(now=NOW, draft_hook=False, issuing_hook=False,
+                                              delete_fails=fails))
+    assert invoice.status is (S.DELETE_FAILED if fails else S.DELETED)
+    assert invoice.deleted_at == NOW
+    assert invoice.validation_issues == []  # each delete attempt starts without issues
+
+
+def _allocating(kind: str, invoice: Invoice) -> str:
+    return f"{kind}-ACME-7"
+
+
+@pytest.mark.parametrize(("issuing_hook", "marker", "number"), [
+    (False, False, "INV-ACME-7"),
+    (True, True, "INV-ACME-7"),  # a retry after the callback: the hook lets it go on
+    (True, False, "DRAFT-TEST-1"),  # waits for the callback, which may give a number
+], ids=["hook-off", "hook-on-marker-set", "hook-on-waiting"])
+def test_the_invoice_number_is_allocated_on_entering_issuing_syncing(
+        issuing_hook: bool, marker: bool, number: str) -> None:
+    invoice = make_invoice(S.ISSUING_LINE_FINALIZATION,
+                           metadata={FINALIZED_MARKER: "x"} if marker else {})
+    seen: list[tuple[Status, str]] = []
+    outcome = lifecycle.Outcome(observer=lambda inv, step: seen.append((step.target, inv.number)))
+    ctx = Context(now=NOW, draft_hook=False, issuing_hook=issuing_hook, allocate_number=_allocating)
+    lifecycle.fire(invoice, T.NEXT, ctx, outcome)
+    assert seen[0] == (S.ISSUING_SYNCING, number)
+    assert invoice.number == number

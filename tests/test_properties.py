@@ -127,9 +127,13 @@ class BillingMachine(RuleBasedStateMachine):
         ctx = self.service.context()
         for invoice, row in zip(self.service.invoices(), self.service.invoice_rows()):
             totals = invoice.totals
-            assert totals.amount == sum((line.amount for line in invoice.lines), Decimal(0))
-            assert totals.taxes_total == sum((line.taxes_total for line in invoice.lines), Decimal(0))
+            details = [child.totals for line in invoice.lines for child in line.children]
+            assert totals.amount == sum((d.amount for d in details), Decimal(0))
+            assert totals.taxes_total == sum((d.taxes_total for d in details), Decimal(0))
             assert totals.total == totals.amount + totals.taxes_total
+            for line in invoice.lines:  # a line's totals are its detailed lines' sums
+                assert line.totals(invoice.currency).total == sum(
+                    (child.totals.total for child in line.children), Decimal(0))
             assert row["total"] == str(totals.total)
             shown = invoice_v1(invoice, ctx)["totals"]
             assert Decimal(shown["total"]) == (

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
+from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.store import journal as journal_module
 from tui_billing.store import repository as repository_module
-from tui_billing.store.journal import SCHEMA_VERSION, StoreError
+from tui_billing.store.journal import SCHEMA_VERSION, UPGRADABLE_VERSIONS, StoreError
 from tui_billing.store.repository import TABLES, Put, Repository
 
 from conftest import FIXED_CLOCK, SEED
@@ -267,7 +268,7 @@ def test_missing_workspace_is_a_clear_error(workspace_path: Path) -> None:
     assert not workspace_path.exists()
 
 
-@pytest.mark.parametrize("version", [SCHEMA_VERSION - 1, SCHEMA_VERSION + 1, None])
+@pytest.mark.parametrize("version", [min(UPGRADABLE_VERSIONS) - 1, SCHEMA_VERSION + 1, None])
 def test_schema_version_mismatch_is_a_clear_error(built: Path, version: int | None) -> None:
     _, lines = journal_lines(built)
     header = json.loads(lines[0])
@@ -279,6 +280,73 @@ def test_schema_version_mismatch_is_a_clear_error(built: Path, version: int | No
                                          f"version {SCHEMA_VERSION}"):
         Service.open(built)
     assert files(built) == before
+
+
+# --- upgrading a workspace of the previous schema ----------------------------------------------
+SCHEMA3 = Path(__file__).parent / "data" / "schema3-workspace"
+"""Written by tui-billing at schema 3 (one amount per line): a month billed, a draft waiting
+for the draft hook, an invalid draft (negative usage), a sync failure, line external ids."""
+
+
+@pytest.fixture
+def schema3(tmp_path: Path) -> Path:
+    path = tmp_path / "partner.db"
+    path.write_bytes(SCHEMA3.read_bytes())
+    payloads_of(path).write_bytes(payloads_of(SCHEMA3).read_bytes())
+    return path
+
+
+def test_a_schema3_workspace_is_upgraded_when_opened(schema3: Path) -> None:
+    """Nothing is lost: every invoice, total, external id and event; the old file is kept."""
+    old_bytes = schema3.read_bytes()
+    service = Service.open(schema3)
+    try:
+        invoices = service.invoices()
+        # The totals schema 3 listed; the negative usage line now bills nothing (OpenMeter's
+        # unit pricer details positive usage only) and still makes its draft invalid.
+        assert {i.number: str(i.totals.total) for i in invoices} == {
+            "INV-GOUL-1": "458.80", "INV-ROAN-2": "525.32", "INV-GOLD-3": "566.03",
+            "DRAFT-GOUL-4": "109.77", "DRAFT-ROAN-5": "0.00", "DRAFT-GOLD-6": "12.00",
+            "INV-ROAN-4": "302.50"}
+        assert [i.code for i in invoices[4].validation_issues] == ["line_amount_negative"]
+        for invoice in invoices:
+            assert invoice.app_id == service.app().id
+            assert invoice.billing_profile_id == service.workspace().billing_profile_id
+            assert invoice.customer.subject_keys == [invoice.customer.key]
+            for line in invoice.lines:
+                assert len(line.children) == (0 if line.is_usage and line.quantity <= 0 else 1)
+            assert all(is_ulid(i.id) for i in invoice.validation_issues)
+        by_number = {i.number: i for i in invoices}
+        synced = by_number["INV-ROAN-4"]
+        assert synced.external_invoicing_id == "erp-7"
+        assert synced.lines[0].external_id == "erp-line-7"  # on the line it was given for
+        assert by_number["DRAFT-GOUL-4"].totals.total == Decimal("109.77")
+        assert by_number["DRAFT-GOLD-6"].validation_issues[-1].message == "ERP rejected it"
+        assert len(service.events()) == 66  # every event's data still reads
+        # The upgraded workspace works: a detailed line's external id through the callback.
+        waiting = by_number["DRAFT-GOUL-4"]
+        child = waiting.lines[1].children[0]
+        done = service.draft_synchronized(waiting.id, line_external_ids={child.id: "erp-usage"})
+        assert done.line(child.id).external_id == "erp-usage"  # type: ignore[union-attr]
+    finally:
+        service.close()
+    assert json.loads(schema3.read_bytes().split(b"\n")[0])["schema_version"] == SCHEMA_VERSION
+    assert schema3.with_name("partner.db.schema3").read_bytes() == old_bytes
+    Service.open(schema3).close()  # upgraded once: opens as it is
+
+
+def test_a_schema3_upgrade_is_reproducible(schema3: Path, tmp_path: Path) -> None:
+    """Derived ids: the same old file upgrades to the same documents."""
+    other = tmp_path / "again" / "partner.db"
+    other.parent.mkdir()
+    other.write_bytes(schema3.read_bytes())
+    payloads_of(other).write_bytes(payloads_of(schema3).read_bytes())
+    states = []
+    for path in (schema3, other):
+        service = Service.open(path)
+        states.append(state(service))
+        service.close()
+    assert states[0] == states[1]
 
 
 def test_unknown_table_in_the_snapshot_is_refused(built: Path) -> None:

@@ -1,8 +1,9 @@
 """Request bodies, validated strictly at the edge (a wrong type is a 400, never coerced).
 
-Field names are OpenMeter's: camelCase for the v1 API, snake_case for the v3 app. Unknown
-fields are ignored, as OpenMeter's server does; read-only fields sent back (``id``,
-``createdAt``, ``listing`` …) are therefore accepted and ignored too.
+Field names are OpenMeter's: camelCase for the v1 API, snake_case for v3. v1 bodies ignore
+unknown fields, as OpenMeter's server does (read-only fields sent back, ``id``,
+``createdAt``, ``listing`` …, are accepted and ignored); v3 bodies refuse them, as v3's
+schemas say (``additionalProperties: false``).
 """
 
 from typing import Annotated, Literal, TypeVar
@@ -10,10 +11,19 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from ..domain.errors import InvalidValue
+from .problems import ApiProblem, Parameter
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 Description = Annotated[str, Field(max_length=1024)]
+LabelValue = Annotated[str, Field(min_length=1, max_length=63,
+                                  pattern=r"^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$")]
+Labels = Annotated[dict[Annotated[str, Field(min_length=1, max_length=63)], LabelValue],
+                   Field(max_length=50)]
+RULES = {"missing": "required", "extra_forbidden": "unknown_property", "bool_type": "is_boolean",
+         "string_type": "is_string", "dict_type": "is_object", "model_type": "is_object",
+         "int_type": "is_integer", "list_type": "is_array", "literal_error": "invalid",
+         "string_pattern_mismatch": "matches_regex"}
+"""pydantic's error types as v3's ``invalid_parameters`` rules (others have none)."""
 
 
 class _V1(BaseModel):
@@ -21,7 +31,7 @@ class _V1(BaseModel):
 
 
 class _V3(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class LineExternalId(_V1):
@@ -64,7 +74,8 @@ class PaymentStatus(_V1):
 
 
 class AppV1Update(_V1):
-    """``PUT /api/v1/apps/{id}``: OpenMeter's ``CustomInvoicingAppReplaceUpdate``."""
+    """``PUT /api/v1/apps/{id}``: OpenMeter's ``CustomInvoicingAppReplaceUpdate`` (it
+    replaces: a description or metadata left out is cleared)."""
 
     name: Name
     description: Description | None = None
@@ -75,11 +86,12 @@ class AppV1Update(_V1):
 
 
 class AppV3Update(_V3):
-    """``PUT /openmeter/apps/{appId}``: the writable fields of ``BillingAppExternalInvoicing``."""
+    """``PUT /openmeter/apps/{appId}``: ``UpdateAppExternalInvoicingRequest`` (replaces too)."""
 
     name: Name
     description: Description | None = None
-    labels: dict[str, str] | None = None
+    labels: Labels | None = None
+    type: Literal["external_invoicing"]
     enable_draft_sync_hook: bool
     enable_issuing_sync_hook: bool
 
@@ -88,13 +100,23 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 def parse(model: type[Body], raw: bytes) -> Body:
-    """The body as ``model``, or InvalidValue saying what is wrong and where."""
+    """The body as ``model``, or a 400 problem saying what is wrong and where."""
     if not raw.strip():
-        raise InvalidValue("the request body is empty: send a JSON object")
+        detail = "the request body is empty: send a JSON object"
+        raise ApiProblem(400, detail, parameters=[Parameter("body", detail, "body", "required")])
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
-        raise InvalidValue(describe(error)) from None
+        raise ApiProblem(400, describe(error), parameters=parameters(error)) from None
+
+
+def parameters(error: ValidationError) -> list[Parameter]:
+    """Each error of the body as a v3 invalid parameter (one per field)."""
+    found: dict[str, Parameter] = {}
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        found.setdefault(where, Parameter(where, item["msg"], "body", RULES.get(item["type"])))
+    return list(found.values())
 
 
 def describe(error: ValidationError) -> str:

@@ -3,29 +3,30 @@
 A front door onto ``Webhooks`` like the CLI's ``webhooks`` commands and the dashboard's
 API screen: all three show and change the same channels and rules. Bodies and answers
 follow OpenMeter's v1 shapes (``NotificationChannelWebhook``, ``NotificationRuleInvoice*``,
-``NotificationEvent``); ``routes`` lists the operations for the server's route table.
+``NotificationEvent``); ``routes`` gives their entries of the server's route table, which
+checks path ids and query parameter names before a handler runs.
 """
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ..domain.errors import InvalidValue
-from ..domain.ids import ULID_PATTERN, is_ulid
-from ..domain.timefmt import parse_rfc3339, rfc3339
-from ..service import Service
+from ..domain.ids import is_ulid
+from ..domain.timefmt import rfc3339
 from ..service.webhooks import (
     Delivery, EventQuery, Notification, Webhooks, channel_json, delivery_state, rule_json,
 )
-from . import bodies
+from . import bodies, query
 from .problems import compact_json
 
+if TYPE_CHECKING:
+    from .server import ApiServer, Route
+
 BASE = "/api/v1/notification"
-MAX_PAGE_SIZE = 1000
-Ulid = Annotated[str, Field(pattern=ULID_PATTERN.pattern)]
+Ulid = Annotated[str, Field(pattern=r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
@@ -63,62 +64,18 @@ def _json(value: Any, status: int = 200) -> web.Response:
     return web.json_response(value, status=status, dumps=compact_json)
 
 
-def _known_query(request: web.Request, allowed: set[str]) -> None:
-    unknown = sorted(set(request.query) - allowed)
-    if unknown:
-        raise InvalidValue(f"unknown query parameter {', '.join(unknown)}; use {', '.join(sorted(allowed))}")
-
-
-def _one(request: web.Request, name: str) -> str | None:
-    values = request.query.getall(name, [])
-    if len(values) > 1:
-        raise InvalidValue(f"{name} is given {len(values)} times; give it once")
-    return values[0] if values else None
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    text = (_one(request, name) or "false").lower()
-    if text not in ("true", "false"):
-        raise InvalidValue(f"{name} must be true or false, got {text!r}")
-    return text == "true"
-
-
-def _integer(request: web.Request, name: str, default: int, high: int) -> int:
-    text = _one(request, name)
-    if text is None:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= high:
-        raise InvalidValue(f"{name} must be an integer from 1 to {high}, got {text!r}")
-    return int(text)
-
-
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: str) -> str:
-    text = _one(request, name) or default
+    text = query.single(request.query, name) or default
     if text not in allowed:
-        raise InvalidValue(f"{name} must be one of {', '.join(allowed)}, got {text!r}")
+        raise query.bad(name, f"unknown value {text!r}; use {', '.join(allowed)}")
     return text
-
-
-def _ids(request: web.Request, name: str) -> frozenset[str]:
-    values = {v.strip() for raw in request.query.getall(name, []) for v in raw.split(",") if v.strip()}
-    bad = sorted(v for v in values if not is_ulid(v))
-    if bad:
-        raise InvalidValue(f"{name}: {bad[0]!r} is not a ULID")
-    return frozenset(values)
-
-
-def _path_id(request: web.Request, name: str, what: str) -> str:
-    value = request.match_info[name]
-    if not is_ulid(value):
-        raise InvalidValue(f"{name} {value!r} is not a {what} id: ids are ULIDs like 01G65Z755AFWAKHE12NY0CQ9FH")
-    return value
 
 
 def _page(items: list[Any], request: web.Request,
           shape: Callable[[list[Any]], list[dict[str, Any]]]) -> web.Response:
     """One page of ``items`` (only its items are shaped)."""
-    page = _integer(request, "page", 1, 1_000_000)
-    size = _integer(request, "pageSize", 100, MAX_PAGE_SIZE)
+    page = query.integer(request.query, "page", 1, 1, 1_000_000)
+    size = query.integer(request.query, "pageSize", 100, 1, query.MAX_PAGE_SIZE)
     chosen = items[(page - 1) * size: page * size]
     return _json({"totalCount": len(items), "page": page, "pageSize": size, "items": shape(chosen)})
 
@@ -196,105 +153,103 @@ def _reason(delivery: Delivery) -> str:
         delivery.status, f"retrying after {answer}")
 
 
-# --- handlers ------------------------------------------------------------------------------------
-class NotificationApi:
-    """The handlers, bound to one workspace."""
+# --- handlers: (server, request), as the server's route table calls them --------------------------
+async def list_channels(server: "ApiServer", request: web.Request) -> web.Response:
+    found = Webhooks(server.service).channels(include_deleted=query.flag(request.query, "includeDeleted"),
+                                              include_disabled=query.flag(request.query, "includeDisabled"))
+    found = _ordered(found, request, {"id": lambda c: c.id, "type": lambda c: c.id,
+                                      "createdAt": lambda c: (c.created_at, c.id),
+                                      "updatedAt": lambda c: (c.updated_at, c.id)})
+    return _page(found, request, _each(channel_json))
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
 
-    @property
-    def webhooks(self) -> Webhooks:
-        return Webhooks(self.service)
+async def create_channel(server: "ApiServer", request: web.Request) -> web.Response:
+    body = bodies.parse(ChannelBody, await request.read())
+    return _json(channel_json(Webhooks(server.service).create_channel(**_channel_args(body))), 201)
 
-    async def list_channels(self, request: web.Request) -> web.Response:
-        _known_query(request, {"includeDeleted", "includeDisabled", "page", "pageSize", "order", "orderBy"})
-        found = self.webhooks.channels(include_deleted=_flag(request, "includeDeleted"),
-                                       include_disabled=_flag(request, "includeDisabled"))
-        found = _ordered(found, request, {"id": lambda c: c.id, "type": lambda c: c.id,
-                                          "createdAt": lambda c: (c.created_at, c.id),
-                                          "updatedAt": lambda c: (c.updated_at, c.id)})
-        return _page(found, request, _each(channel_json))
 
-    async def create_channel(self, request: web.Request) -> web.Response:
-        body = bodies.parse(ChannelBody, await request.read())
-        return _json(channel_json(self.webhooks.create_channel(**_channel_args(body))), 201)
+async def get_channel(server: "ApiServer", request: web.Request) -> web.Response:
+    channel = Webhooks(server.service).channel(request.match_info["channelId"], include_deleted=True)
+    return _json(channel_json(channel))
 
-    async def get_channel(self, request: web.Request) -> web.Response:
-        return _json(channel_json(self.webhooks.channel(_path_id(request, "channelId", "channel"),
-                                                        include_deleted=True)))
 
-    async def update_channel(self, request: web.Request) -> web.Response:
-        channel_id = _path_id(request, "channelId", "channel")
-        body = bodies.parse(ChannelBody, await request.read())
-        return _json(channel_json(self.webhooks.update_channel(channel_id, **_channel_args(body))))
+async def update_channel(server: "ApiServer", request: web.Request) -> web.Response:
+    body = bodies.parse(ChannelBody, await request.read())
+    channel = Webhooks(server.service).update_channel(request.match_info["channelId"], **_channel_args(body))
+    return _json(channel_json(channel))
 
-    async def delete_channel(self, request: web.Request) -> web.Response:
-        self.webhooks.delete_channel(_path_id(request, "channelId", "channel"))
-        return web.Response(status=204)
 
-    async def list_rules(self, request: web.Request) -> web.Response:
-        _known_query(request, {"includeDeleted", "includeDisabled", "feature", "channel", "page",
-                               "pageSize", "order", "orderBy"})
-        channels = {v.strip() for raw in request.query.getall("channel", []) for v in raw.split(",") if v.strip()}
-        features = request.query.getall("feature", [])
-        found = [r for r in self.webhooks.rules(include_deleted=_flag(request, "includeDeleted"),
-                                                include_disabled=_flag(request, "includeDisabled"))
-                 if not features and (not channels or channels & set(r.channels))]
-        found = _ordered(found, request, {"id": lambda r: r.id, "type": lambda r: (r.type, r.id),
-                                          "createdAt": lambda r: (r.created_at, r.id),
-                                          "updatedAt": lambda r: (r.updated_at, r.id)})
-        return _page(found, request, _each(rule_json))
+async def delete_channel(server: "ApiServer", request: web.Request) -> web.Response:
+    Webhooks(server.service).delete_channel(request.match_info["channelId"])
+    return web.Response(status=204)
 
-    async def create_rule(self, request: web.Request) -> web.Response:
-        body = bodies.parse(RuleBody, await request.read())
-        return _json(rule_json(self.webhooks.create_rule(**_rule_args(body))), 201)
 
-    async def get_rule(self, request: web.Request) -> web.Response:
-        return _json(rule_json(self.webhooks.rule(_path_id(request, "ruleId", "rule"), include_deleted=True)))
+async def list_rules(server: "ApiServer", request: web.Request) -> web.Response:
+    channels = query.values(request.query, "channel")
+    features = query.values(request.query, "feature")
+    # Invoice rules have no feature: filtering on features matches none of them.
+    found = [r for r in Webhooks(server.service).rules(
+        include_deleted=query.flag(request.query, "includeDeleted"),
+        include_disabled=query.flag(request.query, "includeDisabled"))
+        if not features and (not channels or channels & set(r.channels))]
+    found = _ordered(found, request, {"id": lambda r: r.id, "type": lambda r: (r.type, r.id),
+                                      "createdAt": lambda r: (r.created_at, r.id),
+                                      "updatedAt": lambda r: (r.updated_at, r.id)})
+    return _page(found, request, _each(rule_json))
 
-    async def update_rule(self, request: web.Request) -> web.Response:
-        rule_id = _path_id(request, "ruleId", "rule")
-        body = bodies.parse(RuleBody, await request.read())
-        return _json(rule_json(self.webhooks.update_rule(rule_id, **_rule_args(body))))
 
-    async def delete_rule(self, request: web.Request) -> web.Response:
-        self.webhooks.delete_rule(_path_id(request, "ruleId", "rule"))
-        return web.Response(status=204)
+async def create_rule(server: "ApiServer", request: web.Request) -> web.Response:
+    body = bodies.parse(RuleBody, await request.read())
+    return _json(rule_json(Webhooks(server.service).create_rule(**_rule_args(body))), 201)
 
-    async def test_rule(self, request: web.Request) -> web.Response:
-        webhooks = self.webhooks
-        notification = webhooks.test_rule(_path_id(request, "ruleId", "rule"))
-        return _json(_Views(webhooks, [notification]).event(notification), 201)
 
-    async def list_events(self, request: web.Request) -> web.Response:
-        _known_query(request, {"from", "to", "feature", "subject", "rule", "channel", "page", "pageSize",
-                               "order", "orderBy"})
-        start, end = (_one(request, name) for name in ("from", "to"))
-        query = EventQuery(
-            start=parse_rfc3339(start, "from") if start else None,
-            end=parse_rfc3339(end, "to") if end else None,
-            rules=_ids(request, "rule"), channels=_ids(request, "channel"),
-            descending=_choice(request, "order", ("ASC", "DESC"), "ASC") == "DESC",
-            order_by=_choice(request, "orderBy", ("id", "createdAt"), "createdAt"),  # type: ignore[arg-type]
-        )
-        webhooks = self.webhooks
-        # Invoice events carry no feature or subject: filtering on either matches none of them.
-        found = [] if request.query.getall("feature", []) or request.query.getall("subject", []) \
-            else webhooks.notification_rows(query)
-        return _page(found, request, lambda rows: _Views.shape(webhooks, rows))
+async def get_rule(server: "ApiServer", request: web.Request) -> web.Response:
+    return _json(rule_json(Webhooks(server.service).rule(request.match_info["ruleId"], include_deleted=True)))
 
-    async def get_event(self, request: web.Request) -> web.Response:
-        webhooks = self.webhooks
-        notification = webhooks.notification(request.match_info["eventId"])
-        return _json(_Views(webhooks, [notification]).event(notification))
 
-    async def resend_event(self, request: web.Request) -> web.Response:
-        event_id = _path_id(request, "eventId", "notification event")
-        raw = await request.read()
-        body = bodies.parse(ResendBody, raw) if raw.strip() else ResendBody()
-        self.webhooks.resend(event_id, body.channels or ())
-        return web.Response(status=202)
+async def update_rule(server: "ApiServer", request: web.Request) -> web.Response:
+    body = bodies.parse(RuleBody, await request.read())
+    return _json(rule_json(Webhooks(server.service).update_rule(request.match_info["ruleId"], **_rule_args(body))))
+
+
+async def delete_rule(server: "ApiServer", request: web.Request) -> web.Response:
+    Webhooks(server.service).delete_rule(request.match_info["ruleId"])
+    return web.Response(status=204)
+
+
+async def test_rule(server: "ApiServer", request: web.Request) -> web.Response:
+    webhooks = Webhooks(server.service)
+    notification = webhooks.test_rule(request.match_info["ruleId"])
+    return _json(_Views(webhooks, [notification]).event(notification), 201)
+
+
+async def list_events(server: "ApiServer", request: web.Request) -> web.Response:
+    is_id = lambda text: is_ulid(text.upper())  # noqa: E731 - ids are Crockford, any case
+    event_query = EventQuery(
+        start=query.moment(request.query, "from"), end=query.moment(request.query, "to"),
+        rules=frozenset(v.upper() for v in query.ulids(request.query, "rule", is_id)),
+        channels=frozenset(v.upper() for v in query.ulids(request.query, "channel", is_id)),
+        descending=_choice(request, "order", ("ASC", "DESC"), "ASC") == "DESC",
+        order_by=_choice(request, "orderBy", ("id", "createdAt"), "createdAt"),  # type: ignore[arg-type]
+    )
+    webhooks = Webhooks(server.service)
+    # Invoice events carry no feature or subject: filtering on either matches none of them.
+    found = ([] if query.values(request.query, "feature") or query.values(request.query, "subject")
+             else webhooks.notification_rows(event_query))
+    return _page(found, request, lambda rows: _Views.shape(webhooks, rows))
+
+
+async def get_event(server: "ApiServer", request: web.Request) -> web.Response:
+    webhooks = Webhooks(server.service)
+    notification = webhooks.notification(request.match_info["eventId"])
+    return _json(_Views(webhooks, [notification]).event(notification))
+
+
+async def resend_event(server: "ApiServer", request: web.Request) -> web.Response:
+    raw = await request.read()
+    body = bodies.parse(ResendBody, raw) if raw.strip() else ResendBody()
+    Webhooks(server.service).resend(request.match_info["eventId"], [c.upper() for c in body.channels or ()])
+    return web.Response(status=202)
 
 
 def _channel_args(body: ChannelBody) -> dict[str, Any]:
@@ -307,22 +262,25 @@ def _rule_args(body: RuleBody) -> dict[str, Any]:
             "metadata": body.metadata}
 
 
-def routes(service: Service) -> list[web.RouteDef]:
+def routes() -> tuple["Route", ...]:
     """The notification API's operations, for the server's route table."""
-    api = NotificationApi(service)
-    return [
-        web.get(f"{BASE}/channels", api.list_channels, allow_head=False),
-        web.post(f"{BASE}/channels", api.create_channel),
-        web.get(f"{BASE}/channels/{{channelId}}", api.get_channel, allow_head=False),
-        web.put(f"{BASE}/channels/{{channelId}}", api.update_channel),
-        web.delete(f"{BASE}/channels/{{channelId}}", api.delete_channel),
-        web.get(f"{BASE}/rules", api.list_rules, allow_head=False),
-        web.post(f"{BASE}/rules", api.create_rule),
-        web.get(f"{BASE}/rules/{{ruleId}}", api.get_rule, allow_head=False),
-        web.put(f"{BASE}/rules/{{ruleId}}", api.update_rule),
-        web.delete(f"{BASE}/rules/{{ruleId}}", api.delete_rule),
-        web.post(f"{BASE}/rules/{{ruleId}}/test", api.test_rule),
-        web.get(f"{BASE}/events", api.list_events, allow_head=False),
-        web.get(f"{BASE}/events/{{eventId}}", api.get_event, allow_head=False),
-        web.post(f"{BASE}/events/{{eventId}}/resend", api.resend_event),
-    ]
+    from .server import Route  # the table's type; this module is imported by the server
+
+    listing = query.PAGE | {"order", "orderBy", "includeDeleted", "includeDisabled"}
+    return (
+        Route("GET", f"{BASE}/channels", list_channels, query=listing),
+        Route("POST", f"{BASE}/channels", create_channel),
+        Route("GET", f"{BASE}/channels/{{channelId}}", get_channel),
+        Route("PUT", f"{BASE}/channels/{{channelId}}", update_channel),
+        Route("DELETE", f"{BASE}/channels/{{channelId}}", delete_channel),
+        Route("GET", f"{BASE}/rules", list_rules, query=listing | {"feature", "channel"}),
+        Route("POST", f"{BASE}/rules", create_rule),
+        Route("GET", f"{BASE}/rules/{{ruleId}}", get_rule),
+        Route("PUT", f"{BASE}/rules/{{ruleId}}", update_rule),
+        Route("DELETE", f"{BASE}/rules/{{ruleId}}", delete_rule),
+        Route("POST", f"{BASE}/rules/{{ruleId}}/test", test_rule),
+        Route("GET", f"{BASE}/events", list_events,
+              query=query.PAGE | {"order", "orderBy", "from", "to", "feature", "subject", "rule", "channel"}),
+        Route("GET", f"{BASE}/events/{{eventId}}", get_event),
+        Route("POST", f"{BASE}/events/{{eventId}}/resend", resend_event),
+    )

@@ -1,42 +1,90 @@
 """The OpenMeter-compatible HTTP API: a thin front door onto the service.
 
-Paths, names and JSON follow OpenMeter's v1 API (and the v3 app shape at
-``/openmeter/apps/{appId}``). Every handler runs on the event loop's thread and calls the
-synchronous service directly: a command takes a few milliseconds and the service is not
-thread-safe, so handing it to a thread pool would be both slower and wrong.
+Every operation is declared once, in ``ROUTES`` (method, path, handler): v1 under
+``/api/v1``, v3 under its server base ``/api/v3`` and under ``/v3`` (Konnect's URL shape).
+A handler is any ``async def handler(server: ApiServer, request) -> Response``, so other
+modules' operations join the table as more ``Route`` entries.
+Every handler runs on the event loop's thread and calls the synchronous service directly:
+a command takes a few milliseconds and the service is not thread-safe, so handing it to
+a thread pool would be both slower and wrong.
 """
 
 import hmac
 import logging
+import re
+import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Literal
 
 from aiohttp import web
 
-from ..domain.errors import BillingError, InvalidValue, NotFound
-from ..domain.events import app_v1, app_v3
+from ..domain.apps import app_v1, app_v3
+from ..domain.errors import BillingError, NotAllowed, NotFound
 from ..domain.ids import is_ulid
 from ..domain.models import Invoice
-from ..domain.status import Status, v1_status
 from ..service import Service
 from ..store.journal import StoreError
-from . import bodies, notification
-from .problems import Unauthorized, compact_json, problem, status_of
+from . import bodies, notification, query
+from .invoice_v3 import invoice_v3
+from .problems import Api, ApiProblem, Issue, Parameter, Unauthorized, compact_json, problem_response, status_of
 
 log = logging.getLogger("tui_billing.api")
 
 CallbackResponse = Literal["invoice", "no_content"]
-CUSTOM_INVOICING = "/api/v1/apps/custom-invoicing/{invoiceId}"
-INVOICES = "/api/v1/billing/invoices"
-V1_STATUSES = frozenset({"gathering"} | {"deleted" if s.short == "delete" else s.short for s in Status})
-EXTENDED_STATUSES = frozenset(s.value for s in Status)
-EXPANDS = frozenset({"lines", "preceding", "workflow.apps"})
-MAX_PAGE_SIZE = 1000
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+V3_BASES = ("/api/v3", "/v3")
+"""Where v3 is served: OpenMeter's own base, and Konnect's (``https://<region>.api.konghq.com/v3``)."""
+V1_ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")
+"""v1's path id pattern (either case); v3's is upper case only (``is_ulid``)."""
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._~/-]{1,128}$")
+INVOICE_NOT_FOUND = Issue("critical", "invoice not found", "invoice_not_found")
+CANNOT_ADVANCE = Issue("critical", "invoice cannot advance", "invoice_cannot_advance")
+ACTION_NOT_AVAILABLE = Issue("critical", "invoice action not available", "invoice_action_not_available")
+PAYMENT_COMPONENT = "app.custom_invoicing.collectPayments.trigger_invoice"
+Handler = Callable[["ApiServer", web.Request], Awaitable[web.StreamResponse]]
+
+
+def _payment_refused(detail: str) -> Issue:
+    """A refused payment trigger: OpenMeter records it as an issue of the payment component."""
+    return Issue("critical", detail, component=PAYMENT_COMPONENT)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation: served at ``path`` (under each base of its API) by ``handler``.
+
+    Every path parameter is an id: one that is not a ULID is a 400 (v1 accepts either
+    case, v3 upper case only). ``query`` lists the query parameters it takes (any other
+    is a 400). On billing routes an unknown invoice carries the ``invoice_not_found``
+    issue, and a refusal by the lifecycle the ``refusal`` issue.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    api: Api = "v1"
+    query: frozenset[str] = frozenset()
+    billing: bool = False
+    refusal: Issue | Callable[[str], Issue] | None = None
+
+    @property
+    def bases(self) -> tuple[str, ...]:
+        return ("",) if self.api == "v1" else V3_BASES
+
+    def issues(self, error: BillingError) -> tuple[Issue, ...]:
+        if not self.billing:
+            return ()
+        if isinstance(error, NotFound):
+            return (INVOICE_NOT_FOUND,)
+        if isinstance(error, NotAllowed) and self.refusal is not None:
+            return (self.refusal(str(error)) if callable(self.refusal) else self.refusal,)
+        return ()
+
+
+ROUTE = web.RequestKey("route", Route)
+"""The route a request matched (absent when none did)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +99,7 @@ class ApiCall:
     invoice_id: str | None = None
     detail: str | None = None
     """The problem's detail when the call was refused."""
+    request_id: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -60,35 +109,6 @@ class ApiCall:
 
 def _json(value: Any, status: int = 200) -> web.Response:
     return web.json_response(value, status=status, dumps=compact_json)
-
-
-def _values(request: web.Request, name: str, allowed: frozenset[str]) -> set[str]:
-    """A list query parameter, repeated (``?a=x&a=y``) or comma-separated; checked."""
-    values = {v.strip() for raw in request.query.getall(name, []) for v in raw.split(",") if v.strip()}
-    unknown = sorted(values - allowed)
-    if unknown:
-        raise InvalidValue(f"{name}: unknown value {', '.join(unknown)}; use {', '.join(sorted(allowed))}")
-    return values
-
-
-def _integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidValue(f"{name} must be an integer, got {text!r}") from None
-    if not low <= value <= high:
-        raise InvalidValue(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    text = request.query.get(name, "false").lower()
-    if text not in ("true", "false"):
-        raise InvalidValue(f"{name} must be true or false, got {text!r}")
-    return text == "true"
 
 
 class ApiServer:
@@ -105,8 +125,12 @@ class ApiServer:
         self.on_call = on_call
         self.url = ""
         self._runner: web.AppRunner | None = None
+        self._id_prefix = f"tui-billing/{secrets.token_hex(4)}"
+        self._requests = 0
         self.app = web.Application(middlewares=[self._middleware])
-        self.app.router.add_routes(self._routes())
+        for route in ROUTES:
+            for base in route.bases:
+                self.app.router.add_route(route.method, base + route.path, self._bind(route))
 
     @property
     def callback_response(self) -> CallbackResponse:
@@ -132,37 +156,78 @@ class ApiServer:
             await self._runner.cleanup()
             self._runner = None
 
-    # --- the middleware: auth, problems, the call log -----------------------------------------
+    # --- routing: path ids and query parameters checked before the handler ---------------------
+    def _bind(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            request[ROUTE] = route
+            is_id = V1_ULID.match if route.api == "v1" else is_ulid
+            for name, value in request.match_info.items():
+                if not is_id(value):
+                    reason = f"{value!r} is not a ULID (like 01G65Z755AFWAKHE12NY0CQ9FH)"
+                    raise ApiProblem(400, f"{name}: {reason}",
+                                     parameters=[Parameter(name, reason, "path", "matches_regex")])
+            query.check_known(request.query, route.query)
+            return await route.handler(self, request)
+
+        return handle
+
+    # --- the middleware: request id, auth, problems, the call log -----------------------------
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         started = time.perf_counter()
-        detail: str | None = None
+        request_id = self._request_id(request)
+        problem: ApiProblem | None = None
         try:
             self._authorize(request)
             response = await handler(request)
         except Unauthorized as error:
-            detail = str(error)
-            response = problem(401, detail, request.path, {"WWW-Authenticate": "Bearer"})
+            problem = ApiProblem(401, str(error), headers={"WWW-Authenticate": "Bearer"})
+        except ApiProblem as error:
+            problem = error
         except BillingError as error:
-            detail = str(error)
-            response = problem(status_of(error), detail, request.path)
+            problem = self._billing_problem(request, error)
         except StoreError as error:
-            detail = str(error)
-            response = problem(500, detail, request.path)
+            problem = ApiProblem(500, str(error))
         except web.HTTPException as error:
-            detail = self._routing_detail(request, error)
-            response = problem(error.status, detail, request.path)
+            problem = ApiProblem(error.status, self._routing_detail(request, error))
         except Exception as error:  # a bug: answer it as a problem, never a bare 500 page
             log.exception("unexpected error in %s %s", request.method, request.path)
-            detail = f"unexpected error: {error!r}"
-            response = problem(500, detail, request.path)
+            problem = ApiProblem(500, f"unexpected error: {error!r}")
+        if problem is not None:
+            response = problem_response(self._api_of(request), problem, f"urn:request:{request_id}")
+        response.headers["X-Request-Id"] = request_id
         call = ApiCall(at=datetime.now(UTC), method=request.method, path=request.path_qs,
                        status=response.status, duration_ms=(time.perf_counter() - started) * 1000,
-                       invoice_id=request.match_info.get("invoiceId"), detail=detail)
+                       invoice_id=request.match_info.get("invoiceId"),
+                       detail=problem.detail if problem else None, request_id=request_id)
         if call.changed:
             _notify(self.on_change)
         _notify(self.on_call, call)
         return response
+
+    def _request_id(self, request: web.Request) -> str:
+        """The caller's ``X-Request-Id`` when it is a plain token, else a new one."""
+        given = request.headers.get("X-Request-Id", "")
+        if REQUEST_ID.match(given):
+            return given
+        self._requests += 1
+        return f"{self._id_prefix}-{self._requests:06d}"
+
+    @staticmethod
+    def _api_of(request: web.Request) -> Api:
+        route = request.get(ROUTE)
+        if route is not None:
+            return route.api
+        return "v3" if any(request.path.startswith(base + "/") for base in V3_BASES) else "v1"
+
+    @staticmethod
+    def _billing_problem(request: web.Request, error: BillingError) -> ApiProblem:
+        route = request.get(ROUTE)
+        issues = route.issues(error) if route else ()
+        parameters: list[Parameter] = []
+        if isinstance(error, NotAllowed) and "invoiceId" in request.match_info:
+            parameters.append(Parameter("invoiceId", str(error), "path", "invalid"))
+        return ApiProblem(status_of(error), str(error), issues, parameters)
 
     def _authorize(self, request: web.Request) -> None:
         if self.token is None:
@@ -180,39 +245,19 @@ class ApiServer:
             return f"no endpoint {request.method} {request.path}"
         return error.text or error.reason
 
-    # --- routes ------------------------------------------------------------------------------
-    def _routes(self) -> list[web.RouteDef]:
-        return [
-            web.post(f"{CUSTOM_INVOICING}/draft/synchronized", self.draft_synchronized),
-            web.post(f"{CUSTOM_INVOICING}/issuing/synchronized", self.issuing_synchronized),
-            web.post(f"{CUSTOM_INVOICING}/payment/status", self.payment_status),
-            web.get(INVOICES, self.list_invoices, allow_head=False),
-            web.get(INVOICES + "/{invoiceId}", self.get_invoice, allow_head=False),
-            web.delete(INVOICES + "/{invoiceId}", self.delete_invoice),
-            web.post(INVOICES + "/{invoiceId}/advance", partial(self.action, "advance")),
-            web.post(INVOICES + "/{invoiceId}/approve", partial(self.action, "approve")),
-            web.post(INVOICES + "/{invoiceId}/retry", partial(self.action, "retry")),
-            web.get("/api/v1/apps", self.list_apps, allow_head=False),
-            web.get("/api/v1/apps/{appId}", self.get_app_v1, allow_head=False),
-            web.put("/api/v1/apps/{appId}", self.put_app_v1),
-            web.get("/openmeter/apps/{appId}", self.get_app_v3, allow_head=False),
-            web.put("/openmeter/apps/{appId}", self.put_app_v3),
-            *notification.routes(self.service),
-        ]
-
     # --- the integration's three callbacks -----------------------------------------------------
     async def draft_synchronized(self, request: web.Request) -> web.Response:
         result = bodies.parse(bodies.DraftSynchronized, await request.read()).invoicing
-        invoice_id = self._invoice_id(request)
+        invoice_id = request.match_info["invoiceId"]
         if result.line_discount_external_ids:
             invoice = self.service.invoice(invoice_id)
             unknown = ", ".join(m.line_discount_id for m in result.line_discount_external_ids)
-            raise InvalidValue(f"invoice {invoice.number} has no line discount {unknown} "
-                               "(simulated invoices have no discounts)")
+            raise ApiProblem(400, f"invoice {invoice.number} has no line discount {unknown} "
+                                  "(simulated invoices have no discounts)")
         line_ids: dict[str, str] = {}
         for mapping in result.line_external_ids or []:
             if mapping.line_id in line_ids:
-                raise InvalidValue(f"lineExternalIds names line {mapping.line_id} twice")
+                raise ApiProblem(400, f"lineExternalIds names line {mapping.line_id} twice")
             line_ids[mapping.line_id] = mapping.external_id
         invoice = self.service.draft_synchronized(
             invoice_id, invoice_number=result.invoice_number, external_id=result.external_id,
@@ -223,63 +268,99 @@ class ApiServer:
         body = bodies.parse(bodies.IssuingSynchronized, await request.read())
         invoicing = body.invoicing or bodies.IssuingInvoicing()
         invoice = self.service.issuing_synchronized(
-            self._invoice_id(request), invoice_number=invoicing.invoice_number,
+            request.match_info["invoiceId"], invoice_number=invoicing.invoice_number,
             sent_to_customer_at=invoicing.sent_to_customer_at,
             payment_external_id=body.payment.external_id if body.payment else None)
         return self._callback_answer(invoice)
 
     async def payment_status(self, request: web.Request) -> web.Response:
         body = bodies.parse(bodies.PaymentStatus, await request.read())
-        return self._callback_answer(self.service.payment_status(self._invoice_id(request), body.trigger))
+        return self._callback_answer(self.service.payment_status(request.match_info["invoiceId"], body.trigger))
 
     def _callback_answer(self, invoice: Invoice) -> web.Response:
         if self.callback_response == "no_content":
             return web.Response(status=204)
         return _json(self.service.invoice_v1(invoice))
 
-    # --- invoices ----------------------------------------------------------------------------
+    # --- invoices, v1 ----------------------------------------------------------------------------
     async def list_invoices(self, request: web.Request) -> web.Response:
-        statuses = _values(request, "statuses", V1_STATUSES)
-        extended = _values(request, "extendedStatuses", EXTENDED_STATUSES)
-        expand = _values(request, "expand", EXPANDS)
-        include_deleted = _flag(request, "includeDeleted")
-        page = _integer(request, "page", 1, 1, 1_000_000)
-        page_size = _integer(request, "pageSize", 100, 1, MAX_PAGE_SIZE)
-        rows = [row for row in self.service.invoice_rows()
-                if (include_deleted or row["status"] != Status.DELETED.value)
-                and (not statuses or v1_status(row["status"]) in statuses)
-                and (not extended or row["status"] in extended)]
+        invoice_query, expand = query.invoice_list(request.query, lambda text: bool(V1_ULID.match(text)))
+        total, invoices = self.service.invoice_page(invoice_query)
+        ctx = self.service.context()
         items = []
-        for row in rows[(page - 1) * page_size: page * page_size]:
-            body = self.service.invoice_v1(self.service.invoice(row["id"]))
+        for invoice in invoices:
+            body = self.service.invoice_v1(invoice, ctx, expand_apps="workflow.apps" in expand)
             if "lines" not in expand:
                 body.pop("lines", None)
             items.append(body)
-        return _json({"totalCount": len(rows), "page": page, "pageSize": page_size, "items": items})
+        return _json({"totalCount": total, "page": invoice_query.page, "pageSize": invoice_query.page_size,
+                      "items": items})
 
     async def get_invoice(self, request: web.Request) -> web.Response:
-        return _json(self.service.invoice_v1(self.service.invoice(self._invoice_id(request))))
+        """Lines unless ``expand`` leaves them out (OpenMeter's default expand is ``lines``);
+        ``includeDeletedLines`` is accepted: simulated invoices never delete lines."""
+        expand = query.values(request.query, "expand", query.EXPANDS) or {"lines"}
+        query.flag(request.query, "includeDeletedLines")
+        body = self.service.invoice_v1(self.service.invoice(request.match_info["invoiceId"]),
+                                       expand_apps="workflow.apps" in expand)
+        if "lines" not in expand:
+            body.pop("lines", None)
+        return _json(body)
 
     async def delete_invoice(self, request: web.Request) -> web.Response:
-        self.service.delete(self._invoice_id(request))
+        self.service.delete(request.match_info["invoiceId"])
         return web.Response(status=204)
 
-    async def action(self, name: str, request: web.Request) -> web.Response:
-        invoice = getattr(self.service, name)(self._invoice_id(request))
-        return _json(self.service.invoice_v1(invoice))
+    async def advance(self, request: web.Request) -> web.Response:
+        return _json(self.service.invoice_v1(self.service.advance(request.match_info["invoiceId"])))
 
-    def _invoice_id(self, request: web.Request) -> str:
-        """The path's invoice id; only ULIDs name invoices here (never numbers)."""
-        invoice_id = request.match_info["invoiceId"]
-        if not is_ulid(invoice_id):
-            raise NotFound(f"no invoice {invoice_id!r}: invoice ids are ULIDs "
-                           "like 01G65Z755AFWAKHE12NY0CQ9FH")
-        return invoice_id
+    async def approve(self, request: web.Request) -> web.Response:
+        return _json(self.service.invoice_v1(self.service.approve(request.match_info["invoiceId"])))
+
+    async def retry(self, request: web.Request) -> web.Response:
+        return _json(self.service.invoice_v1(self.service.retry(request.match_info["invoiceId"])))
+
+    async def snapshot_quantities(self, request: web.Request) -> web.Response:
+        return _json(self.service.invoice_v1(self.service.collect(request.match_info["invoiceId"])))
+
+    async def void_invoice(self, request: web.Request) -> web.Response:  # noqa: ARG002
+        """OpenMeter does not implement this call (501, whatever the invoice); an External
+        Invoicing invoice is voided by the payment status callback's ``void`` trigger."""
+        raise ApiProblem(501, "voiding an invoice is not implemented; the external invoicing system "
+                              "voids it with POST /api/v1/apps/custom-invoicing/{invoiceId}/payment/status "
+                              "{\"trigger\": \"void\"}")
+
+    # --- invoices, v3 -----------------------------------------------------------------------------
+    async def list_invoices_v3(self, request: web.Request) -> web.Response:
+        invoice_query = query.invoice_list_v3(request.query, is_ulid)
+        total, invoices = self.service.invoice_page(invoice_query)
+        ctx = self.service.context()
+        data = [invoice_v3(self.service.invoice_v1(invoice, ctx), with_lines=False) for invoice in invoices]
+        page = {"number": invoice_query.page, "size": invoice_query.page_size, "total": total}
+        return _json({"data": data, "meta": {"page": page}})
+
+    async def get_invoice_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.invoice(request.match_info["invoiceId"]))
+
+    async def advance_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.advance(request.match_info["invoiceId"]))
+
+    async def approve_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.approve(request.match_info["invoiceId"]))
+
+    async def retry_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.retry(request.match_info["invoiceId"]))
+
+    async def snapshot_quantities_v3(self, request: web.Request) -> web.Response:
+        return self._v3(self.service.collect(request.match_info["invoiceId"]))
+
+    def _v3(self, invoice: Invoice) -> web.Response:
+        return _json(invoice_v3(self.service.invoice_v1(invoice)))
 
     # --- the app -----------------------------------------------------------------------------
-    async def list_apps(self, request: web.Request) -> web.Response:
-        page = _integer(request, "page", 1, 1, 1_000_000)
-        page_size = _integer(request, "pageSize", 100, 1, MAX_PAGE_SIZE)
+    async def list_apps_v1(self, request: web.Request) -> web.Response:
+        page = query.integer(request.query, "page", 1, 1, 1_000_000)
+        page_size = query.integer(request.query, "pageSize", 100, 1, query.MAX_PAGE_SIZE)
         items = [app_v1(self.service.app())] if page == 1 else []
         return _json({"totalCount": 1, "page": page, "pageSize": page_size, "items": items})
 
@@ -288,37 +369,84 @@ class ApiServer:
         return _json(app_v1(self.service.app()))
 
     async def put_app_v1(self, request: web.Request) -> web.Response:
-        body = bodies.parse(bodies.AppV1Update, await request.read())
         self._app_id(request)
-        self._replace_app(body.name, body.description, body.metadata,
-                          (body.enable_draft_sync_hook, body.enable_issuing_sync_hook))
-        return _json(app_v1(self.service.app()))
+        body = bodies.parse(bodies.AppV1Update, await request.read())
+        return _json(app_v1(self.service.replace_app(
+            name=body.name, description=body.description, labels=body.metadata,
+            draft_hook=body.enable_draft_sync_hook, issuing_hook=body.enable_issuing_sync_hook)))
+
+    async def list_apps_v3(self, request: web.Request) -> web.Response:
+        number, size = query.page_v3(request.query)
+        data = [app_v3(self.service.app())] if number == 1 else []
+        return _json({"data": data, "meta": {"page": {"number": number, "size": size, "total": 1}}})
 
     async def get_app_v3(self, request: web.Request) -> web.Response:
         self._app_id(request)
         return _json(app_v3(self.service.app()))
 
     async def put_app_v3(self, request: web.Request) -> web.Response:
-        body = bodies.parse(bodies.AppV3Update, await request.read())
         self._app_id(request)
-        self._replace_app(body.name, body.description, body.labels,
-                          (body.enable_draft_sync_hook, body.enable_issuing_sync_hook))
-        return _json(app_v3(self.service.app()))
+        body = bodies.parse(bodies.AppV3Update, await request.read())
+        return _json(app_v3(self.service.replace_app(
+            name=body.name, description=body.description, labels=body.labels,
+            draft_hook=body.enable_draft_sync_hook, issuing_hook=body.enable_issuing_sync_hook)))
 
     def _app_id(self, request: web.Request) -> None:
         app_id = request.match_info["appId"]
         if app_id != self.service.app().id:
             raise NotFound(f"no app {app_id!r}; GET /api/v1/apps lists the installed one")
 
-    def _replace_app(self, name: str, description: str | None, labels: dict[str, str] | None,
-                     hooks: tuple[bool, bool]) -> None:
-        """Apply a validated PUT; an omitted description or labels map is left as it is."""
-        current = self.service.app()
-        if (name != current.name or description not in (None, current.description)
-                or labels not in (None, current.labels)):
-            self.service.update_app(name=name, description=description, labels=labels)
-        if hooks != (current.enable_draft_sync_hook, current.enable_issuing_sync_hook):
-            self.service.set_hooks(draft=hooks[0], issuing=hooks[1])
+
+CALLBACKS = "/api/v1/apps/custom-invoicing/{invoiceId}"
+INVOICES = "/api/v1/billing/invoices"
+V3_INVOICES = "/openmeter/billing/invoices"
+ROUTES: tuple[Route, ...] = (
+    # The External Invoicing app's callbacks.
+    Route("POST", f"{CALLBACKS}/draft/synchronized", ApiServer.draft_synchronized, billing=True),
+    Route("POST", f"{CALLBACKS}/issuing/synchronized", ApiServer.issuing_synchronized, billing=True),
+    Route("POST", f"{CALLBACKS}/payment/status", ApiServer.payment_status, billing=True,
+          refusal=_payment_refused),
+    # Invoices, v1.
+    Route("GET", INVOICES, ApiServer.list_invoices, query=query.INVOICE_LIST),
+    Route("GET", INVOICES + "/{invoiceId}", ApiServer.get_invoice, query=query.INVOICE_GET, billing=True),
+    Route("DELETE", INVOICES + "/{invoiceId}", ApiServer.delete_invoice, billing=True,
+          refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", INVOICES + "/{invoiceId}/advance", ApiServer.advance, billing=True, refusal=CANNOT_ADVANCE),
+    Route("POST", INVOICES + "/{invoiceId}/approve", ApiServer.approve, billing=True,
+          refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", INVOICES + "/{invoiceId}/retry", ApiServer.retry, billing=True, refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", INVOICES + "/{invoiceId}/snapshot-quantities", ApiServer.snapshot_quantities, billing=True,
+          refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", INVOICES + "/{invoiceId}/void", ApiServer.void_invoice, billing=True),
+    # The app, v1.
+    Route("GET", "/api/v1/apps", ApiServer.list_apps_v1, query=query.PAGE),
+    Route("GET", "/api/v1/apps/{appId}", ApiServer.get_app_v1),
+    Route("PUT", "/api/v1/apps/{appId}", ApiServer.put_app_v1),
+    # The app, v3.
+    Route("GET", "/openmeter/apps", ApiServer.list_apps_v3, api="v3", query=query.PAGE_V3),
+    Route("GET", "/openmeter/apps/{appId}", ApiServer.get_app_v3, api="v3"),
+    Route("PUT", "/openmeter/apps/{appId}", ApiServer.put_app_v3, api="v3"),
+    # Invoices, v3.
+    Route("GET", V3_INVOICES, ApiServer.list_invoices_v3, api="v3", query=query.INVOICE_LIST_V3),
+    Route("GET", V3_INVOICES + "/{invoiceId}", ApiServer.get_invoice_v3, api="v3", billing=True),
+    Route("POST", V3_INVOICES + "/{invoiceId}/advance", ApiServer.advance_v3, api="v3", billing=True,
+          refusal=CANNOT_ADVANCE),
+    Route("POST", V3_INVOICES + "/{invoiceId}/approve", ApiServer.approve_v3, api="v3", billing=True,
+          refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", V3_INVOICES + "/{invoiceId}/retry", ApiServer.retry_v3, api="v3", billing=True,
+          refusal=ACTION_NOT_AVAILABLE),
+    Route("POST", V3_INVOICES + "/{invoiceId}/snapshot-quantities", ApiServer.snapshot_quantities_v3, api="v3",
+          billing=True, refusal=ACTION_NOT_AVAILABLE),
+    # Notifications: webhook channels, rules and events, v1.
+    *notification.routes(),
+)
+
+
+def operations() -> Iterator[tuple[str, str]]:
+    """Every (method, path) served, in the table's order (v3 under each of its bases)."""
+    for route in ROUTES:
+        for base in route.bases:
+            yield route.method, base + route.path
 
 
 def _notify(callback: Callable[..., None] | None, *args: Any) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import workspace
-from ..domain.events import app_v1, app_v3
-from ..domain.linespec import parse_flat, parse_usage
+from ..domain.apps import app_v1, app_v3
+from ..domain.linespec import detail_summary, line_summary, parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..domain.errors import InvalidValue
 from ..domain.timefmt import parse_rfc3339, rfc3339
@@ -41,6 +41,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     for row in [headers, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _ext(external_id: str | None) -> str:
+    return f"  ext={external_id}" if external_id else ""
 
 
 def _when(moment: datetime | None) -> str:
@@ -123,8 +127,9 @@ def _print_invoice(service: Service, invoice: Invoice) -> None:
         print(f"  external    invoicing={invoice.external_invoicing_id or '-'} payment={invoice.external_payment_id or '-'}")
     print("  lines")
     for line in invoice.lines:
-        ext = f"  ext={line.external_id}" if line.external_id else ""
-        print(f"    {line.id}  {line.name}: {line.quantity} × {line.unit_price} = {line.amount} (+{line.taxes_total} tax){ext}")
+        print(f"    {line.id}  {line_summary(line, invoice.currency)}{_ext(line.external_id)}")
+        for child in line.children:
+            print(f"      {child.id}  {detail_summary(child)}{_ext(child.external_id)}")
     for key, value in invoice.metadata.items():
         print(f"  marker      {key} = {value}")
     for issue in invoice.validation_issues:

@@ -1,43 +1,24 @@
 """Pure functions from the workspace's models to the JSON partners see.
 
-* ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, webhooks).
-* ``app_v1`` / ``app_v3``: the installed app (``GET /api/v1/apps/{id}``, v3 seed schema).
+* ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, the API,
+  webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``.
 * ``webhook_envelope``: ``{id, type, timestamp, data}``.
 * ``invoice_generated``: the InvoiceGenerated domain event (DOMAIN.md §6).
 """
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from . import lifecycle
+from .apps import app_v1
 from .lifecycle import Context
-from .models import Address, App, Event, Invoice, Line, Supplier
+from .models import (
+    Address, App, DetailedLine, Event, FlatPrice, Invoice, Line, Supplier, Totals, UnitPrice,
+)
 from .money import to_json_number
 from .status import Status, v1_status
 from .timefmt import rfc3339
-
-APP_DEFINITION = {
-    "type": "external_invoicing",
-    "name": "External Invoicing",
-    "description": (
-        "Integrate with a third-party invoicing or payment system: OpenMeter manages the "
-        "invoice lifecycle while the external system presents invoices and collects payment."
-    ),
-}
-LISTING_V1 = {
-    "type": "custom_invoicing",
-    "name": "Custom Invoicing",
-    "description": "Custom Invoicing allows you to integrate with your own invoicing system.",
-    "capabilities": [
-        {"type": "collectPayments", "key": "custom_invoicing_collect_payments",
-         "name": "Collect Payments", "description": "Collects payments through an external system"},
-        {"type": "calculateTax", "key": "custom_invoicing_calculate_tax",
-         "name": "Calculate Tax", "description": "Calculates tax through an external system"},
-        {"type": "invoiceCustomers", "key": "custom_invoicing_invoice_customers",
-         "name": "Invoice Customers", "description": "Invoices customers through an external system"},
-    ],
-    "installMethods": ["no_credentials_required"],
-}
 
 
 def _money(amount: Decimal) -> str:
@@ -55,49 +36,109 @@ def _address(address: Address | None) -> list[dict[str, str]] | None:
                         "postalCode": address.postal_code, "line1": address.line1})]
 
 
-def _totals(amount: Decimal, taxes: Decimal, total: Decimal, zero: Decimal) -> dict[str, str]:
+def _totals(totals: Totals, zero: Decimal) -> dict[str, str]:
     return {
-        "amount": _money(amount), "chargesTotal": _money(zero), "discountsTotal": _money(zero),
-        "creditsTotal": _money(zero), "taxesInclusiveTotal": _money(zero),
-        "taxesExclusiveTotal": _money(taxes), "taxesTotal": _money(taxes), "total": _money(total),
+        "amount": _money(totals.amount), "chargesTotal": _money(zero),
+        "discountsTotal": _money(zero), "creditsTotal": _money(zero),
+        "taxesInclusiveTotal": _money(zero), "taxesExclusiveTotal": _money(totals.taxes_total),
+        "taxesTotal": _money(totals.taxes_total), "total": _money(totals.total),
     }
+
+
+def _period(start: datetime, end: datetime) -> dict[str, str | None]:
+    return {"from": rfc3339(start), "to": rfc3339(end)}
+
+
+def _external_ids(external_id: str | None) -> dict[str, str] | None:
+    return {"invoicing": external_id} if external_id else None
+
+
+def _flat_price(amount: Decimal, payment_term: str) -> dict[str, str]:
+    return {"type": "flat", "amount": str(amount), "paymentTerm": payment_term}
+
+
+def _price(price: FlatPrice | UnitPrice) -> dict[str, str]:
+    if isinstance(price, FlatPrice):
+        return _flat_price(price.amount, price.payment_term)
+    return {"type": "unit", "amount": str(price.amount)}
+
+
+def _detailed_line_v1(child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict | None,
+                      zero: Decimal) -> dict[str, Any]:
+    """A detailed line as OpenMeter's ``mapDetailedLineToAPI`` shows it (type ``flat_fee``)."""
+    flat = _flat_price(child.per_unit_amount, child.payment_term)
+    return _drop_none({
+        "id": child.id,
+        "name": child.name,
+        "type": "flat_fee",
+        "status": "detailed",
+        "managedBy": "system",
+        "currency": invoice.currency,
+        "createdAt": rfc3339(child.created_at),
+        "updatedAt": rfc3339(child.updated_at),
+        "invoice": {"id": invoice.id},
+        "period": _period(line.period_from, line.period_to),
+        "invoiceAt": rfc3339(line.invoice_at),
+        "perUnitAmount": str(child.per_unit_amount),
+        "quantity": str(child.quantity),
+        "paymentTerm": child.payment_term,
+        "category": child.category,
+        "taxConfig": tax_config,
+        "rateCard": _drop_none({"taxConfig": tax_config, "price": flat, "quantity": str(child.quantity)}),
+        "totals": _totals(child.totals, zero),
+        "externalIds": _external_ids(child.external_id),
+    })
 
 
 def _line_v1(line: Line, invoice: Invoice, zero: Decimal) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    """A line as OpenMeter's ``mapInvoiceLineToAPI`` shows it: every line is ``usage_based``."""
+    price = _price(line.price)
+    tax_config = {"behavior": "exclusive"} if invoice.tax_rate else None
+    subscription = line.subscription
+    return _drop_none({
         "id": line.id,
         "name": line.name,
         "description": line.description,
-        "type": "usage_based" if line.type == "usage_based" else "flat_fee",
+        "type": "usage_based",
         "status": "valid",
-        "managedBy": "subscription" if invoice.subscription_id else "manual",
+        "managedBy": line.managed_by,
         "currency": invoice.currency,
-        "createdAt": rfc3339(invoice.created_at),
-        "updatedAt": rfc3339(invoice.updated_at),
-        "period": {"from": rfc3339(line.period_from), "to": rfc3339(line.period_to)},
+        "createdAt": rfc3339(line.created_at),
+        "updatedAt": rfc3339(line.updated_at),
+        "invoice": {"id": invoice.id},
+        "period": _period(line.period_from, line.period_to),
         "invoiceAt": rfc3339(line.invoice_at),
+        "taxConfig": tax_config,
+        "featureKey": line.feature_key,
         "quantity": str(line.quantity),
-        "totals": _totals(line.amount, line.taxes_total, line.total, zero),
-    }
-    if line.type == "usage_based":
-        body["price"] = {"type": "unit", "amount": str(line.unit_price)}
-    else:
-        body["perUnitAmount"] = str(line.unit_price)
-        body["paymentTerm"] = "in_advance"
-    if line.external_id:
-        body["externalIds"] = {"invoicing": line.external_id}
-    if invoice.subscription_id:
-        body["subscription"] = {"subscription": {"id": invoice.subscription_id},
-                                "phase": {"id": invoice.plan_id}, "item": {"id": line.id}}
-    return _drop_none(body)
+        "price": price,
+        "rateCard": _drop_none({"taxConfig": tax_config, "price": price, "featureKey": line.feature_key}),
+        "children": [_detailed_line_v1(child, line, invoice, tax_config, zero) for child in line.children],
+        "totals": _totals(line.totals(invoice.currency), zero),
+        "externalIds": _external_ids(line.external_id),
+        "subscription": None if subscription is None else {
+            "subscription": {"id": subscription.subscription_id},
+            "phase": {"id": subscription.phase_id},
+            "item": {"id": subscription.item_id},
+            "billingPeriod": _period(subscription.billing_period_from, subscription.billing_period_to),
+        },
+    })
 
 
 def _supplier(supplier: Supplier) -> dict[str, Any]:
     return {"name": supplier.name, "addresses": _address(supplier.address) or []}
 
 
-def invoice_v1(invoice: Invoice, ctx: Context) -> dict[str, Any]:
-    """The invoice as OpenMeter's v1 API and webhooks show it."""
+def _apps(invoice: Invoice, app: App | None) -> dict[str, Any]:
+    """The invoice's invoicing, payment and tax app (one installed app plays all three): as
+    references, or whole (webhooks, ``expand=workflow.apps``) when ``app`` is given."""
+    shown = {"id": invoice.app_id} if app is None else app_v1(app)
+    return {"invoicing": shown, "payment": shown, "tax": shown}
+
+
+def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> dict[str, Any]:
+    """The invoice as OpenMeter's v1 API and webhooks show it; ``apps``: the installed app,
+    to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
     totals = invoice.totals
     zero = totals.amount - totals.amount
     external_ids = _drop_none({"invoicing": invoice.external_invoicing_id,
@@ -125,19 +166,20 @@ def invoice_v1(invoice: Invoice, ctx: Context) -> dict[str, Any]:
         "issuedAt": rfc3339(invoice.issued_at),
         "draftUntil": rfc3339(invoice.draft_until),
         "dueAt": rfc3339(invoice.due_at),
-        "collectionAt": rfc3339(invoice.collection_at),
+        # OpenMeter shows createdAt when the invoice has no collection time (flat fees only).
+        "collectionAt": rfc3339(invoice.collection_at or invoice.created_at),
         "sentToCustomerAt": rfc3339(invoice.sent_to_customer_at),
-        "period": {"from": rfc3339(invoice.period_from), "to": rfc3339(invoice.period_to)},
+        "period": _period(invoice.period_from, invoice.period_to),
         "supplier": _supplier(invoice.supplier),
         "customer": _drop_none({
             "id": invoice.customer.id, "key": invoice.customer.key, "name": invoice.customer.name,
             "addresses": _address(invoice.customer.address),
+            "usageAttribution": {"subjectKeys": list(invoice.customer.subject_keys)},
         }),
-        "totals": _totals(totals.amount, totals.taxes_total, totals.total, zero),
+        "totals": _totals(totals, zero),
         "workflow": {
-            "apps": {"invoicing": {"type": "custom_invoicing"}, "payment": {"type": "custom_invoicing"},
-                     "tax": {"type": "custom_invoicing"}},
-            "sourceBillingProfileId": "default",
+            "apps": _apps(invoice, apps),
+            "sourceBillingProfileId": invoice.billing_profile_id,
             "workflow": {
                 "collection": {"interval": workflow.collection_interval},
                 "invoicing": {"autoAdvance": workflow.auto_advance,
@@ -146,9 +188,10 @@ def invoice_v1(invoice: Invoice, ctx: Context) -> dict[str, Any]:
             },
         },
         "metadata": dict(invoice.metadata),
-        "lines": [_line_v1(line, invoice, zero) for line in invoice.lines],
+        "lines": [_line_v1(line, invoice, zero) for line in invoice.lines] or None,
         "validationIssues": [
-            _drop_none({"id": i.id, "severity": i.severity, "message": i.message, "code": i.code,
+            _drop_none({"id": i.id, "createdAt": rfc3339(i.created_at), "updatedAt": rfc3339(i.updated_at),
+                        "severity": i.severity, "message": i.message, "code": i.code,
                         "component": i.component, "field": i.field})
             for i in invoice.validation_issues
         ],
@@ -156,42 +199,6 @@ def invoice_v1(invoice: Invoice, ctx: Context) -> dict[str, Any]:
     if external_ids:
         body["externalIds"] = external_ids
     return _drop_none(body)
-
-
-def app_v1(app: App) -> dict[str, Any]:
-    """The app as ``GET /api/v1/apps/{id}`` shows it."""
-    return _drop_none({
-        "id": app.id,
-        "type": "custom_invoicing",
-        "name": app.name,
-        "description": app.description,
-        "metadata": dict(app.labels) or None,
-        "createdAt": rfc3339(app.created_at),
-        "updatedAt": rfc3339(app.updated_at),
-        "deletedAt": rfc3339(app.deleted_at),
-        "status": app.status,
-        "listing": LISTING_V1,
-        "enableDraftSyncHook": app.enable_draft_sync_hook,
-        "enableIssuingSyncHook": app.enable_issuing_sync_hook,
-    })
-
-
-def app_v3(app: App) -> dict[str, Any]:
-    """The app in the v3 ``BillingAppExternalInvoicing`` shape (validates against the seed)."""
-    return _drop_none({
-        "id": app.id,
-        "name": app.name,
-        "description": app.description,
-        "labels": dict(app.labels),
-        "created_at": rfc3339(app.created_at),
-        "updated_at": rfc3339(app.updated_at),
-        "deleted_at": rfc3339(app.deleted_at),
-        "type": "external_invoicing",
-        "definition": APP_DEFINITION,
-        "status": app.status,
-        "enable_draft_sync_hook": app.enable_draft_sync_hook,
-        "enable_issuing_sync_hook": app.enable_issuing_sync_hook,
-    })
 
 
 def webhook_envelope(event_id: str, event_type: str, timestamp: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -246,10 +253,12 @@ def invoice_generated(invoice: Invoice, status: str | None = None) -> dict[str, 
         "invoiceDate": rfc3339(issued_at),
         "dueDate": rfc3339(due_at),
         "status": status or _mapped_status(invoice),
+        # The detailed lines: what each line bills (quantity × per-unit amount = amount).
         "lineItems": [
-            {"description": line.description or line.name, "quantity": to_json_number(line.quantity),
-             "unitPrice": to_json_number(line.unit_price), "total": to_json_number(line.amount)}
-            for line in invoice.lines
+            {"description": child.name, "quantity": to_json_number(child.quantity),
+             "unitPrice": to_json_number(child.per_unit_amount),
+             "total": to_json_number(child.totals.amount)}
+            for line in invoice.lines for child in line.children
         ],
         "subtotal": to_json_number(totals.amount),
         "tax": to_json_number(totals.taxes_total),

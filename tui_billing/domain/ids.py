@@ -15,10 +15,26 @@ ULID_PATTERN = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
 def make_ulid(seed: int, counter: int, moment: datetime) -> str:
     """The ULID for the ``counter``-th id of a workspace seeded with ``seed``."""
-    randomness = hashlib.blake2b(f"{seed}:{counter}".encode(), digest_size=10).digest()
+    return _ulid(f"{seed}:{counter}", moment)
+
+
+def _ulid(key: str, moment: datetime) -> str:
+    randomness = hashlib.blake2b(key.encode(), digest_size=10).digest()
     millis = int(moment.timestamp() * 1000)
     return str(ULID.from_bytes(millis.to_bytes(6, "big") + randomness))
 
 
 def is_ulid(text: str) -> bool:
     return bool(ULID_PATTERN.match(text))
+
+
+def derived_ulid(key: str, moment: datetime) -> str:
+    """A ULID at ``moment`` whose randomness is a hash of ``key``: the same key gives the same
+    id, so ids made outside a command's counter (validation issues, subscription items, a
+    migrated workspace's detailed lines) are reproducible too."""
+    return _ulid(f"derived:{key}", moment)
+
+
+def ulid_time(ulid: str) -> datetime:
+    """The moment a ULID was made at."""
+    return ULID.from_str(ulid).datetime

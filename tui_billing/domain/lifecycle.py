@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from . import schedule
 from .errors import NotAllowed
 from .models import (
     DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, SYNC_COMPONENT, HistoryEntry,
@@ -33,14 +34,12 @@ class Context:
     now: datetime
     draft_hook: bool
     issuing_hook: bool
-    allocate_number: Callable[[str, Invoice], str] = lambda kind, invoice: _preview_number(kind, invoice)
+    allocate_number: Callable[[str, Invoice], str] = lambda kind, invoice: f"{kind}-UNALLOCATED"
     delete_fails: bool = False
     """Simulates the invoicing app failing to delete the invoice (→ ``delete.failed``)."""
-
-
-def _preview_number(kind: str, invoice: Invoice) -> str:
-    """Numbers are never allocated while only previewing where a trigger would lead."""
-    return f"{kind}-PREVIEW"
+    simulating: bool = False
+    """Only asking where a trigger leads: entering a state runs no ON_ENTER action, as
+    OpenMeter computes ``availableActions`` without running its state callbacks."""
 
 
 # --- guards ------------------------------------------------------------------------------
@@ -118,6 +117,13 @@ EDITABLE = (
     S.DRAFT_MANUAL_APPROVAL_NEEDED, S.DRAFT_READY_TO_ISSUE,
 )
 OPEN_PAYMENT = (S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED)
+UNAUTHORIZED_PAYMENT = (S.PP_PENDING, S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE, S.UNCOLLECTIBLE)
+# (booking state, where it settles, its failure state)
+BOOKINGS = (
+    (S.PP_BOOKING_AUTHORIZED, S.PP_AUTHORIZED, S.PP_BOOKING_AUTHORIZED_FAILED),
+    (S.PP_BOOKING_AUTHORIZED_AND_SETTLED, S.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED),
+    (S.PP_BOOKING_SETTLED, S.PAID, S.PP_BOOKING_SETTLED_FAILED),
+)
 
 
 def _each(sources: Iterable[Status], trigger: Trigger, target: Status) -> list[Transition]:
@@ -149,9 +155,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.DRAFT_READY_TO_ISSUE, T.NEXT, S.ISSUING_LINE_FINALIZATION, (has_lines,)),
     # issuing
     Transition(S.ISSUING_LINE_FINALIZATION, T.NEXT, S.ISSUING_SYNCING),
+    Transition(S.ISSUING_LINE_FINALIZATION_FAILED, T.RETRY, S.ISSUING_LINE_FINALIZATION),
     Transition(S.ISSUING_SYNCING, T.NEXT, S.ISSUING_CHARGE_BOOKING, (issuing_synced,)),
     Transition(S.ISSUING_FAILED, T.RETRY, S.ISSUING_SYNCING),
     Transition(S.ISSUING_CHARGE_BOOKING, T.NEXT, S.ISSUED),
+    Transition(S.ISSUING_CHARGE_BOOKING_FAILED, T.RETRY, S.ISSUING_CHARGE_BOOKING),
     Transition(S.ISSUED, T.NEXT, S.PP_PENDING),
     Transition(S.ISSUED, T.VOID, S.VOIDED),
     # deletion
@@ -163,18 +171,22 @@ TRANSITIONS: tuple[Transition, ...] = (
     *_each((S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING),
            T.FAILED, S.DRAFT_INVALID),
     Transition(S.DRAFT_SYNCING, T.FAILED, S.DRAFT_SYNC_FAILED),
+    Transition(S.ISSUING_LINE_FINALIZATION, T.FAILED, S.ISSUING_LINE_FINALIZATION_FAILED),
     Transition(S.ISSUING_SYNCING, T.FAILED, S.ISSUING_FAILED),
+    Transition(S.ISSUING_CHARGE_BOOKING, T.FAILED, S.ISSUING_CHARGE_BOOKING_FAILED),
     *_each((S.DELETE_IN_PROGRESS, S.DELETE_SYNCING), T.FAILED, S.DELETE_FAILED),
     *_each(EDITABLE, T.UPDATED, S.DRAFT_UPDATING),
-    # payment (DOMAIN.md §3, payment matrix); paid and authorized book the charge first
-    Transition(S.PP_PENDING, T.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED),
-    *_each((S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE, S.UNCOLLECTIBLE),
-           T.PAID, S.PP_BOOKING_SETTLED),
-    Transition(S.PP_BOOKING_AUTHORIZED_AND_SETTLED, T.NEXT, S.PAID),
-    Transition(S.PP_BOOKING_SETTLED, T.NEXT, S.PAID),
-    *_each((S.PP_PENDING, S.PP_FAILED, S.PP_ACTION_REQUIRED), T.AUTHORIZED,
-           S.PP_BOOKING_AUTHORIZED),
-    Transition(S.PP_BOOKING_AUTHORIZED, T.NEXT, S.PP_AUTHORIZED),
+    # payment (DOMAIN.md §3, payment matrix); paid and authorized book the charge first:
+    # an authorized payment only settles, any other is authorized and settled in one step
+    Transition(S.PP_AUTHORIZED, T.PAID, S.PP_BOOKING_SETTLED),
+    *_each(UNAUTHORIZED_PAYMENT, T.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED),
+    *_each(UNAUTHORIZED_PAYMENT, T.AUTHORIZED, S.PP_BOOKING_AUTHORIZED),
+    *[transition for booking, booked, failure in BOOKINGS for transition in (
+        Transition(booking, T.NEXT, booked),
+        Transition(booking, T.FAILED, failure),
+        Transition(failure, T.RETRY, booking),
+    )],
+    *[Transition(state, T.VOID, S.VOIDED) for booking, _, failure in BOOKINGS for state in (booking, failure)],
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.FAILED,
            S.PP_FAILED),
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED),
@@ -197,50 +209,68 @@ EnterAction = Callable[[Invoice, Context], bool]
 
 
 def validate(invoice: Invoice, ctx: Context) -> bool:
-    """Recompute the invoice's own validation issues; sync issues are left alone."""
-    issues = [i for i in invoice.validation_issues if i.component != INVOICE_COMPONENT]
+    """Recompute the invoice's own validation issues; sync issues are left alone. An issue
+    found again keeps its id and ``createdAt``, as OpenMeter keeps a persisted issue."""
+    kept = [i for i in invoice.validation_issues if i.component != INVOICE_COMPONENT]
+    previous = {(i.code, i.field): i for i in invoice.validation_issues if i.component == INVOICE_COMPONENT}
+    found: list[ValidationIssue] = []
     for index, line in enumerate(invoice.lines):
-        if line.quantity < 0 or line.unit_price < 0:
-            issues.append(ValidationIssue(
-                id=f"{line.id}-negative", severity="critical", code="line_amount_negative",
+        if line.quantity < 0 or line.price.amount < 0:
+            found.append(ValidationIssue.found(
+                invoice.id, ctx.now, severity="critical", code="line_amount_negative",
                 component=INVOICE_COMPONENT, field=f"lines/{index}",
                 message=f"line {line.name!r} has a negative quantity or price",
             ))
     if invoice.customer.address is None or not invoice.customer.address.country:
-        issues.append(ValidationIssue(
-            id=f"{invoice.id}-address", severity="warning", code="customer_address_missing",
+        found.append(ValidationIssue.found(
+            invoice.id, ctx.now, severity="warning", code="customer_address_missing",
             component=INVOICE_COMPONENT, field="customer/addresses",
             message="customer has no billing address; tax may be calculated wrongly",
         ))
-    invoice.validation_issues = issues
+    invoice.validation_issues = kept + [_carried_over(previous.get((i.code, i.field)), i) for i in found]
     return not invoice.has_critical_issues
 
 
+def _carried_over(before: ValidationIssue | None, now: ValidationIssue) -> ValidationIssue:
+    if before is None:
+        return now
+    same = (before.severity, before.message) == (now.severity, now.message)
+    return now.model_copy(update={"id": before.id, "created_at": before.created_at,
+                                  "updated_at": before.updated_at if same else now.updated_at})
+
+
 def start_issuing(invoice: Invoice, ctx: Context) -> bool:
-    """Every entry into issuing.syncing (a retry too) stamps ``issued_at`` = now and
-    recomputes ``due_at`` from it (DOMAIN.md §4), as OpenMeter's finalizeInvoice does."""
+    """Every entry into issuing.syncing (a retry too) is OpenMeter's finalizeInvoice: it
+    stamps ``issued_at`` = now and recomputes ``due_at`` (which moves only without
+    auto-advance, see ``schedule.due_at``). If the issuing hook lets the invoice go on right
+    away (hook off, or its marker already set), a DRAFT- number becomes an INV- one now, so
+    the ``invoice.updated`` event of issuing.syncing already carries it. With the hook on,
+    the invoice keeps whatever number the callback leaves (OpenMeter's code; its docs claim
+    otherwise: ``app/custominvoicing/app.go`` FinalizeStandardInvoice)."""
     invoice.issued_at = ctx.now
-    invoice.due_at = invoice.workflow.duration("due_after").after(invoice.issued_at)
-    return True
-
-
-def finalize_number(invoice: Invoice, ctx: Context) -> bool:
-    """Without the issuing hook, a DRAFT- number becomes an INV- one.
-
-    With the hook used, OpenMeter keeps whatever number the callback left (its docs
-    claim otherwise; the simulator follows the code).
-    """
-    if FINALIZED_MARKER not in invoice.metadata and is_draft_number(invoice.number):
+    invoice.due_at = schedule.due_at(invoice)
+    if issuing_synced(invoice, ctx) and is_draft_number(invoice.number):
         invoice.number = ctx.allocate_number(INVOICE, invoice)
     return True
 
 
-def start_delete(invoice: Invoice, ctx: Context) -> bool:
+def prepare_delete(invoice: Invoice, ctx: Context) -> bool:
+    """Entering delete.in_progress: each attempt starts without issues; ``deleted_at`` is
+    stamped now, before the app syncs the deletion (so delete.failed has it too)."""
+    invoice.validation_issues = []
+    return _stamp_deleted(invoice, ctx)
+
+
+def sync_delete(invoice: Invoice, ctx: Context) -> bool:
+    """The invoicing app deletes its copy; ``delete_fails`` simulates it failing. An empty
+    invoice deleted by the system comes here straight from draft.ready_to_issue."""
+    _stamp_deleted(invoice, ctx)
     return not ctx.delete_fails
 
 
-def mark_deleted(invoice: Invoice, ctx: Context) -> bool:
-    invoice.deleted_at = ctx.now
+def _stamp_deleted(invoice: Invoice, ctx: Context) -> bool:
+    if invoice.deleted_at is None:
+        invoice.deleted_at = ctx.now
     return True
 
 
@@ -248,13 +278,9 @@ ON_ENTER: dict[Status, EnterAction] = {
     S.DRAFT_UPDATING: validate,
     S.DRAFT_VALIDATING: validate,
     S.ISSUING_SYNCING: start_issuing,
-    S.ISSUING_CHARGE_BOOKING: finalize_number,
-    S.DELETE_IN_PROGRESS: start_delete,
-    S.DELETED: mark_deleted,
+    S.DELETE_IN_PROGRESS: prepare_delete,
+    S.DELETE_SYNCING: sync_delete,
 }
-
-# Triggers that start over after a sync failure: the failure's issues are dropped first.
-CLEARS_SYNC_ISSUES = frozenset({T.RETRY, T.DELETE, T.UPDATED})
 
 
 # --- the machine ------------------------------------------------------------------------
@@ -304,7 +330,15 @@ def fire(invoice: Invoice, trigger: Trigger, ctx: Context, outcome: Outcome | No
     transition = find_transition(invoice, trigger, ctx)
     if transition is None:
         raise NotAllowed(refusal(invoice, trigger, ctx))
-    if trigger in CLEARS_SYNC_ISSUES:
+    if trigger is T.RETRY:
+        # OpenMeter's RetryInvoice keeps every issue but downgrades critical ones to warnings
+        # (billing/service/invoice.go); validation then finds whatever is still wrong.
+        invoice.validation_issues = [
+            i.model_copy(update={"severity": "warning"}) if i.severity == "critical" else i
+            for i in invoice.validation_issues
+        ]
+    elif trigger is T.UPDATED:
+        # An edit starts over after a sync failure: the failure's issues are dropped.
         invoice.validation_issues = [
             i for i in invoice.validation_issues if i.component != SYNC_COMPONENT
         ]
@@ -332,7 +366,7 @@ def _take(invoice: Invoice, transition: Transition, ctx: Context, outcome: Outco
     ))
     step = Step(transition.source, transition.target, transition.trigger, ctx.now, emits)
     outcome.steps.append(step)
-    action = ON_ENTER.get(transition.target)
+    action = None if ctx.simulating else ON_ENTER.get(transition.target)
     activated = action is None or action(invoice, ctx)
     if outcome.observer is not None:
         outcome.observer(invoice, step)
@@ -345,17 +379,24 @@ def _take(invoice: Invoice, transition: Transition, ctx: Context, outcome: Outco
 
 # --- questions the front doors ask ---------------------------------------------------------
 def preview(invoice: Invoice, trigger: Trigger, ctx: Context) -> Status | None:
-    """Where ``trigger`` would lead (after the automatic loop), or None if not allowed."""
+    """Where ``trigger`` would lead (after the automatic loop), or None if not allowed.
+
+    Computed as OpenMeter computes ``availableActions``: the trigger is checked against the
+    invoice as it is, then simulated with its validation issues cleared and no state's
+    ON_ENTER action run (``calculateAvailableActionDetails`` in stdinvoicestate.go).
+    """
     if find_transition(invoice, trigger, ctx) is None:
         return None
     trial = _trial_copy(invoice)
-    fire(trial, trigger, replace(ctx, allocate_number=_preview_number))
+    fire(trial, trigger, replace(ctx, simulating=True))
     return trial.status
 
 
 def _trial_copy(invoice: Invoice) -> Invoice:
-    """A copy the loop may move: it only reassigns fields and appends to ``history``."""
-    return invoice.model_copy(update={"history": [], "metadata": dict(invoice.metadata)})
+    """A copy the loop may move, without validation issues: the simulated loop reassigns
+    fields and appends to ``history`` only."""
+    return invoice.model_copy(update={"history": [], "metadata": dict(invoice.metadata),
+                                      "validation_issues": []})
 
 
 # OpenMeter's ``statusDetails.availableActions`` names and the triggers behind them.
@@ -413,7 +454,7 @@ def callback_preview(invoice: Invoice, callback: Callback, ctx: Context) -> Stat
     if invoice.status is not CALLBACKS[callback][0]:
         return None
     trial = _trial_copy(invoice)
-    acknowledge(trial, callback, replace(ctx, allocate_number=_preview_number))
+    acknowledge(trial, callback, replace(ctx, simulating=True))
     return trial.status
 
 

@@ -4,13 +4,15 @@ Stored documents are these models dumped in JSON mode; the OpenMeter-shaped JSON
 partners see is built from them by ``events.py``, never stored as the source of truth.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .durations import Duration, parse_duration
+from .ids import derived_ulid, ulid_time
 from .money import quantize
 from .status import Status
 
@@ -105,29 +107,125 @@ class Subscription(Model):
     period_end: datetime
 
 
-class Line(Model):
-    id: str
-    name: str
-    description: str | None = None
-    type: Literal["flat_fee", "usage_based"]
-    period_from: datetime
-    period_to: datetime
-    invoice_at: datetime
-    quantity: Decimal
-    unit_price: Decimal
+PaymentTerm = Literal["in_advance", "in_arrears"]
+
+
+class FlatPrice(Model):
+    """A fixed amount per billing period (OpenMeter's flat fee)."""
+
+    type: Literal["flat"] = "flat"
+    amount: Decimal
+    payment_term: PaymentTerm = "in_advance"
+
+
+class UnitPrice(Model):
+    """An amount per unit of usage."""
+
+    type: Literal["unit"] = "unit"
+    amount: Decimal
+
+
+Price = Annotated[FlatPrice | UnitPrice, Field(discriminator="type")]
+
+
+class Totals(Model):
     amount: Decimal
     taxes_total: Decimal
     total: Decimal
-    external_id: str | None = None
 
     @classmethod
-    def priced(cls, *, currency: str, tax_rate: Decimal, quantity: Decimal, unit_price: Decimal,
-               **fields: object) -> "Line":
-        """A line whose amounts are computed from quantity, unit price and tax rate."""
-        amount = quantize(quantity * unit_price, currency)
-        tax = quantize(amount * tax_rate, currency)
-        return cls(quantity=quantity, unit_price=unit_price, amount=amount, taxes_total=tax,
-                   total=amount + tax, **fields)
+    def of(cls, parts: "Iterable[Totals]", currency: str) -> "Totals":
+        """The sum of ``parts``, zero in the currency's precision when there are none."""
+        amount = taxes = total = quantize(Decimal(0), currency)
+        for part in parts:
+            amount, taxes, total = amount + part.amount, taxes + part.taxes_total, total + part.total
+        return cls.model_construct(amount=amount, taxes_total=taxes, total=total)  # sums of decimals
+
+
+class DetailedLine(Model):
+    """What a line actually bills: a quantity at a per-unit amount (OpenMeter's ``children``)."""
+
+    id: str
+    name: str
+    quantity: Decimal
+    per_unit_amount: Decimal
+    payment_term: PaymentTerm
+    category: Literal["regular", "commitment"] = "regular"
+    totals: Totals
+    external_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionRef(Model):
+    """The subscription a line comes from; the simulator's plan stands for its one phase."""
+
+    subscription_id: str
+    phase_id: str
+    item_id: str
+    billing_period_from: datetime
+    billing_period_to: datetime
+
+    @classmethod
+    def of(cls, subscription_id: str, phase_id: str, line_name: str, start: datetime,
+           end: datetime) -> "SubscriptionRef":
+        """The reference of a line billed for ``start``–``end``: one item per line name, its
+        id the same from period to period."""
+        item_id = derived_ulid(f"{subscription_id}:item:{line_name}", ulid_time(subscription_id))
+        return cls(subscription_id=subscription_id, phase_id=phase_id, item_id=item_id,
+                   billing_period_from=start, billing_period_to=end)
+
+
+class Line(Model):
+    """An invoice line as OpenMeter keeps it: a priced item with its detailed lines.
+
+    A flat price bills one detailed line of quantity 1; a unit price bills the usage
+    quantity in one detailed line while it is positive (OpenMeter's flat and unit pricers).
+    """
+
+    id: str
+    name: str
+    description: str | None = None
+    price: Price
+    feature_key: str | None = None
+    quantity: Decimal
+    period_from: datetime
+    period_to: datetime
+    invoice_at: datetime
+    managed_by: Literal["subscription", "manual"] = "manual"
+    subscription: SubscriptionRef | None = None
+    external_id: str | None = None
+    children: list[DetailedLine] = []
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def priced(cls, *, price: FlatPrice | UnitPrice, quantity: Decimal, currency: str,
+               tax_rate: Decimal, at: datetime, **fields: Any) -> "Line":
+        """A line and its detailed lines, made ``at``; a detailed line's id is derived from
+        its line's, so the same line always details into the same ids."""
+        line = cls(price=price, quantity=quantity, created_at=at, updated_at=at, **fields)
+        if isinstance(price, FlatPrice):
+            billed = [(line.name, Decimal(1), price.payment_term)]
+        else:
+            billed = [(f"{line.name}: usage in period", quantity, "in_arrears")] if quantity > 0 else []
+        for index, (name, count, term) in enumerate(billed, start=1):
+            amount = quantize(count * price.amount, currency)
+            tax = quantize(amount * tax_rate, currency)
+            line.children.append(DetailedLine(
+                id=derived_ulid(f"{line.id}:detail:{index}", at), name=name, quantity=count, per_unit_amount=price.amount,
+                payment_term=term, totals=Totals(amount=amount, taxes_total=tax, total=amount + tax),
+                created_at=at, updated_at=at,
+            ))
+        return line
+
+    @property
+    def is_usage(self) -> bool:
+        return self.price.type == "unit"
+
+    def totals(self, currency: str) -> Totals:
+        """The sum of the detailed lines: never stored, so never inconsistent."""
+        return Totals.of((child.totals for child in self.children), currency)
 
 
 class ValidationIssue(Model):
@@ -137,6 +235,16 @@ class ValidationIssue(Model):
     code: str | None = None
     component: str
     field: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def found(cls, invoice_id: str, at: datetime, *, component: str, code: str | None,
+              field: str | None = None, **fields: Any) -> "ValidationIssue":
+        """An issue found now; its ULID comes from what it is about, so it is reproducible."""
+        return cls(id=derived_ulid(f"{invoice_id}:{component}:{code}:{field}", at),
+                   component=component, code=code, field=field, created_at=at, updated_at=at,
+                   **fields)
 
 
 class HistoryEntry(Model):
@@ -153,12 +261,8 @@ class CustomerSnapshot(Model):
     key: str
     name: str
     address: Address | None = None
-
-
-class Totals(Model):
-    amount: Decimal
-    taxes_total: Decimal
-    total: Decimal
+    subject_keys: list[str] = []
+    """The metered subjects attributed to the customer (OpenMeter's ``usageAttribution``)."""
 
 
 class Invoice(Model):
@@ -176,6 +280,10 @@ class Invoice(Model):
     period_to: datetime
     lines: list[Line] = []
     workflow: Workflow
+    app_id: str
+    """The installed app, snapshotted as the invoicing, payment and tax app."""
+    billing_profile_id: str
+    """The billing profile the workflow was snapshotted from (the workspace's default)."""
     created_at: datetime
     updated_at: datetime
     collection_at: datetime | None = None
@@ -195,19 +303,21 @@ class Invoice(Model):
     @property
     def totals(self) -> Totals:
         """Always the sum of the lines: never stored, so never inconsistent."""
-        zero = quantize(Decimal(0), self.currency)
-        return Totals(
-            amount=sum((line.amount for line in self.lines), zero),
-            taxes_total=sum((line.taxes_total for line in self.lines), zero),
-            total=sum((line.total for line in self.lines), zero),
-        )
+        return Totals.of((line.totals(self.currency) for line in self.lines), self.currency)
 
     @property
     def has_critical_issues(self) -> bool:
         return any(issue.severity == "critical" for issue in self.validation_issues)
 
-    def line(self, line_id: str) -> Line | None:
-        return next((line for line in self.lines if line.id == line_id), None)
+    def line(self, line_id: str) -> Line | DetailedLine | None:
+        """A line or a detailed line by id."""
+        for line in self.lines:
+            if line.id == line_id:
+                return line
+            for child in line.children:
+                if child.id == line_id:
+                    return child
+        return None
 
     def summary(self) -> dict[str, str | None]:
         """The fields lists, counts and the clock need, stored beside the packed document."""
@@ -220,6 +330,8 @@ class Invoice(Model):
             "total": str(self.totals.total), "due_at": stamp(self.due_at),
             "collection_at": stamp(self.collection_at), "draft_until": stamp(self.draft_until),
             "issued_at": stamp(self.issued_at), "updated_at": stamp(self.updated_at),
+            "created_at": stamp(self.created_at), "period_start": stamp(self.period_from),
+            "deleted_at": stamp(self.deleted_at),
         }
 
 
@@ -249,6 +361,13 @@ class Workspace(Model):
     sequences: dict[str, int] = {}
     workflow: Workflow = Workflow()
     supplier: Supplier
+    billing_profile_id: str
+    """The default billing profile new invoices snapshot (see ``default_profile_id``)."""
     callback_response: Literal["invoice", "no_content"] = "invoice"
     """How the three callbacks answer success over HTTP: 200 with the invoice, as
     OpenMeter's server does, or 204 as its OpenAPI spec and official SDK expect."""
+
+
+def default_profile_id(seed: int, created_at: datetime) -> str:
+    """The workspace's default billing profile id: fixed by its seed and creation time."""
+    return derived_ulid(f"billing-profile:{seed}", created_at)

@@ -1,5 +1,6 @@
-"""The InvoiceGenerated seed schema (a copy of ../shared/seeds, checked equal by the
-tests) as the validator behind the dashboard's "schema valid" mark."""
+"""Kong's published schemas, carried verbatim in ``schemas/``: InvoiceGenerated (draft-07) is
+the validator behind the dashboard's "schema valid" mark; BillingAppExternalInvoicing (the v3
+app object) is what the tests hold the app to. Provenance: docs/wire-contract.md."""
 
 import json
 from functools import cache

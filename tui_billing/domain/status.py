@@ -18,14 +18,19 @@ class Status(StrEnum):
     DRAFT_WAITING_AUTO_APPROVAL = "draft.waiting_auto_approval"
     DRAFT_READY_TO_ISSUE = "draft.ready_to_issue"
     ISSUING_LINE_FINALIZATION = "issuing.line_finalization"
+    ISSUING_LINE_FINALIZATION_FAILED = "issuing.line_finalization_failed"
     ISSUING_SYNCING = "issuing.syncing"
     ISSUING_FAILED = "issuing.failed"
     ISSUING_CHARGE_BOOKING = "issuing.charge_booking"
+    ISSUING_CHARGE_BOOKING_FAILED = "issuing.charge_booking_failed"
     ISSUED = "issued"
     PP_PENDING = "payment_processing.pending"
     PP_BOOKING_AUTHORIZED = "payment_processing.booking_authorized"
+    PP_BOOKING_AUTHORIZED_FAILED = "payment_processing.booking_authorized_failed"
     PP_BOOKING_AUTHORIZED_AND_SETTLED = "payment_processing.booking_authorized_and_settled"
+    PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED = "payment_processing.booking_authorized_and_settled_failed"
     PP_BOOKING_SETTLED = "payment_processing.booking_settled"
+    PP_BOOKING_SETTLED_FAILED = "payment_processing.booking_settled_failed"
     PP_AUTHORIZED = "payment_processing.authorized"
     PP_FAILED = "payment_processing.failed"
     PP_ACTION_REQUIRED = "payment_processing.action_required"
@@ -48,14 +53,31 @@ class Status(StrEnum):
 
 
 def v1_status(extended: str) -> str:
-    """The ``status`` OpenMeter's v1 API shows: the short status, ``deleted`` for delete.*."""
-    short = extended.split(".", 1)[0]
-    return "deleted" if short == "delete" else short
+    """The ``status`` OpenMeter's v1 API shows: the short status as is.
+
+    For ``delete.in_progress``/``delete.syncing``/``delete.failed`` that is ``delete``, a value
+    outside the spec's own ``InvoiceStatus`` enum: OpenMeter's server sends it all the same
+    (``billing/httpdriver/invoice.go``, ``Status.ShortStatus()``), so the simulator does too.
+    """
+    return extended.split(".", 1)[0]
 
 
+# ``statusDetails.failed`` (OpenMeter ``billing/stdinvoice.go``, ``failedStatuses``):
+# ``draft.invalid`` is not one of them, ``payment_processing.failed`` is.
 FAILED_STATUSES = frozenset(
-    {Status.DRAFT_INVALID, Status.DRAFT_SYNC_FAILED, Status.ISSUING_FAILED, Status.DELETE_FAILED,
-     Status.PP_FAILED}
+    {Status.DRAFT_SYNC_FAILED, Status.ISSUING_LINE_FINALIZATION_FAILED, Status.ISSUING_FAILED,
+     Status.ISSUING_CHARGE_BOOKING_FAILED, Status.DELETE_FAILED,
+     Status.PP_BOOKING_AUTHORIZED_FAILED, Status.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED,
+     Status.PP_FAILED, Status.PP_BOOKING_SETTLED_FAILED}
+)
+
+# Failure states of steps the simulator never fails (line finalization, charge and payment
+# booking always succeed here): they exist so that filters and tables name them, and have
+# their ways out (retry, void, delete), but no command leads into them.
+UNREACHED_FAILURES = frozenset(
+    {Status.ISSUING_LINE_FINALIZATION_FAILED, Status.ISSUING_CHARGE_BOOKING_FAILED,
+     Status.PP_BOOKING_AUTHORIZED_FAILED, Status.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED,
+     Status.PP_BOOKING_SETTLED_FAILED}
 )
 
 # Pass-through states are entered and left within one advancement (DOMAIN.md §2).
@@ -68,7 +90,8 @@ PASS_THROUGH = frozenset(
         Status.DELETE_IN_PROGRESS, Status.DELETE_SYNCING,
     }
 )
-RESTING = tuple(s for s in Status if s not in PASS_THROUGH)
+RESTING = tuple(s for s in Status if s not in PASS_THROUGH and s not in UNREACHED_FAILURES)
+"""The states a command can leave an invoice in (every one of them is in the demo)."""
 
 
 class Trigger(StrEnum):

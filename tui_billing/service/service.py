@@ -9,20 +9,21 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..domain import events as shapes
 from ..domain import lifecycle
+from ..domain.schedule import schedule
 from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid
+from ..domain.invoice_query import InvoiceQuery, select
 from ..domain.lifecycle import Callback, Context, Outcome, Step
-from ..domain.linespec import FlatFee, LineSpec, Usage
+from ..domain.linespec import FlatFee, LineSpec, Usage, priced_line
 from ..domain.models import (
-    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, Invoice, Line, Plan,
-    Subscription, Supplier, ValidationIssue, Workflow, Workspace,
+    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, Invoice, Plan, Subscription,
+    Supplier, ValidationIssue, Workflow, Workspace, default_profile_id,
 )
 from ..domain.numbering import DRAFT, customer_prefix, format_number
 from ..domain.status import PaymentTrigger, Status, Trigger
@@ -96,7 +97,7 @@ class _Tx:
     def observer(self, ctx: Context) -> Callable[[Invoice, Step], None]:
         def observe(invoice: Invoice, step: Step) -> None:
             if step.emits:
-                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx))
+                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx, apps=self.app))
             self.emit_generated_if_changed(invoice)
 
         return observe
@@ -132,7 +133,8 @@ class Service:
         if customers < 1:
             raise InvalidValue("a workspace needs at least one customer")
         ws = Workspace(seed=seed, now=now, supplier=DEFAULT_SUPPLIER,
-                       workflow=Workflow.model_validate(dict(workflow or {})))
+                       workflow=Workflow.model_validate(dict(workflow or {})),
+                       billing_profile_id=default_profile_id(seed, now))
 
         def new_id() -> str:
             ws.id_counter += 1
@@ -211,9 +213,20 @@ class Service:
         Lists and counts use these: they cost nothing to read, even at 10k invoices."""
         return self.repository.rows("invoices")
 
+    def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
+        """The invoices a list query selects: how many match, and the page asked for.
+
+        Filters and orders the summaries; only the page's invoices are read (and those whose
+        summary predates the fields lists filter on, written by an older version)."""
+        page = select((row if "created_at" in row else {**row, **self._invoice_of(row).summary()}
+                       for row in self.invoice_rows()), query)
+        return page.total, [self._invoice_of(row) for row in page.rows]
+
+    def _invoice_of(self, row: dict[str, Any]) -> Invoice:
+        return Invoice.model_validate(self.repository.decode("invoices", row))
+
     def invoices(self, short: str | None = None) -> list[Invoice]:
-        return [Invoice.model_validate(self.repository.decode("invoices", row))
-                for row in self.invoice_rows()
+        return [self._invoice_of(row) for row in self.invoice_rows()
                 if short is None or row["status"].split(".", 1)[0] == short]
 
     def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
@@ -229,8 +242,12 @@ class Service:
         """The event log, oldest first; optionally one invoice's events."""
         return [self.event(row) for row in self.event_rows(invoice_id)]
 
-    def invoice_v1(self, invoice: Invoice) -> dict[str, Any]:
-        return shapes.invoice_v1(invoice, self.context())
+    def invoice_v1(self, invoice: Invoice, ctx: Context | None = None, *,
+                   expand_apps: bool = False) -> dict[str, Any]:
+        """The v1 invoice; a list passes one ``context()`` for all its invoices.
+        ``expand_apps``: ``workflow.apps`` as whole apps (as webhooks and
+        ``expand=workflow.apps`` show them) instead of references."""
+        return shapes.invoice_v1(invoice, ctx or self.context(), apps=self.app() if expand_apps else None)
 
     def invoice_generated(self, invoice: Invoice) -> tuple[dict[str, Any], bool]:
         """The InvoiceGenerated payload and whether it has been emitted (False: a preview)."""
@@ -276,10 +293,22 @@ class Service:
 
     def update_app(self, *, name: str | None = None, description: str | None = None,
                    labels: Mapping[str, str] | None = None) -> App:
-        tx = _Tx(self)
+        """Change the given settings; those left None stay as they are."""
         changes = {k: v for k, v in (("name", name), ("description", description),
                                       ("labels", dict(labels) if labels is not None else None))
                    if v is not None}
+        return self._change_app(changes)
+
+    def replace_app(self, *, name: str, description: str | None, labels: Mapping[str, str] | None,
+                    draft_hook: bool, issuing_hook: bool) -> App:
+        """Replace the app's settings, as OpenMeter's app PUT does: a description or labels
+        left out (None) are cleared. One command: one journal record."""
+        return self._change_app({"name": name, "description": description, "labels": dict(labels or {}),
+                                 "enable_draft_sync_hook": draft_hook,
+                                 "enable_issuing_sync_hook": issuing_hook})
+
+    def _change_app(self, changes: Mapping[str, Any]) -> App:
+        tx = _Tx(self)
         try:
             tx.app = App.model_validate({**_dump(tx.app), **changes, "updated_at": tx.ws.now})
         except ValueError as error:
@@ -335,8 +364,8 @@ class Service:
         ctx = tx.context()
         if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
             raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
-        invoice.lines = self._lines(tx, invoice, specs, invoice.period_from, invoice.period_to)
-        self._schedule(invoice)
+        invoice.lines = [priced_line(spec, invoice, tx.new_id(), tx.ws.now) for spec in specs]
+        schedule(invoice)
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
         tx.commit()
         return invoice
@@ -345,36 +374,6 @@ class Service:
         quantity = seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
         return [FlatFee(plan.flat_fee_name, plan.flat_fee), Usage(plan.usage_name, quantity, plan.unit_price)]
 
-    def _lines(self, tx: _Tx, invoice: Invoice, specs: list[LineSpec], start: datetime,
-               end: datetime) -> list[Line]:
-        lines = []
-        for spec in specs:
-            if isinstance(spec, FlatFee):
-                quantity, price, kind = Decimal(1), spec.amount, "flat_fee"
-            else:
-                quantity, price, kind = spec.quantity, spec.unit_price, "usage_based"
-            lines.append(Line.priced(
-                currency=invoice.currency, tax_rate=invoice.tax_rate, quantity=quantity,
-                unit_price=price, id=tx.new_id(), name=spec.name, type=kind,
-                period_from=start, period_to=end, invoice_at=end,
-            ))
-        return lines
-
-    @staticmethod
-    def _schedule(invoice: Invoice) -> None:
-        """collection_at, draft_until and due_at from the lines and workflow (DOMAIN.md §5)."""
-        workflow = invoice.workflow
-        usage_ends = [line.period_to for line in invoice.lines if line.type == "usage_based"]
-        invoice.collection_at = (
-            workflow.duration("collection_interval").after(max(usage_ends)) if usage_ends else None
-        )
-        if workflow.auto_advance:
-            invoice.draft_until = workflow.duration("draft_period").after(
-                invoice.collection_at or invoice.created_at)
-            invoice.due_at = workflow.duration("due_after").after(invoice.draft_until)
-        else:
-            invoice.draft_until = None
-            invoice.due_at = None
 
     def _new_invoice(self, tx: _Tx, customer: Customer, plan: Plan, specs: list[LineSpec],
                      start: datetime, end: datetime, subscription_id: str | None) -> Invoice:
@@ -382,20 +381,21 @@ class Service:
         invoice = Invoice(
             id=tx.new_id(), number="", status=Status.DRAFT_CREATED, currency=customer.currency,
             customer=CustomerSnapshot(id=customer.id, key=customer.key, name=customer.name,
-                                      address=customer.address),
+                                      address=customer.address, subject_keys=[customer.key]),
             supplier=tx.ws.supplier, subscription_id=subscription_id, plan_id=plan.id,
             description=f"{plan.name} — {start.date().isoformat()} to {end.date().isoformat()}",
             tax_rate=customer.tax_rate, period_from=start, period_to=end,
-            workflow=tx.ws.workflow.model_copy(), created_at=now, updated_at=now,
+            workflow=tx.ws.workflow.model_copy(), app_id=tx.app.id,
+            billing_profile_id=tx.ws.billing_profile_id, created_at=now, updated_at=now,
         )
         invoice.number = tx.allocate_number(DRAFT, invoice)
-        invoice.lines = self._lines(tx, invoice, specs, start, end)
-        self._schedule(invoice)
+        invoice.lines = [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]
+        schedule(invoice)
         # Creation's automatic transitions each emit invoice.updated (DOMAIN.md §3; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
-        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx))
+        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx, apps=tx.app))
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------
@@ -405,16 +405,20 @@ class Service:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         lifecycle.check_callback(invoice, Callback.DRAFT_SYNCHRONIZED)
-        line_ids = dict(line_external_ids or {})
-        unknown = sorted(line_id for line_id in line_ids if invoice.line(line_id) is None)
+        # Each id may name a line or a detailed line; the external id goes on the one named.
+        wanted = dict(line_external_ids or {})
+        targets = {line_id: invoice.line(line_id) for line_id in wanted}
+        unknown = sorted(line_id for line_id, line in targets.items() if line is None)
         if unknown:
             raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
         if invoice_number is not None:
             invoice.number = _text(invoice_number, "invoice number")
         if external_id is not None:
             invoice.external_invoicing_id = _text(external_id, "external id")
-        for line_id, line_external_id in line_ids.items():
-            invoice.line(line_id).external_id = _text(line_external_id, f"external id of line {line_id}")  # type: ignore[union-attr]
+        for line_id, line in targets.items():
+            if line is not None:
+                line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
+                line.updated_at = tx.ws.now
         tx.run(invoice, lambda outcome, ctx: lifecycle.acknowledge(
             invoice, Callback.DRAFT_SYNCHRONIZED, ctx, outcome))
         tx.commit()
@@ -482,6 +486,7 @@ class Service:
         invoice.validation_issues = [*invoice.validation_issues, ValidationIssue(
             id=tx.new_id(), severity="critical", code="sync_failed", component=SYNC_COMPONENT,
             message=_text(message, "failure message") if message else "the external invoicing system reported a sync failure",
+            created_at=tx.ws.now, updated_at=tx.ws.now,
         )]
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.FAILED, ctx, outcome))
         tx.commit()

@@ -37,7 +37,7 @@ from ..domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
 from ..domain.events import webhook_envelope
 from ..domain.ids import is_ulid
 from ..domain.timefmt import rfc3339
-from ..store.repository import Put, Repository
+from ..store.repository import Put
 from .service import Service, _Tx
 
 SECRET_PREFIX = "whsec_"
@@ -205,15 +205,15 @@ class Webhooks:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.repository = service.repository
-        if self.repository.count("webhooks"):
+        if any(self.repository.row("channels", doc["id"]) is None for doc in self.repository.rows("webhooks")):
             self._migrate()
 
     def _migrate(self) -> None:
         """Turn the endpoints of an earlier version into channels and rules (once)."""
         tx = _Tx(self.service)
-        tx.puts += migrate_endpoints(self.repository, tx.new_id, tx.ws.now)
-        if tx.puts:
-            tx.commit()
+        tables = {name: self.repository.rows(name) for name in LEGACY_INPUTS}
+        tx.puts += migrate_endpoints(tables, tx.new_id, tx.ws.now)
+        tx.commit()
 
     # --- channels ----------------------------------------------------------------------------
     def channels(self, *, include_deleted: bool = False, include_disabled: bool = True) -> list[Channel]:
@@ -323,7 +323,7 @@ class Webhooks:
               channels: Sequence[str], disabled: bool, metadata: Mapping[str, str] | None) -> Rule:
         if type not in WEBHOOK_EVENTS:
             raise InvalidValue(f"unknown rule type {type!r}; use {' or '.join(WEBHOOK_EVENTS)}")
-        ids = list(dict.fromkeys(channels))
+        ids = list(dict.fromkeys(_ulid(c, "channel") for c in channels))
         if not ids:
             raise InvalidValue("a rule needs at least one channel")
         for channel_id in ids:
@@ -591,17 +591,27 @@ class Webhooks:
         return rows[start:]
 
 
-def migrate_endpoints(repository: Repository, new_id: Callable[[], str], now: datetime) -> list[Put]:
+LEGACY_INPUTS = ("webhooks", "channels", "deliveries", "events", "invoices")
+"""The tables ``migrate_endpoints`` reads."""
+
+
+def migrate_endpoints(tables: Mapping[str, Sequence[dict[str, Any]]], new_id: Callable[[], str],
+                      now: datetime) -> list[Put]:
     """The changes that turn a workspace's webhook endpoints (the ``webhooks`` table of
     earlier versions) into channels and rules; empty when there is nothing to migrate.
 
-    Each endpoint becomes a channel with the same id, URL and secret and one rule per invoice
-    event type it received (from the same cursor); its pending deliveries of those types become
-    notification events with their deliveries (under the same keys), so nothing promised is
-    lost. Finished legacy deliveries stay as they are and are not shown."""
-    legacy = [doc for doc in repository.rows("webhooks") if repository.row("channels", doc["id"]) is None]
+    ``tables`` holds the stored rows of ``LEGACY_INPUTS`` (invoice and event rows as the
+    repository keeps them: summaries and envelopes). Each endpoint becomes a channel with the
+    same id, URL and secret and one rule per invoice event type it received (from the same
+    cursor); its pending deliveries of those types become notification events with their
+    deliveries (under the same keys), so nothing promised is lost. Finished legacy
+    deliveries stay as they are and are not shown."""
+    channels = {row["id"] for row in tables["channels"]}
+    legacy = [doc for doc in tables["webhooks"] if doc["id"] not in channels]
     if not legacy:
         return []
+    events = {row["id"]: row for row in tables["events"]}
+    numbers = {row["id"]: row.get("number", "") for row in tables["invoices"]}
     puts: list[Put] = []
     rule_of: dict[tuple[str, str], str] = {}
     for doc in legacy:
@@ -617,16 +627,15 @@ def migrate_endpoints(repository: Repository, new_id: Callable[[], str], now: da
                         channels=[doc["id"]], created_at=created, updated_at=now, cursor=doc["cursor"])
             rule_of[(doc["id"], event_type)] = rule.id
             puts.append(Put("rules", _dump(rule)))
-    for row in repository.rows("deliveries"):
+    for row in tables["deliveries"]:
         rule_id = rule_of.get((row.get("endpoint_id", ""), row.get("event_type", "")))
-        event = repository.row("events", row.get("event_id", ""))
+        event = events.get(row.get("event_id", ""))
         if row.get("status") != "pending" or rule_id is None or event is None:
             continue
-        invoice = repository.row("invoices", event["invoice_id"])
         notification = Notification(
             id=new_id(), type=event["type"], rule_id=rule_id, created_at=event["timestamp"],
             event_id=event["id"], event_seq=event["seq"], invoice_id=event["invoice_id"],
-            invoice_number=invoice["number"] if invoice else "")
+            invoice_number=numbers.get(event["invoice_id"], ""))
         puts.append(Put("notifications", _dump(notification)))
         puts.append(Put("deliveries", _dump(Delivery(
             id=row["id"], notification_id=notification.id, channel_id=row["endpoint_id"],
@@ -636,6 +645,7 @@ def migrate_endpoints(repository: Repository, new_id: Callable[[], str], now: da
     return puts
 
 
+# --- OpenMeter's JSON ----------------------------------------------------------------------------
 def _common(model: Channel | Rule) -> dict[str, Any]:
     shape: dict[str, Any] = {"createdAt": rfc3339(model.created_at), "updatedAt": rfc3339(model.updated_at)}
     if model.deleted_at is not None:
@@ -666,7 +676,8 @@ def delivery_state(delivery: Delivery) -> str:
 
 
 def _ulid(text: str, what: str) -> str:
-    text = text.strip()
+    """The id in its stored (upper) case: ULIDs are Crockford base 32, any case."""
+    text = text.strip().upper()
     if not is_ulid(text):
         raise InvalidValue(f"a {what} id is a ULID like 01G65Z755AFWAKHE12NY0CQ9FH, got {text!r}")
     return text

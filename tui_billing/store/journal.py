@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "tui-billing/workspace"
-SCHEMA_VERSION = 3  # 3: event payloads are zlib-compressed
+SCHEMA_VERSION = 4  # 3: event payloads are zlib-compressed; 4: lines with detailed lines
+UPGRADABLE_VERSIONS = frozenset({3})
+"""Older versions opened by upgrading them (``migrations.py``)."""
 
 Op = list[Any]
 
@@ -107,6 +109,8 @@ class Journal:
         self._valid_length = 0
         self.snapshot_bytes = 0
         self.journal_bytes = 0
+        self.schema_version = SCHEMA_VERSION
+        """The version the file was written with (an upgradable one until it is upgraded)."""
 
     # --- reading ---------------------------------------------------------------------
     def load(self) -> tuple[dict[str, memoryview], list[list[Op]]]:
@@ -153,12 +157,14 @@ class Journal:
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise StoreError(f"{self.path} is not a tui-billing workspace; it was left as it is")
         version = header.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION and version not in UPGRADABLE_VERSIONS:
             raise StoreError(
                 f"{self.path} has schema version {version}; this tui-billing reads version "
-                f"{SCHEMA_VERSION}. It was left as it is: open it with the tui-billing that "
-                f"wrote it, or start anew with `tui-billing init --force`"
+                f"{SCHEMA_VERSION} and upgrades {', '.join(map(str, sorted(UPGRADABLE_VERSIONS)))}. "
+                f"It was left as it is: open it with the tui-billing that wrote it, or start "
+                f"anew with `tui-billing init --force`"
             )
+        self.schema_version = version
         names = header.get("tables")
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise StoreError(f"{self.path} is damaged: its header lists no tables; it was left as it is")

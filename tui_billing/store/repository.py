@@ -19,6 +19,7 @@ Two tables are stored in a compact form so that large tables parse fast (measure
 """
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+import shutil
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,8 @@ from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
 from tinydb.table import Table
 
-from .journal import Journal, Op, StoreError, dumps, iter_ops, parse
+from . import migrations
+from .journal import SCHEMA_VERSION, Journal, Op, StoreError, dumps, iter_ops, parse
 from .lock import WorkspaceLock
 from .payloads import PayloadFile, compress, decompress, pack, unpack
 
@@ -130,6 +132,8 @@ class Repository:
             snapshot, records = journal.load()
             repository = cls(path, journal, lock, snapshot)
             repository._apply(iter_ops(records))
+            if journal.schema_version != SCHEMA_VERSION:
+                repository._upgrade(journal.schema_version)
         except BaseException:
             lock.release()
             raise
@@ -276,6 +280,21 @@ class Repository:
                 self.table(name)
                 bodies[name] = dumps(self._db.storage.read()[name])
         return bodies
+
+    def _upgrade(self, version: int) -> None:
+        """Bring a workspace of an older schema version to this one: the file as it was is
+        kept beside it (``<name>.schema<version>``), then the upgraded tables replace it."""
+        tables = {name: self.rows(name) for name in ("meta", "app", "invoices")}
+        puts = migrations.upgrade(version, tables, lambda row: self.decode("invoices", row))
+        backup = self.path.with_name(f"{self.path.name}.schema{version}")
+        try:
+            if not backup.exists():
+                shutil.copy2(self.path, backup)
+            self._apply([self._encode(Put(table, document, summary)) for table, document, summary in puts])
+            self._journal.write_snapshot(self._snapshot())
+        except OSError as error:
+            raise StoreError(f"cannot upgrade {self.path} from schema version {version}: "
+                             f"{error.strerror}; it was left as it is") from None
 
     def _compact(self) -> None:
         """Rewrite the file as one fresh snapshot. Only an optimisation, done after a

@@ -10,9 +10,14 @@ from textual.content import Content
 from textual.highlight import highlight
 from textual.widgets import Static
 
+from ...domain.linespec import detail_summary, line_summary
 from ...domain.models import Invoice
 from ...domain.status import Status
 from ...domain.timefmt import rfc3339
+
+
+def _ext(external_id: str | None) -> str:
+    return f" · ext {external_id}" if external_id else ""
 
 
 def _when(moment: datetime | None) -> str:
@@ -62,9 +67,11 @@ class InvoiceDetail(VerticalScroll):
                 field(label, _when(moment) + (" (past due)" if late else ""), "bold $error" if late else "")
         heading("Lines")
         for line in invoice.lines:
-            ext = f" · ext {line.external_id}" if line.external_id else " · ext -"
-            lines.append(Content(f"  {line.name}: {line.quantity} × {line.unit_price} = {line.amount}{ext}"))
+            lines.append(Content(f"  {line_summary(line, invoice.currency)}{_ext(line.external_id)}"))
             lines.append(Content.styled(f"    {line.id}", "$text-muted"))
+            for child in line.children:
+                lines.append(Content(f"    ↳ {detail_summary(child)}{_ext(child.external_id)}"))
+                lines.append(Content.styled(f"      {child.id}", "$text-muted"))
         if invoice.metadata:
             heading("Markers")
             for key, value in invoice.metadata.items():
