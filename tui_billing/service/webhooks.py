@@ -338,12 +338,13 @@ class Webhooks:
 
     def test_rule(self, rule_id: str) -> Notification:
         """A test event of the rule's type, sent now to its enabled channels. Its invoice is
-        the workspace's newest one, as it is now."""
+        the workspace's newest one not deleted (else the newest), as it is now."""
         rule = self.rule(rule_id)
         rows = self.service.invoice_rows()
         if not rows:
             raise NotAllowed("the workspace has no invoice to send as test data yet; create one first")
-        invoice = self.service.invoice(rows[-1]["id"])
+        kept = [row for row in rows if not row["status"].startswith("delete")]
+        invoice = self.service.invoice((kept or rows)[-1]["id"])
         tx = _Tx(self.service)
         notification = Notification(
             id=tx.new_id(), type=rule.type, rule_id=rule.id, created_at=tx.ws.now, event_id=None,
