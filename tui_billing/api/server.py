@@ -27,7 +27,7 @@ from ..domain.ids import is_ulid
 from ..domain.models import Invoice
 from ..service import Service
 from ..store.journal import StoreError
-from . import bodies, query
+from . import bodies, notification, query
 from .invoice_v3 import invoice_v3
 from .problems import Api, ApiProblem, Issue, Parameter, Unauthorized, compact_json, problem_response, status_of
 
@@ -437,6 +437,8 @@ ROUTES: tuple[Route, ...] = (
           refusal=ACTION_NOT_AVAILABLE),
     Route("POST", V3_INVOICES + "/{invoiceId}/snapshot-quantities", ApiServer.snapshot_quantities_v3, api="v3",
           billing=True, refusal=ACTION_NOT_AVAILABLE),
+    # Notifications: webhook channels, rules and events, v1.
+    *notification.routes(),
 )
 
 

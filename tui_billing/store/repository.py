@@ -35,7 +35,7 @@ from .lock import WorkspaceLock
 from .payloads import PayloadFile, compress, decompress, pack, unpack
 
 TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events",
-          "webhooks", "deliveries")
+          "webhooks", "deliveries", "channels", "rules", "notifications")
 COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 
