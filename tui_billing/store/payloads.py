@@ -7,7 +7,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from .journal import StoreError, dumps, fsync_dir
+from .journal import StoreError, dumps, fsync_dir, open_private, os_message
 
 
 def pack(document: dict[str, Any]) -> str:
@@ -41,9 +41,9 @@ class PayloadFile:
     def _open(self, *, create: bool) -> int:
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+                self._fd = open_private(self.path, os.O_RDWR | (os.O_CREAT if create else 0))
             except OSError as error:
-                raise StoreError(f"cannot open {self.path}: {error.strerror}") from None
+                raise StoreError(os_message(self.path, error, "open")) from None
             self._end = os.fstat(self._fd).st_size
         return self._fd
 
