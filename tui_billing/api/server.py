@@ -24,7 +24,7 @@ from ..domain.models import Invoice
 from ..domain.status import Status, v1_status
 from ..service import Service
 from ..store.journal import StoreError
-from . import bodies
+from . import bodies, guard
 from .problems import Unauthorized, compact_json, problem, status_of
 
 log = logging.getLogger("tui_billing.api")
@@ -105,7 +105,7 @@ class ApiServer:
         self.on_call = on_call
         self.url = ""
         self._runner: web.AppRunner | None = None
-        self.app = web.Application(middlewares=[self._middleware])
+        self.app = web.Application(middlewares=[self._middleware, guard.middleware])
         self.app.router.add_routes(self._routes())
 
     @property
@@ -116,7 +116,7 @@ class ApiServer:
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        runner = guard.ProblemRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
@@ -168,7 +168,8 @@ class ApiServer:
         if self.token is None:
             return
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+        presented = given.strip().encode(errors="surrogateescape")  # headers may hold any bytes
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented, self.token.encode()):
             raise Unauthorized("this server needs an Authorization: Bearer <token> header with its --token")
 
     @staticmethod

@@ -157,12 +157,16 @@ class Journal:
         self.snapshot_id = zlib.crc32(b"".join(view[start:start + 8] for start, _ in bounds[1:1 + len(names)]))
         records: list[list[Op]] = []
         for index, (start, end) in enumerate(bounds[1 + len(names):]):
+            number = index + 2 + len(names)
             try:
-                records.append(parse(_unframe(view[start:end])))
+                record = parse(_unframe(view[start:end]))
             except ValueError:
-                number = index + 2 + len(names)
                 raise StoreError(f"{self.path} is damaged at line {number} (a complete journal "
-                                 "record with a wrong checksum); it was left as it is") from None
+                                 "record that fails its checksum or is not JSON); it was left as it is") from None
+            if not isinstance(record, list):
+                raise StoreError(f"{self.path} is damaged at line {number}: a journal record is "
+                                 "not a list of operations; it was left as it is")
+            records.append(record)
             self._valid_length = end + 1
         self.journal_bytes = self._valid_length - self.snapshot_bytes
         self.torn_bytes = len(raw) - self._valid_length

@@ -19,6 +19,7 @@ Two tables are stored in a compact form so that large tables parse fast (measure
 """
 
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -226,6 +227,10 @@ class Repository:
                 raise KeyError(f"no table {name!r}")
             body = self._unparsed.pop(name, None)
             raw: dict[str, Any] = {} if body is None else parse(body)
+            if not isinstance(raw, dict) or not all(
+                    key.isdigit() and isinstance(doc, dict) and isinstance(doc.get("id"), str)
+                    for key, doc in raw.items()):
+                raise _damaged(self.path, f"its {name} table is not a table of documents")
             self._db.storage.read()[name] = raw
             self._index[name] = {doc["id"]: int(doc_id) for doc_id, doc in raw.items()}
             self._apply(self._waiting.pop(name))
@@ -243,12 +248,15 @@ class Repository:
         return None if row is None else self.decode(table, row)
 
     def decode(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
-        if table == "invoices":
-            return unpack(row["z"])
-        if table == "events":
-            document = {k: v for k, v in row.items() if k != "payload"}
-            document["data"] = decompress(self._payloads.read(row["payload"]))
-            return document
+        try:
+            if table == "invoices":
+                return unpack(row["z"])
+            if table == "events":
+                document = {k: v for k, v in row.items() if k != "payload"}
+                document["data"] = decompress(self._payloads.read(row["payload"]))
+                return document
+        except (KeyError, TypeError, ValueError, zlib.error):  # binascii.Error is a ValueError
+            raise _damaged(self.path, f"its {table} row {row.get('id')!r} cannot be decoded") from None
         return dict(row)
 
     def rows(self, table: str) -> list[dict[str, Any]]:
@@ -292,6 +300,9 @@ class Repository:
 
     def _apply(self, ops: Iterable[Op]) -> None:
         for op in ops:
+            if not (isinstance(op, list) and len(op) == 4 and isinstance(op[1], str)
+                    and isinstance(op[2], str) and isinstance(op[3], dict)):
+                raise _damaged(self.path, f"a journal operation is not [kind, table, key, row]: {str(op)[:80]}")
             kind, table_name, key = op[0], op[1], op[2]
             if kind != "put":
                 raise StoreError(f"{self.path} holds an unknown operation {kind!r}")
