@@ -21,6 +21,7 @@ line is parsed when the table is first used (``parse``), so a large workspace op
 the time it takes to read it.
 """
 
+import errno
 import gc
 import json
 import os
@@ -103,7 +104,7 @@ def open_private(path: Path, flags: int) -> int:
 def os_message(path: Path, error: OSError, doing: str) -> str:
     """Why ``path`` cannot be ``doing`` (open, write…), in words; a symbolic link is
     named as such."""
-    if error.errno == getattr(os, "ELOOP", None):
+    if error.errno == errno.ELOOP:
         return f"{path} is a symbolic link; tui-billing does not follow links for its own files"
     return f"cannot {doing} {path}: {error.strerror or error}"
 

@@ -6,6 +6,7 @@ and acknowledged commands are missing. A compacted or replaced file has another 
 id, so it is never mistaken for a truncated one.
 """
 
+import errno
 import os
 from pathlib import Path
 
@@ -17,6 +18,9 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
     import msvcrt
 
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+"""Why a lock file cannot be opened for writing when the workspace can still be read."""
+
 
 class WorkspaceLock:
     """Held while a process has the workspace open; the kernel drops it if the process dies."""
@@ -25,6 +29,8 @@ class WorkspaceLock:
         self.workspace = workspace
         self.path = workspace.with_name(workspace.name + ".lock")
         self._fd: int | None = None
+        self.shared = False
+        """Held shared, for reading only: this process may not write here."""
         self.recorded: tuple[int, int] | None = None
         """(snapshot id, length) the last writer recorded, if any."""
 
@@ -32,7 +38,10 @@ class WorkspaceLock:
         try:
             fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as error:
-            raise StoreError(os_message(self.path, error, "create lock file")) from None
+            if error.errno not in READ_ONLY:
+                raise StoreError(os_message(self.path, error, "create lock file")) from None
+            self._acquire_shared()
+            return
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -54,13 +63,33 @@ class WorkspaceLock:
         else:
             self.record(*self.recorded)
 
+    def _acquire_shared(self) -> None:
+        """Where this process may not write (a read-only file system or directory): share
+        the lock with other readers, so a writer elsewhere still keeps them out; without
+        a lock file there can be no writer. Writes then fail with the file system's reason."""
+        self.shared = True
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise StoreError(os_message(self.path, error, "open lock file")) from None
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(f"workspace {self.workspace} is being changed by another tui-billing "
+                             "process; close it first") from None
+        self._fd = fd
+
     def record(self, snapshot_id: int, length: int) -> None:
         """Remember the workspace's acknowledged length (no fsync: the journal's record is
         already durable, so a lost update can only make the check weaker, never wrong)."""
         self._write(b"%d %d %d" % (os.getpid(), snapshot_id, length))
 
     def _write(self, text: bytes) -> None:
-        if self._fd is not None:  # one fixed-size write: never a half-updated file
+        if self._fd is not None and not self.shared:  # one fixed-size write: never half-updated
             os.pwrite(self._fd, text.ljust(64), 0)
 
     def release(self) -> None:
