@@ -239,9 +239,18 @@ def test_the_cli_reports_a_torn_tail(built: Path, capsys: pytest.CaptureFixture[
 # --- 6. init --scenario --force killed mid-replay -----------------------------------------------------------
 KILLED_INIT = textwrap.dedent("""
     import os, signal, sys
+    from pathlib import Path
     from tui_billing.cli import main
     from tui_billing.service import scenario
-    scenario.COMMANDS["approve"] = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+    approve = scenario.COMMANDS["approve"]
+
+    def killed(service, invoice):
+        # killed in the replay that builds the workspace (not in one replayed elsewhere)
+        if Path(service.repository.path).parent == Path(sys.argv[1]).resolve().parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return approve(service, invoice)
+
+    scenario.COMMANDS["approve"] = killed
     main(["--db", sys.argv[1], "init", "--force", "--scenario", sys.argv[2]])
 """)
 

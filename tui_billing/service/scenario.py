@@ -18,8 +18,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..domain import timefmt
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.linespec import parse_flat, parse_usage
 from ..domain.models import Invoice
@@ -50,6 +51,14 @@ class Scenario(BaseModel):
     app: dict[str, Any] = {}
     workflow: dict[str, Any] = {}
     steps: list[Step] = []
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_in_range(cls, clock: datetime) -> datetime:
+        try:
+            return timefmt.in_range(clock, "clock")
+        except InvalidValue as error:
+            raise ValueError(str(error)) from None
 
 
 def bundled(name: str) -> Path:

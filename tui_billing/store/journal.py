@@ -90,12 +90,16 @@ def _lines(raw: bytes) -> list[tuple[int, int]]:
     return bounds
 
 
+NO_FOLLOW = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+"""Flags for every file of a workspace: not inherited by children, never through a link."""
+
+
 def open_private(path: Path, flags: int) -> int:
     """``os.open`` for a workspace file: created 0600 (less if the umask says so), an
     existing one made private too, never through a symbolic link (OSError ELOOP)."""
-    fd = os.open(path, flags | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(path, flags | NO_FOLLOW, 0o600)
     mode = stat.S_IMODE(os.fstat(fd).st_mode)
-    if mode & 0o077:
+    if mode & 0o077 and hasattr(os, "fchmod"):
         with suppress(OSError):  # someone else's file: leave its mode alone
             os.fchmod(fd, mode & 0o700)
     return fd

@@ -10,7 +10,7 @@ import errno
 import os
 from pathlib import Path
 
-from .journal import StoreError, open_private, os_message
+from .journal import NO_FOLLOW, StoreError, open_private, os_message
 
 try:
     import fcntl
@@ -69,7 +69,7 @@ class WorkspaceLock:
         a lock file there can be no writer. Writes then fail with the file system's reason."""
         self.shared = True
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(self.path, os.O_RDONLY | NO_FOLLOW)
         except FileNotFoundError:
             return
         except OSError as error:

@@ -7,7 +7,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from .journal import StoreError, dumps, fsync_dir, open_private, os_message
+from .journal import NO_FOLLOW, StoreError, dumps, fsync_dir, open_private, os_message
 from .lock import READ_ONLY
 
 
@@ -56,7 +56,7 @@ class PayloadFile:
     def _open_read_only(self) -> int:
         """The file for reading where this process may not write it."""
         try:
-            return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+            return os.open(self.path, os.O_RDONLY | NO_FOLLOW)
         except OSError as error:
             raise StoreError(os_message(self.path, error, "open")) from None
 
