@@ -483,3 +483,64 @@ def test_reopening_never_truncates_or_rewrites(closed_demo: Path) -> None:
     before = files(closed_demo)
     Repository.open(closed_demo).close()
     assert files(closed_demo) == before
+
+
+# --- property-based: generated CLI arguments and HTTP bodies ------------------------------------------------
+VALUES = st.one_of(st.text(max_size=30), NUMBERS, DURATIONS, TIMES)
+COMMAND_LINES = st.one_of(
+    st.tuples(st.just("create"), st.just("--customer"), st.text(max_size=20), st.just("--flat"),
+              st.builds("{}={}".format, st.text(max_size=10), NUMBERS)),
+    st.tuples(st.just("create"), st.just("--customer"), st.just("{customer}"), st.just("--usage"),
+              st.builds("X={}@{}".format, NUMBERS, NUMBERS)),
+    st.tuples(st.just("clock"), st.just("advance"), VALUES),
+    st.tuples(st.just("workflow"), st.sampled_from(["--due-after", "--draft-period", "--collection-interval"]),
+              VALUES),
+    st.tuples(st.just("sync-issuing"), st.just("{syncing}"), st.just("--sent-at"), VALUES),
+    st.tuples(st.just("init"), st.just("--force"), st.just("--now"), VALUES),
+)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(args=COMMAND_LINES)
+def test_generated_command_lines_succeed_or_refuse_cleanly(built: Path, capsys: pytest.CaptureFixture[str],
+                                                           args: tuple[str, ...]) -> None:
+    service = Service.open(built)
+    try:  # an init among the examples leaves a workspace without invoices
+        rows = service.invoice_rows()
+        ids = {"customer": service.customers()[0].key,
+               "syncing": rows[0]["id"] if rows else "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+    finally:
+        service.close()
+    before = files(built)
+    code, err = run(capsys, "--db", str(built), *(arg.replace("{customer}", ids["customer"])
+                                                  .replace("{syncing}", ids["syncing"]) for arg in args))
+    assert code in (0, 1, 2)
+    if code:
+        assert files(built) == before and len(err) < 2000
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=20), inner, max_size=3),
+                    max_leaves=8)
+BODIES = st.one_of(
+    JSON.map(lambda value: json.dumps(value).encode()),
+    st.builds(lambda date: json.dumps({"invoicing": {"sentToCustomerAt": date}}).encode(), VALUES),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(bodies=st.lists(BODIES, min_size=1, max_size=5))
+def test_generated_callback_bodies_are_answered_below_500(service: Service, bodies: list[bytes]) -> None:
+    service.set_hooks(draft=True, issuing=True)
+    key = service.customers()[0].key
+    draft = service.collect(service.create_invoice(key).id).id
+    issuing = service.approve(service.draft_synchronized(service.collect(service.create_invoice(key).id).id).id).id
+    paths = [CALLBACK.format(id=draft), CALLBACK.format(id=issuing).replace("draft", "issuing"),
+             f"/api/v1/apps/custom-invoicing/{issuing}/payment/status"]
+    requests = [("POST", path, {"Host": "127.0.0.1:PORT", "Content-Type": "application/json"}, body)
+                for body in bodies for path in paths]
+    for code, kind, _ in _serve(service, requests):
+        assert code < 500 and (code < 400 or kind == "application/problem+json")
