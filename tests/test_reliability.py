@@ -226,6 +226,12 @@ def test_a_replaced_or_compacted_workspace_is_not_called_truncated(built: Path, 
     built.write_bytes(other.read_bytes())  # another (shorter) workspace copied over
     payloads_path(built).write_bytes(b"")
     Service.open(built).close()
+    service = Service.open(built)
+    service.set_hooks(draft=True)  # grows the journal again: no compaction (a long snapshot)
+    service.close()
+    built.write_bytes(b"".join(_lines(built)[:-1]))
+    with pytest.raises(StoreError, match="is truncated"):  # the replaced file is checked too
+        Service.open(built)
 
 
 def test_the_cli_reports_a_torn_tail(built: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -147,6 +147,7 @@ class Repository:
             _check_not_truncated(path, journal, lock)
             repository = cls(path, journal, lock, snapshot)
             repository._apply(iter_ops(records))
+            repository._record_length()  # a replaced file is checked from now on too
         except BaseException:
             lock.release()
             raise
