@@ -6,7 +6,8 @@ Three checks refuse both, while curl, SDKs and scripts pass unchanged:
 
 * ``Host`` must name the address the request arrived on (``localhost`` too when that is a
   loopback address), or a name listed in ``$TUI_BILLING_ALLOWED_HOSTS`` (comma-separated,
-  with or without a port): a rebound name never matches.
+  with or without a port): a rebound name never matches. (A request without ``Host`` comes
+  from an HTTP/1.0 tool, never from a browser, and passes.)
 * ``Origin``, when a browser sends one, must name such a host as well.
 * A write (POST, PUT, PATCH, DELETE) must not carry a type an HTML form can send
   (``text/*``, ``application/x-www-form-urlencoded``, ``multipart/form-data``); any other
@@ -67,7 +68,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     """Refuse a foreign Host or Origin, and form content types on writes."""
     allowed = _allowed_hosts(request)
     host = request.headers.get("Host", "").strip().lower()
-    if host not in allowed:
+    if host and host not in allowed:  # none at all: an HTTP/1.0 client, never a browser
         raise _refuse(f"Host {host!r} is not this server's address; use "
                       f"{' or '.join(sorted(allowed))} (or list the name in ${ALLOWED_HOSTS_VAR})")
     origin = request.headers.get("Origin")
