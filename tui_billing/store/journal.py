@@ -14,7 +14,9 @@ appended line and one ``fsync``; when the journal outgrows the snapshot, a new f
 written beside the old one and atomically renamed over it. A torn tail (bytes after the
 last newline: the process was killed while writing a record, so the command was never
 acknowledged) is reported, ignored and cut off before the next append; a complete line
-with a bad checksum, anywhere, is damage and the file is refused untouched.
+with a bad checksum, anywhere, is damage and the file is refused untouched. A file cut at
+a line boundary looks whole; the lock file remembers the length each writer left, which
+catches that (see ``lock``).
 
 Opening verifies every line's checksum but parses only the journal: a table's snapshot
 line is parsed when the table is first used (``parse``), so a large workspace opens in
