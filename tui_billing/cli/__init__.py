@@ -9,8 +9,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
+from ..service.scenario import MAX_CUSTOMERS
 from ..store.journal import StoreError
 from . import integration
 from .commands import HANDLERS
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("init", "create a workspace")
     p.add_argument("--seed", type=int, default=7, help="Faker seed (default 7): same seed, same workspace")
     p.add_argument("--scenario", metavar="FILE", help="replay a scenario file (fixtures/*.json)")
-    p.add_argument("--customers", type=int, default=6, help="customers to generate (default 6)")
+    p.add_argument("--customers", type=int, default=6,
+                   help=f"customers to generate (default 6, at most {MAX_CUSTOMERS:,})")
     p.add_argument("--now", metavar="RFC3339", help="start of the simulated clock (default 2026-01-01T09:00:00Z)")
     p.add_argument("--force", action="store_true", help="replace an existing workspace")
 
@@ -127,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for text in argv:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the OS could not decode arrive as lone surrogates
+            parser.error(f"argument {text.encode('utf-8', 'backslashreplace').decode()[:60]!r} "
+                         "is not valid UTF-8")
     args = parser.parse_args(argv)
     if args.command == "clock" and args.action == "advance" and not args.duration:
         parser.error("clock advance needs a DURATION, e.g. `clock advance 1h`")
@@ -138,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return HANDLERS[args.command or "dashboard"](args)
     except (BillingError, StoreError) as error:
         print(f"tui-billing: {error}", file=sys.stderr)
+        return 1
+    except ValidationError as error:  # a stored or given document of the wrong shape
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "value"
+        print(f"tui-billing: invalid {error.title} ({error.error_count()} problem(s)): "
+              f"{where}: {first['msg']}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

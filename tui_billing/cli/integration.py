@@ -12,14 +12,14 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ContextManager
 
 from .. import workspace
 from ..service import Service
 from ..service.webhooks import WEBHOOK_EVENTS, Attempt, Delivery, Webhooks, channel_json, rule_json
+from .arguments import in_range, not_blank
 
 if TYPE_CHECKING:
     from ..api import ApiCall
@@ -33,7 +33,8 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p = sub.add_parser("serve", help=text, description=text)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8888, help="port (default 8888; 0 picks a free one)")
+    p.add_argument("--port", type=int, default=8888,
+                   help="port (default 8888; 0 picks a free one)")
     p.add_argument("--token", metavar="T", help="require Authorization: Bearer T on every request")
     p.add_argument("--callback-response", choices=["invoice", "no_content"],
                    help="answer the three callbacks with 200 + invoice (OpenMeter's server) or 204 "
@@ -68,14 +69,8 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
                                       "same webhook id").add_argument("event", metavar="EVENT_ID")
 
 
-@contextmanager
-def _service(args: argparse.Namespace) -> Iterator[Service]:
-    path, chosen = workspace.resolve(args.db)
-    service = workspace.open_service(path, create_demo=not chosen)
-    try:
-        yield service
-    finally:
-        service.close()
+def _service(args: argparse.Namespace) -> ContextManager[Service]:
+    return workspace.opened(args.db)
 
 
 def _when(moment: datetime | None) -> str:
@@ -90,6 +85,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
 
 # --- serve -----------------------------------------------------------------------------------
 def serve(args: argparse.Namespace) -> int:
+    in_range(args.port, 0, 65535, "--port")
+    not_blank(args.host, "--host", "it would listen on every interface")
+    not_blank(args.token, "--token", "leave it out to serve without a token")
     with _service(args) as service:
         return asyncio.run(_serve(service, args))
 
@@ -112,9 +110,8 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     print(f"callbacks answer {'200 with the invoice' if mode == 'invoice' else '204 No Content'} "
           f"({mode}); {'bearer token required' if args.token else 'no token'}; "
           f"{sum(c.active for c in Webhooks(service).channels())} webhook channel(s). Ctrl-C stops.", flush=True)
-    if args.host not in LOOPBACK and not args.token:
-        print("warning: not bound to loopback and no --token: anyone who reaches this address "
-              "can change the workspace", file=sys.stderr)
+    if warning := exposure_warning(args.host, args.token):
+        print(warning, file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -128,6 +125,14 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
         await integration.stop()
         print("stopped", flush=True)
     return 0
+
+
+def exposure_warning(host: str, token: str | None) -> str | None:
+    """The warning to show when a server without a token listens beyond this machine."""
+    if host in LOOPBACK or token:
+        return None
+    return ("warning: not bound to loopback and no --token: anyone who reaches this address "
+            "can change the workspace")
 
 
 def _print_call(call: "ApiCall") -> None:
