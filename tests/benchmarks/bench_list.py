@@ -23,10 +23,10 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import build  # noqa: E402
+from bench_store import build
 
-from tui_billing.api import start_api  # noqa: E402
-from tui_billing.service import Service  # noqa: E402
+from tui_billing.api import start_api
+from tui_billing.service import Service
 
 
 async def measure(service: Service, rounds: int) -> dict[str, float]:
@@ -34,8 +34,7 @@ async def measure(service: Service, rounds: int) -> dict[str, float]:
     queries = {
         "customers=<one>": f"/api/v1/billing/invoices?customers={customer}",
         "statuses=draft,overdue": "/api/v1/billing/invoices?statuses=draft,overdue",
-        "created range, orderBy=issuedAt DESC, pageSize=20":
-            "/api/v1/billing/invoices?createdAfter=2000-01-01T00:00:00Z&orderBy=issuedAt&order=DESC&pageSize=20",
+        "created range, orderBy=issuedAt DESC, pageSize=20": "/api/v1/billing/invoices?createdAfter=2000-01-01T00:00:00Z&orderBy=issuedAt&order=DESC&pageSize=20",
         "v3 filter[customer_id], page[size]=20": f"/api/v3/openmeter/billing/invoices?filter[customer_id]={customer}",
     }
     server = await start_api(service, port=0)

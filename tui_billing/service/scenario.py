@@ -28,7 +28,6 @@ from ..store.lock import WorkspaceLock
 from ..store.repository import Repository, payloads_path, real_path
 from .service import Service
 
-
 MAX_CUSTOMERS = 10_000
 """The most customers a workspace is generated with."""
 
@@ -101,9 +100,15 @@ def build(path: Path, scenario: Scenario, *, force: bool = False) -> Service:
     path = real_path(path)
     scratch = path.with_name(path.name + ".init")
     try:
-        service = Service.create(scratch, seed=scenario.seed, now=scenario.clock,
-                                 customers=scenario.customers, app=scenario.app,
-                                 workflow=scenario.workflow, force=True)
+        service = Service.create(
+            scratch,
+            seed=scenario.seed,
+            now=scenario.clock,
+            customers=scenario.customers,
+            app=scenario.app,
+            workflow=scenario.workflow,
+            force=True,
+        )
     except ValidationError as error:
         raise InvalidValue(f"scenario {scenario.name}: {_first_problem(error)}") from None
     try:
@@ -144,7 +149,7 @@ def _resolve(value: Any, saved: dict[str, Invoice], customers: list) -> Any:
     if isinstance(value, str) and value.startswith("$"):
         name, _, rest = value[1:].partition(".")
         if name not in saved:
-            raise InvalidValue(f"{value!r} refers to no invoice saved with \"as\"")
+            raise InvalidValue(f'{value!r} refers to no invoice saved with "as"')
         invoice = saved[name]
         if not rest:
             return invoice.id

@@ -54,8 +54,14 @@ class BillingApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-billing"
 
-    def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
-                 first_start: bool = False) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        theme: str | None = None,
+        serve: ServeOptions | None = None,
+        first_start: bool = False,
+    ) -> None:
         """``first_start``: the workspace was just created (the dashboard says where)."""
         super().__init__()
         self.service = service
@@ -65,14 +71,16 @@ class BillingApp(App[None]):
         self.theme = DEFAULT_THEME
         if theme:
             if theme not in self.available_themes:
-                raise InvalidValue(f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}")
+                raise InvalidValue(
+                    f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}"
+                )
             self.theme = theme
         self.serve = serve
-        self.integration: "Integration | None" = None
-        self.calls: deque["ApiCall"] = deque(maxlen=500)
+        self.integration: Integration | None = None
+        self.calls: deque[ApiCall] = deque(maxlen=500)
         """The most recent API calls, newest last, for the integration screen."""
         self._outside_change = False
-        self._outside_calls: list["ApiCall"] = []
+        self._outside_calls: list[ApiCall] = []
         """Calls that changed an invoice since the last redraw: each gets a toast."""
 
     async def on_mount(self) -> None:
@@ -81,8 +89,12 @@ class BillingApp(App[None]):
         self.dashboard = Dashboard(self.service)
         await self.push_screen(self.dashboard)
         if self.first_start:
-            self.notify(f"{self.service.repository.path}: everything you do is saved there "
-                        "(--db PATH or $TUI_BILLING_DB picks another)", title="New demo workspace", timeout=15)
+            self.notify(
+                f"{self.service.repository.path}: everything you do is saved there "
+                "(--db PATH or $TUI_BILLING_DB picks another)",
+                title="New demo workspace",
+                timeout=15,
+            )
         if self.serve is not None:
             await self._start_integration(self.serve)
 
@@ -91,9 +103,14 @@ class BillingApp(App[None]):
 
         try:
             self.integration = await start_integration(
-                self.service, host=options.host, port=options.port, token=options.token,
+                self.service,
+                host=options.host,
+                port=options.port,
+                token=options.token,
                 callback_response=options.callback_response,  # type: ignore[arg-type]
-                on_change=self._changed_outside, on_call=self._called)
+                on_change=self._changed_outside,
+                on_call=self._called,
+            )
         except OSError as error:
             # The errno's own words ("Address already in use"): aiohttp's message is too long.
             why = f"{options.host}:{options.port}: {os.strerror(error.errno) if error.errno else error}"
@@ -178,19 +195,28 @@ class BillingApp(App[None]):
         set-clipboard on, the text also goes to tmux's paste buffer."""
         self.copy_to_clipboard(text)
         if not os.environ.get("TMUX"):
-            self.notify(f"{what} sent to the terminal's clipboard (OSC 52; a terminal without it "
-                        "ignores it)", title="Copied")
+            self.notify(
+                f"{what} sent to the terminal's clipboard (OSC 52; a terminal without it ignores it)",
+                title="Copied",
+            )
             return
         try:
-            subprocess.run(["tmux", "load-buffer", "-"], input=text.encode(), check=True,
-                           capture_output=True, timeout=5)
+            subprocess.run(
+                ["tmux", "load-buffer", "-"], input=text.encode(), check=True, capture_output=True, timeout=5
+            )
         except (OSError, subprocess.SubprocessError) as error:
-            self.notify(f"inside tmux, which did not take the copy ({error}): {what} reaches your "
-                        "clipboard only with tmux's set-clipboard on", title="Maybe not copied",
-                        severity="warning")
+            self.notify(
+                f"inside tmux, which did not take the copy ({error}): {what} reaches your "
+                "clipboard only with tmux's set-clipboard on",
+                title="Maybe not copied",
+                severity="warning",
+            )
             return
-        self.notify(f"{what} copied to tmux's paste buffer (prefix ] pastes it; your clipboard "
-                    "too if tmux's set-clipboard is on)", title="Copied")
+        self.notify(
+            f"{what} copied to tmux's paste buffer (prefix ] pastes it; your clipboard "
+            "too if tmux's set-clipboard is on)",
+            title="Copied",
+        )
 
     async def action_quit(self) -> None:
         if self.integration is not None:
@@ -198,8 +224,12 @@ class BillingApp(App[None]):
             self.integration = None
         self.exit()
 
-    async def run_action(self, action: "str | ActionParseResult", default_namespace: DOMNode | None = None,
-                         namespaces: Mapping[str, DOMNode] | None = None) -> bool:
+    async def run_action(
+        self,
+        action: "str | ActionParseResult",
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
         """A dashboard action that is not possible now (its key dimmed) says why instead
         of doing nothing; from a key, the palette or a click alike."""
         if isinstance(default_namespace, Dashboard) and isinstance(action, str):
@@ -219,5 +249,9 @@ class BillingApp(App[None]):
                     continue
                 keys = " ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
                 refusal = screen.refusal(binding.action.split("(", 1)[0])
-                help_text = f"key {keys}" + (f" · not possible now: {refusal.splitlines()[0]}" if refusal else "")
-                yield SystemCommand(binding.description, help_text, lambda a=binding.action: screen.run_action(a))
+                help_text = f"key {keys}" + (
+                    f" · not possible now: {refusal.splitlines()[0]}" if refusal else ""
+                )
+                yield SystemCommand(
+                    binding.description, help_text, lambda a=binding.action: screen.run_action(a)
+                )

@@ -58,12 +58,15 @@ class AppBar(Widget):
         auto = "auto" if workflow.auto_advance else "manual"
         parts = [
             Content.assemble((app.name, "bold"), " ", (f"● {app.status}", status_style)),
-            Content.assemble(("[t] clock ", "$text-muted"),
-                             ((rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent")),
+            Content.assemble(
+                ("[t] clock ", "$text-muted"),
+                ((rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent"),
+            ),
             _switch("draft hook", "D", app.enable_draft_sync_hook),
             _switch("issuing hook", "I", app.enable_issuing_sync_hook),
-            Content.assemble(("[w] ", "$text-muted"),
-                             f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}"),
+            Content.assemble(
+                ("[w] ", "$text-muted"), f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}"
+            ),
         ]
         if extra.cell_length:
             parts.append(extra)
@@ -85,6 +88,10 @@ class LaneBar(Widget):
         for index, lane in enumerate(LANES):
             title = lane.title if self.size.width >= 100 or len(lane.title) < 10 else lane.title.split()[0]
             label = f" {title} {self.counts.get(lane.key, 0)} "
-            style = "bold reverse $accent" if index == self.active else ("$text" if self.counts.get(lane.key) else "$text-muted")
+            style = (
+                "bold reverse $accent"
+                if index == self.active
+                else ("$text" if self.counts.get(lane.key) else "$text-muted")
+            )
             cells.append(Content.styled(label, style))
         return Content(" ").join(cells)
