@@ -25,7 +25,8 @@ from ..domain.apps import app_v1, app_v3
 from ..domain.errors import BillingError, NotAllowed, NotFound
 from ..domain.ids import is_ulid
 from ..domain.models import Invoice
-from ..service import Service
+from ..domain.money import parse_decimal
+from ..service import LineEdit, Service
 from ..store.journal import StoreError
 from . import bodies, guard, notification, query
 from .invoice_v3 import invoice_v3
@@ -53,6 +54,21 @@ CANNOT_ADVANCE = Issue("critical", "invoice cannot advance", "invoice_cannot_adv
 ACTION_NOT_AVAILABLE = Issue("critical", "invoice action not available", "invoice_action_not_available")
 PAYMENT_COMPONENT = "app.custom_invoicing.collectPayments.trigger_invoice"
 Handler = Callable[["ApiServer", web.Request], Awaitable[web.StreamResponse]]
+
+
+def _line_edit(index: int, line: bodies.LineReplace) -> LineEdit:
+    """A line of the invoice PUT as the service's edit: a flat or unit price (``rateCard``'s,
+    else the deprecated ``price``); other price types are not simulated."""
+    price = line.rate_card.price if line.rate_card is not None else line.price
+    where = f"lines.{index}.rateCard.price"
+    if price is None or price.type not in ("flat", "unit") or price.amount is None:
+        kind = "no price" if price is None else f"a {price.type} price" if price.amount else "no amount"
+        reason = f"simulated lines have a flat or unit price with an amount, got {kind}"
+        raise ApiProblem(400, f"{where}: {reason}", parameters=[Parameter(where, reason, "body", "invalid")])
+    amount = parse_decimal(price.amount, where + ".amount")
+    if price.type == "flat":
+        return LineEdit(line.name, amount=amount, replaces=line.id and line.id.upper())
+    return LineEdit(line.name, unit_price=amount, replaces=line.id and line.id.upper())
 
 
 def _payment_refused(detail: str) -> Issue:
@@ -350,6 +366,18 @@ class ApiServer:
             body.pop("lines", None)
         return _json(body)
 
+    async def replace_invoice(self, request: web.Request) -> web.Response:
+        """OpenMeter's ``InvoiceReplaceUpdate``: the lines, description and metadata replace
+        the invoice's where the lifecycle allows an edit (the ``updated`` trigger)."""
+        body = bodies.parse(bodies.InvoiceReplace, await request.read())
+        invoice = self.service.replace_invoice(
+            request.match_info["invoiceId"],
+            [_line_edit(index, line) for index, line in enumerate(body.lines)],
+            description=body.description,
+            metadata=body.metadata,
+        )
+        return _json(self.service.invoice_v1(invoice))
+
     async def delete_invoice(self, request: web.Request) -> web.Response:
         self.service.delete(request.match_info["invoiceId"])
         return web.Response(status=204)
@@ -476,6 +504,13 @@ ROUTES: tuple[Route, ...] = (
     # Invoices, v1.
     Route("GET", INVOICES, ApiServer.list_invoices, query=query.INVOICE_LIST),
     Route("GET", INVOICES + "/{invoiceId}", ApiServer.get_invoice, query=query.INVOICE_GET, billing=True),
+    Route(
+        "PUT",
+        INVOICES + "/{invoiceId}",
+        ApiServer.replace_invoice,
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
     Route(
         "DELETE",
         INVOICES + "/{invoiceId}",

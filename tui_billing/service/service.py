@@ -6,9 +6,10 @@ anything raises before the commit, nothing was written: a refused command change
 """
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ from ..domain.models import (
     CustomerSnapshot,
     Event,
     Invoice,
+    Line,
     Plan,
     Subscription,
     Supplier,
+    UnitPrice,
     ValidationIssue,
     Workflow,
     Workspace,
@@ -74,6 +77,17 @@ def _failure_refusal(invoice: Invoice) -> str | None:
 
 def _dump(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class LineEdit:
+    """A line of ``Service.replace_invoice``: a flat fee of ``amount``, or usage at
+    ``unit_price`` per unit; ``replaces`` names the existing line it keeps (None: new)."""
+
+    name: str
+    amount: Decimal = Decimal(0)
+    unit_price: Decimal | None = None
+    replaces: str | None = None
 
 
 @dataclass
@@ -485,12 +499,63 @@ class Service:
         specs = list(lines)
         if not specs:
             raise InvalidValue("an edit needs at least one --flat or --usage line")
+        return self._edit(invoice_id, lambda tx, invoice: [(spec, None) for spec in specs])
+
+    def replace_invoice(
+        self,
+        invoice_id: str,
+        lines: Sequence[LineEdit],
+        *,
+        description: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> Invoice:
+        """OpenMeter's invoice replace (``PUT``): an edit whose lines name the lines they keep.
+
+        A line naming an existing line keeps its id and external id, and a usage line its
+        quantity; any other usage line gets the simulator's seeded quantity for its name.
+        Lines left out are removed. The description and metadata are replaced too."""
+        if not lines:
+            raise InvalidValue("an invoice needs at least one line")
+
+        def resolve(tx: _Tx, invoice: Invoice) -> list[tuple[LineSpec, Line | None]]:
+            current = {line.id: line for line in invoice.lines}
+            resolved: list[tuple[LineSpec, Line | None]] = []
+            for edit in lines:
+                kept = current.get(edit.replaces or "")
+                spec: LineSpec
+                if edit.unit_price is None:
+                    spec = FlatFee(edit.name, edit.amount)
+                else:
+                    quantity = (
+                        kept.quantity
+                        if kept is not None and isinstance(kept.price, UnitPrice)
+                        else seeding.usage_quantity(tx.ws.seed, f"edit:{invoice.id}:{edit.name}")
+                    )
+                    spec = Usage(edit.name, quantity, edit.unit_price)
+                resolved.append((spec, kept))
+            invoice.description = description
+            invoice.metadata = dict(metadata or {})
+            return resolved
+
+        return self._edit(invoice_id, resolve)
+
+    def _edit(
+        self, invoice_id: str, resolve: Callable[[_Tx, Invoice], list[tuple[LineSpec, Line | None]]]
+    ) -> Invoice:
+        """Fire ``updated`` on the invoice with the lines ``resolve`` gives (each with the
+        line it keeps, if any); refused, like every command, before anything is written."""
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context()
         if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
             raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
-        invoice.lines = [priced_line(spec, invoice, tx.new_id(), tx.ws.now) for spec in specs]
+        priced = []
+        for spec, kept in resolve(tx, invoice):
+            line = priced_line(spec, invoice, kept.id if kept else tx.new_id(), tx.ws.now)
+            if kept is not None:
+                line.created_at, line.external_id = kept.created_at, kept.external_id
+            priced.append(line)
+        invoice.lines = priced
         schedule(invoice)
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
         tx.commit()
