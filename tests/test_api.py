@@ -27,7 +27,7 @@ from corehttp.exceptions import ClientAuthenticationError, HttpResponseError
 from jsonschema import Draft202012Validator, FormatChecker
 from openmeter._generated import models as sdk_models
 
-from tui_billing.api import ApiCall, ApiServer, start_api, start_integration
+from tui_billing.api import ApiCall, ApiServer, operations, start_api, start_integration
 from tui_billing.api import server as server_module
 from tui_billing.api.invoice_v3 import invoice_v3
 from tui_billing.api.problems import Issue, extensions
@@ -1059,6 +1059,14 @@ def test_route_table_declares_each_operation_once() -> None:
     assert len(served) == len(set(served))
     assert ("GET", "/api/v3/openmeter/billing/invoices") in served and ("GET", "/v3/openmeter/apps") in served
     assert not any(path.startswith("/openmeter/") for _, path in served)
+
+
+def test_operations_page_is_generated_from_the_route_table() -> None:
+    page = Path(__file__).parent.parent / "docs" / "api-operations.md"
+    assert all(route.summary for route in server_module.ROUTES)
+    assert page.read_text(encoding="utf-8") == operations.markdown(), (
+        "docs/api-operations.md is stale: run `python -m tui_billing.api.operations > docs/api-operations.md`"
+    )
 
 
 # --- the app, v1 and v3 ----------------------------------------------------------------------------

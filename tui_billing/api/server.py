@@ -89,6 +89,8 @@ class Route:
     method: str
     path: str
     handler: Handler
+    summary: str
+    """What the operation does, in a few words (docs/api-operations.md lists them)."""
     api: Api = "v1"
     query: frozenset[str] = frozenset()
     billing: bool = False
@@ -492,22 +494,49 @@ INVOICES = "/api/v1/billing/invoices"
 V3_INVOICES = "/openmeter/billing/invoices"
 ROUTES: tuple[Route, ...] = (
     # The External Invoicing app's callbacks.
-    Route("POST", f"{CALLBACKS}/draft/synchronized", ApiServer.draft_synchronized, billing=True),
-    Route("POST", f"{CALLBACKS}/issuing/synchronized", ApiServer.issuing_synchronized, billing=True),
+    Route(
+        "POST",
+        f"{CALLBACKS}/draft/synchronized",
+        ApiServer.draft_synchronized,
+        summary="The external system has synchronized the draft invoice",
+        billing=True,
+    ),
+    Route(
+        "POST",
+        f"{CALLBACKS}/issuing/synchronized",
+        ApiServer.issuing_synchronized,
+        summary="The external system has issued the invoice",
+        billing=True,
+    ),
     Route(
         "POST",
         f"{CALLBACKS}/payment/status",
         ApiServer.payment_status,
+        summary="The external system reports a payment status change",
         billing=True,
         refusal=_payment_refused,
     ),
     # Invoices, v1.
-    Route("GET", INVOICES, ApiServer.list_invoices, query=query.INVOICE_LIST),
-    Route("GET", INVOICES + "/{invoiceId}", ApiServer.get_invoice, query=query.INVOICE_GET, billing=True),
+    Route(
+        "GET",
+        INVOICES,
+        ApiServer.list_invoices,
+        summary="List invoices (filters, order, pages)",
+        query=query.INVOICE_LIST,
+    ),
+    Route(
+        "GET",
+        INVOICES + "/{invoiceId}",
+        ApiServer.get_invoice,
+        summary="Get an invoice",
+        query=query.INVOICE_GET,
+        billing=True,
+    ),
     Route(
         "PUT",
         INVOICES + "/{invoiceId}",
         ApiServer.replace_invoice,
+        summary="Replace an invoice's lines where the lifecycle allows an edit",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
     ),
@@ -515,43 +544,88 @@ ROUTES: tuple[Route, ...] = (
         "DELETE",
         INVOICES + "/{invoiceId}",
         ApiServer.delete_invoice,
+        summary="Delete an invoice",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
     ),
-    Route("POST", INVOICES + "/{invoiceId}/advance", ApiServer.advance, billing=True, refusal=CANNOT_ADVANCE),
+    Route(
+        "POST",
+        INVOICES + "/{invoiceId}/advance",
+        ApiServer.advance,
+        summary="Advance an invoice to its next state",
+        billing=True,
+        refusal=CANNOT_ADVANCE,
+    ),
     Route(
         "POST",
         INVOICES + "/{invoiceId}/approve",
         ApiServer.approve,
+        summary="Approve an invoice waiting for approval",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
     ),
     Route(
-        "POST", INVOICES + "/{invoiceId}/retry", ApiServer.retry, billing=True, refusal=ACTION_NOT_AVAILABLE
+        "POST",
+        INVOICES + "/{invoiceId}/retry",
+        ApiServer.retry,
+        summary="Retry a failed invoice",
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
     ),
     Route(
         "POST",
         INVOICES + "/{invoiceId}/snapshot-quantities",
         ApiServer.snapshot_quantities,
+        summary="Collect usage now (snapshot the quantities)",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
     ),
-    Route("POST", INVOICES + "/{invoiceId}/void", ApiServer.void_invoice, billing=True),
+    Route(
+        "POST",
+        INVOICES + "/{invoiceId}/void",
+        ApiServer.void_invoice,
+        summary="Void an invoice (not implemented, as in OpenMeter)",
+        billing=True,
+    ),
     # The app, v1.
-    Route("GET", "/api/v1/apps", ApiServer.list_apps_v1, query=query.PAGE),
-    Route("GET", "/api/v1/apps/{appId}", ApiServer.get_app_v1),
-    Route("PUT", "/api/v1/apps/{appId}", ApiServer.put_app_v1),
+    Route("GET", "/api/v1/apps", ApiServer.list_apps_v1, summary="List installed apps", query=query.PAGE),
+    Route("GET", "/api/v1/apps/{appId}", ApiServer.get_app_v1, summary="Get the app"),
+    Route("PUT", "/api/v1/apps/{appId}", ApiServer.put_app_v1, summary="Replace the app's settings"),
     # The app, v3.
-    Route("GET", "/openmeter/apps", ApiServer.list_apps_v3, api="v3", query=query.PAGE_V3),
-    Route("GET", "/openmeter/apps/{appId}", ApiServer.get_app_v3, api="v3"),
-    Route("PUT", "/openmeter/apps/{appId}", ApiServer.put_app_v3, api="v3"),
+    Route(
+        "GET",
+        "/openmeter/apps",
+        ApiServer.list_apps_v3,
+        summary="List installed apps",
+        api="v3",
+        query=query.PAGE_V3,
+    ),
+    Route("GET", "/openmeter/apps/{appId}", ApiServer.get_app_v3, summary="Get the app", api="v3"),
+    Route(
+        "PUT", "/openmeter/apps/{appId}", ApiServer.put_app_v3, summary="Replace the app's settings", api="v3"
+    ),
     # Invoices, v3.
-    Route("GET", V3_INVOICES, ApiServer.list_invoices_v3, api="v3", query=query.INVOICE_LIST_V3),
-    Route("GET", V3_INVOICES + "/{invoiceId}", ApiServer.get_invoice_v3, api="v3", billing=True),
+    Route(
+        "GET",
+        V3_INVOICES,
+        ApiServer.list_invoices_v3,
+        summary="List invoices (filters, sort, pages)",
+        api="v3",
+        query=query.INVOICE_LIST_V3,
+    ),
+    Route(
+        "GET",
+        V3_INVOICES + "/{invoiceId}",
+        ApiServer.get_invoice_v3,
+        summary="Get an invoice",
+        api="v3",
+        billing=True,
+    ),
     Route(
         "POST",
         V3_INVOICES + "/{invoiceId}/advance",
         ApiServer.advance_v3,
+        summary="Advance an invoice to its next state",
         api="v3",
         billing=True,
         refusal=CANNOT_ADVANCE,
@@ -560,6 +634,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         V3_INVOICES + "/{invoiceId}/approve",
         ApiServer.approve_v3,
+        summary="Approve an invoice waiting for approval",
         api="v3",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
@@ -568,6 +643,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         V3_INVOICES + "/{invoiceId}/retry",
         ApiServer.retry_v3,
+        summary="Retry a failed invoice",
         api="v3",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
@@ -576,6 +652,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         V3_INVOICES + "/{invoiceId}/snapshot-quantities",
         ApiServer.snapshot_quantities_v3,
+        summary="Collect usage now (snapshot the quantities)",
         api="v3",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
