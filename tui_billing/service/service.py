@@ -43,7 +43,7 @@ from ..domain.numbering import DRAFT, customer_prefix, format_number
 from ..domain.schedule import schedule
 from ..domain.status import PaymentTrigger, Status, Trigger
 from ..domain.timefmt import parse_rfc3339, rfc3339
-from ..store.repository import Put, Repository
+from ..store.repository import Change, Put, Repository
 from . import seeding
 
 DEFAULT_SUPPLIER = Supplier(
@@ -79,6 +79,9 @@ def _dump(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
+MAX_DELIVERY_RETENTION = 1_000_000
+
+
 @dataclass(frozen=True)
 class LineEdit:
     """A line of ``Service.replace_invoice``: a flat fee of ``amount``, or usage at
@@ -105,7 +108,7 @@ class _Tx:
         self.service = service
         self.ws = service.workspace()
         self.app = service.app()
-        self.puts: list[Put] = []
+        self.puts: list[Change] = []
         self.invoices: dict[str, Invoice] = {}
 
     def new_id(self) -> str:
@@ -474,6 +477,16 @@ class Service:
             raise InvalidValue(f"callback response must be invoice or no_content, got {mode!r}")
         tx = _Tx(self)
         tx.ws.callback_response = mode  # type: ignore[assignment]
+        tx.commit()
+        return tx.ws
+
+    def set_delivery_retention(self, keep: int) -> Workspace:
+        """How many deliveries each webhook channel keeps: older finished ones are pruned
+        whenever attempts are logged."""
+        if not 1 <= keep <= MAX_DELIVERY_RETENTION:
+            raise InvalidValue(f"a channel keeps 1 to {MAX_DELIVERY_RETENTION:,} deliveries, got {keep:,}")
+        tx = _Tx(self)
+        tx.ws.delivery_retention = keep
         tx.commit()
         return tx.ws
 

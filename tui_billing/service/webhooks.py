@@ -37,7 +37,7 @@ from ..domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
 from ..domain.events import webhook_envelope
 from ..domain.ids import is_ulid
 from ..domain.timefmt import rfc3339
-from ..store.repository import Put
+from ..store.repository import Delete, Put
 from .service import Service, _Tx
 
 SECRET_PREFIX = "whsec_"
@@ -726,8 +726,29 @@ class Webhooks:
         if changed:
             tx = _Tx(self.service)
             tx.puts += [Put("deliveries", _dump(d)) for d in changed.values()]
+            tx.puts += self._beyond_retention(tx.ws.delivery_retention, changed)
             tx.commit()
         return list(changed.values())
+
+    def _beyond_retention(self, keep: int, changed: Mapping[str, Delivery]) -> list[Delete]:
+        """The oldest finished deliveries of each channel in ``changed`` beyond its newest
+        ``keep`` (pending ones always stay): the delivery log's retention."""
+        channels = {d.channel_id for d in changed.values()}
+        rows_of: dict[str, list[dict[str, Any]]] = {}
+        for row in self.repository.rows("deliveries"):  # oldest first
+            if row.get("channel_id") in channels:
+                rows_of.setdefault(row["channel_id"], []).append(row)
+        dropped: list[Delete] = []
+        for rows in rows_of.values():
+            excess = len(rows) - keep
+            for row in rows:
+                if excess <= 0:
+                    break
+                status = changed[row["id"]].status if row["id"] in changed else row["status"]
+                if status != "pending":
+                    dropped.append(Delete("deliveries", row["id"]))
+                    excess -= 1
+        return dropped
 
     # --- helpers -----------------------------------------------------------------------------
     def _deliveries_for(
