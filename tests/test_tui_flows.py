@@ -30,6 +30,7 @@ from tui_support import StillApp, make_app, pilot_test
 
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
+from tui_billing.service.webhooks import Webhooks
 from tui_billing.tui.app import ServeOptions
 from tui_billing.tui.dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from tui_billing.tui.dialogs.forms import ClockForm, DraftSyncForm, IssuingSyncForm, WorkflowForm
@@ -91,6 +92,7 @@ def refused(app: StillApp) -> list[str]:
 @pilot_test
 async def test_both_hooks_on_new_invoice_to_paid(service: Service) -> None:
     """D and I turn both hooks on; a new invoice stops for each sync callback, then is paid."""
+    Webhooks(service).add("http://127.0.0.1:9/hook")  # a channel for both invoice event types
     app = make_app(service)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -151,8 +153,15 @@ async def test_both_hooks_on_new_invoice_to_paid(service: Service) -> None:
         assert nonzero(pilot) == {"paid": 1} and dashboard(pilot).lane == LANE["paid"]
         assert "nothing: this is an end state" in detail(pilot)
         assert '"status": "paid"' in (await preview(pilot, "tab-generated"))[1]
-        webhooks = (await preview(pilot, "tab-events"))[1]
-        assert '"type": "invoice.created"' in webhooks and '"status": "paid"' in webhooks
+        note, webhooks = await preview(pilot, "tab-events")
+        assert "no webhook sent" in note  # no dispatcher has run
+        Webhooks(service).enqueue_new_events()  # what a serving dispatcher does after each command
+        await preview(pilot, "tab-v1")
+        note, webhooks = await preview(pilot, "tab-events")
+        sent = Webhooks(service).invoice_notifications(invoice.id)
+        assert note.startswith(f"{len(sent)} notification events sent") and sent
+        assert f'"id": "{sent[-1].id}"' in webhooks and '"type": "invoice.created"' in webhooks
+        assert '"status": "paid"' in webhooks
 
         await pilot.press("e")
         rows = event_log_rows(pilot)

@@ -568,6 +568,14 @@ class Webhooks:
             raise NotFound(f"no notification event {notification_id!r}")
         return Notification.model_validate(doc)
 
+    def invoice_notifications(self, invoice_id: str) -> list[Notification]:
+        """The notification events about one invoice (its webhooks), oldest first."""
+        return [
+            Notification.model_validate(row)
+            for row in self.repository.rows("notifications")
+            if row["invoice_id"] == invoice_id
+        ]
+
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The body sent: OpenMeter's ``{id, type, timestamp, data: <Invoice>}``."""
         if notification.test_data is not None:
