@@ -661,6 +661,44 @@ def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
     run(scenario())
 
 
+def test_list_answers_follow_every_change_despite_the_text_cache(service: Service) -> None:
+    """Listed invoices are served from rendered texts: a changed invoice, a moved clock or
+    switched hooks render afresh, and a listed invoice is its GET without lines."""
+    service.set_workflow(auto_advance=False)
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+
+    async def listed(http: aiohttp.ClientSession) -> dict[str, Any]:
+        status, _, page = await call(http, "GET", f"{INVOICES}?expand=lines")
+        assert status == 200
+        (item,) = [i for i in page["items"] if i["id"] == invoice_id]
+        _, _, single = await call(http, "GET", f"{INVOICES}/{invoice_id}")
+        assert item == single
+        status, _, page = await call(http, "GET", INVOICES)
+        assert [i for i in page["items"] if i["id"] == invoice_id] == [
+            {k: v for k, v in single.items() if k != "lines"}
+        ]
+        return item
+
+    async def scenario() -> list[dict[str, Any]]:
+        seen = []
+        async with serving(service) as (_, http):
+            seen.append(await listed(http))
+            seen.append(await listed(http))  # from the cache
+            service.collect(invoice_id)  # a change behind the server's back
+            seen.append(await listed(http))
+            service.set_hooks(issuing=True)  # approve would now stop for the issuing sync
+            seen.append(await listed(http))
+            service.advance_clock("1d")
+            seen.append(await listed(http))
+        return seen
+
+    first, again, collected, hooked, later = run(scenario())
+    assert first == again
+    assert collected["statusDetails"]["extendedStatus"] != first["statusDetails"]["extendedStatus"]
+    assert hooked["statusDetails"]["availableActions"] != collected["statusDetails"]["availableActions"]
+    assert later == json.loads(json.dumps(service.invoice_v1(service.invoice(invoice_id))))
+
+
 def test_list_invoices_time_filters(service: Service) -> None:
     """Each time filter is inclusive at both ends; an invoice without the time never matches."""
     customer = service.customers()[0].key

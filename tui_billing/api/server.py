@@ -28,7 +28,7 @@ from ..domain.models import Invoice
 from ..domain.money import parse_decimal
 from ..service import LineEdit, Service
 from ..store.journal import StoreError
-from . import bodies, guard, notification, query
+from . import bodies, guard, listing, notification, query
 from .invoice_v3 import invoice_v3
 from .problems import (
     Api,
@@ -159,6 +159,7 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._id_prefix = f"tui-billing/{secrets.token_hex(4)}"
         self._requests = 0
+        self.v1_texts = listing.V1Texts(service)
         self.app = web.Application(middlewares=[self._middleware, guard.middleware])
         for route in ROUTES:
             for base in route.bases:
@@ -338,22 +339,27 @@ class ApiServer:
 
     # --- invoices, v1 ----------------------------------------------------------------------------
     async def list_invoices(self, request: web.Request) -> web.Response:
+        """A page of v1 invoices; without ``expand=workflow.apps`` each one's text comes from
+        ``V1Texts`` (rendered once per stored version) and the page is joined around them."""
         invoice_query, expand = query.invoice_list(request.query, lambda text: bool(V1_ULID.match(text)))
-        total, invoices = self.service.invoice_page(invoice_query)
+        total, rows = self.service.invoice_page_rows(invoice_query)
         ctx = self.service.context()
-        items = []
-        for invoice in invoices:
-            body = self.service.invoice_v1(invoice, ctx, expand_apps="workflow.apps" in expand)
-            if "lines" not in expand:
-                body.pop("lines", None)
-            items.append(body)
-        return _json(
-            {
-                "totalCount": total,
-                "page": invoice_query.page,
-                "pageSize": invoice_query.page_size,
-                "items": items,
-            }
+        lines = "lines" in expand
+        if "workflow.apps" in expand:
+            bodies = [
+                self.service.invoice_v1(self.service.invoice_of(row), ctx, expand_apps=True) for row in rows
+            ]
+            texts = [
+                compact_json(body if lines else {k: v for k, v in body.items() if k != "lines"})
+                for body in bodies
+            ]
+        else:
+            texts = [self.v1_texts.text(row, ctx, lines=lines) for row in rows]
+        head = compact_json(
+            {"totalCount": total, "page": invoice_query.page, "pageSize": invoice_query.page_size}
+        )
+        return web.Response(
+            text=f'{head[:-1]},"items":[{",".join(texts)}]}}', content_type="application/json"
         )
 
     async def get_invoice(self, request: web.Request) -> web.Response:

@@ -298,25 +298,37 @@ class Service:
         return self.repository.rows("invoices")
 
     def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
-        """The invoices a list query selects: how many match, and the page asked for.
+        """The invoices a list query selects: how many match, and the page asked for."""
+        total, rows = self.invoice_page_rows(query)
+        return total, [self.invoice_of(row) for row in rows]
+
+    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[dict[str, Any]]]:
+        """``invoice_page`` as summary rows (read-only; ``invoice_of`` reads one).
 
         Filters and orders the summaries; only the page's invoices are read (and those whose
         summary predates the fields lists filter on, written by an older version)."""
         page = select(
             (
-                row if "created_at" in row else {**row, **self._invoice_of(row).summary()}
+                row if "created_at" in row else {**row, **self.invoice_of(row).summary()}
                 for row in self.invoice_rows()
             ),
             query,
         )
-        return page.total, [self._invoice_of(row) for row in page.rows]
+        return page.total, list(page.rows)
 
-    def _invoice_of(self, row: dict[str, Any]) -> Invoice:
+    def invoice_of(self, row: dict[str, Any]) -> Invoice:
+        """The invoice of a summary row."""
         return Invoice.model_validate(self.repository.decode("invoices", row))
+
+    @staticmethod
+    def invoice_version(row: dict[str, Any]) -> object:
+        """A token of a summary row's stored invoice that changes whenever the invoice does
+        (its stored document): what a cache of renderings is keyed on."""
+        return row["z"]
 
     def invoices(self, short: str | None = None) -> list[Invoice]:
         return [
-            self._invoice_of(row)
+            self.invoice_of(row)
             for row in self.invoice_rows()
             if short is None or row["status"].split(".", 1)[0] == short
         ]
