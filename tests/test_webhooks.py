@@ -578,3 +578,22 @@ def _first_customer(workspace_path: Path) -> str:
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
+
+
+def test_a_rules_test_event_lists_after_the_invoice_events_it_follows(service: Service) -> None:
+    """Notification events are listed in event order even when a rule's test event was stored
+    before the invoice events it follows were enqueued."""
+    hooks = Webhooks(service)
+    _, rules = hooks.add("http://127.0.0.1:9/hook")
+    service.create_invoice(service.customers()[0].key)
+    tested = hooks.test_rule(rules[0].id)
+    hooks.enqueue_new_events()
+    service.create_invoice(service.customers()[1].key)
+    hooks.enqueue_new_events()
+    rows = hooks.notification_rows()
+    stored = [row["id"] for row in service.repository.rows("notifications")]
+    assert stored.index(tested.id) == 0  # stored first ...
+    position = [row["id"] for row in rows].index(tested.id)
+    assert all(row["event_seq"] <= tested.event_seq for row in rows[:position])  # ... listed in order
+    assert all(row["event_seq"] > tested.event_seq for row in rows[position + 1 :])
+    assert 0 < position < len(rows) - 1

@@ -52,7 +52,7 @@ async def timed(http: aiohttp.ClientSession, path: str, rounds: int) -> tuple[fl
             await response.read()
             assert response.status == 200, await response.text()
         timings.append((time.perf_counter() - started) * 1000)
-    return timings[0], statistics.median(timings[1:])
+    return timings[0], statistics.median(timings[1:] or timings)
 
 
 async def measure(service: Service, rounds: int) -> dict[str, tuple[float, float]]:
