@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..domain import events as shapes
 from ..domain import lifecycle
@@ -314,7 +314,7 @@ class Service:
             ),
             query,
         )
-        return page.total, list(page.rows)
+        return page.total, cast(list[dict[str, Any]], list(page.rows))  # the rows it was given
 
     def invoice_of(self, row: dict[str, Any]) -> Invoice:
         """The invoice of a summary row."""
