@@ -118,7 +118,7 @@ def busy_service(demo_service: Service) -> Service:
     demo_service.advance_clock("P1M")
     demo_service.advance_clock("2h")
     rows = [r for r in demo_service.invoice_rows() if r["status"] == "payment_processing.pending"]
-    for row, trigger in zip(rows, ("paid", "payment_overdue", "void", "payment_uncollectible")):
+    for row, trigger in zip(rows, ("paid", "payment_overdue", "void", "payment_uncollectible"), strict=False):
         demo_service.payment_status(row["id"], trigger)
     demo_service.set_hooks(draft=False, issuing=True)
     sent = demo_service.create_invoice(

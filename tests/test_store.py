@@ -217,7 +217,7 @@ def test_missing_event_data_is_a_clear_error_and_not_recreated(built: Path) -> N
     before = files(built)
     service = Service.open(built)
     try:
-        with pytest.raises(StoreError, match="cannot open .*payloads: No such file"):
+        with pytest.raises(StoreError, match=r"cannot open .*payloads: No such file"):
             service.events()
     finally:
         service.close()
@@ -252,7 +252,7 @@ def test_foreign_file_is_refused_untouched(workspace_path: Path, kind: str) -> N
 
 def test_a_directory_is_refused(workspace_path: Path) -> None:
     workspace_path.mkdir()
-    with pytest.raises(StoreError, match="cannot read workspace .*: Is a directory"):
+    with pytest.raises(StoreError, match=r"cannot read workspace .*: Is a directory"):
         Service.open(workspace_path)
     assert workspace_path.is_dir() and not any(workspace_path.iterdir())
 
@@ -270,7 +270,7 @@ def test_an_unreadable_file_is_refused(built: Path, monkeypatch: pytest.MonkeyPa
 
         monkeypatch.setattr(Path, "read_bytes", refuse)
     try:
-        with pytest.raises(StoreError, match="cannot read workspace .*: Permission denied"):
+        with pytest.raises(StoreError, match=r"cannot read workspace .*: Permission denied"):
             Service.open(built)
     finally:
         monkeypatch.undo()
@@ -279,7 +279,7 @@ def test_an_unreadable_file_is_refused(built: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_missing_workspace_is_a_clear_error(workspace_path: Path) -> None:
-    with pytest.raises(StoreError, match="no workspace at .*tui-billing init"):
+    with pytest.raises(StoreError, match=r"no workspace at .*tui-billing init"):
         Service.open(workspace_path)
     assert not workspace_path.exists()
 

@@ -21,6 +21,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime
 
 import aiohttp
@@ -126,10 +127,8 @@ class Dispatcher:
             except Exception:  # the store refused a write: the next turn tries again
                 log.exception("webhook dispatcher turn failed")
                 wait = self.poll_interval
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(wait, self.poll_interval))
-            except TimeoutError:
-                pass
 
     def _turn(self) -> float:
         changed = self._flush()

@@ -4,8 +4,9 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, ContextManager
+from typing import Any
 
 from .. import workspace
 from ..domain.apps import app_v1, app_v3
@@ -21,7 +22,7 @@ from .arguments import in_range, not_blank
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 
-def _service(args: argparse.Namespace, *, create_demo: bool = False) -> ContextManager[Service]:
+def _service(args: argparse.Namespace, *, create_demo: bool = False) -> AbstractContextManager[Service]:
     return workspace.opened(args.db, create_demo=create_demo)
 
 
@@ -32,7 +33,7 @@ def _print_json(value: Any) -> None:
 def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     for row in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _ext(external_id: str | None) -> str:
@@ -135,9 +136,8 @@ def _print_invoice(service: Service, invoice: Invoice) -> None:
         if moment is not None:
             print(f"  {label:<11} {_when(moment)}")
     if invoice.external_invoicing_id or invoice.external_payment_id:
-        print(
-            f"  external    invoicing={invoice.external_invoicing_id or '-'} payment={invoice.external_payment_id or '-'}"
-        )
+        invoicing, payment = invoice.external_invoicing_id or "-", invoice.external_payment_id or "-"
+        print(f"  external    invoicing={invoicing} payment={payment}")
     print("  lines")
     for line in invoice.lines:
         print(f"    {line.id}  {line_summary(line, invoice.currency)}{_ext(line.external_id)}")

@@ -215,15 +215,15 @@ TRANSITIONS: tuple[Transition, ...] = (
     ],
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.FAILED, S.PP_FAILED),
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED), T.PAYMENT_OVERDUE, S.OVERDUE),
-    *_each(OPEN_PAYMENT + (S.OVERDUE,), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
+    *_each((*OPEN_PAYMENT, S.OVERDUE), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.OVERDUE), T.ACTION_REQUIRED, S.PP_ACTION_REQUIRED),
-    *_each(OPEN_PAYMENT + (S.UNCOLLECTIBLE,), T.VOID, S.VOIDED),
+    *_each((*OPEN_PAYMENT, S.UNCOLLECTIBLE), T.VOID, S.VOIDED),
     *_each((S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.RETRY, S.PP_PENDING),
 )
 
 _BY_SOURCE: dict[tuple[Status, Trigger], tuple[Transition, ...]] = {}
 for _t in TRANSITIONS:
-    _BY_SOURCE[(_t.source, _t.trigger)] = _BY_SOURCE.get((_t.source, _t.trigger), ()) + (_t,)
+    _BY_SOURCE[(_t.source, _t.trigger)] = (*_BY_SOURCE.get((_t.source, _t.trigger), ()), _t)
 
 
 # --- what entering a state does ------------------------------------------------------------

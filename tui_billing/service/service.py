@@ -696,7 +696,9 @@ class Service:
                 heapq.heappush(due, (subscriptions[key].period_end, len(due), "subscription", key))
             else:
                 invoice = tx.invoice(key)
-                outcome = tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome))
+                outcome = tx.run(
+                    invoice, lambda outcome, ctx, invoice=invoice: lifecycle.advance(invoice, ctx, outcome)
+                )
                 if outcome.changed:
                     report.advanced.append(invoice.id)
             self._push_wait(due, invoice.id, invoice.status.value, invoice.collection_at, invoice.draft_until)

@@ -930,7 +930,7 @@ def _check_url(url: str) -> str:
         raise InvalidValue(f"a webhook URL has no spaces or control characters, got {url!r}")
     parts = urlsplit(url)
     try:
-        parts.port
+        _ = parts.port  # raises on a port that is not a number in range
     except ValueError:
         raise InvalidValue(f"the port of a webhook URL is a number from 1 to 65535, got {url!r}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:

@@ -158,7 +158,8 @@ class Journal:
         if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
         snapshot: dict[str, memoryview] = {}
-        for number, (name, (start, end)) in enumerate(zip(names, bounds[1:]), start=2):
+        # bounds go on with the journal's lines after the tables' snapshot lines
+        for number, (name, (start, end)) in enumerate(zip(names, bounds[1:], strict=False), start=2):
             try:
                 snapshot[name] = _unframe(view[start:end])
             except ValueError:
@@ -266,7 +267,7 @@ class Journal:
             temporary.unlink(missing_ok=True)  # a leftover of a killed run (or a planted link)
             with open(open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
                 handle.write(header)
-                for checksum, body in zip(checksums, bodies.values()):
+                for checksum, body in zip(checksums, bodies.values(), strict=True):
                     handle.write(checksum + b" ")
                     handle.write(body)
                     handle.write(b"\n")

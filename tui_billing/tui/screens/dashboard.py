@@ -5,10 +5,10 @@ table); nothing here restates a lifecycle rule.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
@@ -72,9 +72,9 @@ def _money(row: Row) -> str:
 
 
 class Dashboard(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (40, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
         Binding("I", "toggle_hook('issuing')", "Issuing hook", id="hooks.issuing"),
         Binding("s", "sync", "Sync", id="invoice.sync"),

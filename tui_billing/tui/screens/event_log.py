@@ -1,7 +1,9 @@
 """Every emitted event, newest first; the highlighted one's payload beside it."""
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.screen import Screen
@@ -26,8 +28,8 @@ def event_columns(numbers: dict[str, str]) -> list[Column]:
 
 
 class EventLog(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,e", "app.pop_screen", "Back", id="events.back"),
         Binding("y", "copy_json", "Copy JSON", id="events.copy"),
     ]
