@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..store.journal import StoreError
-from . import integration
+from . import demo, integration
 from .commands import HANDLERS
 
 SHORT_STATUSES = sorted({status.short for status in Status})
@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["show", "advance"], default="show")
     p.add_argument("duration", nargs="?", metavar="DURATION", help="e.g. 1h, 3d, 1mo, PT30M")
     integration.add_parsers(sub)
+    demo.add_parsers(sub)
     return parser
 
 

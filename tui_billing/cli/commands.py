@@ -18,7 +18,7 @@ from ..domain.errors import InvalidValue
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
-from . import integration
+from . import demo, integration
 
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
@@ -296,3 +296,4 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "delete": delete, "fail": fail, "clock": clock, "dashboard": dashboard,
 }
 HANDLERS.update(integration.HANDLERS)
+HANDLERS.update(demo.HANDLERS)

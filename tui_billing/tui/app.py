@@ -15,12 +15,16 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.logging import TextualHandler
 from textual.screen import Screen
+from textual.timer import Timer
 
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.models import Invoice
-from ..service import ClockReport, Service
+from ..service import ClockReport, Service, scenario, tours
 from ..store.journal import StoreError
+from ..workspace import DEFAULT_SCENARIO
+from .dialogs.demo import ConfirmReset, TourChooser
 from .screens.dashboard import Dashboard
+from .screens.tour import TourDashboard
 from .themes import DEFAULT as DEFAULT_THEME
 from .themes import THEMES
 
@@ -55,10 +59,12 @@ class BillingApp(App[None]):
     TITLE = "tui-billing"
 
     def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
-                 first_start: bool = False) -> None:
-        """``first_start``: the workspace was just created (the dashboard says where)."""
+                 first_start: bool = False, tour: tours.TourPlayer | None = None) -> None:
+        """``first_start``: the workspace was just created (the dashboard says where).
+        ``tour``: play this tour (on its own workspace, ``service``) and end with it."""
         super().__init__()
         self.service = service
+        self.tour = tour
         self.first_start = first_start
         for accessible in THEMES.values():
             self.register_theme(accessible)
@@ -71,6 +77,7 @@ class BillingApp(App[None]):
         self.integration: "Integration | None" = None
         self.calls: deque["ApiCall"] = deque(maxlen=500)
         """The most recent API calls, newest last, for the integration screen."""
+        self._refresh_timer: Timer | None = None
         self._outside_change = False
         self._outside_calls: list["ApiCall"] = []
         """Calls that changed an invoice since the last redraw: each gets a toast."""
@@ -78,7 +85,7 @@ class BillingApp(App[None]):
     async def on_mount(self) -> None:
         # Log records (a failed command, the API's errors) must not be printed over the screen.
         logging.basicConfig(handlers=[TextualHandler()], level=logging.WARNING, force=True)
-        self.dashboard = Dashboard(self.service)
+        self.dashboard = Dashboard(self.service) if self.tour is None else TourDashboard(self.tour)
         await self.push_screen(self.dashboard)
         if self.first_start:
             self.notify(f"{self.service.repository.path}: everything you do is saved there "
@@ -101,7 +108,8 @@ class BillingApp(App[None]):
             self.dashboard.api_problem = f"API not running: {why}"  # stays in the app bar
             self.dashboard.reload()
             return
-        self.set_interval(REFRESH_SECONDS, self._refresh_if_changed)
+        if self._refresh_timer is None:  # a restart (after a reset) keeps the one timer
+            self._refresh_timer = self.set_interval(REFRESH_SECONDS, self._refresh_if_changed)
         self.dashboard.api_status = self.api_status()
         self.dashboard.reload()
 
@@ -191,6 +199,63 @@ class BillingApp(App[None]):
             return
         self.notify(f"{what} copied to tmux's paste buffer (prefix ] pastes it; your clipboard "
                     "too if tmux's set-clipboard is on)", title="Copied")
+
+    # --- the demo itself: guided tours, reset -------------------------------------------------
+    def choose_tour(self) -> None:
+        """Pick a packaged tour and play it over the dashboard (on its own workspace)."""
+        try:
+            titles = {name: tours.load(tours.find(name)).title for name in tours.names()}
+        except BillingError as error:
+            self.notify(str(error), title="Refused", severity="error")
+            return
+        self.push_screen(TourChooser(titles), lambda name: self.start_tour(name) if name else None)
+
+    def start_tour(self, name: str) -> None:
+        try:
+            tour = tours.load(tours.find(name))
+            tours.check(tour)
+            player = tours.TourPlayer(tour)
+        except (BillingError, StoreError) as error:
+            self.notify(str(error), title="Refused", severity="error")
+            return
+        self.push_screen(TourDashboard(player))
+
+    def end_tour(self, screen: TourDashboard) -> None:
+        """Leave a tour: the tour started from the command line ends the app; one started
+        from the dashboard returns to it and removes its workspace."""
+        if screen is self.dashboard:
+            self.exit()
+            return
+        self.pop_screen()
+        screen.player.close()
+        self.dashboard.reload()
+
+    def confirm_reset(self) -> None:
+        """Ask, then rebuild the workspace from the packaged demo scenario."""
+        async def confirmed(yes: bool | None) -> None:
+            if yes:
+                await self.reset_demo()
+        self.push_screen(ConfirmReset(self.service.repository.path), confirmed)
+
+    async def reset_demo(self) -> None:
+        serve = self.serve if self.integration is not None else None
+        if self.integration is not None:
+            await self.integration.stop()
+            self.integration = None
+        path = self.service.repository.path
+        plan = scenario.load(scenario.bundled(DEFAULT_SCENARIO))
+        self.service.close()
+        try:
+            self.service = scenario.build(path, plan, force=True)
+        except (BillingError, StoreError) as error:
+            self.notify(f"{error}; reopening the workspace as it was", title="Reset failed", severity="error")
+            self.service = Service.open(path)
+        self.dashboard.service = self.service
+        self.dashboard.selected = None
+        self.dashboard.reload()
+        self.notify(f"{path}: rebuilt from the demo scenario", title="Demo reset")
+        if serve is not None:
+            await self._start_integration(serve)
 
     async def action_quit(self) -> None:
         if self.integration is not None:

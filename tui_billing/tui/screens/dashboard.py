@@ -71,6 +71,7 @@ class Dashboard(Screen[None]):
         Binding("t", "clock", "Clock", id="clock.advance"),
         Binding("e", "event_log", "Events", id="events.log"),
         Binding("A", "integration", "API", id="integration.open"),
+        Binding("T", "tour", "Tour", id="tour.start"),
         Binding("slash", "filter", "Filter", id="list.filter"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "app.quit", "Quit", id="app.quit"),
@@ -78,6 +79,7 @@ class Dashboard(Screen[None]):
         Binding("f", "fail", "Report sync failure", id="invoice.fail", show=False),
         Binding("w", "workflow", "Workflow", id="workflow.edit", show=False),
         Binding("y", "copy_json", "Copy JSON", id="preview.copy", show=False),
+        Binding("R", "reset_demo", "Reset the demo workspace", id="workspace.reset", show=False),
         Binding("left,h,left_square_bracket", "lane(-1)", "Previous pane", id="lanes.previous", show=False),
         Binding("right,l,right_square_bracket", "lane(1)", "Next pane", id="lanes.next", show=False),
         Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
@@ -396,6 +398,12 @@ class Dashboard(Screen[None]):
     def action_integration(self) -> None:
         from .integration import Integration
         self.app.push_screen(Integration(self.service))
+
+    def action_tour(self) -> None:
+        self.app.choose_tour()  # type: ignore[attr-defined]
+
+    def action_reset_demo(self) -> None:
+        self.app.confirm_reset()  # type: ignore[attr-defined]
 
     def action_help(self) -> None:
         from .help import Help
