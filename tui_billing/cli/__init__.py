@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("init", "create a workspace")
     p.add_argument("--seed", type=int, default=7, help="Faker seed (default 7): same seed, same workspace")
-    p.add_argument("--scenario", metavar="FILE", help="replay a scenario file (fixtures/*.json)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--scenario", metavar="NAME|FILE",
+                        help="replay a scenario: a packaged one by name (demo) or a file")
+    source.add_argument("--demo", action="store_true",
+                        help="rebuild the demo workspace from the packaged demo scenario, "
+                             "replacing the workspace (a reset; same as --scenario demo --force)")
     p.add_argument("--customers", type=int, default=6, help="customers to generate (default 6)")
     p.add_argument("--now", metavar="RFC3339", help="start of the simulated clock (default 2026-01-01T09:00:00Z)")
     p.add_argument("--force", action="store_true", help="replace an existing workspace")

@@ -54,8 +54,10 @@ def _when(moment: datetime | None) -> str:
 # --- workspace ---------------------------------------------------------------------------
 def init(args: argparse.Namespace) -> int:
     path, _ = workspace.resolve(args.db)
+    if args.demo:
+        args.scenario, args.force = workspace.DEFAULT_SCENARIO, True
     if args.scenario:
-        plan = scenarios.load(args.scenario)
+        plan = scenarios.load(scenarios.find(args.scenario))
         if args.force and path.exists():
             with tempfile.TemporaryDirectory(prefix="tui-billing-init-") as scratch:
                 # Replayed aside first: a failing step must not have replaced the workspace.
@@ -283,7 +285,9 @@ def dashboard(args: argparse.Namespace) -> int:
                              args.dashboard_callback_response)
     first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
-        BillingApp(service, theme=args.dashboard_theme, serve=serve, first_start=first_start).run()
+        app = BillingApp(service, theme=args.dashboard_theme, serve=serve, first_start=first_start)
+        app.run()
+        app.service.close()  # a reset (R) replaced the service the dashboard started with
     return 0
 
 

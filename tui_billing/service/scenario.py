@@ -69,11 +69,12 @@ def bundled_names() -> list[str]:
 
 
 def find(name_or_path: str | Path) -> Path:
-    """A scenario file by path, else a packaged scenario by name (``demo``)."""
+    """A scenario file by path, else a packaged scenario by name (``demo``): a bare name
+    that is no file here is looked up among the packaged ones."""
     path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    if not path.suffix and bundled(str(name_or_path)).is_file():
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path  # a file (load says so when there is none)
+    if bundled(str(name_or_path)).is_file():
         return bundled(str(name_or_path))
     raise InvalidValue(f"no scenario {str(name_or_path)!r}: give a file or one of {', '.join(bundled_names())}")
 
