@@ -1,9 +1,13 @@
-"""CLI commands of the demo itself: ``tour`` plays a guided tour."""
+"""CLI commands of the demo itself: ``tour`` plays a guided tour, ``web`` serves the
+dashboard in a browser."""
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import workspace
 from ..domain.errors import InvalidValue
 from ..service import tours
 
@@ -21,6 +25,12 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p.add_argument("--list", action="store_true", help="list the packaged tours")
     p.add_argument("--check", action="store_true",
                    help="only play the tour headless to its end and say whether every step is allowed")
+
+    text = ("serve the dashboard in a web browser until Ctrl-C (one browser tab at a time: "
+            "each runs the dashboard on the workspace)")
+    p = sub.add_parser("web", help=text, description=text)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
 
 def tour(args: argparse.Namespace) -> int:
@@ -46,4 +56,18 @@ def tour(args: argparse.Namespace) -> int:
     return 0
 
 
-HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"tour": tour}
+def web(args: argparse.Namespace) -> int:
+    from .. import web as browser  # textual-serve loads only for this command
+
+    path, _ = workspace.resolve(args.db)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"note: serving on {args.host}: whoever reaches it drives the dashboard", file=sys.stderr)
+    try:
+        browser.serve(path, host=args.host, port=args.port)
+    except OSError as error:
+        why = os.strerror(error.errno) if error.errno else str(error)
+        raise InvalidValue(f"cannot serve on {args.host}:{args.port}: {why}") from None
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {"tour": tour, "web": web}
