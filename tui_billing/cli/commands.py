@@ -18,7 +18,7 @@ from ..domain.errors import InvalidValue
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
-from . import demo, integration
+from . import conventions, demo, integration
 
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
@@ -281,11 +281,12 @@ def dashboard(args: argparse.Namespace) -> int:
         host, _, port = args.serve.rpartition(":")
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
-        serve = ServeOptions(host or "127.0.0.1", int(port), args.dashboard_token,
-                             args.dashboard_callback_response)
+        serve = ServeOptions(host or args.settings.server.host, int(port),
+                             args.dashboard_token or args.settings.server.token, args.dashboard_callback_response)
     first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
-        app = BillingApp(service, theme=args.dashboard_theme, serve=serve, first_start=first_start)
+        app = BillingApp(service, theme=args.dashboard_theme or args.settings.theme, serve=serve,
+                         first_start=first_start, keymap=args.settings.keymap)
         app.run()
         app.service.close()  # a reset (R) replaced the service the dashboard started with
     return 0
@@ -301,3 +302,4 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 HANDLERS.update(integration.HANDLERS)
 HANDLERS.update(demo.HANDLERS)
+HANDLERS.update(conventions.HANDLERS)

@@ -50,7 +50,7 @@ def tour(args: argparse.Namespace) -> int:
 
     player = tours.TourPlayer(plan)
     try:
-        BillingApp(player.service, tour=player).run()
+        BillingApp(player.service, tour=player, theme=args.settings.theme, keymap=args.settings.keymap).run()
     finally:
         player.close()
     return 0

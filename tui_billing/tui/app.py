@@ -17,6 +17,7 @@ from textual.logging import TextualHandler
 from textual.screen import Screen
 from textual.timer import Timer
 
+from .. import settings
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.models import Invoice
 from ..service import ClockReport, Service, scenario, tours
@@ -44,6 +45,21 @@ def operation(call: "ApiCall") -> str:
     return tail.replace("/", " ") or call.method.lower()
 
 
+def binding_ids() -> dict[str, str]:
+    """Every dashboard binding id (the keymap's keys) and its default keys."""
+    return {b.id: b.key for b in [*Dashboard.BINDINGS, *TourDashboard.TOUR_BINDINGS]
+            if isinstance(b, Binding) and b.id}
+
+
+def check_keymap(keymap: Mapping[str, str]) -> None:
+    """Refuse a keymap that names no dashboard binding (a typo would silently do nothing)."""
+    known = binding_ids()
+    for binding_id in keymap:
+        if binding_id not in known:
+            raise InvalidValue(f"settings {settings.path()}: keymap.{binding_id}: no dashboard binding has "
+                               "this id (tui-billing config lists them)")
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     host: str = "127.0.0.1"
@@ -59,10 +75,15 @@ class BillingApp(App[None]):
     TITLE = "tui-billing"
 
     def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
-                 first_start: bool = False, tour: tours.TourPlayer | None = None) -> None:
+                 first_start: bool = False, tour: tours.TourPlayer | None = None,
+                 keymap: Mapping[str, str] | None = None) -> None:
         """``first_start``: the workspace was just created (the dashboard says where).
-        ``tour``: play this tour (on its own workspace, ``service``) and end with it."""
+        ``tour``: play this tour (on its own workspace, ``service``) and end with it.
+        ``keymap``: binding id → keys, rebinding the dashboard's keys (the settings file's)."""
         super().__init__()
+        self.keymap = dict(keymap or {})
+        check_keymap(self.keymap)
+        self.set_keymap(self.keymap)
         self.service = service
         self.tour = tour
         self.first_start = first_start
@@ -257,6 +278,10 @@ class BillingApp(App[None]):
         if serve is not None:
             await self._start_integration(serve)
 
+    def keys_of(self, binding: Binding) -> str:
+        """A binding's keys, as the keymap may have rebound them (comma-separated)."""
+        return self.keymap.get(binding.id, binding.key) if binding.id else binding.key
+
     async def action_quit(self) -> None:
         if self.integration is not None:
             await self.integration.stop()
@@ -282,7 +307,7 @@ class BillingApp(App[None]):
             for binding in screen.BINDINGS:
                 if not isinstance(binding, Binding) or binding.action.startswith("app."):
                     continue
-                keys = " ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+                keys = " ".join(self.get_key_display(Binding(k.strip(), "")) for k in self.keys_of(binding).split(","))
                 refusal = screen.refusal(binding.action.split("(", 1)[0])
                 help_text = f"key {keys}" + (f" · not possible now: {refusal.splitlines()[0]}" if refusal else "")
                 yield SystemCommand(binding.description, help_text, lambda a=binding.action: screen.run_action(a))

@@ -5,6 +5,7 @@ table); nothing here restates a lifecycle rule.
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from textual.app import ComposeResult
@@ -235,12 +236,18 @@ class Dashboard(Screen[None]):
         self._shown_row = dict(row) if row else None
         self.actions = self.service.actions(invoice) if invoice else {}
         now = self.service.now()
-        keyed = {name: (ACTION_KEYS.get(name.split(":")[0], "p"), target) for name, target in self.actions.items()
+        keyed = {name: (self._shown_key(ACTION_KEYS.get(name.split(":")[0], "p")), target) for name, target in self.actions.items()
                  if name != "edit"}
         self.query_one(InvoiceDetail).show(invoice, keyed, now)
         self._stale_tabs = {"tab-generated", "tab-v1", "tab-events"}
         self._fill_tab(self.query_one(TabbedContent).active)
         self.refresh_bindings()
+
+    def _shown_key(self, key: str) -> str:
+        """The key to show for a binding's default ``key``, as the keymap may rebind it."""
+        binding = next((b for b in self.BINDINGS if isinstance(b, Binding) and key in b.key.split(",")), None)
+        keys_of = getattr(self.app, "keys_of", None)
+        return keys_of(binding).split(",")[0] if binding is not None and keys_of else key
 
     def _fill_tab(self, tab: str) -> None:
         """Fill JSON tab ``tab`` for the selected invoice, unless it is filled already."""
@@ -407,7 +414,8 @@ class Dashboard(Screen[None]):
 
     def action_help(self) -> None:
         from .help import Help
-        self.app.push_screen(Help(self.BINDINGS))
+        keys_of = self.app.keys_of  # type: ignore[attr-defined]  # the keymap may rebind them
+        self.app.push_screen(Help([replace(b, key=keys_of(b)) if isinstance(b, Binding) else b for b in self.BINDINGS]))
 
     def action_scroll_preview(self, direction: int, page: bool = False) -> None:
         pane = self.query_one(TabbedContent).active_pane
