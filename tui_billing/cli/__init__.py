@@ -41,7 +41,7 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('tui-billing')}")
     parser.add_argument("--db", metavar="PATH", help="workspace file (default: $TUI_BILLING_DB, "
-                        "else a file in your user data directory)")
+                        "else the settings file's workspace, else a file in your user data directory)")
     dash = parser.add_argument_group("dashboard (no COMMAND)")
     serve_at = f"{settings.server.host}:{settings.server.port}"
     dash.add_argument("--serve", nargs="?", const=serve_at, metavar="[HOST:]PORT",
