@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
 from tui_billing import settings
 from tui_billing.cli import build_parser, main
@@ -17,6 +18,7 @@ from tui_billing.cli.completion import SHELLS
 from tui_billing.cli.conventions import paint
 from tui_billing.service import Service, tours
 from tui_billing.tui.screens.help import Help
+from tui_billing.tui.widgets.bars import AppBar
 from tui_billing.tui.widgets.key_bar import KeyBar
 from tui_flows_def import MANUAL_APPROVAL, dashboard, select_invoice
 from tui_support import StillApp, pilot_test
@@ -144,13 +146,15 @@ def test_the_variable_and_db_beat_the_settings_workspace(settings_file: Path, tm
 
 @pilot_test
 async def test_the_keymap_rebinds_dashboard_keys_by_binding_id(demo_service: Service) -> None:
-    app = StillApp(demo_service, keymap={"invoice.approve": "ctrl+a"})
+    app = StillApp(demo_service, keymap={"invoice.approve": "ctrl+a", "clock.advance": "plus,t"})
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await select_invoice(pilot, MANUAL_APPROVAL)
         await pilot.press("a")  # no longer approve
         assert dashboard(pilot).selected.status.value == "draft.manual_approval_needed"  # type: ignore[union-attr]
         assert "^a" in str(dashboard(pilot).query_one(KeyBar).render())
+        assert "[plus] clock" in str(dashboard(pilot).query_one(AppBar).render())
+        assert "[ctrl+a] approve" in str(dashboard(pilot).query_one("#detail-body", Static).content)
         await pilot.press("ctrl+a")
         assert demo_service.invoice(dashboard(pilot).selected.id).status.value != "draft.manual_approval_needed"  # type: ignore[union-attr]
         await pilot.press("question_mark")

@@ -7,6 +7,7 @@ import subprocess
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from textual.actions import ActionParseResult
@@ -45,6 +46,7 @@ def operation(call: "ApiCall") -> str:
     return tail.replace("/", " ") or call.method.lower()
 
 
+@cache
 def binding_ids() -> dict[str, str]:
     """Every dashboard binding id (the keymap's keys) and its default keys."""
     return {b.id: b.key for b in [*Dashboard.BINDINGS, *TourDashboard.TOUR_BINDINGS]
@@ -277,6 +279,10 @@ class BillingApp(App[None]):
         self.notify(f"{path}: rebuilt from the demo scenario", title="Demo reset")
         if serve is not None:
             await self._start_integration(serve)
+
+    def key_for(self, binding_id: str) -> str:
+        """The first key of dashboard binding ``binding_id``, as the keymap may rebind it."""
+        return self.keymap.get(binding_id, binding_ids()[binding_id]).split(",")[0]
 
     def keys_of(self, binding: Binding) -> str:
         """A binding's keys, as the keymap may have rebound them (comma-separated)."""
