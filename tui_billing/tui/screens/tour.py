@@ -97,11 +97,11 @@ class TourDashboard(Dashboard):
         if step.do is not None:
             lines.append(Content.assemble(("ran ", "$text-muted"), (step.do, "bold"), " ",
                                           outcome(self.player.results[-1])))
-        if highlight.keys:
+        if highlight.keys:  # named by their default keys; shown as the keymap binds them
             described = {key: b.description for b in Dashboard.BINDINGS if isinstance(b, Binding)
                          for key in b.key.split(",")}
             lines.append(Content.assemble(("keys ", "$text-muted"), *[
-                Content.assemble((f" {key} ", "bold reverse"), f" {described.get(key, '')}  ")
+                Content.assemble((f" {self._shown_key(key)} ", "bold reverse"), f" {described.get(key, '')}  ")
                 for key in highlight.keys]))
         if highlight.signature and invoice_id:
             lines.extend(self._signature(invoice_id))
