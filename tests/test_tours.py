@@ -202,6 +202,19 @@ async def test_t_plays_a_tour_over_the_dashboard_and_esc_returns(demo_service: S
     assert demo_service.invoice_rows() == before
 
 
+@pilot_test
+async def test_quitting_during_a_tour_removes_its_workspace(demo_service: Service) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("T", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TourDashboard)
+        directory = app.screen.player.service.repository.path.parent
+        await app.action_quit()
+    assert not directory.exists()
+
+
 # --- how it looks --------------------------------------------------------------------------
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_tour_screen(size: tuple[int, int], snap_compare: Callable[..., bool]) -> None:

@@ -292,6 +292,9 @@ class BillingApp(App[None]):
         if self.integration is not None:
             await self.integration.stop()
             self.integration = None
+        for screen in self.screen_stack:  # a tour played over the dashboard: its workspace goes
+            if isinstance(screen, TourDashboard) and screen is not self.dashboard:
+                screen.player.close()
         self.exit()
 
     async def run_action(self, action: "str | ActionParseResult", default_namespace: DOMNode | None = None,
