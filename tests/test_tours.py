@@ -131,6 +131,15 @@ def test_setup_steps_build_the_start_unseen(tmp_path: Path) -> None:
         player.close()
 
 
+def test_the_example_in_docs_plays_to_its_end(tmp_path: Path) -> None:
+    """docs/tours.md's example tour file is a tour, every step allowed."""
+    text = (PROJECT / "docs" / "tours.md").read_text(encoding="utf-8")
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my-tour.json"
+    path.write_text(example)
+    assert tours.check(tours.load(path)) == 3
+
+
 def test_cli_lists_checks_and_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tour", "--list"]) == 0
     listed = capsys.readouterr().out
