@@ -4,7 +4,7 @@ refused in one line, and the dashboard plays them (→ ← esc, T from the dashb
 
 import json
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -222,21 +222,3 @@ async def test_quitting_during_a_tour_removes_its_workspace(demo_service: Servic
         directory = app.screen.player.service.repository.path.parent
         await app.action_quit()
     assert not directory.exists()
-
-
-# --- how it looks --------------------------------------------------------------------------
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_tour_screen(size: tuple[int, int], snap_compare: Callable[..., bool]) -> None:
-    """The webhooks tour at its signature step: the caption, the command it ran, the
-    signed headers, the invoice's webhook events in the preview."""
-    player = tours.TourPlayer(load("webhooks"))
-
-    async def to_the_signature(pilot: object) -> None:
-        await pilot.pause()  # type: ignore[attr-defined]
-        await pilot.press("right", "right")  # type: ignore[attr-defined]
-        await pilot.pause()  # type: ignore[attr-defined]
-    try:
-        assert snap_compare(StillApp(player.service, tour=player), terminal_size=size,
-                            run_before=to_the_signature)
-    finally:
-        player.close()
