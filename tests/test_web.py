@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tui_billing.cli import main
 from tui_billing.service import Service
 from tui_billing.web import local_page
 
@@ -66,6 +67,22 @@ def test_the_page_loads_nothing_from_the_internet() -> None:
     template = '<link rel="stylesheet"\n  href="https://fonts.googleapis.com/css?family=Roboto%20Mono"\n/>'
     page = local_page(template)
     assert "googleapis" not in page and "fonts/RobotoMono-VariableFont_wght.ttf" in page
+
+
+def test_a_busy_port_or_an_unreachable_address_is_one_line(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "web.db")
+    with socket.socket() as busy:  # in a process of its own: serving takes over the signals
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        refused = subprocess.run([sys.executable, "-m", "tui_billing", "--db", db, "web", "--port", str(port)],
+                                 capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1
+    assert refused.stderr.endswith(f"cannot serve on 127.0.0.1:{port}: Address already in use\n")
+    assert main(["--db", db, "web", "--host", "0.0.0.0"]) == 1
+    assert capsys.readouterr().err == ("tui-billing: --host 0.0.0.0 needs --public-url: the page must name "
+                                       "an address browsers can reach, e.g. http://my-laptop.local:8000\n")
 
 
 def test_a_browser_presses_keys_and_sees_an_invoice_move(capsys: pytest.CaptureFixture[str],

@@ -31,6 +31,9 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p = sub.add_parser("web", help=text, description=text)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--public-url", metavar="URL",
+                   help="the address browsers reach this server at, when it is not http://HOST:PORT "
+                        "(e.g. with --host 0.0.0.0: http://my-laptop.local:8000)")
 
 
 def tour(args: argparse.Namespace) -> int:
@@ -60,10 +63,13 @@ def web(args: argparse.Namespace) -> int:
     from .. import web as browser  # textual-serve loads only for this command
 
     path, _ = workspace.resolve(args.db)
+    if args.public_url is None and args.host in ("0.0.0.0", "::"):
+        raise InvalidValue(f"--host {args.host} needs --public-url: the page must name an address "
+                           "browsers can reach, e.g. http://my-laptop.local:8000")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: serving on {args.host}: whoever reaches it drives the dashboard", file=sys.stderr)
     try:
-        browser.serve(path, host=args.host, port=args.port)
+        browser.serve(path, host=args.host, port=args.port, public_url=args.public_url)
     except OSError as error:
         why = os.strerror(error.errno) if error.errno else str(error)
         raise InvalidValue(f"cannot serve on {args.host}:{args.port}: {why}") from None
