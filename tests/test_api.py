@@ -246,7 +246,9 @@ async def _problem(service: Service, method: str, path: str, body: Any, **option
 
 
 def _sample(path: str) -> str:
-    return path.replace("{invoiceId}", "{id}").replace("{appId}", "{id}")
+    for name in ("invoiceId", "appId", "channelId", "ruleId", "eventId"):
+        path = path.replace("{" + name + "}", "{id}")
+    return path
 
 
 APP_V1_BODY = {"name": "x", "type": "custom_invoicing", "enableDraftSyncHook": False, "enableIssuingSyncHook": False}
@@ -262,6 +264,10 @@ def valid_body(method: str, template: str) -> Any:
         return {"trigger": "paid"}
     if method == "PUT" and "/apps/" in template:
         return APP_V3_BODY if "/openmeter/" in template else APP_V1_BODY
+    if method == "PUT" and "/notification/channels/" in template:
+        return {"type": "WEBHOOK", "name": "x", "url": "http://127.0.0.1:9/x"}
+    if method == "PUT" and "/notification/rules/" in template:
+        return {"type": "invoice.created", "name": "x", "channels": [UNKNOWN_ULID]}
     return {} if method in ("POST", "PUT") else None
 
 
@@ -284,7 +290,7 @@ def test_every_path_id_is_checked(service: Service, method: str, template: str) 
                 assert status == 501  # OpenMeter does not implement it, whatever the invoice
             else:
                 check_problem(path, 404, kind, problem)
-                assert "no invoice" in problem["detail"] or "no app" in problem["detail"]
+                assert any(f"no {what}" in problem["detail"] for what in ("invoice", "app", "notification"))
 
     run(scenario())
 

@@ -278,7 +278,7 @@ REFUSALS: list[tuple[tuple[str, ...], str]] = [
     (("workflow", "--due-after", "30 days"), "is not a duration"),
     (("init",), "already exists; pass --force to replace it"),
     (("init", "--force", "--now", "tomorrow"), "--now must be an RFC 3339 time"),
-    (("init", "--force", "--customers", "0"), "at least one customer"),
+    (("init", "--force", "--customers", "0"), "--customers must be between 1 and 10,000"),
     (("init", "--force", "--scenario", "missing.json"), "no scenario file missing.json"),
 ]
 

@@ -113,21 +113,23 @@ def _torn_tails(path: Path) -> dict[str, bytes]:
     last = lines[-1]
     return {
         "unterminated record": last[: len(last) // 2],
-        "terminated record, bad checksum": b"0" * 8 + last[8:] + b"\n",
         "zeros": b"\0" * 300,
         "lone checksum": last[:5],
     }
 
 
-@pytest.mark.parametrize("kind", ["unterminated record", "terminated record, bad checksum",
-                                  "zeros", "lone checksum"])
+@pytest.mark.parametrize("kind", ["unterminated record", "zeros", "lone checksum"])
 def test_torn_tail_is_ignored_then_cut_before_the_next_append(built: Path, kind: str) -> None:
     expected = reopen_state(built)
     intact = built.read_bytes()
-    torn = intact + _torn_tails(built)[kind]
+    tail = _torn_tails(built)[kind]
+    torn = intact + tail
     built.write_bytes(torn)
 
     service = Service.open(built)
+    assert service.repository.notices == [
+        f"{built} ended in a torn record ({len(tail)} bytes of a command that was interrupted "
+        "before it was acknowledged); it was ignored and is cut off at the next change"]
     assert state(service) == expected
     assert built.read_bytes() == torn, "reading alone leaves the file as it is"
     service.set_hooks(issuing=True)
@@ -141,6 +143,18 @@ def test_torn_tail_is_ignored_then_cut_before_the_next_append(built: Path, kind:
 
 
 # --- damage --------------------------------------------------------------------------------------
+def test_a_complete_last_record_with_a_bad_checksum_is_damage_not_a_torn_write(built: Path) -> None:
+    """A whole line was written (its newline too), so its command was acknowledged:
+    dropping it silently would lose it."""
+    _, lines = journal_lines(built)
+    lines[-1] = _flip(lines[-1], len(lines[-1]) // 2)
+    built.write_bytes(b"\n".join(lines) + b"\n")
+    before = files(built)
+    with pytest.raises(StoreError, match=f"damaged at line {len(lines)} \\(a complete journal record"):
+        Service.open(built)
+    assert files(built) == before
+
+
 def _flip(line: bytes, at: int) -> bytes:
     return line[:at] + bytes([line[at] ^ 0x01]) + line[at + 1:]
 

@@ -22,10 +22,14 @@ from aiohttp import web
 from conftest import FIXED_CLOCK, SEED
 from tui_billing.api import Dispatcher, start_dispatcher, start_integration
 from tui_billing.cli import main as cli_main
-from tui_billing.domain.errors import Conflict, InvalidValue, NotFound
+from tui_billing.domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
 from tui_billing.domain.timefmt import rfc3339
 from tui_billing.service import Service
-from tui_billing.service.webhooks import WEBHOOK_EVENTS, WebhookEndpoint, Webhooks, new_secret, secret_key
+from tui_billing.service.webhooks import (
+    WEBHOOK_EVENTS, Channel, Notification, Webhooks, new_secret, secret_key,
+)
+from tui_billing.store.journal import StoreError
+from tui_billing.store.repository import Put
 
 FAST = (0.05, 0.05, 0.05, 0.05)
 
@@ -50,14 +54,20 @@ class Receiver:
     secrets: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    hanging: dict[str, int] = field(default_factory=dict)
+    """Endpoint names that never answer (until ``release`` is set), with their request counts."""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def endpoint(self, service: Service, name: str = "hook", **options: Any) -> WebhookEndpoint:
-        endpoint = Webhooks(service).add(f"{self.url}/{name}", **options)
-        self.secrets[name] = endpoint.secret
-        return endpoint
+    def endpoint(self, service: Service, name: str = "hook", **options: Any) -> Channel:
+        channel, _ = Webhooks(service).add(f"{self.url}/{name}", **options)
+        self.secrets[name] = channel.signing_secret
+        return channel
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if request.match_info["name"] in self.hanging:
+            self.hanging[request.match_info["name"]] += 1
+            await self.release.wait()
         headers = dict(request.headers)
         secret = self.secrets[request.match_info["name"]]
         try:
@@ -101,9 +111,8 @@ async def until(condition: Callable[[], bool], what: str, deadline: float = 15.0
 def settled(service: Service, dispatcher: Dispatcher) -> Callable[[], bool]:
     """True once every event has its deliveries and none is pending or in flight."""
     def check() -> bool:
-        endpoints = Webhooks(service).endpoints()
         seq = service.workspace().event_seq
-        caught_up = all(e.cursor == seq for e in endpoints)
+        caught_up = all(r.cursor == seq for r in Webhooks(service).rules() if r.active)
         return caught_up and not dispatcher.busy and not Webhooks(service).pending()
     return check
 
@@ -118,7 +127,8 @@ def test_every_delivery_is_signed_like_openmeter_and_verifies(service: Service) 
 
     async def scenario() -> tuple[list[Received], int]:
         async with receiving() as receiver:
-            endpoint = receiver.endpoint(service)
+            receiver.endpoint(service)
+            since = service.workspace().event_seq
             integration = await start_integration(service, port=0, schedule=FAST)
             try:
                 invoice = service.create_invoice(service.customers()[0].key)
@@ -135,21 +145,25 @@ def test_every_delivery_is_signed_like_openmeter_and_verifies(service: Service) 
                 await until(settled(service, integration.dispatcher), "every delivery")
             finally:
                 await integration.stop()
-            return receiver.received, endpoint.cursor
+            return receiver.received, since
 
-    received, cursor = run(scenario())
-    events = webhook_events(service, cursor)
+    received, since = run(scenario())
+    events = webhook_events(service, since)
+    hooks = Webhooks(service)
+    notifications = {row["id"]: Notification.model_validate(row) for row in hooks.notification_rows()}
     assert {e["type"] for e in events} == {"invoice.created", "invoice.updated"}
-    assert sorted(r.headers["webhook-id"] for r in received) == sorted(e["id"] for e in events)
+    assert sorted(n.event_id or "" for n in notifications.values()) == sorted(e["id"] for e in events)
+    assert sorted(r.headers["webhook-id"] for r in received) == sorted(notifications)
     for r in received:
         assert r.verified and r.headers["Content-Type"] == "application/json"
         for part in ("id", "timestamp", "signature"):
             assert r.headers[f"svix-{part}"] == r.headers[f"webhook-{part}"]
-        event = service.event(service.repository.row("events", r.headers["svix-id"]))
-        assert r.json == {"id": event.id, "type": event.type, "timestamp": rfc3339(event.timestamp),
+        notification = notifications[r.headers["svix-id"]]
+        event = service.event(service.repository.row("events", notification.event_id))
+        assert r.json == {"id": notification.id, "type": event.type, "timestamp": rfc3339(event.timestamp),
                           "data": event.data}
         assert r.headers["svix-signature"].startswith("v1,")
-    log = Webhooks(service).deliveries()
+    log = hooks.deliveries()
     assert len(log) == len(events) and all(d.status == "succeeded" for d in log)
     assert all([a.status_code for a in d.attempts] == [200] and d.attempts[0].response == "ok" for d in log)
 
@@ -167,14 +181,12 @@ def test_a_failing_receiver_gets_retries_with_the_same_id(service: Service) -> N
             return receiver.received
 
     received = run(scenario())
-    events = webhook_events(service, 0)
-    assert events and all(r.verified for r in received)
-    for event in events:
-        attempts = [r for r in received if r.headers["webhook-id"] == event["id"]]
+    deliveries = Webhooks(service).deliveries()
+    assert len(deliveries) == len(webhook_events(service, 0)) and all(r.verified for r in received)
+    for delivery in deliveries:
+        attempts = [r for r in received if r.headers["webhook-id"] == delivery.notification_id]
         assert [r.answered for r in attempts] == [500, 500, 200]
-        assert {r.headers["svix-id"] for r in attempts} == {event["id"]}
         assert len({r.body for r in attempts}) == 1
-        (delivery,) = Webhooks(service).deliveries(event["id"])
         assert delivery.status == "succeeded" and delivery.next_attempt_at is None
         assert [(a.number, a.status_code) for a in delivery.attempts] == [(1, 500), (2, 500), (3, 200)]
         assert [a.next_retry_at is not None for a in delivery.attempts] == [True, True, False]
@@ -224,33 +236,37 @@ def test_replay_sends_the_event_again_with_the_same_id(service: Service) -> None
             try:
                 await until(settled(service, dispatcher), "the first deliveries")
                 count = len(receiver.received)
-                event = webhook_events(service, 0)[-1]
-                created = dispatcher.replay(event["id"])
+                notification_id = Webhooks(service).deliveries()[-1].notification_id
+                created = dispatcher.replay(notification_id)
                 assert [d.replay for d in created] == [1]
                 await until(lambda: len(receiver.received) == count + 1 and not dispatcher.busy, "the replay")
             finally:
                 await dispatcher.stop()
-            return receiver.received, event["id"]
+            return receiver.received, notification_id
 
-    received, event_id = run(scenario())
-    again = [r for r in received if r.headers["svix-id"] == event_id]
+    received, notification_id = run(scenario())
+    again = [r for r in received if r.headers["svix-id"] == notification_id]
     assert len(again) == 2 and received[-1] is again[1] and again[0].body == again[1].body
     assert all(r.verified for r in received)
-    log = [(d.replay, d.status) for d in Webhooks(service).deliveries(event_id)]
+    log = [(d.replay, d.status) for d in Webhooks(service).deliveries(notification_id)]
     assert log == [(0, "succeeded"), (1, "succeeded")]
     with pytest.raises(NotFound):
         Webhooks(service).replay("01KDWCJ2M0ZZZZZZZZZZZZZZZZ")
 
 
-def test_event_filters_and_the_invoice_generated_opt_in(service: Service) -> None:
+def test_rules_choose_what_each_channel_gets(service: Service) -> None:
+    """Only a rule of the event's type pointing at an enabled channel sends it."""
     async def scenario() -> Receiver:
         async with receiving() as receiver:
+            hooks = Webhooks(service)
             receiver.endpoint(service, "created", event_types=["invoice.created"])
-            receiver.endpoint(service, "generated", event_types=["invoice.generated"])
+            muted = receiver.endpoint(service, "muted")
+            hooks.update_channel(muted.id, name="muted", url=muted.url, disabled=True)
+            alone = hooks.create_channel(name="no rule", url=f"{receiver.url}/alone")
+            receiver.secrets["alone"] = alone.signing_secret
             invoice = service.create_invoice(service.customers()[0].key)
             service.collect(invoice.id)
             service.approve(invoice.id)
-            service.payment_status(invoice.id, "paid")
             dispatcher = await start_dispatcher(service, schedule=FAST)
             try:
                 await until(settled(service, dispatcher), "every delivery")
@@ -259,11 +275,60 @@ def test_event_filters_and_the_invoice_generated_opt_in(service: Service) -> Non
             return receiver
 
     receiver = run(scenario())
-    by_type: dict[str, list[str]] = {}
-    for r in receiver.received:
-        assert r.verified
-        by_type.setdefault(r.json["type"], []).append(r.json["data"].get("status", ""))
-    assert by_type == {"invoice.created": ["draft"], "invoice.generated": ["generated", "paid"]}
+    assert [r.json["type"] for r in receiver.received] == ["invoice.created"]
+    assert all(r.verified for r in receiver.received)
+
+
+def test_a_hung_channel_does_not_slow_a_healthy_one(service: Service) -> None:
+    """Each channel has its own slots: one that never answers holds only its own."""
+    async def scenario() -> tuple[int, int]:
+        async with receiving() as receiver:
+            receiver.endpoint(service)
+            receiver.endpoint(service, "hung")
+            receiver.hanging["hung"] = 0
+            customers = service.customers()
+            for i in range(20):
+                service.create_invoice(customers[i % len(customers)].key)
+            dispatcher = await start_dispatcher(service, schedule=FAST, per_channel=4, timeout=60)
+            try:
+                healthy = len(webhook_events(service, 0))
+                await until(lambda: len(receiver.received) == healthy, "every healthy delivery")
+                await until(lambda: receiver.hanging["hung"] >= 4, "the hung channel's slots filled")
+                return healthy, receiver.hanging["hung"]
+            finally:
+                receiver.release.set()
+                await dispatcher.stop()
+
+    healthy, stuck = run(scenario())
+    assert healthy >= 20 and stuck == 4
+
+
+def test_deliveries_resume_after_a_failed_enqueue(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk refuses the dispatcher's commit once: the next turn makes the deliveries
+    without any other write."""
+    commit = service.repository.commit
+    refusals = {"left": 1}
+
+    def flaky(changes: list[Any]) -> None:
+        if refusals["left"] and any(c.table == "notifications" for c in changes):
+            refusals["left"] -= 1
+            raise StoreError("cannot write: No space left on device; nothing was changed")
+        commit(changes)
+
+    async def scenario() -> Receiver:
+        async with receiving() as receiver:
+            receiver.endpoint(service)
+            service.create_invoice(service.customers()[0].key)
+            monkeypatch.setattr(service.repository, "commit", flaky)
+            dispatcher = await start_dispatcher(service, schedule=FAST, poll_interval=0.05)
+            try:
+                await until(lambda: refusals["left"] == 0 and settled(service, dispatcher)(), "the deliveries")
+            finally:
+                await dispatcher.stop()
+            return receiver
+
+    receiver = run(scenario())
+    assert len(receiver.received) == len(webhook_events(service, 0)) > 0
 
 
 def test_deliveries_resume_after_reopening(workspace_path: Path) -> None:
@@ -297,7 +362,7 @@ def test_deliveries_resume_after_reopening(workspace_path: Path) -> None:
 
         async def second_run() -> list[Received]:
             async with receiving(lambda attempt: answers["status"], port=port) as receiver:
-                receiver.secrets["hook"] = Webhooks(service).endpoints()[0].secret
+                receiver.secrets["hook"] = Webhooks(service).channels()[0].signing_secret
                 dispatcher = await start_dispatcher(service, schedule=FAST)
                 try:
                     await until(settled(service, dispatcher), "the resumed deliveries")
@@ -310,36 +375,68 @@ def test_deliveries_resume_after_reopening(workspace_path: Path) -> None:
         assert {d.status for d in deliveries} == {"succeeded"} and len(deliveries) > len(earlier)
         assert [[a.status_code for a in d.attempts] for d in deliveries] == (
             [[503, 200]] * len(earlier) + [[200]] * (len(deliveries) - len(earlier)))
-        assert sorted(r.headers["svix-id"] for r in received) == sorted(d.event_id for d in deliveries)
+        assert sorted(r.headers["svix-id"] for r in received) == sorted(d.notification_id for d in deliveries)
         assert all(r.verified for r in received)
     finally:
         service.close()
 
 
-# --- endpoints ------------------------------------------------------------------------------------
-def test_endpoints_secrets_and_removal(service: Service) -> None:
+# --- channels and rules ---------------------------------------------------------------------------
+def test_channels_rules_secrets_and_removal(service: Service) -> None:
     secret = new_secret()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32 == len(secret_key(secret))
     hooks = Webhooks(service)
-    endpoint = hooks.add("http://127.0.0.1:9/a", secret=secret)
-    assert (endpoint.secret, endpoint.event_types) == (secret, [])
-    assert endpoint.cursor == service.workspace().event_seq
-    for bad in ({"url": "ftp://example"}, {"url": "http://127.0.0.1:9/b", "secret": "whsec_short"},
+    channel, rules = hooks.add("http://127.0.0.1:9/a", secret=secret)
+    assert channel.signing_secret == secret and sorted(r.type for r in rules) == sorted(WEBHOOK_EVENTS)
+    assert all(r.channels == [channel.id] and r.cursor == service.workspace().event_seq for r in rules)
+    for bad in ({"url": "ftp://example"}, {"url": "http://127.0.0.1:99999/b"}, {"url": "http://h:abc/b"},
+                {"url": "http://127.0.0.1:9/b\r\nX: y"}, {"url": "http://127.0.0.1:9/b#top"},
+                {"url": "http://127.0.0.1:9/b", "secret": "whsec_short"},
                 {"url": "http://127.0.0.1:9/b", "secret": "nope"},
-                {"url": "http://127.0.0.1:9/b", "event_types": ["invoice.deleted"]}):
+                {"url": "http://127.0.0.1:9/b", "event_types": ["invoice.generated"]}):
         with pytest.raises(InvalidValue):
             hooks.add(bad.pop("url"), **bad)
-    with pytest.raises(Conflict):
-        hooks.add("http://127.0.0.1:9/a")
+    for same in ("http://127.0.0.1:9/a", "HTTP://127.0.0.1:9/a"):
+        with pytest.raises(Conflict):
+            hooks.add(same)
+    with pytest.raises(NotAllowed):  # a channel used by a rule is not deleted (as OpenMeter)
+        hooks.delete_channel(channel.id)
+    with pytest.raises(InvalidValue):
+        hooks.create_rule(type="invoice.created", name="none", channels=[])
+    with pytest.raises(NotFound):
+        hooks.create_rule(type="invoice.created", name="ghost", channels=["01KDWCJ2M0ZZZZZZZZZZZZZZZZ"])
     service.create_invoice(service.customers()[0].key)
     created = hooks.enqueue_new_events()
-    assert [d.event_id for d in created] == [e["id"] for e in webhook_events(service, endpoint.cursor)]
+    assert len(created) == len(webhook_events(service, rules[0].cursor))
     assert hooks.enqueue_new_events() == []
-    hooks.remove(endpoint.id)
-    assert hooks.endpoints() == [] and {d.status for d in hooks.deliveries()} == {"cancelled"}
-    assert hooks.pending() == []
+    hooks.remove(channel.id)
+    assert hooks.channels() == [] and hooks.rules() == []
+    assert {d.status for d in hooks.deliveries()} == {"cancelled"} and hooks.pending() == []
     with pytest.raises(NotFound):
-        hooks.remove(endpoint.id)
+        hooks.remove(channel.id)
+
+
+def test_legacy_endpoints_become_channels_and_rules(service: Service) -> None:
+    """A workspace of an earlier version: its endpoint and pending delivery carry over."""
+    invoice = service.create_invoice(service.customers()[0].key)
+    event = webhook_events(service, 0)[-1]
+    secret = new_secret()
+    now = "2026-01-01T09:00:00Z"
+    service.repository.commit([
+        Put("webhooks", {"id": "01KDWCJ2M0AAAAAAAAAAAAAAAA", "url": "http://127.0.0.1:9/old", "secret": secret,
+                         "event_types": [], "created_at": now, "removed_at": None, "cursor": 0}),
+        Put("deliveries", {"id": f"{event['id']}.01KDWCJ2M0AAAAAAAAAAAAAAAA", "event_id": event["id"],
+                           "event_seq": event["seq"], "event_type": event["type"], "invoice_id": invoice.id,
+                           "endpoint_id": "01KDWCJ2M0AAAAAAAAAAAAAAAA", "replay": 0, "status": "pending",
+                           "created_at": now, "next_attempt_at": now, "attempts": []}),
+    ])
+    hooks = Webhooks(service)
+    (channel,) = hooks.channels()
+    assert (channel.id, channel.signing_secret) == ("01KDWCJ2M0AAAAAAAAAAAAAAAA", secret)
+    assert sorted(r.type for r in hooks.rules()) == sorted(WEBHOOK_EVENTS)
+    (pending,) = hooks.pending()
+    assert hooks.notification(pending.notification_id).event_id == event["id"]
+    assert Webhooks(service).channels() == [channel]  # once
 
 
 def test_webhooks_cli(workspace_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -351,27 +448,31 @@ def test_webhooks_cli(workspace_path: Path, capsys: pytest.CaptureFixture[str]) 
         out, err = capsys.readouterr()
         return code, out, err
 
-    code, out, _ = cli("webhooks", "add", "http://127.0.0.1:9/hook",
-                       "--events", "invoice.created,invoice.updated")
+    code, out, _ = cli("webhooks", "add", "http://127.0.0.1:9/hook", "--events", "invoice.created")
     assert code == 0 and "secret whsec_" in out
-    endpoint_id = out.split()[1]
+    channel_id = out.split()[2]
+    rule_id = out.split("rule ")[1].split()[0]
     assert cli("webhooks", "add", "not a url")[0] == 1
     code, out, _ = cli("webhooks")
-    assert code == 0 and endpoint_id in out and "invoice.created,invoice.updated" in out
+    assert code == 0 and channel_id in out and f"invoice.created:{rule_id}" in out and "whsec_" in out
     code, out, _ = cli("webhooks", "list", "--json")
-    assert json.loads(out)[0]["id"] == endpoint_id
+    (listed,) = json.loads(out)
+    assert listed["id"] == channel_id and [r["id"] for r in listed["rules"]] == [rule_id]
+    assert cli("webhooks", "test", rule_id)[0] == 1  # no invoice yet to send
     code, out, _ = cli("create", "--customer", _first_customer(workspace_path))
     assert code == 0
-    code, out, _ = cli("events", "--json")
-    event_id = json.loads(out)[0]["event"]["id"]
-    code, out, _ = cli("webhooks", "replay", event_id)
+    code, out, _ = cli("webhooks", "test", rule_id)
+    assert code == 0 and "queued test event" in out
+    code, out, _ = cli("webhooks", "deliveries", "--json")
+    (test_delivery,) = json.loads(out)
+    code, out, _ = cli("webhooks", "replay", test_delivery["notification_id"])
     assert code == 0 and "queued 1 delivery" in out
-    code, out, _ = cli("webhooks", "deliveries", "--event", event_id, "--json")
-    assert [d["replay"] for d in json.loads(out)] == [1]
+    code, out, _ = cli("webhooks", "deliveries", "--event", test_delivery["notification_id"], "--json")
+    assert [(d["replay"], d["status"]) for d in json.loads(out)] == [(0, "cancelled"), (1, "pending")]
     code, out, _ = cli("webhooks", "deliveries")
-    assert code == 0 and event_id in out and "pending" in out
+    assert code == 0 and test_delivery["notification_id"] in out and "pending" in out
     assert cli("webhooks", "deliveries", "--event", "01KDWCJ2M0ZZZZZZZZZZZZZZZZ")[0] == 1
-    code, out, _ = cli("webhooks", "remove", endpoint_id)
+    code, out, _ = cli("webhooks", "remove", channel_id)
     assert code == 0 and cli("webhooks", "list", "--json")[1].strip() == "[]"
 
 

@@ -1,6 +1,9 @@
 """Where the workspace lives, and opening it (creating the demo one on first start)."""
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from platformdirs import user_data_path
@@ -31,3 +34,17 @@ def open_service(path: Path, *, create_demo: bool) -> Service:
     if create_demo and not path.exists():
         return scenario.build(path, scenario.load(scenario.bundled(DEFAULT_SCENARIO)))
     return Service.open(path)
+
+
+@contextmanager
+def opened(explicit: str | None, *, create_demo: bool = False) -> Iterator[Service]:
+    """The service on the workspace ``resolve`` picks (the demo one when none was chosen
+    and none exists yet), closed on exit; what opening tolerated is printed to stderr."""
+    path, chosen = resolve(explicit)
+    service = open_service(path, create_demo=create_demo or not chosen)
+    try:
+        for notice in service.repository.notices:
+            print(f"tui-billing: note: {notice}", file=sys.stderr)
+        yield service
+    finally:
+        service.close()

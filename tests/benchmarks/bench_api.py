@@ -150,7 +150,7 @@ async def bench_webhooks(service: Service, invoices: int, concurrency: int) -> f
         hooks.add(f"http://127.0.0.1:{port}/hook", secret=secret)
         new_invoices(service, invoices)
         done = asyncio.Event()
-        dispatcher = await start_dispatcher(service, concurrency=concurrency, on_change=lambda: done.set())
+        dispatcher = await start_dispatcher(service, per_channel=concurrency, on_change=lambda: done.set())
         started = time.perf_counter()
         try:
             rows = service.repository.rows
@@ -173,7 +173,7 @@ async def bench_webhooks(service: Service, invoices: int, concurrency: int) -> f
     rate = len(deliveries) / elapsed
     attempts = sum(len(d.attempts) for d in deliveries)
     print(f"webhooks: {len(deliveries)} deliveries ({attempts} attempts, every signature verified) "
-          f"in {elapsed:.2f} s = {rate:,.0f}/s (dispatcher concurrency {concurrency})")
+          f"in {elapsed:.2f} s = {rate:,.0f}/s (per-channel concurrency {concurrency})")
     return rate
 
 
@@ -182,7 +182,7 @@ async def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invoices", type=int, default=500, help="invoices per measurement (default 500)")
     parser.add_argument("--clients", type=int, default=8, help="partner connections (default 8)")
-    parser.add_argument("--concurrency", type=int, default=16, help="dispatcher concurrency (default 16)")
+    parser.add_argument("--concurrency", type=int, default=16, help="attempts in flight per channel (default 16)")
     parser.add_argument("--dir", type=Path, help="where the workspace goes (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:

@@ -27,7 +27,7 @@ from ..domain.ids import is_ulid
 from ..domain.models import Invoice
 from ..service import Service
 from ..store.journal import StoreError
-from . import bodies, query
+from . import bodies, guard, notification, query
 from .invoice_v3 import invoice_v3
 from .problems import Api, ApiProblem, Issue, Parameter, Unauthorized, compact_json, problem_response, status_of
 
@@ -127,7 +127,7 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._id_prefix = f"tui-billing/{secrets.token_hex(4)}"
         self._requests = 0
-        self.app = web.Application(middlewares=[self._middleware])
+        self.app = web.Application(middlewares=[self._middleware, guard.middleware])
         for route in ROUTES:
             for base in route.bases:
                 self.app.router.add_route(route.method, base + route.path, self._bind(route))
@@ -140,7 +140,7 @@ class ApiServer:
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        runner = guard.ProblemRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
@@ -233,7 +233,8 @@ class ApiServer:
         if self.token is None:
             return
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+        presented = given.strip().encode(errors="surrogateescape")  # headers may hold any bytes
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented, self.token.encode()):
             raise Unauthorized("this server needs an Authorization: Bearer <token> header with its --token")
 
     @staticmethod
@@ -437,6 +438,8 @@ ROUTES: tuple[Route, ...] = (
           refusal=ACTION_NOT_AVAILABLE),
     Route("POST", V3_INVOICES + "/{invoiceId}/snapshot-quantities", ApiServer.snapshot_quantities_v3, api="v3",
           billing=True, refusal=ACTION_NOT_AVAILABLE),
+    # Notifications: webhook channels, rules and events, v1.
+    *notification.routes(),
 )
 
 

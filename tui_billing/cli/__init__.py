@@ -13,8 +13,11 @@ from importlib import metadata
 from .. import settings as user_settings
 from .. import workspace
 
+from pydantic import ValidationError
+
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
+from ..service.scenario import MAX_CUSTOMERS
 from ..store.journal import StoreError
 from . import conventions, demo, integration
 from .conventions import paint
@@ -72,7 +75,8 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     source.add_argument("--demo", action="store_true",
                         help="rebuild the demo workspace from the packaged demo scenario, "
                              "replacing the workspace (a reset; same as --scenario demo --force)")
-    p.add_argument("--customers", type=int, default=6, help="customers to generate (default 6)")
+    p.add_argument("--customers", type=int, default=6,
+                   help=f"customers to generate (default 6, at most {MAX_CUSTOMERS:,})")
     p.add_argument("--now", metavar="RFC3339", help="start of the simulated clock (default 2026-01-01T09:00:00Z)")
     p.add_argument("--force", action="store_true", help="replace an existing workspace")
 
@@ -151,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{paint('tui-billing:', '1;31', sys.stderr)} {error}", file=sys.stderr)
         return 1
     parser = build_parser(settings)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for text in argv:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the OS could not decode arrive as lone surrogates
+            parser.error(f"argument {text.encode('utf-8', 'backslashreplace').decode()[:60]!r} "
+                         "is not valid UTF-8")
     args = parser.parse_args(argv)
     if args.db is None and not os.environ.get(workspace.ENV_VAR) and settings.workspace is not None:
         args.db = str(settings.workspace)  # the settings' workspace, after --db and the variable
@@ -164,6 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return HANDLERS[args.command or "dashboard"](args)
     except (BillingError, StoreError) as error:
         print(f"{paint('tui-billing:', '1;31', sys.stderr)} {error}", file=sys.stderr)
+        return 1
+    except ValidationError as error:  # a stored or given document of the wrong shape
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "value"
+        print(f"tui-billing: invalid {error.title} ({error.error_count()} problem(s)): "
+              f"{where}: {first['msg']}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

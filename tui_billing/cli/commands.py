@@ -3,12 +3,9 @@
 import argparse
 import json
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from .. import workspace
 from ..domain.apps import app_v1, app_v3
@@ -19,18 +16,13 @@ from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
 from . import conventions, demo, integration
+from .arguments import in_range, not_blank
 
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 
-@contextmanager
-def _service(args: argparse.Namespace, *, create_demo: bool = False) -> Iterator[Service]:
-    path, chosen = workspace.resolve(args.db)
-    service = workspace.open_service(path, create_demo=create_demo or not chosen)
-    try:
-        yield service
-    finally:
-        service.close()
+def _service(args: argparse.Namespace, *, create_demo: bool = False) -> ContextManager[Service]:
+    return workspace.opened(args.db, create_demo=create_demo)
 
 
 def _print_json(value: Any) -> None:
@@ -57,14 +49,10 @@ def init(args: argparse.Namespace) -> int:
     if args.demo:
         args.scenario, args.force = workspace.DEFAULT_SCENARIO, True
     if args.scenario:
-        plan = scenarios.load(scenarios.find(args.scenario))
-        if args.force and path.exists():
-            with tempfile.TemporaryDirectory(prefix="tui-billing-init-") as scratch:
-                # Replayed aside first: a failing step must not have replaced the workspace.
-                scenarios.build(Path(scratch) / "workspace.db", plan).close()
-        service = scenarios.build(path, plan, force=args.force)
+        service = scenarios.build(path, scenarios.load(scenarios.find(args.scenario)), force=args.force)
     else:
         now = parse_rfc3339(args.now, "--now") if args.now else DEFAULT_CLOCK
+        in_range(args.customers, 1, scenarios.MAX_CUSTOMERS, "--customers")
         service = Service.create(path, seed=args.seed, now=now, customers=args.customers, force=args.force)
     with_invoices = len(service.invoice_rows())
     service.close()
@@ -277,12 +265,15 @@ def dashboard(args: argparse.Namespace) -> int:
     from ..tui.app import BillingApp, ServeOptions  # Textual loads only for the dashboard
 
     serve = None
+    not_blank(args.dashboard_token, "--token", "leave it out to serve without a token")
     if args.serve:
         host, _, port = args.serve.rpartition(":")
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
         serve = ServeOptions(host or args.settings.server.host, int(port),
                              args.dashboard_token or args.settings.server.token, args.dashboard_callback_response)
+        if warning := integration.exposure_warning(serve.host, serve.token):
+            print(warning, file=sys.stderr)  # stays readable after the dashboard's screen closes
     first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
         app = BillingApp(service, theme=args.dashboard_theme or args.settings.theme, serve=serve,

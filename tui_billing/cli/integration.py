@@ -1,8 +1,10 @@
 """CLI commands of the integration surface: ``serve``, ``callback-response``, ``webhooks …``.
 
 ``serve`` runs the HTTP API and the webhook dispatcher headless until Ctrl-C, printing
-one line per call and per delivery attempt. ``webhooks`` manages endpoints and reads the
-delivery log; while no server runs, a replay is queued and sent at the next start.
+one line per call and per delivery attempt. ``webhooks`` is a view of the notification
+channels and rules the API's ``/api/v1/notification`` manages: ``add`` makes a channel
+and its invoice rules, ``list`` shows them; while no server runs, a resend or a rule's
+test event is queued and sent at the next start.
 """
 
 import argparse
@@ -10,14 +12,14 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ContextManager
 
 from .. import workspace
 from ..service import Service
-from ..service.webhooks import EVENT_TYPES, Attempt, Delivery, Webhooks
+from ..service.webhooks import WEBHOOK_EVENTS, Attempt, Delivery, Webhooks, channel_json, rule_json
+from .arguments import in_range, not_blank
 
 if TYPE_CHECKING:
     from ..api import ApiCall
@@ -31,7 +33,8 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p = sub.add_parser("serve", help=text, description=text)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8888, help="port (default 8888; 0 picks a free one)")
+    p.add_argument("--port", type=int, default=8888,
+                   help="port (default 8888; 0 picks a free one)")
     p.add_argument("--token", metavar="T", help="require Authorization: Bearer T on every request")
     p.add_argument("--callback-response", choices=["invoice", "no_content"],
                    help="answer the three callbacks with 200 + invoice (OpenMeter's server) or 204 "
@@ -42,34 +45,32 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p = sub.add_parser("callback-response", help=text, description=text)
     p.add_argument("mode", nargs="?", choices=["invoice", "no_content"], metavar="invoice|no_content")
 
-    text = "manage webhook endpoints and read the delivery log"
+    text = ("manage webhook channels and their invoice rules (OpenMeter's notification API) "
+            "and read the delivery log")
     p = sub.add_parser("webhooks", help=text, description=text)
     actions = p.add_subparsers(dest="webhooks_action", metavar="ACTION")
-    add = actions.add_parser("add", help="add an endpoint; prints its id and signing secret")
+    add = actions.add_parser("add", help="add a channel and a rule per event type; prints their ids "
+                                         "and the signing secret")
     add.add_argument("url", metavar="URL")
     add.add_argument("--secret", metavar="S", help="whsec_… signing secret (default: a new random one)")
     add.add_argument("--events", metavar="TYPE,...",
-                     help=f"only these event types ({', '.join(EVENT_TYPES)}); default: "
-                          "invoice.created and invoice.updated, as OpenMeter sends")
-    actions.add_parser("list", help="list endpoints (the default)").add_argument(
-        "--json", action="store_true")
-    actions.add_parser("remove", help="remove an endpoint; its pending deliveries are cancelled").add_argument(
-        "id", metavar="ID")
+                     help=f"rules for these event types ({', '.join(WEBHOOK_EVENTS)}); default: both")
+    actions.add_parser("list", help="channels with their secrets and rules (the default)").add_argument(
+        "--json", action="store_true", help="channels and rules as the notification API shows them")
+    actions.add_parser("remove", help="delete a channel and take it out of its rules (a rule left "
+                                      "without channels goes too); pending deliveries are cancelled"
+                       ).add_argument("id", metavar="CHANNEL_ID")
+    actions.add_parser("test", help="send a rule's test event (the newest invoice) to its channels"
+                       ).add_argument("rule", metavar="RULE_ID")
     p = actions.add_parser("deliveries", help="the delivery log, oldest first")
-    p.add_argument("--event", metavar="ID", help="only this event's deliveries")
+    p.add_argument("--event", metavar="ID", help="only this notification event's (or invoice event's) deliveries")
     p.add_argument("--json", action="store_true", help="deliveries with every attempt")
-    actions.add_parser("replay", help="send one event again (same webhook id)").add_argument(
-        "event", metavar="EVENT_ID")
+    actions.add_parser("replay", help="resend a notification event (or every one of an invoice event), "
+                                      "same webhook id").add_argument("event", metavar="EVENT_ID")
 
 
-@contextmanager
-def _service(args: argparse.Namespace) -> Iterator[Service]:
-    path, chosen = workspace.resolve(args.db)
-    service = workspace.open_service(path, create_demo=not chosen)
-    try:
-        yield service
-    finally:
-        service.close()
+def _service(args: argparse.Namespace) -> ContextManager[Service]:
+    return workspace.opened(args.db)
 
 
 def _when(moment: datetime | None) -> str:
@@ -84,6 +85,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
 
 # --- serve -----------------------------------------------------------------------------------
 def serve(args: argparse.Namespace) -> int:
+    in_range(args.port, 0, 65535, "--port")
+    not_blank(args.host, "--host", "it would listen on every interface")
+    not_blank(args.token, "--token", "leave it out to serve without a token")
     with _service(args) as service:
         return asyncio.run(_serve(service, args))
 
@@ -91,12 +95,12 @@ def serve(args: argparse.Namespace) -> int:
 async def _serve(service: Service, args: argparse.Namespace) -> int:
     from ..api import start_integration  # aiohttp is imported only by the commands that serve
 
-    urls = {e.id: e.url for e in Webhooks(service).endpoints(include_removed=True)}
+    urls = {c.id: c.url for c in Webhooks(service).channels(include_deleted=True)}
     try:
         integration = await start_integration(
             service, host=args.host, port=args.port, token=args.token,
             callback_response=args.callback_response, on_call=_print_call,
-            on_attempt=_attempt_printer(urls))
+            on_attempt=_attempt_printer(service, urls))
     except OSError as error:
         print(f"tui-billing: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
               file=sys.stderr)
@@ -105,10 +109,9 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     print(f"tui-billing API on {integration.url}  (workspace {service.repository.path})")
     print(f"callbacks answer {'200 with the invoice' if mode == 'invoice' else '204 No Content'} "
           f"({mode}); {'bearer token required' if args.token else 'no token'}; "
-          f"{len(urls)} webhook endpoint(s). Ctrl-C stops.", flush=True)
-    if args.host not in LOOPBACK and not args.token:
-        print("warning: not bound to loopback and no --token: anyone who reaches this address "
-              "can change the workspace", file=sys.stderr)
+          f"{sum(c.active for c in Webhooks(service).channels())} webhook channel(s). Ctrl-C stops.", flush=True)
+    if warning := exposure_warning(args.host, args.token):
+        print(warning, file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -124,19 +127,29 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     return 0
 
 
+def exposure_warning(host: str, token: str | None) -> str | None:
+    """The warning to show when a server without a token listens beyond this machine."""
+    if host in LOOPBACK or token:
+        return None
+    return ("warning: not bound to loopback and no --token: anyone who reaches this address "
+            "can change the workspace")
+
+
 def _print_call(call: "ApiCall") -> None:
     detail = f"  {call.detail}" if call.detail else ""
     print(f"{_when(call.at)}  {call.method} {call.path} → {call.status} "
           f"({call.duration_ms:.1f} ms){detail}", flush=True)
 
 
-def _attempt_printer(urls: dict[str, str]) -> Callable[[Delivery, Attempt], None]:
+def _attempt_printer(service: Service, urls: dict[str, str]) -> Callable[[Delivery, Attempt], None]:
     def show(delivery: Delivery, attempt: Attempt) -> None:
         answer = str(attempt.status_code) if attempt.status_code is not None else attempt.response
         outcome = {"succeeded": "delivered", "failed": "gave up"}.get(
             delivery.status, f"retry at {_when(attempt.next_retry_at)}")
-        url = urls.get(delivery.endpoint_id, delivery.endpoint_id)
-        print(f"{_when(attempt.at)}  webhook {delivery.event_type} {delivery.event_id} → {url} "
+        if delivery.channel_id not in urls:  # a channel made while serving
+            urls.update({c.id: c.url for c in Webhooks(service).channels()})
+        url = urls.get(delivery.channel_id, delivery.channel_id)
+        print(f"{_when(attempt.at)}  webhook {delivery.event_type} {delivery.notification_id} → {url} "
               f"#{attempt.number}: {answer} ({attempt.latency_ms:.1f} ms), {outcome}", flush=True)
 
     return show
@@ -156,16 +169,21 @@ def webhooks(args: argparse.Namespace) -> int:
     with _service(args) as service:
         hooks = Webhooks(service)
         if action == "add":
-            endpoint = hooks.add(args.url, secret=args.secret,
-                                 event_types=(args.events or "").split(","))
-            print(f"added {endpoint.id} → {endpoint.url}")
-            print(f"secret {endpoint.secret}")
-            print(f"events {', '.join(endpoint.event_types) or 'invoice.created, invoice.updated'}")
+            channel, rules = hooks.add(args.url, secret=args.secret,
+                                       event_types=(args.events or "").split(","))
+            print(f"added channel {channel.id} → {channel.url}")
+            print(f"secret {channel.signing_secret}")
+            for rule in rules:
+                print(f"rule {rule.id} {rule.type}")
         elif action == "list":
             _list(hooks, getattr(args, "json", False))
         elif action == "remove":
-            endpoint = hooks.remove(args.id)
-            print(f"removed {endpoint.id} → {endpoint.url}")
+            channel = hooks.remove(args.id)
+            print(f"removed channel {channel.id} → {channel.url}")
+        elif action == "test":
+            notification = hooks.test_rule(args.rule)
+            print(f"queued test event {notification.id} ({notification.type}, invoice "
+                  f"{notification.invoice_number}); it is sent while `tui-billing serve` or the dashboard runs")
         elif action == "deliveries":
             _deliveries(hooks, args.event, args.json)
         else:
@@ -176,36 +194,39 @@ def webhooks(args: argparse.Namespace) -> int:
 
 
 def _list(hooks: Webhooks, as_json: bool) -> None:
-    endpoints = hooks.endpoints()
+    channels, rules = hooks.channels(), hooks.rules()
     if as_json:
-        print(json.dumps([e.model_dump(mode="json") for e in endpoints], indent=2))
+        print(json.dumps([{**channel_json(c), "rules": [rule_json(r) for r in rules if c.id in r.channels]}
+                          for c in channels], indent=2, ensure_ascii=False))
         return
     counts: dict[tuple[str, str], int] = {}
     for delivery in hooks.deliveries():
-        key = (delivery.endpoint_id, delivery.status)
+        key = (delivery.channel_id, delivery.status)
         counts[key] = counts.get(key, 0) + 1
-    _table(["ID", "URL", "EVENTS", "SUCCEEDED", "PENDING", "FAILED"],
-           [[e.id, e.url, ",".join(e.event_types) or "(created,updated)",
-             *(str(counts.get((e.id, status), 0)) for status in ("succeeded", "pending", "failed"))]
-            for e in endpoints])
+    _table(["CHANNEL", "URL", "SECRET", "RULES", "SUCCEEDED", "PENDING", "FAILED"],
+           [[c.id + (" (disabled)" if c.disabled else ""), c.url, c.signing_secret,
+             ",".join(f"{r.type}:{r.id}" + ("(disabled)" if r.disabled else "")
+                      for r in rules if c.id in r.channels) or "(no rule: sends nothing)",
+             *(str(counts.get((c.id, status), 0)) for status in ("succeeded", "pending", "failed"))]
+            for c in channels])
 
 
 def _deliveries(hooks: Webhooks, event_id: str | None, as_json: bool) -> None:
     deliveries = hooks.deliveries(event_id)
-    urls = {e.id: e.url for e in hooks.endpoints(include_removed=True)}
+    urls = {c.id: c.url for c in hooks.channels(include_deleted=True)}
     if as_json:
-        print(json.dumps([{**d.model_dump(mode="json"), "endpoint_url": urls.get(d.endpoint_id)}
+        print(json.dumps([{**d.model_dump(mode="json"), "channel_url": urls.get(d.channel_id)}
                           for d in deliveries], indent=2, ensure_ascii=False))
         return
     rows = []
     for d in deliveries:
         last = d.attempts[-1] if d.attempts else None
         answer = "-" if last is None else (str(last.status_code) if last.status_code is not None else "error")
-        rows.append([d.event_id, d.event_type + (f" (replay {d.replay})" if d.replay else ""),
-                     urls.get(d.endpoint_id, d.endpoint_id), d.status, str(len(d.attempts)),
+        rows.append([d.notification_id, d.event_type + (f" (resend {d.replay})" if d.replay else ""),
+                     urls.get(d.channel_id, d.channel_id), d.status, str(len(d.attempts)),
                      answer if last is None else f"{answer} {last.latency_ms:.0f}ms",
                      _when(d.next_attempt_at)])
-    _table(["EVENT", "TYPE", "ENDPOINT", "STATUS", "ATTEMPTS", "LAST", "NEXT"], rows)
+    _table(["EVENT", "TYPE", "CHANNEL", "STATUS", "ATTEMPTS", "LAST", "NEXT"], rows)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {

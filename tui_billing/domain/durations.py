@@ -17,6 +17,11 @@ _ISO = re.compile(
 )
 _SHORT_UNIT = re.compile(r"(\d+)(mo|y|w|d|h|m|s)")
 _SHORT = re.compile(r"^(?:\d+(?:mo|y|w|d|h|m|s))+$")
+_SECONDS = {"weeks": 604_800, "days": 86_400, "hours": 3_600, "minutes": 60, "seconds": 1}
+_SHORT_NAMES = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+MAX_YEARS = 10
+"""The longest duration accepted anywhere (a clock move, a workflow period)."""
+_AVERAGE_MONTH_SECONDS = 2_629_746  # a Gregorian year / 12: compares months with seconds
 
 
 @dataclass(frozen=True)
@@ -25,8 +30,11 @@ class Duration:
     delta: timedelta = timedelta()
 
     def after(self, moment: datetime) -> datetime:
-        """``moment`` moved forward by this duration."""
-        return add_months(moment, self.months) + self.delta
+        """``moment`` moved forward by this duration; InvalidValue past the year 9999."""
+        try:
+            return add_months(moment, self.months) + self.delta
+        except (OverflowError, ValueError):
+            raise InvalidValue(f"{self.iso()} after {moment.date()} is past the year 9999") from None
 
     @property
     def is_zero(self) -> bool:
@@ -46,34 +54,29 @@ class Duration:
 
 
 def parse_duration(text: str) -> Duration:
-    """Parse ISO-8601 (``P1DT2H``) or shorthand (``1d2h``, ``1mo``); InvalidValue if neither."""
+    """Parse ISO-8601 (``P1DT2H``) or shorthand (``1d2h``, ``1mo``), at most ``MAX_YEARS``
+    long; InvalidValue if neither or longer."""
     raw = text.strip()
+    months, seconds = 0, 0
     match = _ISO.match(raw.upper())
     if match:
         parts = {k: int(v) for k, v in match.groupdict().items() if v}
-        return Duration(
-            months=parts.get("years", 0) * 12 + parts.get("months", 0),
-            delta=timedelta(
-                weeks=parts.get("weeks", 0), days=parts.get("days", 0),
-                hours=parts.get("hours", 0), minutes=parts.get("minutes", 0),
-                seconds=parts.get("seconds", 0),
-            ),
-        )
-    lowered = raw.lower()
-    if _SHORT.match(lowered):
-        months, delta = 0, timedelta()
-        for amount, unit in _SHORT_UNIT.findall(lowered):
+        months = parts.pop("years", 0) * 12 + parts.pop("months", 0)
+        seconds = sum(_SECONDS[unit] * n for unit, n in parts.items())
+    elif _SHORT.match(raw.lower()):
+        for amount, unit in _SHORT_UNIT.findall(raw.lower()):
             n = int(amount)
-            if unit == "y":
-                months += 12 * n
-            elif unit == "mo":
-                months += n
+            if unit in ("y", "mo"):
+                months += 12 * n if unit == "y" else n
             else:
-                delta += timedelta(**{{"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[unit]: n})
-        return Duration(months, delta)
-    raise InvalidValue(
-        f"{text!r} is not a duration: use ISO-8601 like P1D, PT1H, P1M, or shorthand like 2h, 3d, 1mo"
-    )
+                seconds += _SECONDS[_SHORT_NAMES[unit]] * n
+    else:
+        raise InvalidValue(
+            f"{text!r} is not a duration: use ISO-8601 like P1D, PT1H, P1M, or shorthand like 2h, 3d, 1mo"
+        )
+    if months * _AVERAGE_MONTH_SECONDS + seconds > MAX_YEARS * 12 * _AVERAGE_MONTH_SECONDS:
+        raise InvalidValue(f"{text!r} is longer than the limit of {MAX_YEARS} years")
+    return Duration(months, timedelta(seconds=seconds))
 
 
 def add_months(moment: datetime, months: int) -> datetime:

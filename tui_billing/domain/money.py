@@ -9,6 +9,9 @@ MINOR_UNITS: dict[str, int] = {
     "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "HUF": 2, "SEK": 2,
     "JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3,
 }
+MAX_MAGNITUDE = Decimal(10) ** 12
+"""The largest amount, quantity or unit price accepted: their products and sums stay
+exact in Decimal's 28 significant digits."""
 
 
 def minor_unit(currency: str) -> int:
@@ -29,6 +32,8 @@ def parse_decimal(text: str | int | Decimal, what: str) -> Decimal:
         raise InvalidValue(f"{what} must be a decimal number, got {text!r}") from None
     if not value.is_finite():
         raise InvalidValue(f"{what} must be a finite number, got {text!r}")
+    if abs(value) >= MAX_MAGNITUDE:
+        raise InvalidValue(f"{what} must be less than {MAX_MAGNITUDE:,f} in size, got {text!r}")
     return value
 
 

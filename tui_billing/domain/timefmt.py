@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
 from .errors import InvalidValue
 
 
@@ -18,6 +20,19 @@ def parse_rfc3339(text: str, what: str = "time") -> datetime:
         moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
     except ValueError:
         raise InvalidValue(f"{what} must be an RFC 3339 time like 2026-01-31T12:00:00Z, got {text!r}") from None
+    return in_range(moment, what, text)
+
+
+def in_range(moment: datetime, what: str, text: str | None = None) -> datetime:
+    """``moment`` in UTC if it has a time zone and falls in 1970–9998 (ids carry a Unix
+    timestamp; the clock needs room to move); else InvalidValue quoting ``text``."""
+    shown = repr(text) if text is not None else moment.isoformat()
     if moment.tzinfo is None:
-        raise InvalidValue(f"{what} needs a time zone (for example a trailing Z), got {text!r}")
-    return moment.astimezone(UTC)
+        raise InvalidValue(f"{what} needs a time zone (for example a trailing Z), got {shown}")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # past either end of the calendar, e.g. 0001-01-01T00:00:00+14:00
+        moment = EARLIEST.replace(year=1)
+    if not EARLIEST <= moment < datetime(9999, 1, 1, tzinfo=UTC):
+        raise InvalidValue(f"{what} must be between 1970 and 9998, got {shown}")
+    return moment

@@ -18,14 +18,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..domain import timefmt
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.linespec import parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..store.lock import WorkspaceLock
-from ..store.repository import payloads_path
+from ..store.repository import Repository, payloads_path, real_path
 from .service import Service
+
+
+MAX_CUSTOMERS = 10_000
+"""The most customers a workspace is generated with."""
 
 
 class Step(BaseModel):
@@ -42,10 +47,18 @@ class Scenario(BaseModel):
     description: str = ""
     seed: int = 7
     clock: datetime
-    customers: int = Field(default=6, ge=1, le=10_000)
+    customers: int = Field(default=6, ge=1, le=MAX_CUSTOMERS)
     app: dict[str, Any] = {}
     workflow: dict[str, Any] = {}
     steps: list[Step] = []
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_in_range(cls, clock: datetime) -> datetime:
+        try:
+            return timefmt.in_range(clock, "clock")
+        except InvalidValue as error:
+            raise ValueError(str(error)) from None
 
 
 S = TypeVar("S", bound="Scenario")
@@ -79,6 +92,12 @@ def find(name_or_path: str | Path) -> Path:
     raise InvalidValue(f"no scenario {str(name_or_path)!r}: give a file or one of {', '.join(bundled_names())}")
 
 
+def _first_problem(error: ValidationError) -> str:
+    """Pydantic's first complaint on one line: where, then what."""
+    first = error.errors()[0]
+    return f"{first['msg']} at {'.'.join(map(str, first['loc'])) or 'the top level'}"
+
+
 def load(path: Path | str, model: type[S] = Scenario) -> S:  # type: ignore[assignment]
     """A scenario file (or a file of a ``Scenario`` subclass, such as a tour)."""
     kind = model.__name__.lower()
@@ -91,26 +110,37 @@ def load(path: Path | str, model: type[S] = Scenario) -> S:  # type: ignore[assi
     except json.JSONDecodeError as error:
         raise InvalidValue(f"{kind} {path} is not valid JSON: {error}") from None
     except ValidationError as error:
-        raise InvalidValue(f"{kind} {path} is not a {kind}: {error.errors()[0]['msg']} "
-                           f"at {'.'.join(map(str, error.errors()[0]['loc']))}") from None
+        raise InvalidValue(f"{kind} {path} is not a {kind}: {_first_problem(error)}") from None
 
 
 def build(path: Path, scenario: Scenario, *, force: bool = False) -> Service:
-    """A new workspace at ``path`` made by replaying ``scenario``; a failing step leaves no
-    half-built workspace behind where there was none."""
-    path = Path(path)
-    new = not path.exists()
-    service = Service.create(path, seed=scenario.seed, now=scenario.clock, customers=scenario.customers,
-                             app=scenario.app, workflow=scenario.workflow, force=force)
+    """A new workspace at ``path`` made by replaying ``scenario``.
+
+    It is built beside (``<path>.init``) and moved into place only when every step has
+    run, so a failing step or a kill leaves the old workspace, or none, as it was.
+    """
+    path = real_path(path)
+    scratch = path.with_name(path.name + ".init")
+    try:
+        service = Service.create(scratch, seed=scenario.seed, now=scenario.clock,
+                                 customers=scenario.customers, app=scenario.app,
+                                 workflow=scenario.workflow, force=True)
+    except ValidationError as error:
+        raise InvalidValue(f"scenario {scenario.name}: {_first_problem(error)}") from None
     try:
         replay(service, scenario)
-    except BaseException:
         service.close()
-        if new:
-            for leftover in (path, payloads_path(path), WorkspaceLock(path).path):
-                leftover.unlink(missing_ok=True)
-        raise
-    return service
+        Repository.install(scratch, path, force=force)
+    finally:
+        service.close()  # closing twice does nothing
+        _remove(scratch)  # nothing left once installed
+    return Service.open(path)
+
+
+def _remove(scratch: Path) -> None:
+    """Delete a scratch workspace and the files beside it (nothing if already moved)."""
+    for leftover in (scratch, payloads_path(scratch), WorkspaceLock(scratch).path):
+        leftover.unlink(missing_ok=True)
 
 
 def replay(service: Service, scenario: Scenario) -> None:

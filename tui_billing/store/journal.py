@@ -11,19 +11,23 @@ Layout (UTF-8 text, one JSON document per line)::
 Why not TinyDB's ``JSONStorage``: it rewrites the whole file in place on every write
 (about 115 ms at 10k invoices) and a kill mid-write corrupts it. Here a command costs one
 appended line and one ``fsync``; when the journal outgrows the snapshot, a new file is
-written beside the old one and atomically renamed over it. A torn last line (the process
-was killed while writing it, so the command was never acknowledged) is ignored and cut
-off before the next append; damage anywhere else is corruption and the file is refused
-untouched.
+written beside the old one and atomically renamed over it. A torn tail (bytes after the
+last newline: the process was killed while writing a record, so the command was never
+acknowledged) is reported, ignored and cut off before the next append; a complete line
+with a bad checksum, anywhere, is damage and the file is refused untouched. A file cut at
+a line boundary looks whole; the lock file remembers the length each writer left, which
+catches that (see ``lock``).
 
 Opening verifies every line's checksum but parses only the journal: a table's snapshot
 line is parsed when the table is first used (``parse``), so a large workspace opens in
 the time it takes to read it.
 """
 
+import errno
 import gc
 import json
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -90,6 +94,29 @@ def _lines(raw: bytes) -> list[tuple[int, int]]:
     return bounds
 
 
+NO_FOLLOW = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+"""Flags for every file of a workspace: not inherited by children, never through a link."""
+
+
+def open_private(path: Path, flags: int) -> int:
+    """``os.open`` for a workspace file: created 0600 (less if the umask says so), an
+    existing one made private too, never through a symbolic link (OSError ELOOP)."""
+    fd = os.open(path, flags | NO_FOLLOW, 0o600)
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if mode & 0o077 and hasattr(os, "fchmod"):
+        with suppress(OSError):  # someone else's file: leave its mode alone
+            os.fchmod(fd, mode & 0o700)
+    return fd
+
+
+def os_message(path: Path, error: OSError, doing: str) -> str:
+    """Why ``path`` cannot be ``doing`` (open, write…), in words; a symbolic link is
+    named as such."""
+    if error.errno == errno.ELOOP:
+        return f"{path} is a symbolic link; tui-billing does not follow links for its own files"
+    return f"cannot {doing} {path}: {error.strerror or error}"
+
+
 def fsync_dir(path: Path) -> None:
     """Make a directory's entries (a new or renamed file) durable."""
     with suppress(OSError):  # not every platform can fsync a directory
@@ -111,6 +138,11 @@ class Journal:
         self.journal_bytes = 0
         self.schema_version = SCHEMA_VERSION
         """The version the file was written with (an upgradable one until it is upgraded)."""
+        self.torn_bytes = 0
+        """Bytes of a torn last record found by ``load`` (cut off before the next append)."""
+        self.snapshot_id = 0
+        """Identifies the snapshot (header and table checksums): tells a compacted or
+        replaced file from a truncated one."""
 
     # --- reading ---------------------------------------------------------------------
     def load(self) -> tuple[dict[str, memoryview], list[list[Op]]]:
@@ -122,7 +154,6 @@ class Journal:
             raise StoreError(f"cannot read workspace {self.path}: {error.strerror}") from None
         view = memoryview(raw)
         bounds = _lines(raw)
-        torn = (bounds[-1][1] + 1 if bounds else 0) < len(raw)  # bytes after the last newline
         names = self._check_header(raw[:bounds[0][1]] if bounds else raw)
         if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
@@ -134,19 +165,33 @@ class Journal:
                 raise StoreError(f"{self.path} is damaged at line {number} (its snapshot of "
                                  f"{name}); it was left as it is") from None
         self.snapshot_bytes = self._valid_length = bounds[len(names)][1] + 1
+        self.snapshot_id = zlib.crc32(b"".join(view[start:start + 8] for start, _ in bounds[1:1 + len(names)]))
         records: list[list[Op]] = []
-        journal = bounds[1 + len(names):]
-        for index, (start, end) in enumerate(journal):
+        for index, (start, end) in enumerate(bounds[1 + len(names):]):
+            number = index + 2 + len(names)
             try:
-                records.append(parse(_unframe(view[start:end])))
+                record = parse(_unframe(view[start:end]))
             except ValueError:
-                if index == len(journal) - 1 and not torn:
-                    break  # a damaged last line is a torn write: never acknowledged
-                number = index + 2 + len(names)
-                raise StoreError(f"{self.path} is damaged at line {number}; it was left as it is") from None
+                raise StoreError(f"{self.path} is damaged at line {number} (a complete journal "
+                                 "record that fails its checksum or is not JSON); it was left as it is") from None
+            if not isinstance(record, list):
+                raise StoreError(f"{self.path} is damaged at line {number}: a journal record is "
+                                 "not a list of operations; it was left as it is")
+            records.append(record)
             self._valid_length = end + 1
         self.journal_bytes = self._valid_length - self.snapshot_bytes
+        self.torn_bytes = len(raw) - self._valid_length
         return snapshot, records
+
+    def probe(self) -> None:
+        """Refuse, reading only the header, a file that is not a workspace we read: so
+        nothing is created beside a foreign file."""
+        try:
+            with open(self.path, "rb") as handle:
+                line = handle.readline(64 * 1024)
+        except OSError as error:
+            raise StoreError(f"cannot read workspace {self.path}: {error.strerror}") from None
+        self._check_header(line)
 
     def _check_header(self, line: bytes) -> list[str]:
         """The snapshot's table names, once the header says this is a workspace we read."""
@@ -190,7 +235,7 @@ class Journal:
 
     def _open_for_append(self) -> int:
         if self._fd is None:
-            fd = os.open(self.path, os.O_WRONLY)
+            fd = open_private(self.path, os.O_WRONLY)
             try:
                 if os.fstat(fd).st_size != self._valid_length:
                     os.ftruncate(fd, self._valid_length)  # drop a torn tail
@@ -207,11 +252,13 @@ class Journal:
         temporary = self.path.with_name(self.path.name + ".tmp")
         header = json.dumps({"format": FORMAT, "schema_version": SCHEMA_VERSION,
                              "tables": list(bodies)}).encode() + b"\n"
+        checksums = [b"%08x" % zlib.crc32(body) for body in bodies.values()]
         try:
-            with open(temporary, "wb") as handle:
+            temporary.unlink(missing_ok=True)  # a leftover of a killed run (or a planted link)
+            with open(open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
                 handle.write(header)
-                for body in bodies.values():
-                    handle.write(b"%08x " % zlib.crc32(body))
+                for checksum, body in zip(checksums, bodies.values()):
+                    handle.write(checksum + b" ")
                     handle.write(body)
                     handle.write(b"\n")
                 handle.flush()
@@ -224,7 +271,13 @@ class Journal:
             raise
         fsync_dir(self.path.parent)
         self._valid_length = self.snapshot_bytes = size
-        self.journal_bytes = 0
+        self.journal_bytes = self.torn_bytes = 0
+        self.snapshot_id = zlib.crc32(b"".join(checksums))
+
+    @property
+    def length(self) -> int:
+        """Bytes of the file that hold whole, acknowledged records."""
+        return self._valid_length
 
     def close(self) -> None:
         if self._fd is not None:

@@ -7,7 +7,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from .journal import StoreError, dumps, fsync_dir
+from .journal import NO_FOLLOW, StoreError, dumps, fsync_dir, open_private, os_message
+from .lock import READ_ONLY
 
 
 def pack(document: dict[str, Any]) -> str:
@@ -37,19 +38,33 @@ class PayloadFile:
         self._fd: int | None = None
         self._end = 0
         self._unsynced = False
+        self._unwritable: OSError | None = None
+        """Why the file was opened for reading only."""
 
     def _open(self, *, create: bool) -> int:
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+                self._fd = open_private(self.path, os.O_RDWR | (os.O_CREAT if create else 0))
             except OSError as error:
-                raise StoreError(f"cannot open {self.path}: {error.strerror}") from None
+                if create or error.errno not in READ_ONLY:
+                    raise StoreError(os_message(self.path, error, "open")) from None
+                self._fd = self._open_read_only()
+                self._unwritable = error
             self._end = os.fstat(self._fd).st_size
         return self._fd
+
+    def _open_read_only(self) -> int:
+        """The file for reading where this process may not write it."""
+        try:
+            return os.open(self.path, os.O_RDONLY | NO_FOLLOW)
+        except OSError as error:
+            raise StoreError(os_message(self.path, error, "open")) from None
 
     def append(self, data: bytes) -> list[int]:
         """Write ``data`` at the end (not yet durable: call ``sync``); its address."""
         fd = self._open(create=True)
+        if self._unwritable is not None:
+            raise self._unwritable
         written = 0
         while written < len(data):
             written += os.pwrite(fd, data[written:], self._end + written)

@@ -18,8 +18,10 @@ Two tables are stored in a compact form so that large tables parse fast (measure
   written and fsynced before the journal record that points at them.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+import os
 import shutil
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +32,12 @@ from tinydb.storages import MemoryStorage
 from tinydb.table import Table
 
 from . import migrations
-from .journal import SCHEMA_VERSION, Journal, Op, StoreError, dumps, iter_ops, parse
+from .journal import SCHEMA_VERSION, Journal, Op, StoreError, dumps, fsync_dir, iter_ops, os_message, parse
 from .lock import WorkspaceLock
 from .payloads import PayloadFile, compress, decompress, pack, unpack
 
 TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events",
-          "webhooks", "deliveries")
+          "webhooks", "deliveries", "channels", "rules", "notifications")
 COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 
@@ -87,6 +89,17 @@ def payloads_path(workspace: Path) -> Path:
     return workspace.with_name(workspace.name + ".payloads")
 
 
+def real_path(path: Path | str) -> Path:
+    """The workspace's real path: every name beside it (lock, payloads, temporary files)
+    derives from it, so a symbolic link to a workspace shares the workspace's lock, and
+    compaction writes the link's target, not over the link."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def _damaged(path: Path, what: str) -> StoreError:
+    return StoreError(f"{path} is damaged: {what}; it was left as it is")
+
+
 @dataclass(frozen=True)
 class Put:
     """Store ``document`` (keyed by its ``id``); invoices carry their list ``summary``."""
@@ -117,26 +130,36 @@ class Repository:
         self._index: dict[str, dict[str, int]] = {}
         """For each parsed table: document key → TinyDB doc id."""
         self._closed = False
+        self.notices: list[str] = []
+        """What opening found and tolerated (a torn last record), for the user to read."""
 
     # --- opening and closing -----------------------------------------------------------
     @classmethod
     def open(cls, path: Path) -> "Repository":
         """The workspace at ``path``, held by this process until ``close``."""
-        path = Path(path)
+        path = real_path(path)
         if not path.exists():
             raise StoreError(f"no workspace at {path}; create one with `tui-billing init`")
+        journal = Journal(path)
+        journal.probe()
         lock = WorkspaceLock(path)
         lock.acquire()
         try:
-            journal = Journal(path)
             snapshot, records = journal.load()
+            _check_not_truncated(path, journal, lock)
             repository = cls(path, journal, lock, snapshot)
             repository._apply(iter_ops(records))
             if journal.schema_version != SCHEMA_VERSION:
                 repository._upgrade(journal.schema_version)
+            repository._record_length()  # a replaced file is checked from now on too
         except BaseException:
             lock.release()
             raise
+        if journal.torn_bytes:
+            repository.notices.append(
+                f"{path} ended in a torn record ({journal.torn_bytes} bytes of a command that "
+                "was interrupted before it was acknowledged); it was ignored and is cut off at "
+                "the next change")
         return repository
 
     @classmethod
@@ -145,27 +168,48 @@ class Repository:
         refuses to replace a file unless forced."""
         if any(change.table == "events" for change in changes):
             raise ValueError("a new workspace starts without events")
-        path = Path(path)
+        path = real_path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
             raise StoreError(f"cannot create {path.parent}: {error.strerror}") from None
         lock = WorkspaceLock(path)
         lock.acquire()
         try:
-            if path.exists() and not force:
-                raise StoreError(f"{path} already exists; pass --force to replace it")
+            _check_replaceable(path, force)
             repository = cls(path, Journal(path), lock, {})
             repository._apply(repository._encode(change) for change in changes)
             repository._journal.write_snapshot(repository._snapshot())
             repository._payloads.reset()  # a replaced workspace's event data goes with it
+            repository._record_length()
         except OSError as error:
             lock.release()
-            raise StoreError(f"cannot write {path}: {error.strerror}") from None
+            raise StoreError(os_message(path, error, "write")) from None
         except BaseException:
             lock.release()
             raise
         return repository
+
+    @staticmethod
+    def install(built: Path, path: Path, *, force: bool = False) -> None:
+        """Move the closed workspace ``built`` (and its event data) to ``path``, replacing
+        what is there only if forced: two renames in the same directory, the workspace
+        last, so a kill leaves either the old workspace or the new one (or, between the
+        two renames, a pair whose checksums refuse the mix instead of showing it)."""
+        built, path = real_path(built), real_path(path)
+        lock = WorkspaceLock(path)
+        lock.acquire()
+        try:
+            _check_replaceable(path, force)
+            os.replace(payloads_path(built), payloads_path(path))
+            os.replace(built, path)
+            fsync_dir(path.parent)
+            lock.forget()  # a rebuilt demo can share the old snapshot's id and be shorter
+            WorkspaceLock(built).path.unlink(missing_ok=True)
+        except OSError as error:
+            raise StoreError(os_message(path, error, "write")) from None
+        finally:
+            lock.release()
 
     def close(self) -> None:
         """Compact a long journal into a fresh snapshot, then release the workspace.
@@ -189,6 +233,10 @@ class Repository:
                 raise KeyError(f"no table {name!r}")
             body = self._unparsed.pop(name, None)
             raw: dict[str, Any] = {} if body is None else parse(body)
+            if not isinstance(raw, dict) or not all(
+                    key.isdigit() and isinstance(doc, dict) and isinstance(doc.get("id"), str)
+                    for key, doc in raw.items()):
+                raise _damaged(self.path, f"its {name} table is not a table of documents")
             self._db.storage.read()[name] = raw
             self._index[name] = {doc["id"]: int(doc_id) for doc_id, doc in raw.items()}
             self._apply(self._waiting.pop(name))
@@ -206,12 +254,15 @@ class Repository:
         return None if row is None else self.decode(table, row)
 
     def decode(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
-        if table == "invoices":
-            return unpack(row["z"])
-        if table == "events":
-            document = {k: v for k, v in row.items() if k != "payload"}
-            document["data"] = decompress(self._payloads.read(row["payload"]))
-            return document
+        try:
+            if table == "invoices":
+                return unpack(row["z"])
+            if table == "events":
+                document = {k: v for k, v in row.items() if k != "payload"}
+                document["data"] = decompress(self._payloads.read(row["payload"]))
+                return document
+        except (KeyError, TypeError, ValueError, zlib.error):  # binascii.Error is a ValueError
+            raise _damaged(self.path, f"its {table} row {row.get('id')!r} cannot be decoded") from None
         return dict(row)
 
     def rows(self, table: str) -> list[dict[str, Any]]:
@@ -236,7 +287,8 @@ class Repository:
             self._payloads.sync()
             self._journal.append(ops)
         except OSError as error:
-            raise StoreError(f"cannot write {self.path}: {error.strerror}; nothing was changed") from None
+            raise StoreError(f"{os_message(self.path, error, 'write')}; nothing was changed") from None
+        self._record_length()
         self._apply(ops)
         if self._journal.journal_bytes > max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes):
             self._compact()
@@ -254,6 +306,9 @@ class Repository:
 
     def _apply(self, ops: Iterable[Op]) -> None:
         for op in ops:
+            if not (isinstance(op, list) and len(op) == 4 and isinstance(op[1], str)
+                    and isinstance(op[2], str) and isinstance(op[3], dict)):
+                raise _damaged(self.path, f"a journal operation is not [kind, table, key, row]: {str(op)[:80]}")
             kind, table_name, key = op[0], op[1], op[2]
             if kind != "put":
                 raise StoreError(f"{self.path} holds an unknown operation {kind!r}")
@@ -301,6 +356,37 @@ class Repository:
         command is durable: if the disk refuses, the journal simply stays longer."""
         with suppress(OSError):
             self._journal.write_snapshot(self._snapshot())
+            self._record_length()
+
+    def _record_length(self) -> None:
+        """Let the lock file remember how long the workspace is (see ``WorkspaceLock``)."""
+        with suppress(OSError):  # only a check for later: never a reason to fail a command
+            self._lock.record(self._journal.snapshot_id, self._journal.length)
+
+
+def _check_not_truncated(path: Path, journal: Journal, lock: WorkspaceLock) -> None:
+    """Refuse a workspace shorter than its last writer left it (same snapshot, fewer bytes)."""
+    if lock.recorded is None:
+        return
+    snapshot_id, length = lock.recorded
+    if snapshot_id == journal.snapshot_id and journal.length + journal.torn_bytes < length:
+        raise StoreError(
+            f"{path} is truncated: it held {length} bytes when last written and now holds "
+            f"{journal.length + journal.torn_bytes}, so acknowledged commands are missing; it was "
+            f"left as it is. Restore it from a copy, or if you put an older copy there on "
+            f"purpose, delete {lock.path} and open it again")
+
+
+def _check_replaceable(path: Path, force: bool) -> None:
+    """Refuse to overwrite a workspace, or event data beside no workspace, unless forced."""
+    if force:
+        return
+    if path.exists():
+        raise StoreError(f"{path} already exists; pass --force to replace it")
+    payloads = payloads_path(path)
+    if payloads.exists() and payloads.stat().st_size:
+        raise StoreError(f"{payloads} exists without its workspace {path.name}; move it away "
+                         "or pass --force to replace it")
 
 
 def _replace_with(document: dict[str, Any]) -> Callable[[dict[str, Any]], None]:

@@ -141,14 +141,14 @@ class WorkflowForm(Dialog[dict[str, Any]]):
 
 
 class EndpointForm(Dialog[dict[str, Any]]):
-    """A webhook endpoint: where to send events and which types (empty: OpenMeter's)."""
+    """A webhook channel: where to send events, and the event types it gets a rule for."""
 
-    TITLE_TEXT = "Add a webhook endpoint"
+    TITLE_TEXT = "Add a webhook channel"
 
     def fields(self) -> ComposeResult:
         yield from _field("URL", "http://127.0.0.1:9000/webhooks", "url")
-        yield from _field("Event types, comma-separated (empty: created and updated)", "",
-                          "events", placeholder="invoice.created,invoice.updated,invoice.generated")
+        yield from _field("Rules for event types, comma-separated (empty: both)", "",
+                          "events", placeholder="invoice.created,invoice.updated")
 
     def action_submit(self) -> None:
         url = self.value("url")

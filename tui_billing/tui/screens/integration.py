@@ -1,4 +1,4 @@
-"""The integration surface live: API calls, webhook endpoints and every delivery attempt."""
+"""The integration surface live: API calls, webhook channels and rules, every delivery attempt."""
 
 from typing import Any
 
@@ -28,9 +28,9 @@ class Integration(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("escape,A", "app.pop_screen", "Back", id="integration.back"),
-        Binding("plus", "add_endpoint", "Add endpoint", id="integration.add"),
-        Binding("minus", "remove_endpoint", "Remove endpoint", id="integration.remove"),
-        Binding("R", "replay", "Replay event", id="integration.replay"),
+        Binding("plus", "add_endpoint", "Add channel", id="integration.add"),
+        Binding("minus", "remove_endpoint", "Remove channel", id="integration.remove"),
+        Binding("R", "replay", "Resend event", id="integration.replay"),
         Binding("m", "toggle_mode", "Callback answer", id="integration.mode"),
     ]
 
@@ -67,7 +67,7 @@ class Integration(Screen[None]):
 
     def reload(self) -> None:
         integration = getattr(self.app, "integration", None)
-        endpoints = self.webhooks.endpoints()
+        channels, rules = self.webhooks.channels(), self.webhooks.rules()
         mode = self.service.workspace().callback_response
         if integration is not None:
             status = Content.assemble(("● ", "$success"), (self.app.api_status(), "bold"))  # type: ignore[attr-defined]
@@ -76,19 +76,20 @@ class Integration(Screen[None]):
                                       "--serve, or run `tui-billing serve`. Workspace callback answer: ",
                                       ("200 + invoice" if mode == "invoice" else "204", "bold"))
         lines = [status] + [
-            Content(f"  endpoint {e.id}  {e.url}  ({', '.join(e.event_types) or 'invoice.created, invoice.updated'})")
-            for e in endpoints]
-        if not endpoints:
-            lines.append(Content.styled("  no webhook endpoints: + adds one", "$text-muted"))
+            Content(f"  channel {c.id}  {c.url}{'  (disabled)' if c.disabled else ''}  rules: "
+                    f"{', '.join(r.type for r in rules if c.id in r.channels and r.active) or 'none'}")
+            for c in channels]
+        if not channels:
+            lines.append(Content.styled("  no webhook channels: + adds one", "$text-muted"))
         self.query_one("#integration-status", Static).update(Content("\n").join(lines))
         calls = [_call_row(c) for c in reversed(getattr(self.app, "calls", []))]
         self.query_one("#calls", RowList).set_rows(calls)
-        urls = {e.id: e.url for e in self.webhooks.endpoints(include_removed=True)}
+        urls = {c.id: c.url for c in self.webhooks.channels(include_deleted=True)}
         numbers = {row["id"]: row["number"] for row in self.service.invoice_rows()}
         rows = []
         for delivery in reversed(self.webhooks.deliveries()):
             last = delivery.attempts[-1] if delivery.attempts else None
-            rows.append({**delivery.model_dump(mode="json"), "url": urls.get(delivery.endpoint_id, "?"),
+            rows.append({**delivery.model_dump(mode="json"), "url": urls.get(delivery.channel_id, "?"),
                          "number": numbers.get(delivery.invoice_id, delivery.invoice_id),
                          "last": str(last.status_code or "—") if last else ""})
         table = self.query_one("#deliveries", RowList)
@@ -102,9 +103,9 @@ class Integration(Screen[None]):
             detail.show({k: event.row[k] for k in ("call", "status", "ms", "detail")},
                         Content.styled("API call", "$text-muted"))
         else:
-            detail.show({k: event.row[k] for k in ("id", "event_id", "event_type", "status", "url",
+            detail.show({k: event.row[k] for k in ("id", "notification_id", "event_type", "status", "url",
                                                     "next_attempt_at", "attempts")},
-                        Content.styled("delivery and its attempts (R replays the event)", "$text-muted"))
+                        Content.styled("delivery and its attempts (R resends the event)", "$text-muted"))
 
     def _run(self, done: str, command: Any) -> None:
         ok, _ = self.app.run_command(done, command)  # type: ignore[attr-defined]
@@ -114,25 +115,25 @@ class Integration(Screen[None]):
     def action_add_endpoint(self) -> None:
         def add(values: dict[str, Any] | None) -> None:
             if values is not None:
-                self._run(f"Endpoint added: {values['url']}", lambda: self.webhooks.add(
+                self._run(f"Channel added: {values['url']}", lambda: self.webhooks.add(
                     values["url"], event_types=values["event_types"]))
         self.app.push_screen(EndpointForm(), add)
 
     def action_remove_endpoint(self) -> None:
         row = self.query_one("#deliveries", RowList).current
-        endpoints = self.webhooks.endpoints()
-        target = next((e for e in endpoints if row and e.id == row["endpoint_id"]), endpoints[-1] if endpoints else None)
+        channels = self.webhooks.channels()
+        target = next((c for c in channels if row and c.id == row["channel_id"]), channels[-1] if channels else None)
         if target is None:
-            self.notify("There is no webhook endpoint to remove.", title="Refused", severity="error")
+            self.notify("There is no webhook channel to remove.", title="Refused", severity="error")
             return
-        self._run(f"Endpoint removed: {target.url}", lambda: self.webhooks.remove(target.id))
+        self._run(f"Channel removed: {target.url}", lambda: self.webhooks.remove(target.id))
 
     def action_replay(self) -> None:
         row = self.query_one("#deliveries", RowList).current
         if row is None:
-            self.notify("Select a delivery to replay its event.", title="Refused", severity="error")
+            self.notify("Select a delivery to resend its event.", title="Refused", severity="error")
             return
-        self._run("Event queued again (same webhook id)", lambda: self.webhooks.replay(row["event_id"]))
+        self._run("Event queued again (same webhook id)", lambda: self.webhooks.resend(row["notification_id"]))
 
     def action_toggle_mode(self) -> None:
         integration = getattr(self.app, "integration", None)
