@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_billing.service import Service
-from tui_billing.service import scenario
+from tui_billing.service import Service, scenario
 
 FIXED_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 SEED = 7

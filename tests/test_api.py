@@ -21,11 +21,11 @@ from typing import Any
 import aiohttp
 import openmeter
 import pytest
+from conftest import FIXED_CLOCK, SEED, SEEDS
 from corehttp.exceptions import ClientAuthenticationError, HttpResponseError
 from jsonschema import Draft202012Validator, FormatChecker
 from openmeter._generated import models as sdk_models
 
-from conftest import FIXED_CLOCK, SEED, SEEDS
 from tui_billing.api import ApiCall, ApiServer, start_api, start_integration
 from tui_billing.api import server as server_module
 from tui_billing.api.invoice_v3 import invoice_v3
@@ -54,8 +54,15 @@ async def serving(service: Service, **options: Any) -> AsyncIterator[tuple[ApiSe
         await server.stop()
 
 
-async def call(http: aiohttp.ClientSession, method: str, path: str, body: Any = None, *,
-               raw: bytes | None = None, token: str | None = None) -> tuple[int, str, Any]:
+async def call(
+    http: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    token: str | None = None,
+) -> tuple[int, str, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     async with http.request(method, path, data=data, headers=headers) as response:
@@ -79,23 +86,48 @@ def test_official_sdk_drives_callbacks_app_and_invoice(service: Service) -> None
     def partner() -> dict[str, Any]:
         client = openmeter.Client(endpoint=server.url, token=TOKEN)
         seen: dict[str, Any] = {"first": client.invoice.get_invoice(invoice_id)}
-        assert client.app_custom_invoicing.draft_syncronized(invoice_id, {"invoicing": {
-            "invoiceNumber": "EXT-1", "externalId": "ext-inv-1",
-            "lineExternalIds": [{"lineId": line_id, "externalId": "ext-line-1"}]}}) is None
+        assert (
+            client.app_custom_invoicing.draft_syncronized(
+                invoice_id,
+                {
+                    "invoicing": {
+                        "invoiceNumber": "EXT-1",
+                        "externalId": "ext-inv-1",
+                        "lineExternalIds": [{"lineId": line_id, "externalId": "ext-line-1"}],
+                    }
+                },
+            )
+            is None
+        )
         seen["approved"] = client.invoice.approve_action(invoice_id)
-        assert client.app_custom_invoicing.finalized(invoice_id, sdk_models.CustomInvoicingFinalizedRequest(
-            invoicing=sdk_models.CustomInvoicingFinalizedInvoicingRequest(
-                invoice_number="INV-EXT-1", sent_to_customer_at=datetime(2026, 1, 2, tzinfo=UTC)),
-            payment=sdk_models.CustomInvoicingFinalizedPaymentRequest(external_id="pay-1"))) is None
+        assert (
+            client.app_custom_invoicing.finalized(
+                invoice_id,
+                sdk_models.CustomInvoicingFinalizedRequest(
+                    invoicing=sdk_models.CustomInvoicingFinalizedInvoicingRequest(
+                        invoice_number="INV-EXT-1", sent_to_customer_at=datetime(2026, 1, 2, tzinfo=UTC)
+                    ),
+                    payment=sdk_models.CustomInvoicingFinalizedPaymentRequest(external_id="pay-1"),
+                ),
+            )
+            is None
+        )
         assert client.app_custom_invoicing.payment_status(invoice_id, {"trigger": "paid"}) is None
         seen["paid"] = client.invoice.get_invoice(invoice_id)
         with pytest.raises(HttpResponseError) as refused:
             client.app_custom_invoicing.payment_status(invoice_id, {"trigger": "paid"})
         seen["refused"] = refused.value
         seen["app"] = client.apps.get(app_id)
-        seen["updated"] = client.apps.update(app_id, sdk_models.CustomInvoicingAppReplaceUpdate(
-            name="Partner sandbox", type="custom_invoicing", metadata={"team": "billing"},
-            enable_draft_sync_hook=False, enable_issuing_sync_hook=True))
+        seen["updated"] = client.apps.update(
+            app_id,
+            sdk_models.CustomInvoicingAppReplaceUpdate(
+                name="Partner sandbox",
+                type="custom_invoicing",
+                metadata={"team": "billing"},
+                enable_draft_sync_hook=False,
+                enable_issuing_sync_hook=True,
+            ),
+        )
         with pytest.raises(ClientAuthenticationError):
             openmeter.Client(endpoint=server.url, token="wrong").invoice.get_invoice(invoice_id)
         return seen
@@ -119,7 +151,10 @@ def test_official_sdk_drives_callbacks_app_and_invoice(service: Service) -> None
     # shape is still the one its CustomInvoicingApp model reads.
     app = sdk_models.CustomInvoicingApp(seen["app"])
     assert (app.type, app.enable_draft_sync_hook, app.enable_issuing_sync_hook) == (
-        "custom_invoicing", True, True)
+        "custom_invoicing",
+        True,
+        True,
+    )
     updated = sdk_models.CustomInvoicingApp(seen["updated"])
     expected = ("Partner sandbox", {"team": "billing"}, False)
     assert (updated.name, updated.metadata, updated.enable_draft_sync_hook) == expected
@@ -137,8 +172,13 @@ def test_official_sdk_reads_detailed_lines_and_maps_their_external_ids(service: 
         before = client.invoice.get_invoice(invoice_id)
         usage = next(line for line in before.lines if line.price["type"] == "unit")
         detailed = usage.children[0]
-        assert client.app_custom_invoicing.draft_syncronized(invoice_id, {"invoicing": {
-            "lineExternalIds": [{"lineId": detailed.id, "externalId": "erp-usage-1"}]}}) is None
+        assert (
+            client.app_custom_invoicing.draft_syncronized(
+                invoice_id,
+                {"invoicing": {"lineExternalIds": [{"lineId": detailed.id, "externalId": "erp-usage-1"}]}},
+            )
+            is None
+        )
         return before, client.invoice.get_invoice(invoice_id)
 
     async def scenario() -> tuple[Any, Any]:
@@ -153,8 +193,10 @@ def test_official_sdk_reads_detailed_lines_and_maps_their_external_ids(service: 
     for line in before.lines:
         assert isinstance(line, sdk_models.InvoiceLine) and line.type == "usage_based"
         assert line.rate_card.price == line.price and line.invoice.id == invoice_id
-        assert all(isinstance(child, sdk_models.InvoiceDetailedLine) and child.type == "flat_fee"
-                   for child in line.children)
+        assert all(
+            isinstance(child, sdk_models.InvoiceDetailedLine) and child.type == "flat_fee"
+            for child in line.children
+        )
     flat = next(line for line in before.lines if line.price["type"] == "flat")
     assert [(c.quantity, c.per_unit_amount) for c in flat.children] == [("1", flat.price["amount"])]
     usage = next(line for line in after.lines if line.price["type"] == "unit")
@@ -169,19 +211,22 @@ def test_callback_response_follows_the_workspace_setting_unless_overridden(servi
 
     async def scenario() -> None:
         async with serving(service) as (_, http):
-            status, kind, body = await call(http, "POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized",
-                                            {"invoicing": {}})
+            status, kind, body = await call(
+                http, "POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized", {"invoicing": {}}
+            )
             assert (status, kind) == (200, "application/json")
             assert body == service.invoice_v1(service.invoice(invoice_id))
             assert body["statusDetails"]["extendedStatus"] == "draft.waiting_auto_approval"
             service.set_callback_response("no_content")  # read live: the next call answers 204
             await call(http, "POST", f"{INVOICES}/{invoice_id}/approve")
-            status, _, body = await call(http, "POST", f"{CALLBACKS}/{invoice_id}/payment/status",
-                                         {"trigger": "payment_overdue"})
+            status, _, body = await call(
+                http, "POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": "payment_overdue"}
+            )
             assert (status, body) == (204, None)
         async with serving(service, callback_response="invoice") as (_, http):
-            status, _, body = await call(http, "POST", f"{CALLBACKS}/{invoice_id}/payment/status",
-                                         {"trigger": "paid"})
+            status, _, body = await call(
+                http, "POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": "paid"}
+            )
             assert status == 200 and body["status"] == "paid"
 
     run(scenario())
@@ -190,30 +235,57 @@ def test_callback_response_follows_the_workspace_setting_unless_overridden(servi
 
 # --- problems -----------------------------------------------------------------------------------
 PROBLEMS = [
-    ("body of the wrong type", "POST", "draft/synchronized", {"invoicing": {"invoiceNumber": 5}}, 400,
-     "invoicing.invoiceNumber"),
+    (
+        "body of the wrong type",
+        "POST",
+        "draft/synchronized",
+        {"invoicing": {"invoiceNumber": 5}},
+        400,
+        "invoicing.invoiceNumber",
+    ),
     ("body not JSON", "POST", "draft/synchronized", b"{not json", 400, "not valid JSON"),
     ("body missing invoicing", "POST", "draft/synchronized", {}, 400, "invoicing: Field required"),
     ("empty body", "POST", "payment/status", b"", 400, "empty"),
     ("unknown trigger", "POST", "payment/status", {"trigger": "refund"}, 400, "not a payment trigger"),
-    ("unknown line", "POST", "draft/synchronized",
-     {"invoicing": {"lineExternalIds": [{"lineId": "01KDWCJ2M0AAAAAAAAAAAAAAAA", "externalId": "x"}]}},
-     400, "has no line"),
-    ("line discounts", "POST", "draft/synchronized",
-     {"invoicing": {"lineDiscountExternalIds": [{"lineDiscountId": "d1", "externalId": "x"}]}}, 400,
-     "no line discount"),
+    (
+        "unknown line",
+        "POST",
+        "draft/synchronized",
+        {"invoicing": {"lineExternalIds": [{"lineId": "01KDWCJ2M0AAAAAAAAAAAAAAAA", "externalId": "x"}]}},
+        400,
+        "has no line",
+    ),
+    (
+        "line discounts",
+        "POST",
+        "draft/synchronized",
+        {"invoicing": {"lineDiscountExternalIds": [{"lineDiscountId": "d1", "externalId": "x"}]}},
+        400,
+        "no line discount",
+    ),
     ("wrong state", "POST", "issuing/synchronized", {}, 400, "only allowed in issuing.syncing"),
-    ("payment in a draft", "POST", "payment/status", {"trigger": "paid"}, 400, "not allowed in draft.syncing"),
+    (
+        "payment in a draft",
+        "POST",
+        "payment/status",
+        {"trigger": "paid"},
+        400,
+        "not allowed in draft.syncing",
+    ),
     ("approve while syncing", "POST", "approve", None, 400, "not allowed"),
 ]
 
 
-@pytest.mark.parametrize(("case", "method", "action", "body", "status", "detail"), PROBLEMS,
-                         ids=[p[0] for p in PROBLEMS])
-def test_refused_calls_answer_problem_json(service: Service, case: str, method: str, action: str,
-                                           body: Any, status: int, detail: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "method", "action", "body", "status", "detail"), PROBLEMS, ids=[p[0] for p in PROBLEMS]
+)
+def test_refused_calls_answer_problem_json(
+    service: Service, case: str, method: str, action: str, body: Any, status: int, detail: str
+) -> None:
     invoice_id = in_syncing(service)
-    path = f"{INVOICES}/{invoice_id}/{action}" if action == "approve" else f"{CALLBACKS}/{invoice_id}/{action}"
+    path = (
+        f"{INVOICES}/{invoice_id}/{action}" if action == "approve" else f"{CALLBACKS}/{invoice_id}/{action}"
+    )
     problem = run(_problem(service, method, path, body))
     assert problem["status"] == status and detail in problem["detail"], problem
 
@@ -232,7 +304,8 @@ def check_problem(path: str, status: int, kind: str, problem: dict[str, Any]) ->
         assert set(problem) <= V3_PROBLEM and problem["type"].startswith("https://kongapi.info/konnect/")
         if status == 400:
             assert problem["invalid_parameters"] and all(
-                {"field", "reason", "source"} <= set(p) for p in problem["invalid_parameters"])
+                {"field", "reason", "source"} <= set(p) for p in problem["invalid_parameters"]
+            )
     else:
         assert set(problem) <= V1_PROBLEM and problem["type"] == "about:blank"
     return problem
@@ -251,9 +324,18 @@ def _sample(path: str) -> str:
     return path
 
 
-APP_V1_BODY = {"name": "x", "type": "custom_invoicing", "enableDraftSyncHook": False, "enableIssuingSyncHook": False}
-APP_V3_BODY = {"name": "x", "type": "external_invoicing", "enable_draft_sync_hook": False,
-               "enable_issuing_sync_hook": False}
+APP_V1_BODY = {
+    "name": "x",
+    "type": "custom_invoicing",
+    "enableDraftSyncHook": False,
+    "enableIssuingSyncHook": False,
+}
+APP_V3_BODY = {
+    "name": "x",
+    "type": "external_invoicing",
+    "enable_draft_sync_hook": False,
+    "enable_issuing_sync_hook": False,
+}
 
 
 def valid_body(method: str, template: str) -> Any:
@@ -277,6 +359,7 @@ ID_ROUTES = [(r.method, base + r.path) for r in server_module.ROUTES for base in
 @pytest.mark.parametrize(("method", "template"), ID_ROUTES, ids=[f"{m} {p}" for m, p in ID_ROUTES])
 def test_every_path_id_is_checked(service: Service, method: str, template: str) -> None:
     """Not a ULID: 400 (request validation, nothing read); an unknown ULID: 404."""
+
     async def scenario() -> None:
         async with serving(service) as (_, http):
             for bad in ("not-a-ulid", "DRAFT-GOUL-1", "01KDWCJ2M0ZZZZZZZZZZZZZZZZZ"):
@@ -311,38 +394,64 @@ def test_unknown_routes_are_404_and_v3_is_not_served_at_the_root(service: Servic
 def test_billing_refusals_carry_validation_issues(service: Service) -> None:
     """As OpenMeter's EncodeValidationIssues: the first issue's fields as ``extensions``."""
     invoice_id = in_syncing(service)
-    refusal = {"severity": "critical", "message": "invoice action not available",
-               "code": "invoice_action_not_available"}
+    refusal = {
+        "severity": "critical",
+        "message": "invoice action not available",
+        "code": "invoice_action_not_available",
+    }
     assert run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/approve", None))["extensions"] == refusal
     assert run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/advance", None))["extensions"] == {
-        "severity": "critical", "message": "invoice cannot advance", "code": "invoice_cannot_advance"}
+        "severity": "critical",
+        "message": "invoice cannot advance",
+        "code": "invoice_cannot_advance",
+    }
     not_found = run(_problem(service, "GET", f"{INVOICES}/{UNKNOWN_ULID}", None))
-    assert not_found["extensions"] == {"severity": "critical", "message": "invoice not found",
-                                       "code": "invoice_not_found"}
+    assert not_found["extensions"] == {
+        "severity": "critical",
+        "message": "invoice not found",
+        "code": "invoice_not_found",
+    }
     payment = run(_problem(service, "POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": "paid"}))
-    assert payment["extensions"] == {"severity": "critical", "message": payment["detail"],
-                                     "component": "app.custom_invoicing.collectPayments.trigger_invoice"}
+    assert payment["extensions"] == {
+        "severity": "critical",
+        "message": payment["detail"],
+        "component": "app.custom_invoicing.collectPayments.trigger_invoice",
+    }
     # Not billing validation issues: a sync callback in the wrong state, a bad body, an unknown app.
-    for method, path, body in [("POST", f"{CALLBACKS}/{invoice_id}/issuing/synchronized", {}),
-                               ("POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": 1}),
-                               ("GET", f"/api/v1/apps/{UNKNOWN_ULID}", None)]:
+    for method, path, body in [
+        ("POST", f"{CALLBACKS}/{invoice_id}/issuing/synchronized", {}),
+        ("POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": 1}),
+        ("GET", f"/api/v1/apps/{UNKNOWN_ULID}", None),
+    ]:
         assert "extensions" not in run(_problem(service, method, path, body))
 
 
 def test_more_issues_go_to_additional_issues() -> None:
     first = Issue("critical", "one", code="a", component="c", path="lines[0]")
     second = Issue("warning", "two")
-    assert extensions([first]) == {"severity": "critical", "message": "one", "code": "a", "component": "c",
-                                   "path": "lines[0]"}
-    assert extensions([first, second, second]) == {**extensions([first]), "additionalIssues": [
-        {"severity": "warning", "message": "two"}, {"severity": "warning", "message": "two"}]}
+    assert extensions([first]) == {
+        "severity": "critical",
+        "message": "one",
+        "code": "a",
+        "component": "c",
+        "path": "lines[0]",
+    }
+    assert extensions([first, second, second]) == {
+        **extensions([first]),
+        "additionalIssues": [
+            {"severity": "warning", "message": "two"},
+            {"severity": "warning", "message": "two"},
+        ],
+    }
     assert extensions([]) == {}
 
 
 def test_problem_instance_names_the_request(service: Service) -> None:
     async def scenario() -> None:
         async with serving(service) as (_, http):
-            async with http.get(f"{INVOICES}/{UNKNOWN_ULID}", headers={"X-Request-Id": "partner-42"}) as response:
+            async with http.get(
+                f"{INVOICES}/{UNKNOWN_ULID}", headers={"X-Request-Id": "partner-42"}
+            ) as response:
                 assert response.headers["X-Request-Id"] == "partner-42"
                 assert (await response.json(content_type=None))["instance"] == "urn:request:partner-42"
             seen = set()
@@ -363,14 +472,17 @@ def test_v3_problems(service: Service) -> None:
     refused = run(_problem(service, "PUT", f"/api/v3/openmeter/apps/{app_id}", b"{"))
     assert refused["invalid_parameters"][0]["source"] == "body"
     assert run(_problem(service, "GET", f"/api/v3/openmeter/apps/{app_id}", None, token=TOKEN))["type"] == (
-        "https://kongapi.info/konnect/unauthenticated")
+        "https://kongapi.info/konnect/unauthenticated"
+    )
 
 
 def test_void_answers_501_as_openmeter_does(service: Service, workspace_path: Path) -> None:
     invoice_id = service.create_invoice(service.customers()[0].key).id
     before = _files(workspace_path)
     problem = run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/void", {"action": {}}))
-    assert (problem["status"], problem["title"]) == (501, "Not Implemented") and "payment/status" in problem["detail"]
+    assert (problem["status"], problem["title"]) == (501, "Not Implemented") and "payment/status" in problem[
+        "detail"
+    ]
     assert _files(workspace_path) == before
 
 
@@ -393,13 +505,20 @@ def test_other_problems(service: Service) -> None:
     assert run(_problem(service, "PATCH", INVOICES, None))["status"] == 405
     assert "statuses" in run(_problem(service, "GET", f"{INVOICES}?statuses=open", None))["detail"]
     assert run(_problem(service, "GET", f"{INVOICES}?pageSize=0", None))["status"] == 400
-    problem = run(_problem(service, "PUT", f"/api/v1/apps/{app_id}",
-                           {"name": "", "type": "stripe", "enableDraftSyncHook": "yes"}))
+    problem = run(
+        _problem(
+            service,
+            "PUT",
+            f"/api/v1/apps/{app_id}",
+            {"name": "", "type": "stripe", "enableDraftSyncHook": "yes"},
+        )
+    )
     assert problem["status"] == 400 and "name" in problem["detail"] and "type" in problem["detail"]
 
 
 def test_conflict_is_409(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     """No command of the core raises Conflict yet; the API maps it to 409 all the same."""
+
     def conflicting(invoice_id: str) -> None:
         raise Conflict(f"invoice {invoice_id} was changed meanwhile")
 
@@ -421,8 +540,11 @@ def test_token_is_required_when_set(service: Service) -> None:
 
 
 def _files(workspace_path: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(workspace_path.parent.glob(workspace_path.name + "*")) if p.suffix != ".lock"}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(workspace_path.parent.glob(workspace_path.name + "*"))
+        if p.suffix != ".lock"
+    }
 
 
 def test_refused_calls_leave_the_workspace_byte_identical(service: Service, workspace_path: Path) -> None:
@@ -431,15 +553,32 @@ def test_refused_calls_leave_the_workspace_byte_identical(service: Service, work
     before = _files(workspace_path)
     refused = [
         ("POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized", {"invoicing": {"invoiceNumber": 1}}, None),
-        ("POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized", {"invoicing": {
-            "invoiceNumber": "N-1", "lineExternalIds": [{"lineId": UNKNOWN_ULID, "externalId": "x"}]}}, TOKEN),
+        (
+            "POST",
+            f"{CALLBACKS}/{invoice_id}/draft/synchronized",
+            {
+                "invoicing": {
+                    "invoiceNumber": "N-1",
+                    "lineExternalIds": [{"lineId": UNKNOWN_ULID, "externalId": "x"}],
+                }
+            },
+            TOKEN,
+        ),
         ("POST", f"{CALLBACKS}/{invoice_id}/issuing/synchronized", {}, TOKEN),
         ("POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": "void"}, TOKEN),
         ("POST", f"{CALLBACKS}/{UNKNOWN_ULID}/payment/status", {"trigger": "paid"}, TOKEN),
         ("POST", f"{INVOICES}/{invoice_id}/retry", None, TOKEN),
-        ("PUT", f"/api/v1/apps/{app_id}", {"name": "x" * 300, "type": "custom_invoicing",
-                                            "enableDraftSyncHook": False,
-                                            "enableIssuingSyncHook": False}, TOKEN),
+        (
+            "PUT",
+            f"/api/v1/apps/{app_id}",
+            {
+                "name": "x" * 300,
+                "type": "custom_invoicing",
+                "enableDraftSyncHook": False,
+                "enableIssuingSyncHook": False,
+            },
+            TOKEN,
+        ),
         ("POST", f"{CALLBACKS}/{invoice_id}/draft/synchronized", {"invoicing": {}}, "wrong-token"),
     ]
 
@@ -477,18 +616,21 @@ def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
             _, _, drafts = await call(http, "GET", f"{INVOICES}?statuses=draft&statuses=overdue")
             assert {i["status"] for i in drafts["items"]} == {"draft", "overdue"}
             _, _, waiting = await call(
-                http, "GET", f"{INVOICES}?extendedStatuses=draft.syncing,issuing.syncing&expand=lines")
+                http, "GET", f"{INVOICES}?extendedStatuses=draft.syncing,issuing.syncing&expand=lines"
+            )
             assert {extended(i) for i in waiting["items"]} == {"draft.syncing", "issuing.syncing"}
             assert all(i["lines"] for i in waiting["items"])
             _, _, deleted = await call(
-                http, "GET", f"{INVOICES}?extendedStatuses=deleted,delete.failed&includeDeleted=true")
+                http, "GET", f"{INVOICES}?extendedStatuses=deleted,delete.failed&includeDeleted=true"
+            )
             assert {extended(i) for i in deleted["items"]} == {"deleted", "delete.failed"}
             _, _, page = await call(http, "GET", f"{INVOICES}?page=2&pageSize=5")
             assert (page["page"], page["pageSize"]) == (2, 5)
             assert [i["id"] for i in page["items"]] == shown[5:10]
             _, _, mine = await call(http, "GET", f"{INVOICES}?customers={customer}")
-            assert [i["id"] for i in mine["items"]] == [i.id for i in invoices
-                                                        if i.customer.id == customer and i.deleted_at is None]
+            assert [i["id"] for i in mine["items"]] == [
+                i.id for i in invoices if i.customer.id == customer and i.deleted_at is None
+            ]
             _, _, nobody = await call(http, "GET", f"{INVOICES}?customers={UNKNOWN_ULID}")
             assert (nobody["totalCount"], nobody["items"]) == (0, [])
             _, _, backwards = await call(http, "GET", f"{INVOICES}?order=DESC")
@@ -518,43 +660,54 @@ def test_list_invoices_time_filters(service: Service) -> None:
 
     async def scenario() -> None:
         async with serving(service) as (_, http):
-            assert await ids(http, f"createdAfter={middle}") == [i.id for i in invoices if i.created_at >= created[1]]
-            assert await ids(http, f"createdBefore={middle}") == [i.id for i in invoices if i.created_at <= created[1]]
+            assert await ids(http, f"createdAfter={middle}") == [
+                i.id for i in invoices if i.created_at >= created[1]
+            ]
+            assert await ids(http, f"createdBefore={middle}") == [
+                i.id for i in invoices if i.created_at <= created[1]
+            ]
             assert await ids(http, f"createdAfter={middle}&createdBefore={middle}") == [
-                i.id for i in invoices if i.created_at == created[1]]
+                i.id for i in invoices if i.created_at == created[1]
+            ]
             # An offset sent unencoded ('+' read as a space) is still understood.
             assert await ids(http, f"createdAfter={created[1].isoformat()}") == await ids(
-                http, f"createdAfter={middle}")
+                http, f"createdAfter={middle}"
+            )
             assert await ids(http, "issuedAfter=2000-01-01T00:00:00Z") == [i.id for i in issued]
             start = min(i.period_from for i in invoices).isoformat().replace("+00:00", "Z")
             assert await ids(http, f"periodStartBefore={start}") == [
-                i.id for i in invoices if i.period_from.isoformat().replace("+00:00", "Z") == start]
+                i.id for i in invoices if i.period_from.isoformat().replace("+00:00", "Z") == start
+            ]
             newest_first = sorted(invoices, key=lambda i: i.created_at, reverse=True)
             assert await ids(http, "order=DESC") == [i.id for i in newest_first]
             descending = await ids(http, "orderBy=issuedAt&order=DESC")
-            assert descending[:len(invoices) - len(issued)] == [
-                i.id for i in invoices if i.issued_at is None]  # empty first going down
+            assert descending[: len(invoices) - len(issued)] == [
+                i.id for i in invoices if i.issued_at is None
+            ]  # empty first going down
 
     run(scenario())
 
 
-@pytest.mark.parametrize(("query", "detail"), [
-    ("statuses=open", "statuses: unknown value open"),
-    ("statuses=deleted", "statuses: unknown value deleted"),
-    ("extendedStatuses=draft.nowhere", "extendedStatuses: unknown value"),
-    ("expand=everything", "expand: unknown value"),
-    ("customers=nobody", "customers: nobody is not a ULID"),
-    ("issuedAfter=yesterday", "issuedAfter: must be an RFC 3339 time"),
-    ("createdBefore=2026-01-01T00:00:00", "createdBefore: needs a time zone"),
-    ("includeDeleted=yes", "includeDeleted: must be true or false"),
-    ("order=up", "order: must be ASC or DESC"),
-    ("orderBy=total", "orderBy: unknown value"),
-    ("page=0", "page: must be between 1"),
-    ("pageSize=1001", "pageSize: must be between 1 and 1000"),
-    ("pageSize=ten", "pageSize: must be an integer"),
-    ("page=1&page=2", "page: give it once"),
-    ("customer=01G65Z755AFWAKHE12NY0CQ9FH", "unknown query parameter customer"),
-])
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("statuses=open", "statuses: unknown value open"),
+        ("statuses=deleted", "statuses: unknown value deleted"),
+        ("extendedStatuses=draft.nowhere", "extendedStatuses: unknown value"),
+        ("expand=everything", "expand: unknown value"),
+        ("customers=nobody", "customers: nobody is not a ULID"),
+        ("issuedAfter=yesterday", "issuedAfter: must be an RFC 3339 time"),
+        ("createdBefore=2026-01-01T00:00:00", "createdBefore: needs a time zone"),
+        ("includeDeleted=yes", "includeDeleted: must be true or false"),
+        ("order=up", "order: must be ASC or DESC"),
+        ("orderBy=total", "orderBy: unknown value"),
+        ("page=0", "page: must be between 1"),
+        ("pageSize=1001", "pageSize: must be between 1 and 1000"),
+        ("pageSize=ten", "pageSize: must be an integer"),
+        ("page=1&page=2", "page: give it once"),
+        ("customer=01G65Z755AFWAKHE12NY0CQ9FH", "unknown query parameter customer"),
+    ],
+)
 def test_list_invoices_refuses_bad_parameters(service: Service, query: str, detail: str) -> None:
     problem = run(_problem(service, "GET", f"{INVOICES}?{query}", None))
     assert problem["status"] == 400 and detail in problem["detail"], problem
@@ -566,8 +719,14 @@ def test_operations_without_query_parameters_refuse_them(service: Service) -> No
     assert problem["status"] == 400 and "unknown query parameter expand; it takes none" in problem["detail"]
     assert service.invoice(invoice_id).status.value == "draft.waiting_for_collection"
     problem = run(_problem(service, "GET", "/api/v3/openmeter/apps?pageSize=5", None))
-    assert problem["invalid_parameters"] == [{"field": "pageSize", "rule": "unknown_property",
-                                              "reason": "unknown query parameter", "source": "query"}]
+    assert problem["invalid_parameters"] == [
+        {
+            "field": "pageSize",
+            "rule": "unknown_property",
+            "reason": "unknown query parameter",
+            "source": "query",
+        }
+    ]
 
 
 def test_get_invoice_expands_lines_unless_told(service: Service) -> None:
@@ -575,8 +734,11 @@ def test_get_invoice_expands_lines_unless_told(service: Service) -> None:
 
     async def scenario() -> None:
         async with serving(service) as (_, http):
-            for query, has_lines in (("", True), ("?expand=lines&includeDeletedLines=true", True),
-                                     ("?expand=preceding", False)):
+            for query, has_lines in (
+                ("", True),
+                ("?expand=lines&includeDeletedLines=true", True),
+                ("?expand=preceding", False),
+            ):
                 status, _, body = await call(http, "GET", f"{INVOICES}/{invoice_id}{query}")
                 assert status == 200 and ("lines" in body) == has_lines
             status, _, _ = await call(http, "GET", f"{INVOICES}/{invoice_id}?includeDeletedLines=maybe")
@@ -595,8 +757,10 @@ def test_billing_actions(service: Service) -> None:
 
     async def scenario() -> None:
         # on_change comes first (before on_call), so it records the index of its own call.
-        async with serving(service, on_change=lambda: changes.append(len(calls)),
-                           on_call=calls.append) as (_, http):
+        async with serving(service, on_change=lambda: changes.append(len(calls)), on_call=calls.append) as (
+            _,
+            http,
+        ):
             status, _, body = await call(http, "GET", f"{INVOICES}/{held}")
             approve = body["statusDetails"]["availableActions"]["approve"]
             assert approve == {"resultingState": "payment_processing.pending"}
@@ -637,30 +801,42 @@ def test_v3_invoice_list_filters_sorts_and_pages(demo_service: Service) -> None:
             assert first["meta"]["page"] == {"number": 1, "size": 20, "total": len(invoices)}
             assert await ids(http, "?page[size]=5&page[number]=2") == [i.id for i in invoices][5:10]
             assert await ids(http, "?filter[status][oeq]=draft,paid") == [
-                i.id for i in invoices if i.status.short in ("draft", "paid")]
-            assert await ids(http, "?filter[status]=paid") == [i.id for i in invoices if i.status.short == "paid"]
+                i.id for i in invoices if i.status.short in ("draft", "paid")
+            ]
+            assert await ids(http, "?filter[status]=paid") == [
+                i.id for i in invoices if i.status.short == "paid"
+            ]
             assert await ids(http, f"?filter[customer_id]={customer}") == [
-                i.id for i in invoices if i.customer.id == customer]
+                i.id for i in invoices if i.customer.id == customer
+            ]
             issued = await ids(http, "?sort=issued_at%20desc&page[size]=100")
-            assert issued[:sum(i.issued_at is None for i in invoices)] == [
-                i.id for i in invoices if i.issued_at is None]
+            assert issued[: sum(i.issued_at is None for i in invoices)] == [
+                i.id for i in invoices if i.issued_at is None
+            ]
             assert await ids(http, "?filter[created_at][gt]=2026-01-01T09:00:00Z") == []
-            assert len(await ids(http, "?filter[created_at][gte]=2026-01-01T09:00:00Z&page[size]=100")) == len(invoices)
+            assert len(
+                await ids(http, "?filter[created_at][gte]=2026-01-01T09:00:00Z&page[size]=100")
+            ) == len(invoices)
 
     run(scenario())
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("filter[status]=deleted", "filter[status]"),
-    ("filter[customer_id][oeq]=nobody", "filter[customer_id]"),
-    ("filter[issued_at][gte]=soon", "filter[issued_at][gte]"),
-    ("filter[created_at][gt]=2026-01-01T00:00:00Z&filter[created_at][gte]=2026-01-01T00:00:00Z",
-     "filter[created_at]"),
-    ("filter[status][neq]=draft", "filter[status][neq]"),
-    ("sort=total", "sort"),
-    ("page[size]=0", "page[size]"),
-    ("statuses=draft", "statuses"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("filter[status]=deleted", "filter[status]"),
+        ("filter[customer_id][oeq]=nobody", "filter[customer_id]"),
+        ("filter[issued_at][gte]=soon", "filter[issued_at][gte]"),
+        (
+            "filter[created_at][gt]=2026-01-01T00:00:00Z&filter[created_at][gte]=2026-01-01T00:00:00Z",
+            "filter[created_at]",
+        ),
+        ("filter[status][neq]=draft", "filter[status][neq]"),
+        ("sort=total", "sort"),
+        ("page[size]=0", "page[size]"),
+        ("statuses=draft", "statuses"),
+    ],
+)
 def test_v3_invoice_list_refuses_bad_parameters(service: Service, query: str, field: str) -> None:
     problem = run(_problem(service, "GET", f"{V3_INVOICES}?{query}", None))
     assert [p["field"] for p in problem["invalid_parameters"]] == [field] and problem["status"] == 400
@@ -679,7 +855,8 @@ def test_v3_invoice_get_and_actions(service: Service, base: str) -> None:
             status, _, body = await call(http, "GET", f"{path}/{held.id}")
             assert status == 200 and body["type"] == "standard"
             assert body["status_details"]["available_actions"]["approve"] == {
-                "resulting_state": "payment_processing.pending"}
+                "resulting_state": "payment_processing.pending"
+            }
             assert [line["id"] for line in body["lines"]] == [line.id for line in held.lines]
             assert all(line["type"] == "standard_line" and line["detailed_lines"] for line in body["lines"])
             assert body["totals"]["total"] == str(held.totals.total)
@@ -690,7 +867,9 @@ def test_v3_invoice_get_and_actions(service: Service, base: str) -> None:
             assert problem["extensions"]["code"] == "invoice_action_not_available"
             assert problem["invalid_parameters"][0]["field"] == "invoiceId"
             status, _, body = await call(http, "POST", f"{path}/{waiting}/snapshot-quantities")
-            assert status == 200 and body["status_details"]["extended_status"] != "draft.waiting_for_collection"
+            assert (
+                status == 200 and body["status_details"]["extended_status"] != "draft.waiting_for_collection"
+            )
             status, kind, problem = await call(http, "POST", f"{path}/{UNKNOWN_ULID}/retry")
             check_problem(f"{path}/x", 404, kind, problem)
             assert problem["extensions"]["code"] == "invoice_not_found"
@@ -704,16 +883,33 @@ def test_v3_lines_map_detailed_lines_when_the_v1_line_has_children(service: Serv
     invoice = service.create_invoice(service.customers()[0].key)
     v1 = service.invoice_v1(invoice)
     parent = v1["lines"][0]
-    child = {**parent, "id": UNKNOWN_ULID, "name": "detail", "perUnitAmount": "2.5", "quantity": "4",
-             "category": "regular", "externalIds": {"invoicing": "ext-d1"}}
-    v1["lines"] = [{**parent, "type": "usage_based", "price": {"type": "flat", "amount": "10", "paymentTerm": "in_advance"},
-                    "rateCard": {"featureKey": "api_calls", "price": {"type": "flat", "amount": "10"}},
-                    "children": [child]}]
+    child = {
+        **parent,
+        "id": UNKNOWN_ULID,
+        "name": "detail",
+        "perUnitAmount": "2.5",
+        "quantity": "4",
+        "category": "regular",
+        "externalIds": {"invoicing": "ext-d1"},
+    }
+    v1["lines"] = [
+        {
+            **parent,
+            "type": "usage_based",
+            "price": {"type": "flat", "amount": "10", "paymentTerm": "in_advance"},
+            "rateCard": {"featureKey": "api_calls", "price": {"type": "flat", "amount": "10"}},
+            "children": [child],
+        }
+    ]
     [line] = invoice_v3(v1)["lines"]
     assert line["rate_card"] == {"price": {"type": "flat", "amount": "10"}, "feature_key": "api_calls"}
     [detailed] = line["detailed_lines"]
-    assert (detailed["id"], detailed["unit_price"], detailed["quantity"], detailed["external_references"]) == (
-        UNKNOWN_ULID, "2.5", "4", {"invoicing_id": "ext-d1"})
+    assert (
+        detailed["id"],
+        detailed["unit_price"],
+        detailed["quantity"],
+        detailed["external_references"],
+    ) == (UNKNOWN_ULID, "2.5", "4", {"invoicing_id": "ext-d1"})
     assert "lines" not in invoice_v3(v1, with_lines=False)
 
 
@@ -725,7 +921,14 @@ def test_route_table_declares_each_operation_once() -> None:
 
 
 # --- the app, v1 and v3 ----------------------------------------------------------------------------
-V3_APP_FIELDS = {"name", "description", "labels", "type", "enable_draft_sync_hook", "enable_issuing_sync_hook"}
+V3_APP_FIELDS = {
+    "name",
+    "description",
+    "labels",
+    "type",
+    "enable_draft_sync_hook",
+    "enable_issuing_sync_hook",
+}
 
 
 @pytest.mark.parametrize("base", ["/api/v3", "/v3"])
@@ -741,39 +944,67 @@ def test_app_v1_and_v3(service: Service, base: str) -> None:
             assert [a["id"] for a in listed["items"]] == [app_id]
             _, _, v1 = await call(http, "GET", f"/api/v1/apps/{app_id}")
             assert (v1["type"], v1["enableDraftSyncHook"], v1["listing"]["type"]) == (
-                "custom_invoicing", False, "custom_invoicing")
+                "custom_invoicing",
+                False,
+                "custom_invoicing",
+            )
             assert {c["type"] for c in v1["listing"]["capabilities"]} == {
-                "collectPayments", "calculateTax", "invoiceCustomers"}
+                "collectPayments",
+                "calculateTax",
+                "invoiceCustomers",
+            }
             _, _, listed = await call(http, "GET", f"{base}/openmeter/apps?page[size]=5")
             assert listed["meta"] == {"page": {"number": 1, "size": 5, "total": 1}}
             [current] = listed["data"]
             validator.validate(current)
             definition = current["definition"]
             assert {c["type"] for c in definition["capabilities"]} == {
-                "collect_payments", "calculate_tax", "invoice_customers"}
+                "collect_payments",
+                "calculate_tax",
+                "invoice_customers",
+            }
             assert definition["install_methods"] == ["no_credentials_required"]
             body = {k: v for k, v in current.items() if k in V3_APP_FIELDS}
-            status, _, v3 = await call(http, "PUT", f"{base}/openmeter/apps/{app_id}", {
-                **body, "name": "Renamed", "labels": {"env": "test"}, "enable_issuing_sync_hook": True})
+            status, _, v3 = await call(
+                http,
+                "PUT",
+                f"{base}/openmeter/apps/{app_id}",
+                {**body, "name": "Renamed", "labels": {"env": "test"}, "enable_issuing_sync_hook": True},
+            )
             assert status == 200
             validator.validate(v3)
             assert (v3["name"], v3["labels"], v3["enable_issuing_sync_hook"], v3["type"]) == (
-                "Renamed", {"env": "test"}, True, "external_invoicing")
+                "Renamed",
+                {"env": "test"},
+                True,
+                "external_invoicing",
+            )
             _, _, v1 = await call(http, "GET", f"/api/v1/apps/{app_id}")
             assert (v1["name"], v1["metadata"], v1["enableIssuingSyncHook"]) == (
-                "Renamed", {"env": "test"}, True)
+                "Renamed",
+                {"env": "test"},
+                True,
+            )
             _, _, again = await call(http, "GET", f"{base}/openmeter/apps/{app_id}")
             assert again == v3
 
     run(scenario())
 
 
-@pytest.mark.parametrize(("path", "body", "fields"), [
-    ("/api/v1/apps/{id}", {**APP_V1_BODY, "name": "Bare"}, ("description", "metadata")),
-    ("/api/v3/openmeter/apps/{id}", {**APP_V3_BODY, "name": "Bare"}, ("description", "labels")),
-])
-def test_app_put_replaces_in_one_command(service: Service, monkeypatch: pytest.MonkeyPatch,
-                                         path: str, body: dict[str, Any], fields: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "fields"),
+    [
+        ("/api/v1/apps/{id}", {**APP_V1_BODY, "name": "Bare"}, ("description", "metadata")),
+        ("/api/v3/openmeter/apps/{id}", {**APP_V3_BODY, "name": "Bare"}, ("description", "labels")),
+    ],
+)
+def test_app_put_replaces_in_one_command(
+    service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    body: dict[str, Any],
+    fields: tuple[str, ...],
+) -> None:
     """A description or labels left out of a PUT are cleared; the PUT is one journal record."""
     service.update_app(description="before", labels={"team": "billing"})
     service.set_hooks(draft=True, issuing=True)
@@ -795,14 +1026,17 @@ def test_app_put_replaces_in_one_command(service: Service, monkeypatch: pytest.M
     assert fields[0] not in answer and answer.get(fields[1]) in (None, {})
 
 
-@pytest.mark.parametrize(("body", "field", "rule"), [
-    ({k: v for k, v in APP_V3_BODY.items() if k != "type"}, "type", "required"),
-    ({**APP_V3_BODY, "type": "stripe"}, "type", "invalid"),
-    ({**APP_V3_BODY, "id": "01G65Z755AFWAKHE12NY0CQ9FH"}, "id", "unknown_property"),
-    ({**APP_V3_BODY, "enableDraftSyncHook": True}, "enableDraftSyncHook", "unknown_property"),
-    ({**APP_V3_BODY, "labels": {"env": "not ok!"}}, "labels.env", "matches_regex"),
-    ({**APP_V3_BODY, "name": ""}, "name", None),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "rule"),
+    [
+        ({k: v for k, v in APP_V3_BODY.items() if k != "type"}, "type", "required"),
+        ({**APP_V3_BODY, "type": "stripe"}, "type", "invalid"),
+        ({**APP_V3_BODY, "id": "01G65Z755AFWAKHE12NY0CQ9FH"}, "id", "unknown_property"),
+        ({**APP_V3_BODY, "enableDraftSyncHook": True}, "enableDraftSyncHook", "unknown_property"),
+        ({**APP_V3_BODY, "labels": {"env": "not ok!"}}, "labels.env", "matches_regex"),
+        ({**APP_V3_BODY, "name": ""}, "name", None),
+    ],
+)
 def test_v3_app_put_is_strict(service: Service, body: dict[str, Any], field: str, rule: str | None) -> None:
     before = service.app()
     problem = run(_problem(service, "PUT", f"/api/v3/openmeter/apps/{before.id}", body))
@@ -818,8 +1052,13 @@ def test_serve_runs_until_interrupted_and_stops_cleanly(workspace_path: Path) ->
     service.close()
     assert cli_main(["--db", str(workspace_path), "callback-response", "no_content"]) == 0
     env = {**os.environ, "TUI_BILLING_DB": str(workspace_path)}
-    process = subprocess.Popen([sys.executable, "-m", "tui_billing", "serve", "--port", "0", "--token", TOKEN],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_billing", "serve", "--port", "0", "--token", TOKEN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         banner = process.stdout.readline()  # type: ignore[union-attr]
         assert banner.startswith("tui-billing API on http://127.0.0.1:"), banner

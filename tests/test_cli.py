@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from conftest import DEMO, PROJECT
+from workspace_support import workspace_files as files
 
 from tui_billing import workspace
 from tui_billing.cli import commands, main
 from tui_billing.domain.ids import is_ulid
 from tui_billing.service import Service, scenario
 from tui_billing.store.repository import TABLES
-from workspace_support import workspace_files as files
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -86,18 +86,33 @@ def by_status(demo: Path) -> dict[str, str]:
 
 # --- reading -------------------------------------------------------------------------------------
 READS: list[tuple[str, ...]] = [
-    ("customers",), ("customers", "--json"), ("invoices",), ("invoices", "--json"),
-    ("invoices", "--status", "paid"), ("invoices", "--status", "draft", "--json"),
-    ("show", "{paid}"), ("show", "{paid}", "--json"), ("show", "{paid}", "--invoice-generated"),
-    ("show", "{manual}"), ("app",), ("app", "--json"), ("app", "--v1"), ("events",),
-    ("events", "--json"), ("events", "--invoice", "{paid}"), ("hooks",), ("workflow",),
-    ("clock",), ("clock", "show"),
+    ("customers",),
+    ("customers", "--json"),
+    ("invoices",),
+    ("invoices", "--json"),
+    ("invoices", "--status", "paid"),
+    ("invoices", "--status", "draft", "--json"),
+    ("show", "{paid}"),
+    ("show", "{paid}", "--json"),
+    ("show", "{paid}", "--invoice-generated"),
+    ("show", "{manual}"),
+    ("app",),
+    ("app", "--json"),
+    ("app", "--v1"),
+    ("events",),
+    ("events", "--json"),
+    ("events", "--invoice", "{paid}"),
+    ("hooks",),
+    ("workflow",),
+    ("clock",),
+    ("clock", "show"),
 ]
 
 
 @pytest.mark.parametrize("args", READS, ids=" ".join)
-def test_read_commands_succeed_and_write_nothing(cli: Cli, demo: Path, by_status: dict[str, str],
-                                                 args: tuple[str, ...]) -> None:
+def test_read_commands_succeed_and_write_nothing(
+    cli: Cli, demo: Path, by_status: dict[str, str], args: tuple[str, ...]
+) -> None:
     ids = {"paid": by_status["paid"], "manual": by_status["draft.manual_approval_needed"]}
     before = files(demo)
     result = cli(*(arg.format(**ids) for arg in args))
@@ -116,7 +131,8 @@ def test_lists_show_the_demo(cli: Cli, by_status: dict[str, str]) -> None:
     assert len(paid) == 2 and by_status["paid"] in paid[1]
     drafts = cli("invoices", "--status", "draft", "--json").json()
     assert {i["statusDetails"]["extendedStatus"] for i in drafts} == {
-        s for s in by_status if s.startswith("draft.")}
+        s for s in by_status if s.startswith("draft.")
+    }
     assert cli("clock").out.strip() == "2026-01-01T09:00:00.000Z"
     events = cli("events", "--json").json()
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
@@ -145,11 +161,31 @@ def _report(cli: Cli, *args: str) -> str:
 def test_invoice_commands_move_invoices(cli: Cli, by_status: dict[str, str]) -> None:
     s = by_status
     lines = [line["id"] for line in cli("show", s["draft.syncing"], "--json").json()["lines"]]
-    assert _report(cli, "sync-draft", s["draft.syncing"], "--number", "ERP-1", "--external-id", "erp-1",
-                   *[f"--line={line_id}=erp-line-{n}" for n, line_id in enumerate(lines)]
-                   ) == "draft.waiting_auto_approval"
-    assert _report(cli, "sync-issuing", s["issuing.syncing"], "--sent-at", "2026-01-01T10:00:00Z",
-                   "--payment-external-id", "pay-1") == "payment_processing.pending"
+    assert (
+        _report(
+            cli,
+            "sync-draft",
+            s["draft.syncing"],
+            "--number",
+            "ERP-1",
+            "--external-id",
+            "erp-1",
+            *[f"--line={line_id}=erp-line-{n}" for n, line_id in enumerate(lines)],
+        )
+        == "draft.waiting_auto_approval"
+    )
+    assert (
+        _report(
+            cli,
+            "sync-issuing",
+            s["issuing.syncing"],
+            "--sent-at",
+            "2026-01-01T10:00:00Z",
+            "--payment-external-id",
+            "pay-1",
+        )
+        == "payment_processing.pending"
+    )
     assert _report(cli, "authorize", s["payment_processing.pending"]) == "payment_processing.authorized"
     assert _report(cli, "payment", s["payment_processing.pending"], "paid") == "paid"
     assert _report(cli, "payment", s["payment_processing.failed"], "void") == "voided"
@@ -158,24 +194,60 @@ def test_invoice_commands_move_invoices(cli: Cli, by_status: dict[str, str]) -> 
     assert _report(cli, "retry", s["issuing.failed"]) == "issuing.syncing"
     assert _report(cli, "retry", s["draft.sync_failed"]) == "draft.syncing"
     assert _report(cli, "collect", s["draft.waiting_for_collection"]) == "draft.syncing"
-    assert _report(cli, "fail", s["draft.waiting_for_collection"], "--message", "ERP down") == "draft.sync_failed"
+    assert (
+        _report(cli, "fail", s["draft.waiting_for_collection"], "--message", "ERP down")
+        == "draft.sync_failed"
+    )
     assert _report(cli, "delete", s["delete.failed"]) == "deleted"
-    assert _report(cli, "edit", s["draft.invalid"], "--flat", "Platform fee=10.00",
-                   "--usage", "API calls=1000@0.01") == "draft.waiting_for_collection"
+    assert (
+        _report(
+            cli, "edit", s["draft.invalid"], "--flat", "Platform fee=10.00", "--usage", "API calls=1000@0.01"
+        )
+        == "draft.waiting_for_collection"
+    )
     edited = cli("show", s["draft.invalid"], "--json").json()
     assert [line["name"] for line in edited["lines"]] == ["Platform fee", "API calls"]
     assert _report(cli, "delete", s["draft.invalid"], "--simulate-failure") == "delete.failed"
     assert cli("hooks", "--draft", "off", "--issuing", "off").out.split() == [
-        "draft", "sync", "hook", "off", "issuing", "sync", "hook", "off"]
+        "draft",
+        "sync",
+        "hook",
+        "off",
+        "issuing",
+        "sync",
+        "hook",
+        "off",
+    ]
     assert _report(cli, "advance", s["draft.sync_failed"]) == "payment_processing.pending"
 
 
 def test_settings_create_and_clock_commands(cli: Cli) -> None:
-    result = cli("workflow", "--auto-advance", "off", "--draft-period", "1d", "--due-after", "P14D",
-                 "--collection-interval", "PT2H")
+    result = cli(
+        "workflow",
+        "--auto-advance",
+        "off",
+        "--draft-period",
+        "1d",
+        "--due-after",
+        "P14D",
+        "--collection-interval",
+        "PT2H",
+    )
     assert result.code == 0
-    assert result.out.split() == ["auto", "advance", "off", "draft", "period", "P1D", "due", "after",
-                                  "P14D", "collection", "interval", "PT2H"]
+    assert result.out.split() == [
+        "auto",
+        "advance",
+        "off",
+        "draft",
+        "period",
+        "P1D",
+        "due",
+        "after",
+        "P14D",
+        "collection",
+        "interval",
+        "PT2H",
+    ]
     assert cli("workflow").out == result.out
     key = cli("customers", "--json").json()[0]["key"]
     plain = cli("create", "--customer", key)
@@ -183,7 +255,10 @@ def test_settings_create_and_clock_commands(cli: Cli) -> None:
     for created in (plain, custom):
         assert created.code == 0 and is_ulid(created.out.strip())
     shown = cli("show", custom.out.strip(), "--json").json()
-    assert [(line["name"], line["quantity"]) for line in shown["lines"]] == [("Setup", "1"), ("API calls", "1000")]
+    assert [(line["name"], line["quantity"]) for line in shown["lines"]] == [
+        ("Setup", "1"),
+        ("API calls", "1000"),
+    ]
     assert shown["statusDetails"]["extendedStatus"] == "draft.waiting_for_collection"
     moved = cli("clock", "advance", "1d")
     assert moved.code == 0
@@ -197,8 +272,13 @@ def test_settings_create_and_clock_commands(cli: Cli) -> None:
 def test_show_json_has_openmeter_v1_fields(cli: Cli, by_status: dict[str, str]) -> None:
     invoice_id = by_status["draft.syncing"]
     lines = [line["id"] for line in cli("show", invoice_id, "--json").json()["lines"]]
-    cli("sync-draft", invoice_id, "--external-id", "erp-7",
-        *[f"--line={line_id}=erp-line-{n}" for n, line_id in enumerate(lines)])
+    cli(
+        "sync-draft",
+        invoice_id,
+        "--external-id",
+        "erp-7",
+        *[f"--line={line_id}=erp-line-{n}" for n, line_id in enumerate(lines)],
+    )
     cli("approve", invoice_id)
     cli("sync-issuing", invoice_id, "--number", "ERP-7", "--payment-external-id", "pay-7")
     shown = cli("show", invoice_id, "--json").json()
@@ -207,11 +287,14 @@ def test_show_json_has_openmeter_v1_fields(cli: Cli, by_status: dict[str, str]) 
     assert shown["statusDetails"]["extendedStatus"] == "payment_processing.pending"
     assert shown["number"] == "ERP-7"
     assert shown["externalIds"] == {"invoicing": "erp-7", "payment": "pay-7"}
-    assert set(shown["metadata"]) >= {"openmeter.io/custominvoicing/draft-synced-at",
-                                      "openmeter.io/custominvoicing/finalized-at"}
+    assert set(shown["metadata"]) >= {
+        "openmeter.io/custominvoicing/draft-synced-at",
+        "openmeter.io/custominvoicing/finalized-at",
+    }
     assert [line["id"] for line in shown["lines"]] == lines
     assert [line["externalIds"]["invoicing"] for line in shown["lines"]] == [
-        f"erp-line-{n}" for n in range(len(lines))]
+        f"erp-line-{n}" for n in range(len(lines))
+    ]
     assert RFC3339.match(shown["issuedAt"]) and RFC3339.match(shown["dueAt"])
 
 
@@ -232,8 +315,20 @@ def test_show_invoice_generated(cli: Cli, by_status: dict[str, str]) -> None:
     assert (issued.code, issued.err) == (0, "")
     payload = issued.json()
     assert payload["invoiceId"] == by_status["overdue"] and payload["status"] == "overdue"
-    assert {"invoiceNumber", "customerId", "subscriptionId", "planId", "invoiceDate", "dueDate",
-            "lineItems", "subtotal", "tax", "total", "currency", "billingPeriod"} <= set(payload)
+    assert {
+        "invoiceNumber",
+        "customerId",
+        "subscriptionId",
+        "planId",
+        "invoiceDate",
+        "dueDate",
+        "lineItems",
+        "subtotal",
+        "tax",
+        "total",
+        "currency",
+        "billingPeriod",
+    } <= set(payload)
     preview = cli("show", by_status["draft.manual_approval_needed"], "--invoice-generated")
     assert preview.code == 0 and "not emitted yet" in preview.err
     assert preview.json()["invoiceId"] == by_status["draft.manual_approval_needed"]
@@ -284,11 +379,16 @@ REFUSALS: list[tuple[tuple[str, ...], str]] = [
 
 
 @pytest.mark.parametrize(("args", "message"), REFUSALS, ids=[" ".join(args) for args, _ in REFUSALS])
-def test_refused_commands_exit_1_and_change_nothing(cli: Cli, demo: Path, by_status: dict[str, str],
-                                                    args: tuple[str, ...], message: str) -> None:
-    ids = {"paid": by_status["paid"], "manual": by_status["draft.manual_approval_needed"],
-           "syncing": by_status["draft.syncing"], "issuing": by_status["issuing.syncing"],
-           "customer": cli("customers", "--json").json()[0]["key"]}
+def test_refused_commands_exit_1_and_change_nothing(
+    cli: Cli, demo: Path, by_status: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    ids = {
+        "paid": by_status["paid"],
+        "manual": by_status["draft.manual_approval_needed"],
+        "syncing": by_status["draft.syncing"],
+        "issuing": by_status["issuing.syncing"],
+        "customer": cli("customers", "--json").json()[0]["key"],
+    }
     before = files(demo)
     result = cli(*(arg.format(**ids) for arg in args))
     assert result.code == 1
@@ -300,10 +400,18 @@ def test_refused_commands_exit_1_and_change_nothing(cli: Cli, demo: Path, by_sta
 
 def test_a_failing_scenario_replaces_nothing(cli: Cli, demo: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps({
-        "name": "broken", "clock": "2026-01-01T09:00:00Z",
-        "steps": [{"do": "create_invoice", "customer": 0, "flat": ["Fee=1"], "as": "a"},
-                  {"do": "approve", "invoice": "$a"}]}))
+    broken.write_text(
+        json.dumps(
+            {
+                "name": "broken",
+                "clock": "2026-01-01T09:00:00Z",
+                "steps": [
+                    {"do": "create_invoice", "customer": 0, "flat": ["Fee=1"], "as": "a"},
+                    {"do": "approve", "invoice": "$a"},
+                ],
+            }
+        )
+    )
     before = files(demo)
     result = cli("init", "--force", "--scenario", str(broken))
     assert result.code == 1 and "scenario broken, step 2 (approve)" in result.err
@@ -314,9 +422,18 @@ def test_a_failing_scenario_replaces_nothing(cli: Cli, demo: Path, tmp_path: Pat
 
 
 USAGE_ERRORS: list[tuple[str, ...]] = [
-    ("frobnicate",), ("payment", "{paid}", "bogus"), ("payment", "{paid}"), ("hooks", "--draft", "maybe"),
-    ("clock", "advance"), ("clock", "rewind"), ("show",), ("show", "{paid}", "--json", "--invoice-generated"),
-    ("invoices", "--status", "bogus"), ("init", "--seed", "abc"), ("create",), ("approve",),
+    ("frobnicate",),
+    ("payment", "{paid}", "bogus"),
+    ("payment", "{paid}"),
+    ("hooks", "--draft", "maybe"),
+    ("clock", "advance"),
+    ("clock", "rewind"),
+    ("show",),
+    ("show", "{paid}", "--json", "--invoice-generated"),
+    ("invoices", "--status", "bogus"),
+    ("init", "--seed", "abc"),
+    ("create",),
+    ("approve",),
 ]
 
 
@@ -342,8 +459,9 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(cli: Cli, monkeypatch: 
     monkeypatch.delenv("TUI_BILLING_DEBUG", raising=False)
     result = cli("hooks")
     assert result.code == 1
-    assert result.err == ("tui-billing: unexpected error: RuntimeError('boom') "
-                          "(set TUI_BILLING_DEBUG=1 for details)\n")
+    assert result.err == (
+        "tui-billing: unexpected error: RuntimeError('boom') (set TUI_BILLING_DEBUG=1 for details)\n"
+    )
 
 
 # --- the workspace file ------------------------------------------------------------------------------
@@ -355,8 +473,19 @@ def test_init_refuses_to_overwrite_without_force(capsys: pytest.CaptureFixture[s
     again = run_main(capsys, "--db", str(path), "init", "--seed", "4")
     assert again.code == 1 and "already exists; pass --force" in again.err
     assert files(path) == before
-    forced = run_main(capsys, "--db", str(path), "init", "--seed", "4", "--customers", "3",
-                      "--now", "2026-03-01T00:00:00Z", "--force")
+    forced = run_main(
+        capsys,
+        "--db",
+        str(path),
+        "init",
+        "--seed",
+        "4",
+        "--customers",
+        "3",
+        "--now",
+        "2026-03-01T00:00:00Z",
+        "--force",
+    )
     assert forced.code == 0
     assert len(run_main(capsys, "--db", str(path), "customers", "--json").json()) == 3
     assert run_main(capsys, "--db", str(path), "clock").out == "2026-03-01T00:00:00.000Z\n"
@@ -368,8 +497,9 @@ def test_init_scenario_reports_its_invoices(capsys: pytest.CaptureFixture[str], 
     assert result.code == 0 and result.out == f"created workspace {path} (18 invoices)\n"
 
 
-def test_db_flag_wins_over_the_environment(capsys: pytest.CaptureFixture[str], demo: Path,
-                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_flag_wins_over_the_environment(
+    capsys: pytest.CaptureFixture[str], demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = tmp_path / "other.db"
     assert run_main(capsys, "--db", str(other), "init", "--seed", "99", "--customers", "1").code == 0
     monkeypatch.setenv(workspace.ENV_VAR, str(demo))
@@ -380,7 +510,8 @@ def test_db_flag_wins_over_the_environment(capsys: pytest.CaptureFixture[str], d
 
 
 def test_without_db_or_environment_the_user_data_dir_gets_the_demo(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     default = tmp_path / "data" / "tui-billing" / "workspace.db"
     monkeypatch.delenv(workspace.ENV_VAR, raising=False)
     monkeypatch.setattr(workspace, "default_path", lambda: default)
@@ -397,18 +528,22 @@ def _corrupt(path: Path) -> None:
 
 UNUSABLE: dict[str, tuple[Callable[[Path], None], str]] = {
     "corrupt": (_corrupt, "is damaged at line"),
-    "foreign": (lambda path: path.write_text('{"_default": {"1": {"a": 1}}}'),
-                "is not a tui-billing workspace; it was left as it is"),
+    "foreign": (
+        lambda path: path.write_text('{"_default": {"1": {"a": 1}}}'),
+        "is not a tui-billing workspace; it was left as it is",
+    ),
     "empty": (lambda path: path.write_bytes(b""), "is not a tui-billing workspace"),
     "a directory": (lambda path: (path.unlink(), path.mkdir()), "Is a directory"),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(UNUSABLE))
-@pytest.mark.parametrize("command", [("invoices",), ("payment", "{paid}", "paid"), ("hooks", "--draft", "off")],
-                         ids=" ".join)
-def test_an_unusable_workspace_exits_1_untouched(cli: Cli, demo: Path, by_status: dict[str, str],
-                                                kind: str, command: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "command", [("invoices",), ("payment", "{paid}", "paid"), ("hooks", "--draft", "off")], ids=" ".join
+)
+def test_an_unusable_workspace_exits_1_untouched(
+    cli: Cli, demo: Path, by_status: dict[str, str], kind: str, command: tuple[str, ...]
+) -> None:
     damage, message = UNUSABLE[kind]
     damage(demo)
     before = files(demo)
@@ -432,9 +567,12 @@ def test_a_locked_workspace_exits_1_untouched(cli: Cli, demo: Path, by_status: d
 
 
 # --- determinism -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("how", [("--scenario", str(DEMO)), ("--seed", "11", "--customers", "9")], ids=" ".join)
-def test_the_same_seed_builds_the_same_bytes(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                            how: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "how", [("--scenario", str(DEMO)), ("--seed", "11", "--customers", "9")], ids=" ".join
+)
+def test_the_same_seed_builds_the_same_bytes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, how: tuple[str, ...]
+) -> None:
     built = []
     for name in ("one", "two"):
         path = tmp_path / name / "ws.db"
@@ -459,8 +597,14 @@ def process_env(tmp_path: Path) -> dict[str, str]:
 
 
 def tui_billing(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "tui_billing", *args], capture_output=True,
-                            text=True, env=env, cwd=PROJECT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tui_billing", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT,
+        timeout=120,
+    )
     assert "Traceback" not in result.stderr
     return result
 
@@ -487,8 +631,10 @@ def test_processes_refuse_a_locked_or_corrupt_workspace(process_env: dict[str, s
         before = files(demo)
         locked = tui_billing(process_env, "--db", str(demo), "invoices")
         assert locked.returncode == 1 and locked.stdout == ""
-        assert locked.stderr == (f"tui-billing: workspace {demo} is already open in another tui-billing "
-                                 f"process (pid {os.getpid()}); close it first or use another --db\n")
+        assert locked.stderr == (
+            f"tui-billing: workspace {demo} is already open in another tui-billing "
+            f"process (pid {os.getpid()}); close it first or use another --db\n"
+        )
         assert files(demo) == before
     finally:
         holder.close()

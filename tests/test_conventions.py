@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Static
+from tui_flows_def import MANUAL_APPROVAL, dashboard, select_invoice
+from tui_support import StillApp, pilot_test
 
 from tui_billing import settings
 from tui_billing.cli import build_parser, main
@@ -20,8 +22,6 @@ from tui_billing.service import Service, tours
 from tui_billing.tui.screens.help import Help
 from tui_billing.tui.widgets.bars import AppBar
 from tui_billing.tui.widgets.key_bar import KeyBar
-from tui_flows_def import MANUAL_APPROVAL, dashboard, select_invoice
-from tui_support import StillApp, pilot_test
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,8 +35,15 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def complete(script: str, *words: str) -> list[str]:
     """What bash completes after ``tui-billing WORDS…`` (the last word is being typed)."""
     quoted = " ".join(shlex.quote(word) for word in ["tui-billing", *words])
-    program = "\n".join([script, f"COMP_WORDS=({quoted})", f"COMP_CWORD={len(words)}",
-                          "_tui_billing", 'printf "%s\\n" "${COMPREPLY[@]}"'])
+    program = "\n".join(
+        [
+            script,
+            f"COMP_WORDS=({quoted})",
+            f"COMP_CWORD={len(words)}",
+            "_tui_billing",
+            'printf "%s\\n" "${COMPREPLY[@]}"',
+        ]
+    )
     result = subprocess.run(["bash", "--norc", "-c", program], capture_output=True, text=True, check=True)
     return result.stdout.split()
 
@@ -83,6 +90,7 @@ def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_file_lives_in_the_user_config_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(settings.ENV_VAR)
     from platformdirs import user_config_path
+
     assert settings.path() == user_config_path("tui-billing", appauthor=False) / "settings.toml"
 
 
@@ -90,16 +98,20 @@ def test_no_file_means_the_defaults(settings_file: Path) -> None:
     assert settings.load() == settings.Settings()
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('theme = "nope"', "theme: no theme 'nope'"),
-    ("[server]\nport = 70000", "server.port: Input should be less than or equal to 65535"),
-    ('[server]\nport = "x"', "server.port: Input should be a valid integer"),
-    ("colour = 1", "colour: unknown key"),
-    ('[keymap]\n"invoice.approve" = ""', "keymap: invoice.approve: write keys like"),
-    ("theme = ", "not valid TOML"),
-])
-def test_a_bad_value_is_one_line_naming_the_key(settings_file: Path, text: str, message: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('theme = "nope"', "theme: no theme 'nope'"),
+        ("[server]\nport = 70000", "server.port: Input should be less than or equal to 65535"),
+        ('[server]\nport = "x"', "server.port: Input should be a valid integer"),
+        ("colour = 1", "colour: unknown key"),
+        ('[keymap]\n"invoice.approve" = ""', "keymap: invoice.approve: write keys like"),
+        ("theme = ", "not valid TOML"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_key(
+    settings_file: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings_file.write_text(text)
     assert main(["customers"]) == 1
     err = capsys.readouterr().err
@@ -113,12 +125,15 @@ def test_an_unknown_binding_id_is_refused(settings_file: Path, capsys: pytest.Ca
     assert "keymap.invoice.aprove: no dashboard binding has this id" in capsys.readouterr().err
 
 
-def test_settings_apply_and_config_shows_them(settings_file: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_apply_and_config_shows_them(
+    settings_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     workspace = tmp_path / "mine.db"
-    settings_file.write_text(f'theme = "billing-light"\nworkspace = "{workspace}"\n'
-                             '[server]\nhost = "127.0.0.1"\nport = 9123\ntoken = "dev-token"\n'
-                             '[keymap]\n"invoice.approve" = "ctrl+a"\n')
+    settings_file.write_text(
+        f'theme = "billing-light"\nworkspace = "{workspace}"\n'
+        '[server]\nhost = "127.0.0.1"\nport = 9123\ntoken = "dev-token"\n'
+        '[keymap]\n"invoice.approve" = "ctrl+a"\n'
+    )
     assert main(["init"]) == 0 and workspace.exists()  # the settings' workspace
     args = build_parser(settings.load()).parse_args(["serve"])
     assert (args.host, args.port, args.token) == ("127.0.0.1", 9123, "dev-token")
@@ -135,8 +150,9 @@ def test_settings_apply_and_config_shows_them(settings_file: Path, tmp_path: Pat
     assert "invoice.approve" in text and "ctrl+a  (rebound)" in text and "\x1b" not in text
 
 
-def test_the_variable_and_db_beat_the_settings_workspace(settings_file: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_variable_and_db_beat_the_settings_workspace(
+    settings_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings_file.write_text(f'workspace = "{tmp_path / "settings.db"}"')
     monkeypatch.setenv("TUI_BILLING_DB", str(tmp_path / "variable.db"))
     assert main(["init"]) == 0
@@ -156,7 +172,9 @@ async def test_the_keymap_rebinds_dashboard_keys_by_binding_id(demo_service: Ser
         assert "[plus] clock" in str(dashboard(pilot).query_one(AppBar).render())
         assert "[ctrl+a] approve" in str(dashboard(pilot).query_one("#detail-body", Static).content)
         await pilot.press("ctrl+a")
-        assert demo_service.invoice(dashboard(pilot).selected.id).status.value != "draft.manual_approval_needed"  # type: ignore[union-attr]
+        assert (
+            demo_service.invoice(dashboard(pilot).selected.id).status.value != "draft.manual_approval_needed"
+        )  # type: ignore[union-attr]
         await pilot.press("question_mark")
         assert isinstance(app.screen, Help)
         assert any(b.id == "invoice.approve" and b.key == "ctrl+a" for b in app.screen.bindings)

@@ -4,13 +4,13 @@ the dashboard's confirmed R."""
 from pathlib import Path
 
 import pytest
-
 from conftest import DEMO
+from tui_flows_def import dashboard
+from tui_support import make_app, open_demo, pilot_test
+
 from tui_billing.cli import main
 from tui_billing.service import Service, scenario
 from tui_billing.tui.dialogs.demo import ConfirmReset
-from tui_flows_def import dashboard
-from tui_support import make_app, open_demo, pilot_test
 
 
 def rows(path: Path) -> list[tuple[str, str, str]]:
@@ -18,7 +18,8 @@ def rows(path: Path) -> list[tuple[str, str, str]]:
     try:
         hooks = service.app()
         return [(r["id"], r["number"], r["status"]) for r in service.invoice_rows()] + [
-            ("hooks", str(hooks.enable_draft_sync_hook), str(hooks.enable_issuing_sync_hook))]
+            ("hooks", str(hooks.enable_draft_sync_hook), str(hooks.enable_issuing_sync_hook))
+        ]
     finally:
         service.close()
 
@@ -30,8 +31,9 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_init_demo_rebuilds_the_demo_from_any_directory(elsewhere: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_demo_rebuilds_the_demo_from_any_directory(
+    elsewhere: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = str(tmp_path / "w.db")
     reference = tmp_path / "reference.db"
     open_demo(reference).close()
@@ -42,8 +44,9 @@ def test_init_demo_rebuilds_the_demo_from_any_directory(elsewhere: Path, tmp_pat
     assert "created workspace" in capsys.readouterr().out
 
 
-def test_scenarios_are_found_by_name_or_path(elsewhere: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_scenarios_are_found_by_name_or_path(
+    elsewhere: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert scenario.find("demo") == scenario.bundled("demo")
     assert scenario.find(str(DEMO)) == DEMO
     assert main(["--db", str(tmp_path / "a.db"), "init", "--scenario", "demo"]) == 0

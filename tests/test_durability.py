@@ -77,8 +77,12 @@ def _run_round(path: Path, rng: random.Random, compact: bool) -> tuple[list[dict
     """Start the hammer, SIGKILL it at a random moment (in a compaction round: once it
     announces a compaction); its acknowledgements, and whether a compaction was hit."""
     compact_from = rng.randint(0, 12) if compact else -1
-    child = subprocess.Popen([sys.executable, "-c", HAMMER, str(path), str(compact_from)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", HAMMER, str(path), str(compact_from)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout is not None and child.stderr is not None
     acks: list[dict] = []
     kill_after = rng.randint(1, 30)
@@ -153,7 +157,8 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_command(workspace_path:
         for invoice_id, status in expected.items():
             if actual[invoice_id] != status:
                 assert CHAIN.index(actual[invoice_id]) == CHAIN.index(status) + 1, (
-                    f"round {round_number}: {invoice_id} is {actual[invoice_id]}, acknowledged {status}")
+                    f"round {round_number}: {invoice_id} is {actual[invoice_id]}, acknowledged {status}"
+                )
                 beyond.append(invoice_id)
         assert actual_now in (now, now + timedelta(hours=1)), f"round {round_number}: clock {actual_now}"
         beyond_clock = actual_now != now

@@ -5,8 +5,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-
 from conftest import FIXED_CLOCK
+from workspace_support import workspace_state
+
 from tui_billing.domain.durations import add_months
 from tui_billing.domain.errors import InvalidValue, NotAllowed
 from tui_billing.domain.ids import is_ulid
@@ -15,7 +16,6 @@ from tui_billing.domain.models import DRAFT_SYNCED_MARKER, FINALIZED_MARKER, Eve
 from tui_billing.domain.numbering import customer_prefix
 from tui_billing.domain.status import RESTING, PaymentTrigger, Status
 from tui_billing.service import Service
-from workspace_support import workspace_state
 
 S = Status
 NOW = FIXED_CLOCK
@@ -23,10 +23,13 @@ NOW_TEXT = "2026-01-01T09:00:00.000Z"
 FEES: list[LineSpec] = [FlatFee("Platform fee", Decimal("100")), FlatFee("Support", Decimal("20"))]
 USAGE: list[LineSpec] = [Usage("API calls", Decimal(1000), Decimal("0.002"))]
 
-THROUGH_DRAFT = [S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VALIDATING,
-                 S.DRAFT_SYNCING]
-AFTER_DRAFT_SYNC = [S.DRAFT_WAITING_AUTO_APPROVAL, S.DRAFT_READY_TO_ISSUE,
-                    S.ISSUING_LINE_FINALIZATION, S.ISSUING_SYNCING]
+THROUGH_DRAFT = [S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VALIDATING, S.DRAFT_SYNCING]
+AFTER_DRAFT_SYNC = [
+    S.DRAFT_WAITING_AUTO_APPROVAL,
+    S.DRAFT_READY_TO_ISSUE,
+    S.ISSUING_LINE_FINALIZATION,
+    S.ISSUING_SYNCING,
+]
 AFTER_ISSUING_SYNC = [S.ISSUING_CHARGE_BOOKING, S.ISSUED, S.PP_PENDING]
 
 
@@ -48,9 +51,11 @@ def generated(service: Service, invoice_id: str) -> list[str]:
 
 
 # --- the four hook combinations ----------------------------------------------------------------
-@pytest.mark.parametrize(("draft_hook", "issuing_hook"),
-                         [(False, False), (True, False), (False, True), (True, True)],
-                         ids=["no-hooks", "draft-hook", "issuing-hook", "both-hooks"])
+@pytest.mark.parametrize(
+    ("draft_hook", "issuing_hook"),
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["no-hooks", "draft-hook", "issuing-hook", "both-hooks"],
+)
 def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuing_hook: bool) -> None:
     """Each hook holds the invoice until its callback; callbacks merge data and set markers."""
     service.set_hooks(draft=draft_hook, issuing=issuing_hook)
@@ -62,7 +67,8 @@ def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuin
         assert invoice.status is S.DRAFT_SYNCING
         assert targets(invoice) == path
         invoice = service.draft_synchronized(
-            invoice.id, external_id="ext-42", line_external_ids={line_id: "ext-line-1"})
+            invoice.id, external_id="ext-42", line_external_ids={line_id: "ext-line-1"}
+        )
         assert invoice.metadata[DRAFT_SYNCED_MARKER] == NOW_TEXT
         assert invoice.external_invoicing_id == "ext-42"
         assert invoice.line(line_id).external_id == "ext-line-1"  # type: ignore[union-attr]
@@ -73,7 +79,8 @@ def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuin
         assert invoice.issued_at == NOW
         assert invoice.number == f"DRAFT-{prefix}-1"
         invoice = service.issuing_synchronized(
-            invoice.id, sent_to_customer_at="2026-01-01T10:30:00+01:00", payment_external_id="pay-7")
+            invoice.id, sent_to_customer_at="2026-01-01T10:30:00+01:00", payment_external_id="pay-7"
+        )
         assert invoice.metadata[FINALIZED_MARKER] == NOW_TEXT
         assert invoice.sent_to_customer_at == NOW + timedelta(minutes=30)
         assert invoice.external_payment_id == "pay-7"
@@ -120,8 +127,11 @@ def test_an_unknown_line_id_rejects_the_whole_draft_callback(service: Service) -
     state = workspace_state(service)
     with pytest.raises(InvalidValue, match="no-such-line"):
         service.draft_synchronized(
-            invoice.id, invoice_number="ERP-1", external_id="ext-1",
-            line_external_ids={invoice.lines[0].id: "ok", "no-such-line": "x"})
+            invoice.id,
+            invoice_number="ERP-1",
+            external_id="ext-1",
+            line_external_ids={invoice.lines[0].id: "ok", "no-such-line": "x"},
+        )
     assert workspace_state(service) == state
     assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
 
@@ -131,26 +141,39 @@ def test_a_flat_fee_is_a_flat_price_with_one_detailed_line(service: Service) -> 
     invoice = create(service, [FlatFee("Setup", Decimal("99.5"))], customer=1)
     line = invoice.lines[0]
     assert (line.price.type, line.price.amount, line.quantity, line.feature_key) == (
-        "flat", Decimal("99.5"), Decimal(1), None)
+        "flat",
+        Decimal("99.5"),
+        Decimal(1),
+        None,
+    )
     [child] = line.children
     assert (child.name, child.quantity, child.per_unit_amount, child.payment_term) == (
-        "Setup", Decimal(1), Decimal("99.5"), "in_advance")
+        "Setup",
+        Decimal(1),
+        Decimal("99.5"),
+        "in_advance",
+    )
     assert is_ulid(child.id) and child.id != line.id
     assert line.totals(invoice.currency) == child.totals == invoice.totals
 
 
 @pytest.mark.parametrize(("quantity", "details"), [(Decimal(1000), 1), (Decimal(0), 0)])
 def test_a_usage_line_is_a_unit_price_detailing_positive_usage(
-        service: Service, quantity: Decimal, details: int) -> None:
+    service: Service, quantity: Decimal, details: int
+) -> None:
     """OpenMeter's unit pricer: one "usage in period" detailed line while usage is positive."""
     invoice = create(service, [Usage("API calls", quantity, Decimal("0.002"))])
     line = invoice.lines[0]
     assert (line.price.type, line.quantity, line.feature_key) == ("unit", quantity, "api_calls")
     assert [(c.name, c.quantity, c.payment_term) for c in line.children] == [
-        ("API calls: usage in period", quantity, "in_arrears")] * details
+        ("API calls: usage in period", quantity, "in_arrears")
+    ] * details
     shown = service.invoice_v1(invoice)["lines"][0]
     assert (shown["type"], shown["price"], shown["rateCard"]["featureKey"]) == (
-        "usage_based", {"type": "unit", "amount": "0.002"}, "api_calls")
+        "usage_based",
+        {"type": "unit", "amount": "0.002"},
+        "api_calls",
+    )
     assert [(c["type"], c["perUnitAmount"]) for c in shown["children"]] == [("flat_fee", "0.002")] * details
 
 
@@ -160,8 +183,9 @@ def test_draft_callback_maps_line_and_detailed_line_ids(service: Service) -> Non
     invoice = service.collect(create(service, FEES + USAGE).id)
     flat, usage = invoice.lines[0], invoice.lines[2]
     detail = usage.children[0]
-    invoice = service.draft_synchronized(invoice.id, line_external_ids={
-        flat.id: "erp-flat", detail.id: "erp-usage-detail"})
+    invoice = service.draft_synchronized(
+        invoice.id, line_external_ids={flat.id: "erp-flat", detail.id: "erp-usage-detail"}
+    )
     shown = service.invoice_v1(invoice)["lines"]
     assert shown[0]["externalIds"] == {"invoicing": "erp-flat"}
     assert "externalIds" not in shown[0]["children"][0]
@@ -175,8 +199,10 @@ def test_an_unknown_id_beside_a_detailed_line_id_rejects_the_whole_call(service:
     invoice = service.collect(create(service, USAGE).id)
     state = workspace_state(service)
     with pytest.raises(InvalidValue, match="has no line 01"):
-        service.draft_synchronized(invoice.id, line_external_ids={
-            invoice.lines[0].children[0].id: "ok", "01KDWCJ2M0ZZZZZZZZZZZZZZZZ": "x"})
+        service.draft_synchronized(
+            invoice.id,
+            line_external_ids={invoice.lines[0].children[0].id: "ok", "01KDWCJ2M0ZZZZZZZZZZZZZZZZ": "x"},
+        )
     assert workspace_state(service) == state
 
 
@@ -211,7 +237,8 @@ def test_validation_issues_have_ulids_and_keep_them_while_they_persist(service: 
     assert (same.severity, same.updated_at) == ("critical", NOW + timedelta(hours=1))
     shown = service.invoice_v1(again)["validationIssues"]
     assert {"createdAt": NOW_TEXT, "updatedAt": "2026-01-01T10:00:00.000Z"}.items() <= next(
-        i for i in shown if i["id"] == issue.id).items()
+        i for i in shown if i["id"] == issue.id
+    ).items()
 
 
 def test_an_empty_callback_body_is_fine(service: Service) -> None:
@@ -221,8 +248,9 @@ def test_an_empty_callback_body_is_fine(service: Service) -> None:
     assert service.issuing_synchronized(invoice.id).status is S.PP_PENDING
 
 
-@pytest.mark.parametrize("hooks", [{}, {"draft": True}, {"issuing": True}],
-                         ids=["pending", "draft-syncing", "issuing-syncing"])
+@pytest.mark.parametrize(
+    "hooks", [{}, {"draft": True}, {"issuing": True}], ids=["pending", "draft-syncing", "issuing-syncing"]
+)
 def test_callbacks_are_refused_outside_their_one_state(service: Service, hooks: dict) -> None:
     """draft synchronized only in draft.syncing, issuing synchronized only in issuing.syncing."""
     service.set_hooks(**hooks)
@@ -255,7 +283,10 @@ def test_markers_persist_so_a_later_edit_does_not_pause_at_the_hook(service: Ser
     edited = service.edit_invoice(invoice.id, [FlatFee("Platform fee", Decimal("150"))])
     assert edited.status is S.DRAFT_MANUAL_APPROVAL_NEEDED
     assert targets(edited, len(invoice.history)) == [
-        S.DRAFT_UPDATING, *THROUGH_DRAFT, S.DRAFT_MANUAL_APPROVAL_NEEDED]
+        S.DRAFT_UPDATING,
+        *THROUGH_DRAFT,
+        S.DRAFT_MANUAL_APPROVAL_NEEDED,
+    ]
     assert edited.metadata[DRAFT_SYNCED_MARKER] == NOW_TEXT
     assert edited.totals.amount == Decimal("150.00")
 
@@ -273,8 +304,7 @@ def test_a_sync_failure_then_retry_waits_for_the_hook_again(service: Service) ->
     service.set_hooks(draft=True)
     invoice = service.report_failure(create(service).id, "ERP timed out")
     assert invoice.status is S.DRAFT_SYNC_FAILED
-    assert any(i.message == "ERP timed out" and i.severity == "critical"
-               for i in invoice.validation_issues)
+    assert any(i.message == "ERP timed out" and i.severity == "critical" for i in invoice.validation_issues)
     retried = service.retry(invoice.id)
     assert retried.status is S.DRAFT_SYNCING
     assert not retried.has_critical_issues
@@ -287,8 +317,7 @@ def test_a_failed_deletion_is_deleted_again(service: Service) -> None:
     assert failed.status is S.DELETE_FAILED
     # The app's deletion sync is what fails; deletedAt was stamped on entering
     # delete.in_progress, before it (OpenMeter's deleteInvoice / syncDeletedInvoice).
-    assert targets(failed, len(invoice.history)) == [
-        S.DELETE_IN_PROGRESS, S.DELETE_SYNCING, S.DELETE_FAILED]
+    assert targets(failed, len(invoice.history)) == [S.DELETE_IN_PROGRESS, S.DELETE_SYNCING, S.DELETE_FAILED]
     assert failed.deleted_at == NOW
     service.advance_clock("1h")
     deleted = service.delete(invoice.id)
@@ -298,20 +327,23 @@ def test_a_failed_deletion_is_deleted_again(service: Service) -> None:
 
 
 # --- numbering -----------------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "prefix"), [
-    ("", "UNKN"),
-    ("   ", "UNKN"),
-    ("John", "JOHN"),
-    ("Jo", "JO"),
-    ("Peter Turi", "PETU"),
-    ("P Turi", "PTU"),
-    ("Péter Túri", "PETU"),
-    ("Líb Hosted", "LIHO"),
-    ("Ábel Őri", "ABOR"),
-    ("acme corporation europe", "ACCO"),
-    # A hyphenated name is one word, as in OpenMeter (words are split on spaces only).
-    ("Gould-Foster", "GOUL"),
-])
+@pytest.mark.parametrize(
+    ("name", "prefix"),
+    [
+        ("", "UNKN"),
+        ("   ", "UNKN"),
+        ("John", "JOHN"),
+        ("Jo", "JO"),
+        ("Peter Turi", "PETU"),
+        ("P Turi", "PTU"),
+        ("Péter Túri", "PETU"),
+        ("Líb Hosted", "LIHO"),
+        ("Ábel Őri", "ABOR"),
+        ("acme corporation europe", "ACCO"),
+        # A hyphenated name is one word, as in OpenMeter (words are split on spaces only).
+        ("Gould-Foster", "GOUL"),
+    ],
+)
 def test_customer_prefix(name: str, prefix: str) -> None:
     """ASCII folding; one word → 4 letters; two or more → 2 + 2; empty → UNKN (OpenMeter's own cases)."""
     assert customer_prefix(name) == prefix
@@ -369,7 +401,11 @@ def test_collect_forces_collection_before_collection_at(service: Service) -> Non
     collected = service.collect(invoice.id)
     assert collected.status is S.DRAFT_WAITING_AUTO_APPROVAL
     assert targets(collected, len(invoice.history)) == [
-        S.DRAFT_COLLECTING, S.DRAFT_VALIDATING, S.DRAFT_SYNCING, S.DRAFT_WAITING_AUTO_APPROVAL]
+        S.DRAFT_COLLECTING,
+        S.DRAFT_VALIDATING,
+        S.DRAFT_SYNCING,
+        S.DRAFT_WAITING_AUTO_APPROVAL,
+    ]
     service.advance_clock("1h")
     assert service.invoice(invoice.id).status is S.PP_PENDING
 
@@ -396,8 +432,7 @@ def test_the_draft_period_is_released_by_the_clock(service: Service) -> None:
     assert released.due_at == invoice.draft_until + timedelta(days=30)
 
 
-def test_approve_skips_the_draft_period_and_due_at_stays_draft_until_plus_due_after(
-        service: Service) -> None:
+def test_approve_skips_the_draft_period_and_due_at_stays_draft_until_plus_due_after(service: Service) -> None:
     """With auto-advance, dueAt = draftUntil + dueAfter (invoicecalc/dueat.go): issuing
     early (or late) does not move it."""
     service.set_workflow(draft_period="P3D")
@@ -421,10 +456,10 @@ def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
     assert approved.due_at == NOW + timedelta(days=35)
 
 
-@pytest.mark.parametrize(("auto_advance", "due_days"), [(True, 30), (False, 31)],
-                         ids=["auto-advance", "manual"])
-def test_a_retried_issue_is_stamped_again(service: Service, auto_advance: bool,
-                                          due_days: int) -> None:
+@pytest.mark.parametrize(
+    ("auto_advance", "due_days"), [(True, 30), (False, 31)], ids=["auto-advance", "manual"]
+)
+def test_a_retried_issue_is_stamped_again(service: Service, auto_advance: bool, due_days: int) -> None:
     """Entering issuing.syncing sets issued_at = now and recomputes due_at, a retry too; due_at
     follows issued_at only without auto-advance."""
     service.set_workflow(auto_advance=auto_advance)
@@ -484,10 +519,11 @@ def test_a_long_clock_move_bills_every_ended_period_in_order(service: Service) -
 
 
 # --- events -------------------------------------------------------------------------------
-def assert_updates_follow(service: Service, invoice: Invoice, since_history: int,
-                          since_seq: int, skip_first: bool) -> None:
+def assert_updates_follow(
+    service: Service, invoice: Invoice, since_history: int, since_seq: int, skip_first: bool
+) -> None:
     """One invoice.updated per emitting transition, with the invoice after that transition."""
-    expected = targets(invoice, since_history)[1 if skip_first else 0:]
+    expected = targets(invoice, since_history)[1 if skip_first else 0 :]
     new = [e for e in webhooks(service, invoice.id) if e.seq > since_seq]
     assert [e.type for e in new] == ["invoice.updated"] * len(expected)
     assert [e.data["statusDetails"]["extendedStatus"] for e in new] == [s.value for s in expected]
@@ -502,7 +538,8 @@ def test_creation_emits_updates_then_created_once(service: Service) -> None:
     events = webhooks(service, invoice.id)
     assert [e.type for e in events] == ["invoice.updated"] * len(invoice.history) + ["invoice.created"]
     assert [e.data["statusDetails"]["extendedStatus"] for e in events[:-1]] == [
-        s.value for s in targets(invoice)]
+        s.value for s in targets(invoice)
+    ]
     assert all(is_ulid(e.id) and e.timestamp == NOW for e in events)
     created = events[-1]
     assert created.data["statusDetails"]["extendedStatus"] == "payment_processing.pending"
@@ -547,9 +584,12 @@ def test_a_payment_trigger_emits_for_its_own_transition(service: Service, paymen
 def test_callbacks_and_failure_reports_emit_for_every_transition(service: Service) -> None:
     service.set_hooks(draft=True, issuing=True)
     invoice = create(service)
-    for command in (lambda i: service.report_failure(i), lambda i: service.retry(i),
-                    lambda i: service.draft_synchronized(i),
-                    lambda i: service.issuing_synchronized(i)):
+    for command in (
+        lambda i: service.report_failure(i),
+        lambda i: service.retry(i),
+        lambda i: service.draft_synchronized(i),
+        lambda i: service.issuing_synchronized(i),
+    ):
         seq = last_seq(service)
         before = service.invoice(invoice.id)
         after = command(invoice.id)
@@ -561,8 +601,11 @@ def test_callbacks_and_failure_reports_emit_for_every_transition(service: Servic
 def test_refused_commands_emit_nothing_and_seqs_strictly_increase(demo_service: Service) -> None:
     seq = last_seq(demo_service)
     for row in demo_service.invoice_rows():
-        callback = (demo_service.issuing_synchronized if row["status"] == "draft.syncing"
-                    else demo_service.draft_synchronized)
+        callback = (
+            demo_service.issuing_synchronized
+            if row["status"] == "draft.syncing"
+            else demo_service.draft_synchronized
+        )
         with pytest.raises(NotAllowed):
             callback(row["id"], invoice_number="X-1")
     assert last_seq(demo_service) == seq
@@ -591,7 +634,10 @@ def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> Non
     event = next(e for e in service.events(invoice.id) if e.type == "invoice.generated")
     payload = event.data
     assert (payload["invoiceId"], payload["invoiceNumber"], payload["customerId"]) == (
-        invoice.id, invoice.number, invoice.customer.id)
+        invoice.id,
+        invoice.number,
+        invoice.customer.id,
+    )
     assert (payload["subscriptionId"], payload["planId"]) == (invoice.subscription_id, invoice.plan_id)
     assert payload["invoiceNumber"].startswith("INV-")
     assert payload["invoiceDate"] == "2026-02-01T10:00:00.000Z"
@@ -600,7 +646,8 @@ def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> Non
     assert payload["currency"] == invoice.currency
     # One item per detailed line: what each line bills.
     assert [item["description"] for item in payload["lineItems"]] == [
-        child.name for line in invoice.lines for child in line.children]
+        child.name for line in invoice.lines for child in line.children
+    ]
     assert Decimal(str(payload["total"])) == invoice.totals.total
 
 
@@ -640,26 +687,37 @@ def test_deleting_an_invoice_that_was_issuing_emits_no_invoice_generated(service
     assert generated(service, invoice.id) == []
 
 
-@pytest.mark.parametrize(("status", "sent", "expected"), [
-    (S.PP_PENDING, False, "generated"),
-    (S.PP_PENDING, True, "sent"),
-    (S.PP_AUTHORIZED, True, "sent"),
-    (S.PP_FAILED, False, "generated"),
-    (S.PP_ACTION_REQUIRED, True, "sent"),
-    (S.OVERDUE, True, "overdue"),
-    (S.PAID, True, "paid"),
-    (S.VOIDED, False, "cancelled"),
-    (S.UNCOLLECTIBLE, True, "cancelled"),
-])
-def test_invoice_generated_status_mapping(service: Service, status: Status, sent: bool,
-                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "sent", "expected"),
+    [
+        (S.PP_PENDING, False, "generated"),
+        (S.PP_PENDING, True, "sent"),
+        (S.PP_AUTHORIZED, True, "sent"),
+        (S.PP_FAILED, False, "generated"),
+        (S.PP_ACTION_REQUIRED, True, "sent"),
+        (S.OVERDUE, True, "overdue"),
+        (S.PAID, True, "paid"),
+        (S.VOIDED, False, "cancelled"),
+        (S.UNCOLLECTIBLE, True, "cancelled"),
+    ],
+)
+def test_invoice_generated_status_mapping(
+    service: Service, status: Status, sent: bool, expected: str
+) -> None:
     """DOMAIN.md §6: issued/payment_processing → sent once sent_to_customer_at, else generated."""
     service.set_hooks(issuing=True)
     invoice = service.issuing_synchronized(
-        create(service).id, sent_to_customer_at="2026-01-01T09:00:00Z" if sent else None)
-    payment = {S.PP_AUTHORIZED: None, S.PP_FAILED: "payment_failed", S.PP_ACTION_REQUIRED: "action_required",
-               S.OVERDUE: "payment_overdue", S.PAID: "paid", S.VOIDED: "void",
-               S.UNCOLLECTIBLE: "payment_uncollectible"}.get(status)
+        create(service).id, sent_to_customer_at="2026-01-01T09:00:00Z" if sent else None
+    )
+    payment = {
+        S.PP_AUTHORIZED: None,
+        S.PP_FAILED: "payment_failed",
+        S.PP_ACTION_REQUIRED: "action_required",
+        S.OVERDUE: "payment_overdue",
+        S.PAID: "paid",
+        S.VOIDED: "void",
+        S.UNCOLLECTIBLE: "payment_uncollectible",
+    }.get(status)
     if status is S.PP_AUTHORIZED:
         invoice = service.authorize_payment(invoice.id)
     elif payment:
@@ -674,8 +732,11 @@ def test_the_issuing_syncing_event_already_carries_the_invoice_number(service: S
     """With the issuing hook off, the INV- number is allocated while entering issuing.syncing,
     so that state's invoice.updated event names it (custominvoicing/app.go)."""
     invoice = create(service)
-    numbers = {event.data["statusDetails"]["extendedStatus"]: event.data["number"]
-               for event in service.events(invoice.id) if event.type == "invoice.updated"}
+    numbers = {
+        event.data["statusDetails"]["extendedStatus"]: event.data["number"]
+        for event in service.events(invoice.id)
+        if event.type == "invoice.updated"
+    }
     assert numbers["issuing.line_finalization"].startswith("DRAFT-")
     assert numbers["issuing.syncing"] == invoice.number
     assert invoice.number.startswith("INV-")

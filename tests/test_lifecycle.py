@@ -9,19 +9,29 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-
 from conftest import FIXED_CLOCK
+from workspace_support import workspace_state
+
 from tui_billing.domain import lifecycle
 from tui_billing.domain.errors import BillingError, InvalidValue, NotAllowed, NotFound
 from tui_billing.domain.lifecycle import Context
 from tui_billing.domain.linespec import FlatFee, Usage
 from tui_billing.domain.models import (
-    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, SYNC_COMPONENT, Address,
-    CustomerSnapshot, Invoice, Line, Supplier, UnitPrice, ValidationIssue, Workflow,
+    DRAFT_SYNCED_MARKER,
+    FINALIZED_MARKER,
+    INVOICE_COMPONENT,
+    SYNC_COMPONENT,
+    Address,
+    CustomerSnapshot,
+    Invoice,
+    Line,
+    Supplier,
+    UnitPrice,
+    ValidationIssue,
+    Workflow,
 )
 from tui_billing.domain.status import PASS_THROUGH, RESTING, PaymentTrigger, Status, Trigger
 from tui_billing.service import Service
-from workspace_support import workspace_state
 
 S = Status
 T = Trigger
@@ -72,11 +82,15 @@ STEPS: dict[tuple[Status, Trigger], Status] = {
     # `paid` from an authorized payment only settles; from anything else it authorizes and
     # settles in one booking. `authorized` is allowed wherever the payment is not authorized.
     (S.PP_AUTHORIZED, T.PAID): S.PP_BOOKING_SETTLED,
-    **{(s, T.AUTHORIZED): S.PP_BOOKING_AUTHORIZED
-       for s in (S.PP_PENDING, S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE, S.UNCOLLECTIBLE)},
+    **{
+        (s, T.AUTHORIZED): S.PP_BOOKING_AUTHORIZED
+        for s in (S.PP_PENDING, S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE, S.UNCOLLECTIBLE)
+    },
     # `failed` moves any state that has a failure state to it.
-    **{(s, T.FAILED): S.DRAFT_INVALID
-       for s in (S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING)},
+    **{
+        (s, T.FAILED): S.DRAFT_INVALID
+        for s in (S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING)
+    },
     (S.DRAFT_SYNCING, T.FAILED): S.DRAFT_SYNC_FAILED,
     (S.ISSUING_LINE_FINALIZATION, T.FAILED): S.ISSUING_LINE_FINALIZATION_FAILED,
     (S.ISSUING_SYNCING, T.FAILED): S.ISSUING_FAILED,
@@ -84,11 +98,20 @@ STEPS: dict[tuple[Status, Trigger], Status] = {
     (S.DELETE_IN_PROGRESS, T.FAILED): S.DELETE_FAILED,
     (S.DELETE_SYNCING, T.FAILED): S.DELETE_FAILED,
     # `updated` (an edit) is allowed in these drafts only: not in draft.syncing.
-    **{(s, T.UPDATED): S.DRAFT_UPDATING
-       for s in (S.DRAFT_CREATED, S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING,
-                 S.DRAFT_VALIDATING, S.DRAFT_INVALID, S.DRAFT_SYNC_FAILED,
-                 S.DRAFT_WAITING_AUTO_APPROVAL, S.DRAFT_MANUAL_APPROVAL_NEEDED,
-                 S.DRAFT_READY_TO_ISSUE)},
+    **{
+        (s, T.UPDATED): S.DRAFT_UPDATING
+        for s in (
+            S.DRAFT_CREATED,
+            S.DRAFT_WAITING_FOR_COLLECTION,
+            S.DRAFT_COLLECTING,
+            S.DRAFT_VALIDATING,
+            S.DRAFT_INVALID,
+            S.DRAFT_SYNC_FAILED,
+            S.DRAFT_WAITING_AUTO_APPROVAL,
+            S.DRAFT_MANUAL_APPROVAL_NEEDED,
+            S.DRAFT_READY_TO_ISSUE,
+        )
+    },
     # `delete` from every draft and issuing state.
     **{(s, T.DELETE): S.DELETE_IN_PROGRESS for s in DRAFT + ISSUING},
     # A retry after a payment problem returns to pending.
@@ -96,8 +119,7 @@ STEPS: dict[tuple[Status, Trigger], Status] = {
 }
 
 # --- DOMAIN.md §3, the payment matrix: the final state after the loop; None = 400 -------------
-COLUMNS = (P.PAID, P.PAYMENT_FAILED, P.PAYMENT_OVERDUE, P.PAYMENT_UNCOLLECTIBLE,
-           P.ACTION_REQUIRED, P.VOID)
+COLUMNS = (P.PAID, P.PAYMENT_FAILED, P.PAYMENT_OVERDUE, P.PAYMENT_UNCOLLECTIBLE, P.ACTION_REQUIRED, P.VOID)
 OPEN = (S.PAID, S.PP_FAILED, S.OVERDUE, S.UNCOLLECTIBLE, S.PP_ACTION_REQUIRED, S.VOIDED)
 REFUSED = (None,) * 6
 MATRIX: dict[Status, tuple[Status | None, ...]] = {
@@ -135,31 +157,60 @@ def expected_first(status: Status, trigger: Trigger) -> Status | None:
 
 
 # --- invoices placed in a state directly (the pure lifecycle) -------------------------------
-def make_invoice(status: Status, *, lines: bool = True, critical: bool = False,
-                 auto_advance: bool = True, workflow: Workflow | None = None,
-                 **fields: object) -> Invoice:
+def make_invoice(
+    status: Status,
+    *,
+    lines: bool = True,
+    critical: bool = False,
+    auto_advance: bool = True,
+    workflow: Workflow | None = None,
+    **fields: object,
+) -> Invoice:
     """An invoice resting in ``status`` whose guards all pass unless told otherwise."""
     invoice = Invoice(
-        id="01KDWCJ2M04DC3X4J9R8Y8V62R", number="DRAFT-TEST-1", status=status, currency="USD",
-        customer=CustomerSnapshot(id="c1", key="acme", name="Acme Inc",
-                                  address=Address(country="US", city="Austin")),
+        id="01KDWCJ2M04DC3X4J9R8Y8V62R",
+        number="DRAFT-TEST-1",
+        status=status,
+        currency="USD",
+        customer=CustomerSnapshot(
+            id="c1", key="acme", name="Acme Inc", address=Address(country="US", city="Austin")
+        ),
         supplier=Supplier(name="Supplier", address=Address(country="US")),
-        period_from=NOW - timedelta(days=31), period_to=NOW,
-        workflow=workflow or Workflow(auto_advance=auto_advance), created_at=NOW, updated_at=NOW,
-        app_id="01KDWCJ2M0Z6RHZX04NPVN5HX7", billing_profile_id="01KDWCJ2M01BDJC9KH14GER8VY",
+        period_from=NOW - timedelta(days=31),
+        period_to=NOW,
+        workflow=workflow or Workflow(auto_advance=auto_advance),
+        created_at=NOW,
+        updated_at=NOW,
+        app_id="01KDWCJ2M0Z6RHZX04NPVN5HX7",
+        billing_profile_id="01KDWCJ2M01BDJC9KH14GER8VY",
         **fields,
     )
     if lines:
-        invoice.lines = [Line.priced(
-            currency="USD", tax_rate=Decimal("0.1"), quantity=Decimal(2), price=UnitPrice(amount=Decimal("5")),
-            at=NOW, id="01KDWCJ2M03XSNQJ9B56R4K1EY", name="Fee",
-            period_from=invoice.period_from, period_to=NOW, invoice_at=NOW,
-        )]
+        invoice.lines = [
+            Line.priced(
+                currency="USD",
+                tax_rate=Decimal("0.1"),
+                quantity=Decimal(2),
+                price=UnitPrice(amount=Decimal("5")),
+                at=NOW,
+                id="01KDWCJ2M03XSNQJ9B56R4K1EY",
+                name="Fee",
+                period_from=invoice.period_from,
+                period_to=NOW,
+                invoice_at=NOW,
+            )
+        ]
     if critical:
-        invoice.validation_issues = [ValidationIssue(
-            id="issue-1", severity="critical", message="broken", component=INVOICE_COMPONENT,
-            created_at=NOW, updated_at=NOW,
-        )]
+        invoice.validation_issues = [
+            ValidationIssue(
+                id="issue-1",
+                severity="critical",
+                message="broken",
+                component=INVOICE_COMPONENT,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        ]
     return invoice
 
 
@@ -214,51 +265,122 @@ EARLIER = NOW - timedelta(hours=1)
 GUARDS: list[tuple[str, Status, dict, dict, Trigger, Status | None]] = [
     # (case, status, invoice fields, context flags, trigger, expected target)
     ("collection-not-due", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": LATER}, {}, T.NEXT, None),
-    ("collection-due-exactly", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": NOW}, {}, T.NEXT,
-     S.DRAFT_COLLECTING),
-    ("collection-past", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": EARLIER}, {}, T.NEXT,
-     S.DRAFT_COLLECTING),
+    (
+        "collection-due-exactly",
+        S.DRAFT_WAITING_FOR_COLLECTION,
+        {"collection_at": NOW},
+        {},
+        T.NEXT,
+        S.DRAFT_COLLECTING,
+    ),
+    (
+        "collection-past",
+        S.DRAFT_WAITING_FOR_COLLECTION,
+        {"collection_at": EARLIER},
+        {},
+        T.NEXT,
+        S.DRAFT_COLLECTING,
+    ),
     ("collection-none-set", S.DRAFT_WAITING_FOR_COLLECTION, {}, {}, T.NEXT, S.DRAFT_COLLECTING),
-    ("force-collect-before-due", S.DRAFT_WAITING_FOR_COLLECTION, {"collection_at": LATER}, {},
-     T.FORCE_COLLECT, S.DRAFT_COLLECTING),
+    (
+        "force-collect-before-due",
+        S.DRAFT_WAITING_FOR_COLLECTION,
+        {"collection_at": LATER},
+        {},
+        T.FORCE_COLLECT,
+        S.DRAFT_COLLECTING,
+    ),
     ("validating-critical", S.DRAFT_VALIDATING, {"critical": True}, {}, T.NEXT, None),
-    ("validating-critical-fails", S.DRAFT_VALIDATING, {"critical": True}, {}, T.FAILED,
-     S.DRAFT_INVALID),
+    ("validating-critical-fails", S.DRAFT_VALIDATING, {"critical": True}, {}, T.FAILED, S.DRAFT_INVALID),
     ("draft-hook-waits", S.DRAFT_SYNCING, {}, {"draft_hook": True}, T.NEXT, None),
-    ("draft-hook-marker", S.DRAFT_SYNCING, {"metadata": {DRAFT_SYNCED_MARKER: "x"}},
-     {"draft_hook": True}, T.NEXT, S.DRAFT_WAITING_AUTO_APPROVAL),
-    ("draft-hook-marker-manual", S.DRAFT_SYNCING,
-     {"metadata": {DRAFT_SYNCED_MARKER: "x"}, "auto_advance": False}, {"draft_hook": True}, T.NEXT,
-     S.DRAFT_MANUAL_APPROVAL_NEEDED),
-    ("draft-hook-off-manual", S.DRAFT_SYNCING, {"auto_advance": False}, {}, T.NEXT,
-     S.DRAFT_MANUAL_APPROVAL_NEEDED),
-    ("issuing-hook-does-not-hold-draft", S.DRAFT_SYNCING, {}, {"issuing_hook": True}, T.NEXT,
-     S.DRAFT_WAITING_AUTO_APPROVAL),
+    (
+        "draft-hook-marker",
+        S.DRAFT_SYNCING,
+        {"metadata": {DRAFT_SYNCED_MARKER: "x"}},
+        {"draft_hook": True},
+        T.NEXT,
+        S.DRAFT_WAITING_AUTO_APPROVAL,
+    ),
+    (
+        "draft-hook-marker-manual",
+        S.DRAFT_SYNCING,
+        {"metadata": {DRAFT_SYNCED_MARKER: "x"}, "auto_advance": False},
+        {"draft_hook": True},
+        T.NEXT,
+        S.DRAFT_MANUAL_APPROVAL_NEEDED,
+    ),
+    (
+        "draft-hook-off-manual",
+        S.DRAFT_SYNCING,
+        {"auto_advance": False},
+        {},
+        T.NEXT,
+        S.DRAFT_MANUAL_APPROVAL_NEEDED,
+    ),
+    (
+        "issuing-hook-does-not-hold-draft",
+        S.DRAFT_SYNCING,
+        {},
+        {"issuing_hook": True},
+        T.NEXT,
+        S.DRAFT_WAITING_AUTO_APPROVAL,
+    ),
     ("draft-period-running", S.DRAFT_WAITING_AUTO_APPROVAL, {"draft_until": LATER}, {}, T.NEXT, None),
-    ("draft-period-ends-exactly", S.DRAFT_WAITING_AUTO_APPROVAL, {"draft_until": NOW}, {}, T.NEXT,
-     S.DRAFT_READY_TO_ISSUE),
-    ("draft-period-needs-auto-advance", S.DRAFT_WAITING_AUTO_APPROVAL,
-     {"draft_until": EARLIER, "auto_advance": False}, {}, T.NEXT, None),
-    ("approve-skips-draft-period", S.DRAFT_WAITING_AUTO_APPROVAL, {"draft_until": LATER}, {},
-     T.APPROVE, S.DRAFT_READY_TO_ISSUE),
-    ("manual-approve-critical", S.DRAFT_MANUAL_APPROVAL_NEEDED, {"critical": True}, {}, T.APPROVE,
-     None),
+    (
+        "draft-period-ends-exactly",
+        S.DRAFT_WAITING_AUTO_APPROVAL,
+        {"draft_until": NOW},
+        {},
+        T.NEXT,
+        S.DRAFT_READY_TO_ISSUE,
+    ),
+    (
+        "draft-period-needs-auto-advance",
+        S.DRAFT_WAITING_AUTO_APPROVAL,
+        {"draft_until": EARLIER, "auto_advance": False},
+        {},
+        T.NEXT,
+        None,
+    ),
+    (
+        "approve-skips-draft-period",
+        S.DRAFT_WAITING_AUTO_APPROVAL,
+        {"draft_until": LATER},
+        {},
+        T.APPROVE,
+        S.DRAFT_READY_TO_ISSUE,
+    ),
+    ("manual-approve-critical", S.DRAFT_MANUAL_APPROVAL_NEEDED, {"critical": True}, {}, T.APPROVE, None),
     ("manual-approve", S.DRAFT_MANUAL_APPROVAL_NEEDED, {}, {}, T.APPROVE, S.DRAFT_READY_TO_ISSUE),
     ("manual-never-advances", S.DRAFT_MANUAL_APPROVAL_NEEDED, {}, {}, T.NEXT, None),
     ("ready-no-lines", S.DRAFT_READY_TO_ISSUE, {"lines": False}, {}, T.NEXT, S.DELETE_SYNCING),
     ("ready-with-lines", S.DRAFT_READY_TO_ISSUE, {}, {}, T.NEXT, S.ISSUING_LINE_FINALIZATION),
     ("issuing-hook-waits", S.ISSUING_SYNCING, {}, {"issuing_hook": True}, T.NEXT, None),
-    ("issuing-hook-marker", S.ISSUING_SYNCING, {"metadata": {FINALIZED_MARKER: "x"}},
-     {"issuing_hook": True}, T.NEXT, S.ISSUING_CHARGE_BOOKING),
-    ("draft-hook-does-not-hold-issuing", S.ISSUING_SYNCING, {}, {"draft_hook": True}, T.NEXT,
-     S.ISSUING_CHARGE_BOOKING),
+    (
+        "issuing-hook-marker",
+        S.ISSUING_SYNCING,
+        {"metadata": {FINALIZED_MARKER: "x"}},
+        {"issuing_hook": True},
+        T.NEXT,
+        S.ISSUING_CHARGE_BOOKING,
+    ),
+    (
+        "draft-hook-does-not-hold-issuing",
+        S.ISSUING_SYNCING,
+        {},
+        {"draft_hook": True},
+        T.NEXT,
+        S.ISSUING_CHARGE_BOOKING,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("status", "fields", "flags", "trigger", "expected"),
-                         [case[1:] for case in GUARDS], ids=[case[0] for case in GUARDS])
-def test_guards(status: Status, fields: dict, flags: dict, trigger: Trigger,
-                expected: Status | None) -> None:
+@pytest.mark.parametrize(
+    ("status", "fields", "flags", "trigger", "expected"),
+    [case[1:] for case in GUARDS],
+    ids=[case[0] for case in GUARDS],
+)
+def test_guards(status: Status, fields: dict, flags: dict, trigger: Trigger, expected: Status | None) -> None:
     """Named guards: collection time, hooks and markers, auto_advance, draft_until, lines, issues."""
     invoice = make_invoice(status, **fields)
     found = lifecycle.find_transition(invoice, trigger, context(**flags))
@@ -271,7 +393,9 @@ def test_a_critical_issue_found_while_validating_fails_the_invoice() -> None:
     invoice.lines[0].quantity = Decimal(-1)
     lifecycle.fire(invoice, T.RETRY, context())
     assert [(h.target, h.trigger) for h in invoice.history] == [
-        (S.DRAFT_VALIDATING, "retry"), (S.DRAFT_INVALID, "failed")]
+        (S.DRAFT_VALIDATING, "retry"),
+        (S.DRAFT_INVALID, "failed"),
+    ]
     assert invoice.has_critical_issues
 
 
@@ -283,14 +407,17 @@ def test_waiting_states_rest_until_their_guard_lets_go() -> None:
     lifecycle.advance(invoice, Context(now=LATER, draft_hook=True, issuing_hook=False))
     assert invoice.status is S.DRAFT_SYNCING
     assert [h.target for h in invoice.history] == [
-        S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VALIDATING, S.DRAFT_SYNCING]
+        S.DRAFT_WAITING_FOR_COLLECTION,
+        S.DRAFT_COLLECTING,
+        S.DRAFT_VALIDATING,
+        S.DRAFT_SYNCING,
+    ]
 
 
 def test_available_actions_simulate_the_loop() -> None:
     """availableActions map to the resting state the trigger and the loop would reach."""
     invoice = make_invoice(S.DRAFT_MANUAL_APPROVAL_NEEDED, auto_advance=False)
-    assert lifecycle.available_actions(invoice, context()) == {
-        "approve": S.PP_PENDING, "delete": S.DELETED}
+    assert lifecycle.available_actions(invoice, context()) == {"approve": S.PP_PENDING, "delete": S.DELETED}
     assert invoice.history == []
     assert lifecycle.is_immutable(make_invoice(S.DRAFT_SYNCING), context())
     assert not lifecycle.is_immutable(invoice, context())
@@ -306,6 +433,7 @@ def _then(payment: PaymentTrigger) -> Callable[[Service], str]:
         invoice_id = _flat(service)
         service.payment_status(invoice_id, payment)
         return invoice_id
+
     return build
 
 
@@ -320,6 +448,7 @@ def _reported(hook: str) -> Callable[[Service], str]:
         invoice_id = _flat(service)
         service.report_failure(invoice_id)
         return invoice_id
+
     return build
 
 
@@ -327,12 +456,14 @@ def _hooked(hook: str) -> Callable[[Service], str]:
     def build(service: Service) -> str:
         service.set_hooks(**{hook: True})
         return _flat(service)
+
     return build
 
 
 def _invalid(service: Service) -> str:
-    invoice = service.create_invoice(service.customers()[0].key,
-                                     [Usage("Adjustment", Decimal(-1), Decimal("5"))])
+    invoice = service.create_invoice(
+        service.customers()[0].key, [Usage("Adjustment", Decimal(-1), Decimal("5"))]
+    )
     service.collect(invoice.id)
     return invoice.id
 
@@ -353,13 +484,15 @@ def _deleted(fail: bool) -> Callable[[Service], str]:
         invoice_id = _manual(service)
         service.delete(invoice_id, simulate_failure=fail)
         return invoice_id
+
     return build
 
 
 # How to get an invoice resting in each resting state (DOMAIN.md §2).
 RECIPES: dict[Status, Callable[[Service], str]] = {
-    S.DRAFT_WAITING_FOR_COLLECTION: lambda s: s.create_invoice(
-        s.customers()[0].key, [Usage("API calls", Decimal(100), Decimal("0.5"))]).id,
+    S.DRAFT_WAITING_FOR_COLLECTION: lambda s: (
+        s.create_invoice(s.customers()[0].key, [Usage("API calls", Decimal(100), Decimal("0.5"))]).id
+    ),
     S.DRAFT_INVALID: _invalid,
     S.DRAFT_SYNCING: _hooked("draft"),
     S.DRAFT_SYNC_FAILED: _reported("draft"),
@@ -387,8 +520,9 @@ def test_recipes_cover_every_resting_state() -> None:
 MATRIX_CASES = [(s, p) for s in RESTING for p in PaymentTrigger]
 
 
-@pytest.mark.parametrize(("status", "payment"), MATRIX_CASES,
-                         ids=[f"{s.value}-{p.value}" for s, p in MATRIX_CASES])
+@pytest.mark.parametrize(
+    ("status", "payment"), MATRIX_CASES, ids=[f"{s.value}-{p.value}" for s, p in MATRIX_CASES]
+)
 def test_payment_matrix(service: Service, status: Status, payment: PaymentTrigger) -> None:
     """payment_status from each resting state ends where the matrix says, or changes nothing."""
     invoice_id = RECIPES[status](service)
@@ -408,16 +542,25 @@ def test_payment_matrix(service: Service, status: Status, payment: PaymentTrigge
     assert (first.source, first.trigger) == (status, payment.trigger.value)
 
 
-@pytest.mark.parametrize("status", [S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE],
-                         ids=lambda s: s.value)
+@pytest.mark.parametrize("status", [S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE], ids=lambda s: s.value)
 def test_retry_after_a_payment_problem_returns_to_pending(service: Service, status: Status) -> None:
     invoice_id = RECIPES[status](service)
     assert service.retry(invoice_id).status is S.PP_PENDING
 
 
-@pytest.mark.parametrize("status", [S.PP_PENDING, S.PP_AUTHORIZED, S.PAID, S.UNCOLLECTIBLE,
-                                    S.VOIDED, S.DRAFT_MANUAL_APPROVAL_NEEDED, S.DELETED],
-                         ids=lambda s: s.value)
+@pytest.mark.parametrize(
+    "status",
+    [
+        S.PP_PENDING,
+        S.PP_AUTHORIZED,
+        S.PAID,
+        S.UNCOLLECTIBLE,
+        S.VOIDED,
+        S.DRAFT_MANUAL_APPROVAL_NEEDED,
+        S.DELETED,
+    ],
+    ids=lambda s: s.value,
+)
 def test_retry_is_refused_where_nothing_failed(service: Service, status: Status) -> None:
     invoice_id = RECIPES[status](service)
     state = workspace_state(service)
@@ -426,19 +569,32 @@ def test_retry_is_refused_where_nothing_failed(service: Service, status: Status)
     assert workspace_state(service) == state
 
 
-@pytest.mark.parametrize(("call", "error"), [
-    (lambda s, i: s.payment_status(i, "refunded"), InvalidValue),
-    (lambda s, i: s.payment_status("01ARZ3NDEKTSV4RRFFQ69G5FAV", "paid"), NotFound),
-    (lambda s, i: s.approve(i), NotAllowed),
-    (lambda s, i: s.collect(i), NotAllowed),
-    (lambda s, i: s.advance(i), NotAllowed),
-    (lambda s, i: s.delete(i), NotAllowed),
-    (lambda s, i: s.report_failure(i), NotAllowed),
-    (lambda s, i: s.edit_invoice(i, [FlatFee("Fee", Decimal("1"))]), NotAllowed),
-], ids=["unknown-trigger", "unknown-invoice", "approve", "collect", "advance", "delete",
-        "report-failure", "edit"])
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda s, i: s.payment_status(i, "refunded"), InvalidValue),
+        (lambda s, i: s.payment_status("01ARZ3NDEKTSV4RRFFQ69G5FAV", "paid"), NotFound),
+        (lambda s, i: s.approve(i), NotAllowed),
+        (lambda s, i: s.collect(i), NotAllowed),
+        (lambda s, i: s.advance(i), NotAllowed),
+        (lambda s, i: s.delete(i), NotAllowed),
+        (lambda s, i: s.report_failure(i), NotAllowed),
+        (lambda s, i: s.edit_invoice(i, [FlatFee("Fee", Decimal("1"))]), NotAllowed),
+    ],
+    ids=[
+        "unknown-trigger",
+        "unknown-invoice",
+        "approve",
+        "collect",
+        "advance",
+        "delete",
+        "report-failure",
+        "edit",
+    ],
+)
 def test_refused_commands_on_an_issued_invoice_change_nothing(
-        service: Service, call: Callable[[Service, str], object], error: type[BillingError]) -> None:
+    service: Service, call: Callable[[Service, str], object], error: type[BillingError]
+) -> None:
     invoice_id = _flat(service)
     state = workspace_state(service)
     with pytest.raises(error):
@@ -448,9 +604,17 @@ def test_refused_commands_on_an_issued_invoice_change_nothing(
 
 # --- facts of OpenMeter's code beyond the table (issue 7) -------------------------------------
 # ``statusDetails.failed``, transcribed from OpenMeter's billing/stdinvoice.go failedStatuses.
-FAILED = {S.DRAFT_SYNC_FAILED, S.ISSUING_LINE_FINALIZATION_FAILED, S.ISSUING_FAILED,
-          S.ISSUING_CHARGE_BOOKING_FAILED, S.DELETE_FAILED, S.PP_BOOKING_AUTHORIZED_FAILED,
-          S.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED, S.PP_FAILED, S.PP_BOOKING_SETTLED_FAILED}
+FAILED = {
+    S.DRAFT_SYNC_FAILED,
+    S.ISSUING_LINE_FINALIZATION_FAILED,
+    S.ISSUING_FAILED,
+    S.ISSUING_CHARGE_BOOKING_FAILED,
+    S.DELETE_FAILED,
+    S.PP_BOOKING_AUTHORIZED_FAILED,
+    S.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED,
+    S.PP_FAILED,
+    S.PP_BOOKING_SETTLED_FAILED,
+}
 
 
 @pytest.mark.parametrize("status", list(Status), ids=lambda s: s.value)
@@ -462,13 +626,21 @@ def test_failed_flag(status: Status) -> None:
 def test_a_retry_keeps_critical_issues_as_warnings() -> None:
     """RetryInvoice downgrades critical issues instead of dropping them."""
     invoice = make_invoice(S.DRAFT_SYNC_FAILED)
-    invoice.validation_issues = [ValidationIssue(
-        id="issue-1", severity="critical", message="ERP rejected it", component=SYNC_COMPONENT,
-        created_at=NOW, updated_at=NOW)]
+    invoice.validation_issues = [
+        ValidationIssue(
+            id="issue-1",
+            severity="critical",
+            message="ERP rejected it",
+            component=SYNC_COMPONENT,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    ]
     lifecycle.fire(invoice, T.RETRY, context(draft_hook=True))
     assert invoice.status is S.DRAFT_SYNCING
     assert [(i.id, i.severity, i.message) for i in invoice.validation_issues] == [
-        ("issue-1", "warning", "ERP rejected it")]
+        ("issue-1", "warning", "ERP rejected it")
+    ]
 
 
 def test_available_actions_run_no_on_enter_action_and_ignore_issues() -> None:
@@ -486,8 +658,9 @@ def test_available_actions_run_no_on_enter_action_and_ignore_issues() -> None:
 @pytest.mark.parametrize("fails", [False, True], ids=["deleted", "delete-failed"])
 def test_deleted_at_is_stamped_on_entering_delete_in_progress(fails: bool) -> None:
     invoice = make_invoice(S.DRAFT_MANUAL_APPROVAL_NEEDED, critical=True)
-    lifecycle.fire(invoice, T.DELETE, Context(now=NOW, draft_hook=False, issuing_hook=False,
-                                              delete_fails=fails))
+    lifecycle.fire(
+        invoice, T.DELETE, Context(now=NOW, draft_hook=False, issuing_hook=False, delete_fails=fails)
+    )
     assert invoice.status is (S.DELETE_FAILED if fails else S.DELETED)
     assert invoice.deleted_at == NOW
     assert invoice.validation_issues == []  # each delete attempt starts without issues
@@ -497,15 +670,19 @@ def _allocating(kind: str, invoice: Invoice) -> str:
     return f"{kind}-ACME-7"
 
 
-@pytest.mark.parametrize(("issuing_hook", "marker", "number"), [
-    (False, False, "INV-ACME-7"),
-    (True, True, "INV-ACME-7"),  # a retry after the callback: the hook lets it go on
-    (True, False, "DRAFT-TEST-1"),  # waits for the callback, which may give a number
-], ids=["hook-off", "hook-on-marker-set", "hook-on-waiting"])
+@pytest.mark.parametrize(
+    ("issuing_hook", "marker", "number"),
+    [
+        (False, False, "INV-ACME-7"),
+        (True, True, "INV-ACME-7"),  # a retry after the callback: the hook lets it go on
+        (True, False, "DRAFT-TEST-1"),  # waits for the callback, which may give a number
+    ],
+    ids=["hook-off", "hook-on-marker-set", "hook-on-waiting"],
+)
 def test_the_invoice_number_is_allocated_on_entering_issuing_syncing(
-        issuing_hook: bool, marker: bool, number: str) -> None:
-    invoice = make_invoice(S.ISSUING_LINE_FINALIZATION,
-                           metadata={FINALIZED_MARKER: "x"} if marker else {})
+    issuing_hook: bool, marker: bool, number: str
+) -> None:
+    invoice = make_invoice(S.ISSUING_LINE_FINALIZATION, metadata={FINALIZED_MARKER: "x"} if marker else {})
     seen: list[tuple[Status, str]] = []
     outcome = lifecycle.Outcome(observer=lambda inv, step: seen.append((step.target, inv.number)))
     ctx = Context(now=NOW, draft_hook=False, issuing_hook=issuing_hook, allocate_number=_allocating)

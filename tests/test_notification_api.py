@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import openmeter
 import pytest
-
 from test_api import UNKNOWN_ULID, _files, call, run, serving
 from test_webhooks import receiving, settled, until, webhook_events
+
 from tui_billing.api import start_integration
 from tui_billing.service import Service
 from tui_billing.service.webhooks import EventQuery, Webhooks
@@ -32,14 +32,25 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
 
     def provision(url: str, receiver_url: str) -> dict[str, Any]:
         client = openmeter.Client(endpoint=url)
-        channel = _as_dict(client.notification_channels.create(
-            {"type": "WEBHOOK", "name": "partner", "url": f"{receiver_url}/hook",
-             "customHeaders": {"X-Partner": "acme"}}))
-        rules = [_as_dict(client.notification_rules.create(
-            {"type": kind, "name": f"partner {kind}", "channels": [channel["id"]]}))
-            for kind in ("invoice.created", "invoice.updated")]
-        return {"channel": channel, "rules": rules,
-                "listed": _as_dict(client.notification_channels.list())}
+        channel = _as_dict(
+            client.notification_channels.create(
+                {
+                    "type": "WEBHOOK",
+                    "name": "partner",
+                    "url": f"{receiver_url}/hook",
+                    "customHeaders": {"X-Partner": "acme"},
+                }
+            )
+        )
+        rules = [
+            _as_dict(
+                client.notification_rules.create(
+                    {"type": kind, "name": f"partner {kind}", "channels": [channel["id"]]}
+                )
+            )
+            for kind in ("invoice.created", "invoice.updated")
+        ]
+        return {"channel": channel, "rules": rules, "listed": _as_dict(client.notification_channels.list())}
 
     def reconcile(url: str, rule_id: str) -> dict[str, Any]:
         client = openmeter.Client(endpoint=url)
@@ -61,19 +72,25 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
                 service.collect(invoice.id)
                 async with aiohttp.ClientSession(integration.url) as http:
                     base = f"/api/v1/apps/custom-invoicing/{invoice.id}"
-                    for path, body in ((f"{base}/draft/synchronized", {"invoicing": {}}),
-                                       (f"/api/v1/billing/invoices/{invoice.id}/approve", None),
-                                       (f"{base}/issuing/synchronized", {}),
-                                       (f"{base}/payment/status", {"trigger": "paid"})):
+                    for path, body in (
+                        (f"{base}/draft/synchronized", {"invoicing": {}}),
+                        (f"/api/v1/billing/invoices/{invoice.id}/approve", None),
+                        (f"{base}/issuing/synchronized", {}),
+                        (f"{base}/payment/status", {"trigger": "paid"}),
+                    ):
                         assert (await call(http, "POST", path, body))[0] == 200
                 integration.notify()
                 await until(settled(service, integration.dispatcher), "every delivery")
                 before = len(receiver.received)
                 updated = next(r for r in seen["rules"] if r["type"] == "invoice.updated")
                 seen.update(await asyncio.to_thread(reconcile, integration.url, updated["id"]))
-                await until(lambda: len(receiver.received) == before + 1 and not integration.dispatcher.busy,
-                            "the resend")
-                seen["one"] = await asyncio.to_thread(look, integration.url, seen["events"]["items"][-1]["id"])
+                await until(
+                    lambda: len(receiver.received) == before + 1 and not integration.dispatcher.busy,
+                    "the resend",
+                )
+                seen["one"] = await asyncio.to_thread(
+                    look, integration.url, seen["events"]["items"][-1]["id"]
+                )
                 seen["received"] = receiver.received
             finally:
                 await integration.stop()
@@ -89,8 +106,9 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
     events = seen["events"]
     assert events["totalCount"] == webhook_types.count("invoice.updated")
     assert {e["type"] for e in events["items"]} == {"invoice.updated"}
-    assert [e["createdAt"] for e in events["items"]] == sorted((e["createdAt"] for e in events["items"]),
-                                                               reverse=True)
+    assert [e["createdAt"] for e in events["items"]] == sorted(
+        (e["createdAt"] for e in events["items"]), reverse=True
+    )
     one = seen["one"]
     assert received[-1].headers["svix-id"] == one["id"] == one["payload"]["id"]
     assert received[-1].json == one["payload"] and one["payload"]["data"]["id"]
@@ -107,12 +125,20 @@ def test_rule_test_event_and_crud(service: Service) -> None:
             integration = await start_integration(service, port=0, schedule=(0.05,))
             try:
                 async with aiohttp.ClientSession(integration.url) as http:
-                    status, _, channel = await call(http, "POST", f"{BASE}/channels", {
-                        "type": "WEBHOOK", "name": "c", "url": f"{receiver.url}/hook"})
+                    status, _, channel = await call(
+                        http,
+                        "POST",
+                        f"{BASE}/channels",
+                        {"type": "WEBHOOK", "name": "c", "url": f"{receiver.url}/hook"},
+                    )
                     assert status == 201
                     receiver.secrets["hook"] = channel["signingSecret"]
-                    status, _, rule = await call(http, "POST", f"{BASE}/rules", {
-                        "type": "invoice.created", "name": "r", "channels": [channel["id"]]})
+                    status, _, rule = await call(
+                        http,
+                        "POST",
+                        f"{BASE}/rules",
+                        {"type": "invoice.created", "name": "r", "channels": [channel["id"]]},
+                    )
                     assert status == 201 and rule["channels"] == [{"id": channel["id"], "type": "WEBHOOK"}]
                     status, _, event = await call(http, "POST", f"{BASE}/rules/{rule['id']}/test")
                     assert status == 201 and event["rule"]["id"] == rule["id"]
@@ -124,9 +150,17 @@ def test_rule_test_event_and_crud(service: Service) -> None:
                     assert [c.id for c in Webhooks(service).channels()] == [channel["id"]]
                     # A channel in use is not deleted; a rule made to point elsewhere is.
                     assert (await call(http, "DELETE", f"{BASE}/channels/{channel['id']}"))[0] == 400
-                    status, _, renamed = await call(http, "PUT", f"{BASE}/rules/{rule['id']}", {
-                        "type": "invoice.created", "name": "renamed", "disabled": True,
-                        "channels": [channel["id"]]})
+                    status, _, renamed = await call(
+                        http,
+                        "PUT",
+                        f"{BASE}/rules/{rule['id']}",
+                        {
+                            "type": "invoice.created",
+                            "name": "renamed",
+                            "disabled": True,
+                            "channels": [channel["id"]],
+                        },
+                    )
                     assert (status, renamed["name"], renamed["disabled"]) == (200, "renamed", True)
                     listed = (await call(http, "GET", f"{BASE}/rules"))[2]
                     assert listed["totalCount"] == 0  # disabled rules are left out unless asked
@@ -144,31 +178,53 @@ def test_rule_test_event_and_crud(service: Service) -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize(("method", "path", "body", "expected"), [
-    ("POST", f"{BASE}/channels", {"type": "WEBHOOK", "name": "x", "url": "ftp://nope"}, 400),
-    ("POST", f"{BASE}/channels", {"type": "EMAIL", "name": "x", "url": "http://127.0.0.1:9/"}, 400),
-    ("POST", f"{BASE}/channels", {"type": "WEBHOOK", "name": "", "url": "http://127.0.0.1:9/"}, 400),
-    ("POST", f"{BASE}/channels", {"type": "WEBHOOK", "name": "x", "url": "http://127.0.0.1:9/",
-                                  "signingSecret": "whsec_tooshort"}, 400),
-    ("POST", f"{BASE}/channels", {"type": "WEBHOOK", "name": "x", "url": "http://127.0.0.1:9/",
-                                  "customHeaders": {"svix-id": "forged"}}, 400),
-    ("POST", f"{BASE}/rules", {"type": "invoice.created", "name": "x", "channels": []}, 400),
-    ("POST", f"{BASE}/rules", {"type": "invoice.created", "name": "x", "channels": [UNKNOWN_ULID]}, 404),
-    ("POST", f"{BASE}/rules", {"type": "entitlements.reset", "name": "x", "channels": [UNKNOWN_ULID]}, 400),
-    ("PUT", f"{BASE}/channels/{UNKNOWN_ULID}", {"type": "WEBHOOK", "name": "x", "url": "http://a/"}, 404),
-    ("GET", f"{BASE}/channels/not-a-ulid", None, 400),
-    ("DELETE", f"{BASE}/rules/{UNKNOWN_ULID}", None, 404),
-    ("POST", f"{BASE}/rules/{UNKNOWN_ULID}/test", None, 404),
-    ("GET", f"{BASE}/events/{UNKNOWN_ULID}", None, 404),
-    ("POST", f"{BASE}/events/{UNKNOWN_ULID}/resend", {}, 404),
-    ("GET", f"{BASE}/events?from=yesterday", None, 400),
-    ("GET", f"{BASE}/events?channel=nope", None, 400),
-    ("GET", f"{BASE}/events?pageSize=0", None, 400),
-    ("GET", f"{BASE}/events?color=red", None, 400),
-    ("GET", f"{BASE}/channels?orderBy=url", None, 400),
-])
-def test_bad_input_is_a_problem_and_changes_nothing(service: Service, workspace_path: Any, method: str,
-                                                    path: str, body: Any, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("POST", f"{BASE}/channels", {"type": "WEBHOOK", "name": "x", "url": "ftp://nope"}, 400),
+        ("POST", f"{BASE}/channels", {"type": "EMAIL", "name": "x", "url": "http://127.0.0.1:9/"}, 400),
+        ("POST", f"{BASE}/channels", {"type": "WEBHOOK", "name": "", "url": "http://127.0.0.1:9/"}, 400),
+        (
+            "POST",
+            f"{BASE}/channels",
+            {"type": "WEBHOOK", "name": "x", "url": "http://127.0.0.1:9/", "signingSecret": "whsec_tooshort"},
+            400,
+        ),
+        (
+            "POST",
+            f"{BASE}/channels",
+            {
+                "type": "WEBHOOK",
+                "name": "x",
+                "url": "http://127.0.0.1:9/",
+                "customHeaders": {"svix-id": "forged"},
+            },
+            400,
+        ),
+        ("POST", f"{BASE}/rules", {"type": "invoice.created", "name": "x", "channels": []}, 400),
+        ("POST", f"{BASE}/rules", {"type": "invoice.created", "name": "x", "channels": [UNKNOWN_ULID]}, 404),
+        (
+            "POST",
+            f"{BASE}/rules",
+            {"type": "entitlements.reset", "name": "x", "channels": [UNKNOWN_ULID]},
+            400,
+        ),
+        ("PUT", f"{BASE}/channels/{UNKNOWN_ULID}", {"type": "WEBHOOK", "name": "x", "url": "http://a/"}, 404),
+        ("GET", f"{BASE}/channels/not-a-ulid", None, 400),
+        ("DELETE", f"{BASE}/rules/{UNKNOWN_ULID}", None, 404),
+        ("POST", f"{BASE}/rules/{UNKNOWN_ULID}/test", None, 404),
+        ("GET", f"{BASE}/events/{UNKNOWN_ULID}", None, 404),
+        ("POST", f"{BASE}/events/{UNKNOWN_ULID}/resend", {}, 404),
+        ("GET", f"{BASE}/events?from=yesterday", None, 400),
+        ("GET", f"{BASE}/events?channel=nope", None, 400),
+        ("GET", f"{BASE}/events?pageSize=0", None, 400),
+        ("GET", f"{BASE}/events?color=red", None, 400),
+        ("GET", f"{BASE}/channels?orderBy=url", None, 400),
+    ],
+)
+def test_bad_input_is_a_problem_and_changes_nothing(
+    service: Service, workspace_path: Any, method: str, path: str, body: Any, expected: int
+) -> None:
     before = _files(workspace_path)
 
     async def scenario() -> tuple[int, str, Any]:
@@ -195,7 +251,7 @@ def test_event_list_filters_and_order(service: Service) -> None:
     assert [r["event_seq"] for r in everything] == sorted(r["event_seq"] for r in everything)
     recent = hooks.notification_rows(EventQuery(start=later))
     assert recent and {r["invoice_id"] for r in recent} == {second.id}
-    assert hooks.notification_rows(EventQuery(end=later - timedelta(seconds=1))) == everything[:-len(recent)]
+    assert hooks.notification_rows(EventQuery(end=later - timedelta(seconds=1))) == everything[: -len(recent)]
     mine = hooks.notification_rows(EventQuery(channels=frozenset({created_only.id})))
     assert len(mine) == 2 and {r["type"] for r in mine} == {"invoice.created"}
     newest_first = hooks.notification_rows(EventQuery(descending=True, order_by="id"))

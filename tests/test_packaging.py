@@ -26,8 +26,7 @@ def test_the_demo_scenario_is_found():
     assert scenario.bundled("demo").is_file()
 
 
-@pytest.mark.parametrize(
-    "name", ["InvoiceGenerated.schema.json", "BillingAppExternalInvoicing.schema.json"])
+@pytest.mark.parametrize("name", ["InvoiceGenerated.schema.json", "BillingAppExternalInvoicing.schema.json"])
 def test_kongs_schemas_are_packaged(name: str) -> None:
     """The schemas ship as package data, found the way the runtime finds them."""
     packaged = resources.files("tui_billing.domain") / "schemas" / name

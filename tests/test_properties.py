@@ -11,11 +11,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+from conftest import FIXED_CLOCK, SEED
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from conftest import FIXED_CLOCK, SEED
 from tui_billing.domain import lifecycle
 from tui_billing.domain.errors import BillingError
 from tui_billing.domain.events import invoice_v1
@@ -30,8 +30,12 @@ amounts = st.decimals(min_value=Decimal("-5"), max_value=Decimal("500"), places=
 line_specs = st.lists(
     st.one_of(
         st.builds(FlatFee, st.sampled_from(["Fee", "Support"]), amounts.filter(lambda a: a >= 0)),
-        st.builds(Usage, st.just("API calls"), st.integers(-3, 5000).map(Decimal),
-                  st.sampled_from([Decimal("0.002"), Decimal("1.5"), Decimal("7")])),
+        st.builds(
+            Usage,
+            st.just("API calls"),
+            st.integers(-3, 5000).map(Decimal),
+            st.sampled_from([Decimal("0.002"), Decimal("1.5"), Decimal("7")]),
+        ),
     ),
     max_size=3,
 )
@@ -46,8 +50,7 @@ class BillingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.directory = tempfile.TemporaryDirectory()
-        self.service = Service.create(Path(self.directory.name) / "workspace.db", seed=SEED,
-                                      now=FIXED_CLOCK)
+        self.service = Service.create(Path(self.directory.name) / "workspace.db", seed=SEED, now=FIXED_CLOCK)
         self.customers = [customer.key for customer in self.service.customers()]
 
     def teardown(self) -> None:
@@ -59,7 +62,11 @@ class BillingMachine(RuleBasedStateMachine):
         path = self.service.repository.path
         payloads = path.with_name(path.name + ".payloads")
         rows = {name: self.service.repository.rows(name) for name in TABLES}
-        return json.dumps(rows, sort_keys=True, default=str) + path.read_bytes().hex() + payloads.read_bytes().hex()
+        return (
+            json.dumps(rows, sort_keys=True, default=str)
+            + path.read_bytes().hex()
+            + payloads.read_bytes().hex()
+        )
 
     def attempt(self, command: Callable[[], object]) -> None:
         """Run ``command``; if it is refused, nothing may have changed."""
@@ -80,28 +87,41 @@ class BillingMachine(RuleBasedStateMachine):
 
     @rule(auto_advance=maybe, draft_period=st.sampled_from([None, "P0D", "P1D", "nonsense"]))
     def set_workflow(self, auto_advance: bool | None, draft_period: str | None) -> None:
-        self.attempt(lambda: self.service.set_workflow(auto_advance=auto_advance,
-                                                       draft_period=draft_period))
+        self.attempt(lambda: self.service.set_workflow(auto_advance=auto_advance, draft_period=draft_period))
 
     @rule(invoice=invoices, number=st.sampled_from([None, "ERP-1", ""]), bad_line=st.booleans())
     def draft_synchronized(self, invoice: str, number: str | None, bad_line: bool) -> None:
-        lines = {"unknown-line": "x"} if bad_line else {
-            line.id: f"ext-{line.id}" for line in self.service.invoice(invoice).lines}
-        self.attempt(lambda: self.service.draft_synchronized(
-            invoice, invoice_number=number, external_id="ext", line_external_ids=lines))
+        lines = (
+            {"unknown-line": "x"}
+            if bad_line
+            else {line.id: f"ext-{line.id}" for line in self.service.invoice(invoice).lines}
+        )
+        self.attempt(
+            lambda: self.service.draft_synchronized(
+                invoice, invoice_number=number, external_id="ext", line_external_ids=lines
+            )
+        )
 
-    @rule(invoice=invoices, number=st.sampled_from([None, "ERP-2"]),
-          sent=st.sampled_from([None, "2026-01-01T10:00:00Z", "yesterday"]))
+    @rule(
+        invoice=invoices,
+        number=st.sampled_from([None, "ERP-2"]),
+        sent=st.sampled_from([None, "2026-01-01T10:00:00Z", "yesterday"]),
+    )
     def issuing_synchronized(self, invoice: str, number: str | None, sent: str | None) -> None:
-        self.attempt(lambda: self.service.issuing_synchronized(
-            invoice, invoice_number=number, sent_to_customer_at=sent, payment_external_id="pay"))
+        self.attempt(
+            lambda: self.service.issuing_synchronized(
+                invoice, invoice_number=number, sent_to_customer_at=sent, payment_external_id="pay"
+            )
+        )
 
     @rule(invoice=invoices, trigger=st.sampled_from([*PaymentTrigger, "refund"]))
     def payment_status(self, invoice: str, trigger: str) -> None:
         self.attempt(lambda: self.service.payment_status(invoice, trigger))
 
-    @rule(invoice=invoices,
-          action=st.sampled_from(["approve", "retry", "advance", "collect", "authorize_payment"]))
+    @rule(
+        invoice=invoices,
+        action=st.sampled_from(["approve", "retry", "advance", "collect", "authorize_payment"]),
+    )
     def action(self, invoice: str, action: str) -> None:
         self.attempt(lambda: getattr(self.service, action)(invoice))
 
@@ -133,13 +153,17 @@ class BillingMachine(RuleBasedStateMachine):
             assert totals.total == totals.amount + totals.taxes_total
             for line in invoice.lines:  # a line's totals are its detailed lines' sums
                 assert line.totals(invoice.currency).total == sum(
-                    (child.totals.total for child in line.children), Decimal(0))
+                    (child.totals.total for child in line.children), Decimal(0)
+                )
             assert row["total"] == str(totals.total)
             shown = invoice_v1(invoice, ctx)["totals"]
             assert Decimal(shown["total"]) == (
-                Decimal(shown["amount"]) + Decimal(shown["chargesTotal"])
-                + Decimal(shown["taxesExclusiveTotal"]) - Decimal(shown["discountsTotal"])
-                - Decimal(shown["creditsTotal"]))
+                Decimal(shown["amount"])
+                + Decimal(shown["chargesTotal"])
+                + Decimal(shown["taxesExclusiveTotal"])
+                - Decimal(shown["discountsTotal"])
+                - Decimal(shown["creditsTotal"])
+            )
 
     @invariant()
     def history_is_made_of_allowed_transitions(self) -> None:
@@ -162,5 +186,6 @@ class BillingMachine(RuleBasedStateMachine):
 
 
 BillingMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=20, deadline=None, derandomize=True, database=None)
+    max_examples=25, stateful_step_count=20, deadline=None, derandomize=True, database=None
+)
 TestBillingMachine = BillingMachine.TestCase

@@ -30,14 +30,26 @@ def test_the_readme_cli_block_runs_verbatim(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TUI_BILLING_DB"}
     block = cli_block()
     commands = [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    assert len(commands) >= 10 and all(c.startswith(("tui-billing ", "id=$(tui-billing ", "export "))
-                                       for c in commands)
+    assert len(commands) >= 10 and all(
+        c.startswith(("tui-billing ", "id=$(tui-billing ", "export ")) for c in commands
+    )
 
-    traced = 'trap \'echo "README command failed ($?): $BASH_COMMAND" >&2\' ERR\n' + block
-    run = subprocess.run(["bash", "-euo", "pipefail", "-c", traced], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    traced = "trap 'echo \"README command failed ($?): $BASH_COMMAND\" >&2' ERR\n" + block
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", traced],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "walkthrough.db").exists()  # its own workspace, not the user's
     states = re.findall(r"^\S+ \S+ (\S+)$", run.stdout, re.MULTILINE)  # "ID NUMBER STATUS" lines
-    assert states == ["draft.syncing", "draft.waiting_auto_approval", "issuing.syncing",
-                      "payment_processing.pending", "paid"]
+    assert states == [
+        "draft.syncing",
+        "draft.waiting_auto_approval",
+        "issuing.syncing",
+        "payment_processing.pending",
+        "paid",
+    ]

@@ -19,6 +19,7 @@ import pytest
 from conftest import DEMO, FIXED_CLOCK, SEED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from workspace_support import workspace_files as files
 
 from tui_billing import workspace
 from tui_billing.api import start_api
@@ -35,7 +36,6 @@ from tui_billing.store import payloads as payloads_module
 from tui_billing.store import repository as repository_module
 from tui_billing.store.journal import StoreError
 from tui_billing.store.repository import Repository, payloads_path
-from workspace_support import workspace_files as files
 
 
 @pytest.fixture
@@ -111,14 +111,24 @@ async def _raw(port: int, request: bytes) -> tuple[int, str, bytes]:
     writer.close()
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    kind = next((line.split(":", 1)[1].split(";")[0].strip() for line in lines
-                 if line.lower().startswith("content-type:")), "")
+    kind = next(
+        (
+            line.split(":", 1)[1].split(";")[0].strip()
+            for line in lines
+            if line.lower().startswith("content-type:")
+        ),
+        "",
+    )
     return int(lines[0].split()[1]), kind, body
 
 
 def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items()),
-             f"Content-Length: {len(body)}", "Connection: close"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        *(f"{k}: {v}" for k, v in headers.items()),
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -129,8 +139,9 @@ def syncing(service: Service) -> str:
     return service.collect(service.create_invoice(service.customers()[0].key).id).id
 
 
-def _serve(service: Service, requests: list[tuple[str, str, dict[str, str], bytes]],
-           token: str | None = None) -> list[tuple[int, str, bytes]]:
+def _serve(
+    service: Service, requests: list[tuple[str, str, dict[str, str], bytes]], token: str | None = None
+) -> list[tuple[int, str, bytes]]:
     async def go() -> list[tuple[int, str, bytes]]:
         server = await start_api(service, port=0, token=token)
         port = int(server.url.rsplit(":", 1)[1])
@@ -142,22 +153,28 @@ def _serve(service: Service, requests: list[tuple[str, str, dict[str, str], byte
             return answers
         finally:
             await server.stop()
+
     return asyncio.run(go())
 
 
 CALLBACK = "/api/v1/apps/custom-invoicing/{id}/draft/synchronized"
 
 
-@pytest.mark.parametrize("headers, status", [
-    ({"Host": "127.0.0.1:PORT", "Origin": "http://evil.example", "Content-Type": "text/plain"}, 403),
-    ({"Host": "evil.example:PORT", "Content-Type": "application/json"}, 403),
-    ({"Host": "127.0.0.1:PORT", "Origin": "null", "Content-Type": "application/json"}, 403),
-    ({"Host": "127.0.0.1:PORT", "Content-Type": "text/plain"}, 415),
-    ({"Host": "127.0.0.1:PORT", "Content-Type": "application/x-www-form-urlencoded"}, 415),
-    ({"Host": "127.0.0.1:PORT", "Content-Type": "multipart/form-data; boundary=x"}, 415),
-], ids=["foreign origin", "rebound host", "null origin", "text/plain", "form", "multipart"])
-def test_web_pages_cannot_move_an_invoice(service: Service, syncing: str, workspace_path: Path,
-                                          headers: dict[str, str], status: int) -> None:
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({"Host": "127.0.0.1:PORT", "Origin": "http://evil.example", "Content-Type": "text/plain"}, 403),
+        ({"Host": "evil.example:PORT", "Content-Type": "application/json"}, 403),
+        ({"Host": "127.0.0.1:PORT", "Origin": "null", "Content-Type": "application/json"}, 403),
+        ({"Host": "127.0.0.1:PORT", "Content-Type": "text/plain"}, 415),
+        ({"Host": "127.0.0.1:PORT", "Content-Type": "application/x-www-form-urlencoded"}, 415),
+        ({"Host": "127.0.0.1:PORT", "Content-Type": "multipart/form-data; boundary=x"}, 415),
+    ],
+    ids=["foreign origin", "rebound host", "null origin", "text/plain", "form", "multipart"],
+)
+def test_web_pages_cannot_move_an_invoice(
+    service: Service, syncing: str, workspace_path: Path, headers: dict[str, str], status: int
+) -> None:
     before = files(workspace_path)
     [(code, kind, body)] = _serve(service, [("POST", CALLBACK.format(id=syncing), headers, b"{}")])
     assert (code, kind) == (status, "application/problem+json")
@@ -168,11 +185,14 @@ def test_web_pages_cannot_move_an_invoice(service: Service, syncing: str, worksp
 
 def test_local_tools_still_pass(service: Service, syncing: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUI_BILLING_ALLOWED_HOSTS", "billing.test")
-    answers = _serve(service, [
-        ("GET", "/api/v1/apps", {"Host": "localhost:PORT", "Origin": "http://localhost:PORT"}, b""),
-        ("GET", "/api/v1/apps", {"Host": "billing.test"}, b""),
-        ("POST", CALLBACK.format(id=syncing), {"Host": "127.0.0.1:PORT"}, b'{"invoicing":{}}'),
-    ])
+    answers = _serve(
+        service,
+        [
+            ("GET", "/api/v1/apps", {"Host": "localhost:PORT", "Origin": "http://localhost:PORT"}, b""),
+            ("GET", "/api/v1/apps", {"Host": "billing.test"}, b""),
+            ("POST", CALLBACK.format(id=syncing), {"Host": "127.0.0.1:PORT"}, b'{"invoicing":{}}'),
+        ],
+    )
     assert [code for code, _, _ in answers] == [200, 200, 200]
 
 
@@ -184,8 +204,12 @@ def test_library_refusals_and_odd_headers_are_problems(service: Service, syncing
         ("GET", "/" + "a" * 9000, {"Host": "127.0.0.1:PORT"}, b""),
         ("G(T", "/api/v1/apps", {"Host": "127.0.0.1:PORT"}, b""),
         ("GET", "/api/v1/apps", {"Host": "127.0.0.1:PORT", "X-Long": "b" * 9000}, b""),
-        ("POST", issuing, {"Host": "127.0.0.1:PORT", "Content-Type": "application/json"},
-         json.dumps({"invoicing": {"sentToCustomerAt": "0001-01-01T00:00:00+14:00"}}).encode()),
+        (
+            "POST",
+            issuing,
+            {"Host": "127.0.0.1:PORT", "Content-Type": "application/json"},
+            json.dumps({"invoicing": {"sentToCustomerAt": "0001-01-01T00:00:00+14:00"}}).encode(),
+        ),
     ]
     answers = _serve(service, requests)
     assert [(code, kind) for code, kind, _ in answers] == [(400, "application/problem+json")] * 4
@@ -197,11 +221,13 @@ def test_a_non_utf8_authorization_is_refused_not_a_crash(service: Service) -> No
         server = await start_api(service, port=0, token=token)
         port = int(server.url.rsplit(":", 1)[1])
         try:
-            request = (f"GET /api/v1/apps HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
-                       ).encode() + b"Authorization: Bearer \xff\xfe\r\n\r\n"
+            request = (
+                f"GET /api/v1/apps HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+            ).encode() + b"Authorization: Bearer \xff\xfe\r\n\r\n"
             return (await _raw(port, request))[0]
         finally:
             await server.stop()
+
     assert asyncio.run(go("secret")) == 401
     assert asyncio.run(go(None)) == 200
 
@@ -263,14 +289,18 @@ KILLED_INIT = textwrap.dedent("""
 
 def test_init_force_killed_mid_replay_leaves_the_old_workspace(built: Path) -> None:
     before = files(built)
-    result = subprocess.run([sys.executable, "-c", KILLED_INIT, str(built), str(DEMO)],
-                            capture_output=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_INIT, str(built), str(DEMO)], capture_output=True, timeout=120
+    )
     assert result.returncode == -signal.SIGKILL
     assert files(built) == before
     Service.open(built).close()
     scenario.build(built, scenario.load(DEMO), force=True).close()  # the leftover is no obstacle
     assert sorted(p.name for p in built.parent.iterdir()) == [
-        built.name, built.name + ".lock", built.name + ".payloads"]
+        built.name,
+        built.name + ".lock",
+        built.name + ".payloads",
+    ]
 
 
 # --- 7. private files ---------------------------------------------------------------------------------------
@@ -278,7 +308,9 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_workspace_files_are_private_whatever_the_umask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workspace_files_are_private_whatever_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     previous = os.umask(0)
     try:
         path = tmp_path / "new" / "workspace.db"
@@ -287,7 +319,10 @@ def test_workspace_files_are_private_whatever_the_umask(tmp_path: Path, monkeypa
     finally:
         os.umask(previous)
     assert {p.name: _mode(p) for p in path.parent.iterdir()} == {
-        path.name: 0o600, path.name + ".payloads": 0o600, path.name + ".lock": 0o600}
+        path.name: 0o600,
+        path.name + ".payloads": 0o600,
+        path.name + ".lock": 0o600,
+    }
     assert _mode(path.parent) == 0o700
 
 
@@ -322,13 +357,16 @@ def test_init_keeps_an_unrelated_payloads_file(tmp_path: Path, capsys: pytest.Ca
 # --- 14. a read-only workspace ------------------------------------------------------------------------------
 def _refusing(code: int) -> Callable[[Path, int], int]:
     """A stand-in for ``open_private`` where no file may be opened for writing."""
+
     def refuse(path: Path, flags: int) -> int:
         raise OSError(code, os.strerror(code), str(path))
+
     return refuse
 
 
-def test_a_read_only_workspace_can_be_read(built: Path, capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_workspace_can_be_read(
+    built: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As on a read-only file system: nothing opens for writing (EROFS)."""
     for module in (journal_module, lock_module, payloads_module):
         monkeypatch.setattr(module, "open_private", _refusing(errno.EROFS))
@@ -340,7 +378,9 @@ def test_a_read_only_workspace_can_be_read(built: Path, capsys: pytest.CaptureFi
     assert files(built) == before
 
 
-def test_a_reader_is_refused_while_a_writer_holds_the_workspace(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reader_is_refused_while_a_writer_holds_the_workspace(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     writer = Service.open(built)
     try:
         monkeypatch.setattr(lock_module, "open_private", _refusing(errno.EACCES))
@@ -371,10 +411,16 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("args, message", REFUSED, ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
-def test_bad_values_are_one_clear_line(built: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
-                                       message: str) -> None:
+@pytest.mark.parametrize(
+    "args, message", REFUSED, ids=lambda v: " ".join(v) if isinstance(v, tuple) else None
+)
+def test_bad_values_are_one_clear_line(
+    built: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    message: str,
+) -> None:
     monkeypatch.delenv(workspace.ENV_VAR, raising=False)
     service = Service.open(built)
     service.set_hooks(draft=False, issuing=True)
@@ -395,7 +441,9 @@ def test_non_utf8_arguments_are_refused_briefly(built: Path, capsys: pytest.Capt
     assert files(built) == before
 
 
-def test_a_scenario_with_an_invalid_app_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_scenario_with_an_invalid_app_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = json.loads(DEMO.read_text())
     plan["app"]["name"] = ""
     broken = tmp_path / "broken.json"
@@ -415,9 +463,12 @@ def _line(body: bytes) -> bytes:
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
-@pytest.mark.parametrize("record", [b'{"a":1}', b"[1,2]", b'[["put","meta"]]', b'[["put","meta","x",[]]]',
-                                    b"not json"])
-def test_a_wrong_shaped_record_is_damage(built: Path, capsys: pytest.CaptureFixture[str], record: bytes) -> None:
+@pytest.mark.parametrize(
+    "record", [b'{"a":1}', b"[1,2]", b'[["put","meta"]]', b'[["put","meta","x",[]]]', b"not json"]
+)
+def test_a_wrong_shaped_record_is_damage(
+    built: Path, capsys: pytest.CaptureFixture[str], record: bytes
+) -> None:
     built.write_bytes(built.read_bytes() + _line(record))
     before = files(built)
     code, err = run(capsys, "--db", str(built), "invoices")
@@ -426,7 +477,9 @@ def test_a_wrong_shaped_record_is_damage(built: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize("table_body", [b"[]", b'{"1":{"no_id":true}}', b'{"x":{"id":"a"}}', b'{"1":5}'])
-def test_a_wrong_shaped_table_is_damage(built: Path, capsys: pytest.CaptureFixture[str], table_body: bytes) -> None:
+def test_a_wrong_shaped_table_is_damage(
+    built: Path, capsys: pytest.CaptureFixture[str], table_body: bytes
+) -> None:
     lines = _lines(built)
     header = json.loads(lines[0])
     lines[1 + header["tables"].index("customers")] = _line(table_body)
@@ -447,10 +500,18 @@ def test_a_wrong_shaped_document_is_one_line(built: Path, capsys: pytest.Capture
 
 
 # --- property-based: parsers answer a value or InvalidValue, nothing else -------------------------------------
-PARSERS = [parse_duration, lambda text: parse_decimal(text, "amount"), lambda text: parse_rfc3339(text, "time")]
+PARSERS = [
+    parse_duration,
+    lambda text: parse_decimal(text, "amount"),
+    lambda text: parse_rfc3339(text, "time"),
+]
 NUMBERS = st.from_regex(r"\A[-+]?[0-9]{0,40}(\.[0-9]{0,40})?([eE][-+]?[0-9]{1,6})?\Z")
-DURATIONS = st.from_regex(r"\A(P([0-9]{1,25}[YMWD]){0,4}(T([0-9]{1,25}[HMS]){1,3})?|([0-9]{1,25}(mo|y|w|d|h|m|s)){1,4})\Z")
-TIMES = st.from_regex(r"\A[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](Z|[+-][01][0-9]:[0-5][0-9])\Z")
+DURATIONS = st.from_regex(
+    r"\A(P([0-9]{1,25}[YMWD]){0,4}(T([0-9]{1,25}[HMS]){1,3})?|([0-9]{1,25}(mo|y|w|d|h|m|s)){1,4})\Z"
+)
+TIMES = st.from_regex(
+    r"\A[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](Z|[+-][01][0-9]:[0-5][0-9])\Z"
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -494,41 +555,66 @@ def test_reopening_never_truncates_or_rewrites(closed_demo: Path) -> None:
 # --- property-based: generated CLI arguments and HTTP bodies ------------------------------------------------
 VALUES = st.one_of(st.text(max_size=30), NUMBERS, DURATIONS, TIMES)
 COMMAND_LINES = st.one_of(
-    st.tuples(st.just("create"), st.just("--customer"), st.text(max_size=20), st.just("--flat"),
-              st.builds("{}={}".format, st.text(max_size=10), NUMBERS)),
-    st.tuples(st.just("create"), st.just("--customer"), st.just("{customer}"), st.just("--usage"),
-              st.builds("X={}@{}".format, NUMBERS, NUMBERS)),
+    st.tuples(
+        st.just("create"),
+        st.just("--customer"),
+        st.text(max_size=20),
+        st.just("--flat"),
+        st.builds("{}={}".format, st.text(max_size=10), NUMBERS),
+    ),
+    st.tuples(
+        st.just("create"),
+        st.just("--customer"),
+        st.just("{customer}"),
+        st.just("--usage"),
+        st.builds("X={}@{}".format, NUMBERS, NUMBERS),
+    ),
     st.tuples(st.just("clock"), st.just("advance"), VALUES),
-    st.tuples(st.just("workflow"), st.sampled_from(["--due-after", "--draft-period", "--collection-interval"]),
-              VALUES),
+    st.tuples(
+        st.just("workflow"),
+        st.sampled_from(["--due-after", "--draft-period", "--collection-interval"]),
+        VALUES,
+    ),
     st.tuples(st.just("sync-issuing"), st.just("{syncing}"), st.just("--sent-at"), VALUES),
     st.tuples(st.just("init"), st.just("--force"), st.just("--now"), VALUES),
 )
 
 
-@settings(max_examples=120, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(args=COMMAND_LINES)
-def test_generated_command_lines_succeed_or_refuse_cleanly(built: Path, capsys: pytest.CaptureFixture[str],
-                                                           args: tuple[str, ...]) -> None:
+def test_generated_command_lines_succeed_or_refuse_cleanly(
+    built: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
     service = Service.open(built)
     try:  # an init among the examples leaves a workspace without invoices
         rows = service.invoice_rows()
-        ids = {"customer": service.customers()[0].key,
-               "syncing": rows[0]["id"] if rows else "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+        ids = {
+            "customer": service.customers()[0].key,
+            "syncing": rows[0]["id"] if rows else "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        }
     finally:
         service.close()
     before = files(built)
-    code, err = run(capsys, "--db", str(built), *(arg.replace("{customer}", ids["customer"])
-                                                  .replace("{syncing}", ids["syncing"]) for arg in args))
+    code, err = run(
+        capsys,
+        "--db",
+        str(built),
+        *(arg.replace("{customer}", ids["customer"]).replace("{syncing}", ids["syncing"]) for arg in args),
+    )
     assert code in (0, 1, 2)
     if code:
         assert files(built) == before and len(err) < 2000
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=20), inner, max_size=3),
-                    max_leaves=8)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=20), inner, max_size=3),
+    max_leaves=8,
+)
 BODIES = st.one_of(
     JSON.map(lambda value: json.dumps(value).encode()),
     st.builds(lambda date: json.dumps({"invoicing": {"sentToCustomerAt": date}}).encode(), VALUES),
@@ -536,17 +622,28 @@ BODIES = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(bodies=st.lists(BODIES, min_size=1, max_size=5))
 def test_generated_callback_bodies_are_answered_below_500(service: Service, bodies: list[bytes]) -> None:
     service.set_hooks(draft=True, issuing=True)
     key = service.customers()[0].key
     draft = service.collect(service.create_invoice(key).id).id
-    issuing = service.approve(service.draft_synchronized(service.collect(service.create_invoice(key).id).id).id).id
-    paths = [CALLBACK.format(id=draft), CALLBACK.format(id=issuing).replace("draft", "issuing"),
-             f"/api/v1/apps/custom-invoicing/{issuing}/payment/status"]
-    requests = [("POST", path, {"Host": "127.0.0.1:PORT", "Content-Type": "application/json"}, body)
-                for body in bodies for path in paths]
+    issuing = service.approve(
+        service.draft_synchronized(service.collect(service.create_invoice(key).id).id).id
+    ).id
+    paths = [
+        CALLBACK.format(id=draft),
+        CALLBACK.format(id=issuing).replace("draft", "issuing"),
+        f"/api/v1/apps/custom-invoicing/{issuing}/payment/status",
+    ]
+    requests = [
+        ("POST", path, {"Host": "127.0.0.1:PORT", "Content-Type": "application/json"}, body)
+        for body in bodies
+        for path in paths
+    ]
     for code, kind, _ in _serve(service, requests):
         assert code < 500 and (code < 400 or kind == "application/problem+json")

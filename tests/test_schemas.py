@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import SEEDS
 from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 
-from conftest import SEEDS
 from tui_billing.domain.apps import app_v3
 from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee, Usage
@@ -23,11 +23,29 @@ from tui_billing.service import Service
 # include: it is put where the reference points, as a map of string to string.
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
-TOTALS = ("amount", "chargesTotal", "discountsTotal", "creditsTotal", "taxesInclusiveTotal",
-          "taxesExclusiveTotal", "taxesTotal", "total")
+TOTALS = (
+    "amount",
+    "chargesTotal",
+    "discountsTotal",
+    "creditsTotal",
+    "taxesInclusiveTotal",
+    "taxesExclusiveTotal",
+    "taxesTotal",
+    "total",
+)
 # `delete` (delete.*) is outside the spec's enum, as OpenMeter's server sends it.
-SHORT_STATUSES = {"delete", "draft", "issuing", "issued", "payment_processing", "overdue", "paid",
-                  "uncollectible", "voided", "deleted"}
+SHORT_STATUSES = {
+    "delete",
+    "draft",
+    "issuing",
+    "issued",
+    "payment_processing",
+    "overdue",
+    "paid",
+    "uncollectible",
+    "voided",
+    "deleted",
+}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -74,16 +92,20 @@ def test_the_app_validates_after_changes(service: Service, app_validator: Draft2
     assert (app["enable_draft_sync_hook"], app["enable_issuing_sync_hook"]) == (True, True)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("created_at", "2026-01-01 09:00"),
-    ("updated_at", "2026-01-01T09:00:00"),
-    ("deleted_at", "2026-02-30T09:00:00Z"),
-    ("labels", {"team": 1}),
-    ("id", "not-a-ulid"),
-    ("type", "stripe"),
-])
-def test_the_app_validator_really_checks(service: Service, app_validator: Draft202012Validator,
-                                         field: str, value: Any) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("created_at", "2026-01-01 09:00"),
+        ("updated_at", "2026-01-01T09:00:00"),
+        ("deleted_at", "2026-02-30T09:00:00Z"),
+        ("labels", {"team": 1}),
+        ("id", "not-a-ulid"),
+        ("type", "stripe"),
+    ],
+)
+def test_the_app_validator_really_checks(
+    service: Service, app_validator: Draft202012Validator, field: str, value: Any
+) -> None:
     """Formats are checked (an invalid date-time fails), and so is the substituted Labels."""
     app = {**app_v3(service.app()), field: value}
     assert errors(app_validator, app) != []
@@ -99,8 +121,10 @@ def busy_service(demo_service: Service) -> Service:
     for row, trigger in zip(rows, ("paid", "payment_overdue", "void", "payment_uncollectible")):
         demo_service.payment_status(row["id"], trigger)
     demo_service.set_hooks(draft=False, issuing=True)
-    sent = demo_service.create_invoice(demo_service.customers()[3].key, [
-        FlatFee("Setup", Decimal("1234")), Usage("Requests", Decimal("3.5"), Decimal("0.3"))])
+    sent = demo_service.create_invoice(
+        demo_service.customers()[3].key,
+        [FlatFee("Setup", Decimal("1234")), Usage("Requests", Decimal("3.5"), Decimal("0.3"))],
+    )
     demo_service.collect(sent.id)
     demo_service.approve(sent.id)
     demo_service.issuing_synchronized(sent.id, sent_to_customer_at="2026-02-01T12:00:00Z")
@@ -113,8 +137,7 @@ def emitted_payloads(service: Service) -> Iterator[dict[str, Any]]:
             yield event.data
 
 
-def test_every_emitted_payload_validates(busy_service: Service,
-                                         generated_validator: Draft7Validator) -> None:
+def test_every_emitted_payload_validates(busy_service: Service, generated_validator: Draft7Validator) -> None:
     payloads = list(emitted_payloads(busy_service))
     assert {p["status"] for p in payloads} == {"generated", "sent", "paid", "overdue", "cancelled"}
     for payload in payloads:
@@ -130,16 +153,20 @@ def test_every_preview_validates(busy_service: Service, generated_validator: Dra
     assert drafts > 0
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("invoiceDate", "2026-01-01"),
-    ("dueDate", "next week"),
-    ("billingPeriod", {"start": "2026-02-30", "end": "2026-03-01"}),
-    ("billingPeriod", {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01"}),
-    ("status", "draft"),
-    ("total", "12.00"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("invoiceDate", "2026-01-01"),
+        ("dueDate", "next week"),
+        ("billingPeriod", {"start": "2026-02-30", "end": "2026-03-01"}),
+        ("billingPeriod", {"start": "2026-01-01T00:00:00Z", "end": "2026-02-01"}),
+        ("status", "draft"),
+        ("total", "12.00"),
+    ],
+)
 def test_the_invoice_generated_validator_really_checks(
-        busy_service: Service, generated_validator: Draft7Validator, field: str, value: Any) -> None:
+    busy_service: Service, generated_validator: Draft7Validator, field: str, value: Any
+) -> None:
     payload = {**next(emitted_payloads(busy_service)), field: value}
     assert errors(generated_validator, payload) != []
 
@@ -153,8 +180,10 @@ def test_invoice_generated_amounts_are_numbers_in_currency_precision(busy_servic
         currencies.add(currency)
         assert currency == invoice.currency and re.fullmatch(r"[A-Z]{3}", currency)
         for item in payload["lineItems"]:
-            assert all(isinstance(item[k], int | float) and not isinstance(item[k], bool)
-                       for k in ("quantity", "unitPrice", "total"))
+            assert all(
+                isinstance(item[k], int | float) and not isinstance(item[k], bool)
+                for k in ("quantity", "unitPrice", "total")
+            )
             product = Decimal(str(item["quantity"])) * Decimal(str(item["unitPrice"]))
             assert Decimal(str(item["total"])) == quantize(product, currency)
         amounts = [Decimal(str(payload[k])) for k in ("subtotal", "tax", "total")]
@@ -172,17 +201,35 @@ def assert_totals(totals: dict[str, str], currency: str) -> None:
     for key in TOTALS:
         assert isinstance(totals[key], str) and DECIMAL.match(totals[key]), (key, totals[key])
         values[key] = Decimal(totals[key])
-    assert values["total"] == (values["amount"] + values["chargesTotal"]
-                               + values["taxesExclusiveTotal"] - values["discountsTotal"]
-                               - values["creditsTotal"])
+    assert values["total"] == (
+        values["amount"]
+        + values["chargesTotal"]
+        + values["taxesExclusiveTotal"]
+        - values["discountsTotal"]
+        - values["creditsTotal"]
+    )
     places = minor_unit(currency)
-    assert all(-v.as_tuple().exponent == places for v in  # type: ignore[operator]
-               (values["amount"], values["taxesTotal"], values["total"]))
+    assert all(
+        -v.as_tuple().exponent == places
+        for v in (values["amount"], values["taxesTotal"], values["total"])  # type: ignore[operator]
+    )
 
 
 def check_invoice_v1(invoice: Invoice, shown: dict[str, Any]) -> None:
-    for key in ("id", "createdAt", "updatedAt", "type", "supplier", "customer", "number",
-                "currency", "totals", "status", "statusDetails", "workflow"):
+    for key in (
+        "id",
+        "createdAt",
+        "updatedAt",
+        "type",
+        "supplier",
+        "customer",
+        "number",
+        "currency",
+        "totals",
+        "status",
+        "statusDetails",
+        "workflow",
+    ):
         assert key in shown, key
     assert shown["type"] == "standard"
     assert shown["status"] in SHORT_STATUSES
@@ -190,37 +237,55 @@ def check_invoice_v1(invoice: Invoice, shown: dict[str, Any]) -> None:
     assert set(details) == {"immutable", "failed", "extendedStatus", "availableActions"}
     assert details["extendedStatus"] == invoice.status.value
     assert shown["status"] == invoice.status.short
-    assert set(details["availableActions"]) <= {"advance", "approve", "retry", "delete",
-                                                 "snapshotQuantities"}
+    assert set(details["availableActions"]) <= {"advance", "approve", "retry", "delete", "snapshotQuantities"}
     for action in details["availableActions"].values():
         assert Status(action["resultingState"])
     assert shown["customer"]["name"] and shown["supplier"]["name"]
     assert isinstance(shown["supplier"]["addresses"], list)
     assert set(shown["workflow"]["workflow"]) == {"collection", "invoicing", "payment"}
     assert_totals(shown["totals"], invoice.currency)
-    line_sums = {k: sum((Decimal(line["totals"][k]) for line in shown["lines"]), Decimal(0))
-                 for k in ("amount", "taxesTotal", "total")}
+    line_sums = {
+        k: sum((Decimal(line["totals"][k]) for line in shown["lines"]), Decimal(0))
+        for k in ("amount", "taxesTotal", "total")
+    }
     assert line_sums == {k: Decimal(shown["totals"][k]) for k in line_sums}
     assert shown["customer"]["usageAttribution"]["subjectKeys"] == [invoice.customer.key]
     assert {app["id"] for app in shown["workflow"]["apps"].values()} == {invoice.app_id}
     assert is_ulid(shown["workflow"]["sourceBillingProfileId"])
     for line in shown["lines"]:
-        for key in ("id", "name", "type", "status", "managedBy", "currency", "period", "invoiceAt",
-                    "quantity", "price", "rateCard", "invoice", "children", "totals"):
+        for key in (
+            "id",
+            "name",
+            "type",
+            "status",
+            "managedBy",
+            "currency",
+            "period",
+            "invoiceAt",
+            "quantity",
+            "price",
+            "rateCard",
+            "invoice",
+            "children",
+            "totals",
+        ):
             assert key in line, key
         assert (line["type"], line["status"], line["invoice"]) == ("usage_based", "valid", {"id": invoice.id})
         assert line["price"]["type"] in {"flat", "unit"} and line["rateCard"]["price"] == line["price"]
         assert_totals(line["totals"], invoice.currency)
         if "subscription" in line:
             assert set(line["subscription"]) == {"subscription", "phase", "item", "billingPeriod"}
-        child_sums = {k: sum((Decimal(c["totals"][k]) for c in line["children"]), Decimal(0))
-                      for k in ("amount", "taxesTotal", "total")}
+        child_sums = {
+            k: sum((Decimal(c["totals"][k]) for c in line["children"]), Decimal(0))
+            for k in ("amount", "taxesTotal", "total")
+        }
         assert child_sums == {k: Decimal(line["totals"][k]) for k in child_sums}
         for child in line["children"]:
             assert (child["type"], child["status"], child["managedBy"]) == ("flat_fee", "detailed", "system")
             assert is_ulid(child["id"]) and child["rateCard"]["price"]["type"] == "flat"
             assert Decimal(child["totals"]["amount"]) == quantize(
-                Decimal(child["quantity"]) * Decimal(child["perUnitAmount"]), invoice.currency)
+                Decimal(child["quantity"]) * Decimal(child["perUnitAmount"]), invoice.currency
+            )
             assert_totals(child["totals"], invoice.currency)
     if "externalIds" in shown:
         assert shown["externalIds"] and set(shown["externalIds"]) <= {"invoicing", "payment"}

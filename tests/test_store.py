@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FIXED_CLOCK, SEED
 from tinydb import TinyDB
+from workspace_support import workspace_files as files
 
 from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee
@@ -21,9 +23,6 @@ from tui_billing.store import journal as journal_module
 from tui_billing.store import repository as repository_module
 from tui_billing.store.journal import SCHEMA_VERSION, UPGRADABLE_VERSIONS, StoreError
 from tui_billing.store.repository import TABLES, Put, Repository
-
-from conftest import FIXED_CLOCK, SEED
-from workspace_support import workspace_files as files
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -52,8 +51,7 @@ def work(service: Service, rounds: int = 3) -> None:
     service.set_hooks(draft=False, issuing=False)
     for index in range(rounds):
         invoice = service.create_invoice(keys[index % len(keys)])
-        flat = service.create_invoice(keys[(index + 1) % len(keys)],
-                                      [FlatFee("Setup", Decimal("99.00"))])
+        flat = service.create_invoice(keys[(index + 1) % len(keys)], [FlatFee("Setup", Decimal("99.00"))])
         service.payment_status(flat.id, "paid" if index % 2 else "payment_overdue")
         service.collect(invoice.id)
         service.set_hooks(draft=True)
@@ -129,7 +127,8 @@ def test_torn_tail_is_ignored_then_cut_before_the_next_append(built: Path, kind:
     service = Service.open(built)
     assert service.repository.notices == [
         f"{built} ended in a torn record ({len(tail)} bytes of a command that was interrupted "
-        "before it was acknowledged); it was ignored and is cut off at the next change"]
+        "before it was acknowledged); it was ignored and is cut off at the next change"
+    ]
     assert state(service) == expected
     assert built.read_bytes() == torn, "reading alone leaves the file as it is"
     service.set_hooks(issuing=True)
@@ -156,15 +155,18 @@ def test_a_complete_last_record_with_a_bad_checksum_is_damage_not_a_torn_write(b
 
 
 def _flip(line: bytes, at: int) -> bytes:
-    return line[:at] + bytes([line[at] ^ 0x01]) + line[at + 1:]
+    return line[:at] + bytes([line[at] ^ 0x01]) + line[at + 1 :]
 
 
 @pytest.mark.parametrize("where", ["first record", "middle record", "snapshot"])
 def test_damage_before_the_last_line_is_refused_untouched(built: Path, where: str) -> None:
     snapshot_count, lines = journal_lines(built)
     journal_start = 1 + snapshot_count
-    index = {"first record": journal_start, "middle record": (journal_start + len(lines)) // 2,
-             "snapshot": 1 + TABLES.index("invoices")}[where]
+    index = {
+        "first record": journal_start,
+        "middle record": (journal_start + len(lines)) // 2,
+        "snapshot": 1 + TABLES.index("invoices"),
+    }[where]
     assert index < len(lines) - 1
     lines[index] = _flip(lines[index], len(lines[index]) // 2)
     built.write_bytes(b"\n".join(lines) + b"\n")
@@ -290,8 +292,9 @@ def test_schema_version_mismatch_is_a_clear_error(built: Path, version: int | No
     lines[0] = json.dumps(header).encode()
     built.write_bytes(b"\n".join(lines) + b"\n")
     before = files(built)
-    with pytest.raises(StoreError, match=f"schema version {version}; this tui-billing reads "
-                                         f"version {SCHEMA_VERSION}"):
+    with pytest.raises(
+        StoreError, match=f"schema version {version}; this tui-billing reads version {SCHEMA_VERSION}"
+    ):
         Service.open(built)
     assert files(built) == before
 
@@ -319,9 +322,14 @@ def test_a_schema3_workspace_is_upgraded_when_opened(schema3: Path) -> None:
         # The totals schema 3 listed; the negative usage line now bills nothing (OpenMeter's
         # unit pricer details positive usage only) and still makes its draft invalid.
         assert {i.number: str(i.totals.total) for i in invoices} == {
-            "INV-GOUL-1": "458.80", "INV-ROAN-2": "525.32", "INV-GOLD-3": "566.03",
-            "DRAFT-GOUL-4": "109.77", "DRAFT-ROAN-5": "0.00", "DRAFT-GOLD-6": "12.00",
-            "INV-ROAN-4": "302.50"}
+            "INV-GOUL-1": "458.80",
+            "INV-ROAN-2": "525.32",
+            "INV-GOLD-3": "566.03",
+            "DRAFT-GOUL-4": "109.77",
+            "DRAFT-ROAN-5": "0.00",
+            "DRAFT-GOLD-6": "12.00",
+            "INV-ROAN-4": "302.50",
+        }
         assert [i.code for i in invoices[4].validation_issues] == ["line_amount_negative"]
         for invoice in invoices:
             assert invoice.app_id == service.app().id
@@ -379,8 +387,10 @@ def test_unknown_table_in_the_snapshot_is_refused(built: Path) -> None:
 def test_second_opener_in_the_same_process_is_refused(built: Path) -> None:
     service = Service.open(built)
     try:
-        with pytest.raises(StoreError, match=re.escape(
-                f"{built} is already open in another tui-billing process (pid {os.getpid()})")):
+        with pytest.raises(
+            StoreError,
+            match=re.escape(f"{built} is already open in another tui-billing process (pid {os.getpid()})"),
+        ):
             Service.open(built)
     finally:
         service.close()
@@ -410,8 +420,9 @@ OPENER = textwrap.dedent("""
 
 
 def _holder(path: Path) -> subprocess.Popen[str]:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline() == "open\n"
     return holder
 
@@ -420,8 +431,12 @@ def test_a_workspace_open_in_another_process_is_refused(built: Path) -> None:
     holder = _holder(built)
     try:
         before = files(built)
-        with pytest.raises(StoreError, match=re.escape(
-                f"already open in another tui-billing process (pid {holder.pid}); close it first")):
+        with pytest.raises(
+            StoreError,
+            match=re.escape(
+                f"already open in another tui-billing process (pid {holder.pid}); close it first"
+            ),
+        ):
             Service.open(built)
         assert files(built) == before
     finally:
@@ -432,14 +447,16 @@ def test_a_workspace_open_in_another_process_is_refused(built: Path) -> None:
 def test_another_process_is_refused_while_this_one_holds_it(built: Path) -> None:
     service = Service.open(built)
     try:
-        result = subprocess.run([sys.executable, "-c", OPENER, str(built)], capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", OPENER, str(built)], capture_output=True, text=True, timeout=60
+        )
     finally:
         service.close()
     assert result.returncode == 3, result.stderr
     assert f"already open in another tui-billing process (pid {os.getpid()})" in result.stdout
-    again = subprocess.run([sys.executable, "-c", OPENER, str(built)], capture_output=True,
-                           text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-c", OPENER, str(built)], capture_output=True, text=True, timeout=60
+    )
     assert again.stdout == "opened\n", again.stderr
 
 
@@ -451,8 +468,9 @@ def test_a_killed_holder_releases_the_workspace(built: Path) -> None:
 
 
 # --- compaction ------------------------------------------------------------------------------------
-def test_compaction_keeps_every_document_and_event(workspace_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compaction_keeps_every_document_and_event(
+    workspace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
     replaced: list[Path] = []
     real_replace = os.replace

@@ -8,16 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
-
 from conftest import PROJECT
+from textual.widgets import Static
+from tui_support import StillApp, make_app, pilot_test
+
 from tui_billing.cli import main
 from tui_billing.domain.errors import InvalidValue
 from tui_billing.service import Service, scenario, tours
 from tui_billing.tui.dialogs.demo import TourChooser
 from tui_billing.tui.screens.dashboard import Dashboard
 from tui_billing.tui.screens.tour import TourDashboard
-from tui_support import StillApp, make_app, pilot_test
 
 NAMES = tours.names()
 
@@ -90,8 +90,11 @@ def test_a_tour_workspace_is_temporary(player: tours.TourPlayer) -> None:
 # --- partners' own tour files --------------------------------------------------------------
 def write(tmp_path: Path, steps: list[dict], **extra: object) -> Path:
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps({"name": "mine", "title": "Mine", "clock": "2026-01-01T09:00:00Z",
-                                "steps": steps, **extra}))
+    path.write_text(
+        json.dumps(
+            {"name": "mine", "title": "Mine", "clock": "2026-01-01T09:00:00Z", "steps": steps, **extra}
+        )
+    )
     return path
 
 
@@ -101,9 +104,13 @@ def test_an_unknown_command_is_refused_at_load(tmp_path: Path) -> None:
 
 
 def test_a_step_not_allowed_then_names_the_step(tmp_path: Path) -> None:
-    path = write(tmp_path, [
-        {"caption": "new", "do": "create_invoice", "customer": 0, "usage": ["Calls=10@1"], "as": "a"},
-        {"caption": "paid too early", "do": "payment_status", "invoice": "$a", "trigger": "paid"}])
+    path = write(
+        tmp_path,
+        [
+            {"caption": "new", "do": "create_invoice", "customer": 0, "usage": ["Calls=10@1"], "as": "a"},
+            {"caption": "paid too early", "do": "payment_status", "invoice": "$a", "trigger": "paid"},
+        ],
+    )
     with pytest.raises(InvalidValue, match=r"tour mine, step 2 \(payment_status\): .*not allowed"):
         tours.check(tours.load(path))
 
@@ -122,8 +129,11 @@ def test_a_tour_without_steps_or_with_an_unknown_highlight_is_not_a_tour(tmp_pat
 
 
 def test_setup_steps_build_the_start_unseen(tmp_path: Path) -> None:
-    path = write(tmp_path, [{"caption": "look", "highlight": {"invoice": "$a"}}],
-                 setup=[{"do": "create_invoice", "customer": 1, "flat": ["Fee=10"], "as": "a"}])
+    path = write(
+        tmp_path,
+        [{"caption": "look", "highlight": {"invoice": "$a"}}],
+        setup=[{"do": "create_invoice", "customer": 1, "flat": ["Fee=10"], "as": "a"}],
+    )
     player = tours.TourPlayer(tours.load(path))
     try:
         assert len(player.service.invoice_rows()) == 1 and player.results == [None]

@@ -9,14 +9,14 @@ from rich.color import Color
 from rich.segment import Segment
 from textual.geometry import Region
 from textual.widget import Widget
-
-from tui_billing.service import Service
-from tui_billing.tui.themes import DEFAULT, THEMES
-from tui_billing.tui.screens.help import Help
-from tui_billing.tui.widgets.bars import AppBar, LaneBar
-from tui_billing.tui.widgets.key_bar import KeyBar
 from tui_flows_def import dashboard
 from tui_support import make_app, pilot_test
+
+from tui_billing.service import Service
+from tui_billing.tui.screens.help import Help
+from tui_billing.tui.themes import DEFAULT, THEMES
+from tui_billing.tui.widgets.bars import AppBar, LaneBar
+from tui_billing.tui.widgets.key_bar import KeyBar
 
 TEXT = 4.5
 """WCAG AA for normal text; every check here is text (3:1 would do for large text and UI)."""
@@ -24,9 +24,11 @@ TEXT = 4.5
 
 def luminance(color: Color) -> float:
     """WCAG 2 relative luminance of an sRGB colour."""
+
     def channel(value: int) -> float:
         c = value / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
     red, green, blue = color.get_truecolor()
     return 0.2126 * channel(red) + 0.7152 * channel(green) + 0.0722 * channel(blue)
 

@@ -6,8 +6,8 @@ Behaviour only; how the screens look is ``test_tui_snapshots.py``'s job.
 
 import errno
 import os
-from decimal import Decimal
 import socket
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,24 @@ import aiohttp
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TabbedContent
+from tui_flows_def import (
+    DRAFT_SYNCING,
+    ISSUING_SYNCING,
+    MANUAL_APPROVAL,
+    PAYMENT_PENDING,
+    SUBMIT,
+    TAB_KEYS,
+    dashboard,
+    draft_sync_behind_the_back,
+    select_invoice,
+)
+from tui_support import StillApp, make_app, pilot_test
 
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
+from tui_billing.tui.app import ServeOptions
 from tui_billing.tui.dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from tui_billing.tui.dialogs.forms import ClockForm, DraftSyncForm, IssuingSyncForm, WorkflowForm
-from tui_billing.tui.app import ServeOptions
 from tui_billing.tui.lanes import LANES, lane_of
 from tui_billing.tui.screens.dashboard import Dashboard
 from tui_billing.tui.screens.event_log import EventLog
@@ -29,11 +41,6 @@ from tui_billing.tui.widgets.bars import AppBar, LaneBar
 from tui_billing.tui.widgets.key_bar import KeyBar
 from tui_billing.tui.widgets.preview import JsonView
 from tui_billing.tui.widgets.row_list import RowList
-from tui_flows_def import (
-    DRAFT_SYNCING, ISSUING_SYNCING, MANUAL_APPROVAL, PAYMENT_PENDING, SUBMIT, TAB_KEYS, dashboard,
-    draft_sync_behind_the_back, select_invoice,
-)
-from tui_support import StillApp, make_app, pilot_test
 
 SIZE = (80, 24)
 LANE = {lane.key: index for index, lane in enumerate(LANES)}
@@ -191,9 +198,13 @@ async def test_a_dimmed_key_says_why_and_changes_nothing(demo_service: Service) 
         assert demo_service.invoice_rows() == rows
         refusals = demo_service.refusals(board.selected)  # type: ignore[arg-type]
         assert [n.title for n in app.notices] == [
-            "Approve: not possible now", "Payment: not possible now", "Sync: not possible now",
-            "Advance: not possible now", "Report sync failure: not possible now",
-            "Collect usage: not possible now"]
+            "Approve: not possible now",
+            "Payment: not possible now",
+            "Sync: not possible now",
+            "Advance: not possible now",
+            "Report sync failure: not possible now",
+            "Collect usage: not possible now",
+        ]
         assert {n.severity for n in app.notices} == {"warning"}
         messages = [n.message for n in app.notices]
         assert messages[0] == refusals["approve"] == "approve is not allowed in draft.sync_failed"
@@ -250,7 +261,8 @@ async def test_ctrl_c_cancels_a_form(demo_service: Service) -> None:
 @pilot_test
 async def test_a_long_form_at_80x24_shows_its_first_label(demo_service: Service) -> None:
     invoice = demo_service.create_invoice(  # the draft hook holds it in draft.syncing
-        demo_service.customers()[0].key, [FlatFee(f"Fee {i}", Decimal(10)) for i in range(5)])
+        demo_service.customers()[0].key, [FlatFee(f"Fee {i}", Decimal(10)) for i in range(5)]
+    )
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
         await select_invoice(pilot, invoice.number)
@@ -320,8 +332,11 @@ async def test_the_panes_count_what_the_filter_shows(demo_service: Service) -> N
         await pilot.pause()
         everything = counts(pilot)
         await pilot.press("slash", *"mora")
-        mora = [r for r in demo_service.invoice_rows() if "mora" in r["number"].lower()
-                or "mora" in r["customer_name"].lower()]
+        mora = [
+            r
+            for r in demo_service.invoice_rows()
+            if "mora" in r["number"].lower() or "mora" in r["customer_name"].lower()
+        ]
         assert sum(counts(pilot).values()) == len(mora) < sum(everything.values())
         assert counts(pilot)["draft"] == len(list_numbers(pilot)) == 2
         await pilot.press("escape")
@@ -362,8 +377,9 @@ async def test_delete_needs_y_after_x(demo_service: Service) -> None:
 
 
 @pilot_test
-async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Service,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_json_tabs_follow_the_selection_and_y_copies_them(
+    demo_service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TMUX", raising=False)
     app = make_app(demo_service)
     async with app.run_test(size=SIZE) as pilot:
@@ -380,8 +396,9 @@ async def test_json_tabs_follow_the_selection_and_y_copies_them(demo_service: Se
 
 @pytest.mark.parametrize("tmux_works", [True, False])
 @pilot_test
-async def test_y_inside_tmux_says_where_the_copy_went(demo_service: Service, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch, tmux_works: bool) -> None:
+async def test_y_inside_tmux_says_where_the_copy_went(
+    demo_service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmux_works: bool
+) -> None:
     """OSC 52 reaches the clipboard through tmux only with set-clipboard on: the copy also
     goes to tmux's paste buffer, and the toast says which; a tmux that refuses is said."""
     buffer = tmp_path / "buffer"
@@ -444,7 +461,8 @@ async def test_an_api_call_is_toasted_and_the_list_follows_its_invoice(demo_serv
                 break
         after = demo_service.invoice(target.id).status.value
         assert [n.message for n in app.notices if n.title == "API call"] == [
-            f"draft synchronized · {DRAFT_SYNCING} (now ERP-77): draft.syncing → {after}"]
+            f"draft synchronized · {DRAFT_SYNCING} (now ERP-77): draft.syncing → {after}"
+        ]
         board = dashboard(pilot)
         assert board.selected is not None and board.selected.id == target.id  # followed, not swapped
         assert board.lane == LANES.index(lane_of(after))
@@ -470,7 +488,9 @@ async def test_a_failed_serve_stays_in_the_app_bar(demo_service: Service) -> Non
 
 
 @pilot_test
-async def test_the_first_start_says_where_the_workspace_is(demo_service: Service, workspace_path: Path) -> None:
+async def test_the_first_start_says_where_the_workspace_is(
+    demo_service: Service, workspace_path: Path
+) -> None:
     app = make_app(demo_service, first_start=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -501,7 +521,9 @@ async def test_the_palette_lists_every_action_with_why_not_and_runs_it(demo_serv
         await pilot.pause()
         assert status(pilot) == "draft.sync_failed"  # retry and delete only
         commands = {c.title: c.help for c in app.get_system_commands(dashboard(pilot))}
-        assert {"Retry", "Delete", "New", "Draft hook", "Approve", "Payment", "Sync", "Advance"} <= set(commands)
+        assert {"Retry", "Delete", "New", "Draft hook", "Approve", "Payment", "Sync", "Advance"} <= set(
+            commands
+        )
         assert commands["Retry"] == "key r" and commands["Filter"] == "key /"
         assert commands["Previous pane"] == "key ← h ["
         assert commands["Approve"] == "key a · not possible now: approve is not allowed in draft.sync_failed"

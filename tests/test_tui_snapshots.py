@@ -9,10 +9,10 @@ and then regenerate with ``.venv/bin/python -m pytest tests/test_tui_snapshots.p
 from collections.abc import Callable
 
 import pytest
-
-from tui_billing.service import Service
 from tui_flows_def import SHOTS, Shot
 from tui_support import make_app
+
+from tui_billing.service import Service
 
 
 @pytest.mark.parametrize("shot", SHOTS, ids=[shot.name for shot in SHOTS])

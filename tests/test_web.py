@@ -32,7 +32,9 @@ def say(capsys: pytest.CaptureFixture[str], line: str) -> None:
 
 
 def chromium() -> str | None:
-    return os.environ.get("TUI_BILLING_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return (
+        os.environ.get("TUI_BILLING_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
 
 
 def free_port() -> int:
@@ -46,8 +48,12 @@ def web_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``tui-billing web`` on a free loopback port over a new (demo) workspace."""
     port, db = free_port(), tmp_path / "web.db"
     env = {**os.environ, "TUI_BILLING_CONFIG": str(tmp_path / "no-settings.toml")}
-    server = subprocess.Popen([sys.executable, "-m", "tui_billing", "--db", str(db), "web", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tui_billing", "--db", str(db), "web", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -56,7 +62,9 @@ def web_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                pytest.fail(f"tui-billing web did not start: {server.stderr.read().decode() if server.stderr else ''}")
+                pytest.fail(
+                    f"tui-billing web did not start: {server.stderr.read().decode() if server.stderr else ''}"
+                )
             time.sleep(0.1)
     yield f"http://127.0.0.1:{port}", db
     server.terminate()
@@ -69,24 +77,32 @@ def test_the_page_loads_nothing_from_the_internet() -> None:
     assert "googleapis" not in page and "fonts/RobotoMono-VariableFont_wght.ttf" in page
 
 
-def test_a_busy_port_or_an_unreachable_address_is_one_line(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_busy_port_or_an_unreachable_address_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = str(tmp_path / "web.db")
     with socket.socket() as busy:  # in a process of its own: serving takes over the signals
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        refused = subprocess.run([sys.executable, "-m", "tui_billing", "--db", db, "web", "--port", str(port)],
-                                 capture_output=True, text=True, timeout=30)
+        refused = subprocess.run(
+            [sys.executable, "-m", "tui_billing", "--db", db, "web", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert refused.returncode == 1
     assert refused.stderr.endswith(f"cannot serve on 127.0.0.1:{port}: Address already in use\n")
     assert main(["--db", db, "web", "--host", "0.0.0.0"]) == 1
-    assert capsys.readouterr().err == ("tui-billing: --host 0.0.0.0 needs --public-url: the page must name "
-                                       "an address browsers can reach, e.g. http://my-laptop.local:8000\n")
+    assert capsys.readouterr().err == (
+        "tui-billing: --host 0.0.0.0 needs --public-url: the page must name "
+        "an address browsers can reach, e.g. http://my-laptop.local:8000\n"
+    )
 
 
-def test_a_browser_presses_keys_and_sees_an_invoice_move(capsys: pytest.CaptureFixture[str],
-                                                         web_server: tuple[str, Path]) -> None:
+def test_a_browser_presses_keys_and_sees_an_invoice_move(
+    capsys: pytest.CaptureFixture[str], web_server: tuple[str, Path]
+) -> None:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -111,9 +127,17 @@ def test_a_browser_presses_keys_and_sees_an_invoice_move(capsys: pytest.CaptureF
             else:
                 outside.append(target)
                 route.abort()  # type: ignore[attr-defined]
+
         page.route("**/*", only_local)
-        page.on("websocket", lambda ws: ws.on(
-            "framereceived", lambda frame: received.append(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"))))
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived",
+                lambda frame: received.append(
+                    frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+                ),
+            ),
+        )
 
         def screen_says(text: str) -> None:
             deadline = time.monotonic() + 20

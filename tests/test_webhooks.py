@@ -18,15 +18,20 @@ import pytest
 import standardwebhooks
 import svix.webhooks
 from aiohttp import web
-
 from conftest import FIXED_CLOCK, SEED
+
 from tui_billing.api import Dispatcher, start_dispatcher, start_integration
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
 from tui_billing.domain.timefmt import rfc3339
 from tui_billing.service import Service
 from tui_billing.service.webhooks import (
-    WEBHOOK_EVENTS, Channel, Notification, Webhooks, new_secret, secret_key,
+    WEBHOOK_EVENTS,
+    Channel,
+    Notification,
+    Webhooks,
+    new_secret,
+    secret_key,
 )
 from tui_billing.store.journal import StoreError
 from tui_billing.store.repository import Put
@@ -83,8 +88,9 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiving(answer: Callable[[int], int] = lambda attempt: 200,
-                    port: int = 0) -> AsyncIterator[Receiver]:
+async def receiving(
+    answer: Callable[[int], int] = lambda attempt: 200, port: int = 0
+) -> AsyncIterator[Receiver]:
     receiver = Receiver(answer)
     app = web.Application()
     app.router.add_post("/{name}", receiver.handle)
@@ -110,10 +116,12 @@ async def until(condition: Callable[[], bool], what: str, deadline: float = 15.0
 
 def settled(service: Service, dispatcher: Dispatcher) -> Callable[[], bool]:
     """True once every event has its deliveries and none is pending or in flight."""
+
     def check() -> bool:
         seq = service.workspace().event_seq
         caught_up = all(r.cursor == seq for r in Webhooks(service).rules() if r.active)
         return caught_up and not dispatcher.busy and not Webhooks(service).pending()
+
     return check
 
 
@@ -136,10 +144,12 @@ def test_every_delivery_is_signed_like_openmeter_and_verifies(service: Service) 
                 integration.notify()
                 async with aiohttp.ClientSession(integration.url) as http:
                     base = f"/api/v1/apps/custom-invoicing/{invoice.id}"
-                    for path, body in ((f"{base}/draft/synchronized", {"invoicing": {}}),
-                                       (f"/api/v1/billing/invoices/{invoice.id}/approve", None),
-                                       (f"{base}/issuing/synchronized", {}),
-                                       (f"{base}/payment/status", {"trigger": "paid"})):
+                    for path, body in (
+                        (f"{base}/draft/synchronized", {"invoicing": {}}),
+                        (f"/api/v1/billing/invoices/{invoice.id}/approve", None),
+                        (f"{base}/issuing/synchronized", {}),
+                        (f"{base}/payment/status", {"trigger": "paid"}),
+                    ):
                         async with http.post(path, json=body) as response:
                             assert response.status == 200, await response.text()
                 await until(settled(service, integration.dispatcher), "every delivery")
@@ -160,8 +170,12 @@ def test_every_delivery_is_signed_like_openmeter_and_verifies(service: Service) 
             assert r.headers[f"svix-{part}"] == r.headers[f"webhook-{part}"]
         notification = notifications[r.headers["svix-id"]]
         event = service.event(service.repository.row("events", notification.event_id))
-        assert r.json == {"id": notification.id, "type": event.type, "timestamp": rfc3339(event.timestamp),
-                          "data": event.data}
+        assert r.json == {
+            "id": notification.id,
+            "type": event.type,
+            "timestamp": rfc3339(event.timestamp),
+            "data": event.data,
+        }
         assert r.headers["svix-signature"].startswith("v1,")
     log = hooks.deliveries()
     assert len(log) == len(events) and all(d.status == "succeeded" for d in log)
@@ -206,8 +220,9 @@ def test_a_delivery_fails_when_the_schedule_is_spent(service: Service) -> None:
 
     run(scenario())
     deliveries = Webhooks(service).deliveries()
-    assert deliveries and all(d.status == "failed" and [a.status_code for a in d.attempts] == [503] * 3
-                              for d in deliveries)
+    assert deliveries and all(
+        d.status == "failed" and [a.status_code for a in d.attempts] == [503] * 3 for d in deliveries
+    )
 
 
 def test_an_unreachable_endpoint_is_logged_and_retried(service: Service) -> None:
@@ -256,6 +271,7 @@ def test_replay_sends_the_event_again_with_the_same_id(service: Service) -> None
 
 def test_rules_choose_what_each_channel_gets(service: Service) -> None:
     """Only a rule of the event's type pointing at an enabled channel sends it."""
+
     async def scenario() -> Receiver:
         async with receiving() as receiver:
             hooks = Webhooks(service)
@@ -281,6 +297,7 @@ def test_rules_choose_what_each_channel_gets(service: Service) -> None:
 
 def test_a_hung_channel_does_not_slow_a_healthy_one(service: Service) -> None:
     """Each channel has its own slots: one that never answers holds only its own."""
+
     async def scenario() -> tuple[int, int]:
         async with receiving() as receiver:
             receiver.endpoint(service)
@@ -322,7 +339,9 @@ def test_deliveries_resume_after_a_failed_enqueue(service: Service, monkeypatch:
             monkeypatch.setattr(service.repository, "commit", flaky)
             dispatcher = await start_dispatcher(service, schedule=FAST, poll_interval=0.05)
             try:
-                await until(lambda: refusals["left"] == 0 and settled(service, dispatcher)(), "the deliveries")
+                await until(
+                    lambda: refusals["left"] == 0 and settled(service, dispatcher)(), "the deliveries"
+                )
             finally:
                 await dispatcher.stop()
             return receiver
@@ -374,7 +393,8 @@ def test_deliveries_resume_after_reopening(workspace_path: Path) -> None:
         deliveries = Webhooks(service).deliveries()
         assert {d.status for d in deliveries} == {"succeeded"} and len(deliveries) > len(earlier)
         assert [[a.status_code for a in d.attempts] for d in deliveries] == (
-            [[503, 200]] * len(earlier) + [[200]] * (len(deliveries) - len(earlier)))
+            [[503, 200]] * len(earlier) + [[200]] * (len(deliveries) - len(earlier))
+        )
         assert sorted(r.headers["svix-id"] for r in received) == sorted(d.notification_id for d in deliveries)
         assert all(r.verified for r in received)
     finally:
@@ -389,11 +409,16 @@ def test_channels_rules_secrets_and_removal(service: Service) -> None:
     channel, rules = hooks.add("http://127.0.0.1:9/a", secret=secret)
     assert channel.signing_secret == secret and sorted(r.type for r in rules) == sorted(WEBHOOK_EVENTS)
     assert all(r.channels == [channel.id] and r.cursor == service.workspace().event_seq for r in rules)
-    for bad in ({"url": "ftp://example"}, {"url": "http://127.0.0.1:99999/b"}, {"url": "http://h:abc/b"},
-                {"url": "http://127.0.0.1:9/b\r\nX: y"}, {"url": "http://127.0.0.1:9/b#top"},
-                {"url": "http://127.0.0.1:9/b", "secret": "whsec_short"},
-                {"url": "http://127.0.0.1:9/b", "secret": "nope"},
-                {"url": "http://127.0.0.1:9/b", "event_types": ["invoice.generated"]}):
+    for bad in (
+        {"url": "ftp://example"},
+        {"url": "http://127.0.0.1:99999/b"},
+        {"url": "http://h:abc/b"},
+        {"url": "http://127.0.0.1:9/b\r\nX: y"},
+        {"url": "http://127.0.0.1:9/b#top"},
+        {"url": "http://127.0.0.1:9/b", "secret": "whsec_short"},
+        {"url": "http://127.0.0.1:9/b", "secret": "nope"},
+        {"url": "http://127.0.0.1:9/b", "event_types": ["invoice.generated"]},
+    ):
         with pytest.raises(InvalidValue):
             hooks.add(bad.pop("url"), **bad)
     for same in ("http://127.0.0.1:9/a", "HTTP://127.0.0.1:9/a"):
@@ -422,14 +447,38 @@ def test_legacy_endpoints_become_channels_and_rules(service: Service) -> None:
     event = webhook_events(service, 0)[-1]
     secret = new_secret()
     now = "2026-01-01T09:00:00Z"
-    service.repository.commit([
-        Put("webhooks", {"id": "01KDWCJ2M0AAAAAAAAAAAAAAAA", "url": "http://127.0.0.1:9/old", "secret": secret,
-                         "event_types": [], "created_at": now, "removed_at": None, "cursor": 0}),
-        Put("deliveries", {"id": f"{event['id']}.01KDWCJ2M0AAAAAAAAAAAAAAAA", "event_id": event["id"],
-                           "event_seq": event["seq"], "event_type": event["type"], "invoice_id": invoice.id,
-                           "endpoint_id": "01KDWCJ2M0AAAAAAAAAAAAAAAA", "replay": 0, "status": "pending",
-                           "created_at": now, "next_attempt_at": now, "attempts": []}),
-    ])
+    service.repository.commit(
+        [
+            Put(
+                "webhooks",
+                {
+                    "id": "01KDWCJ2M0AAAAAAAAAAAAAAAA",
+                    "url": "http://127.0.0.1:9/old",
+                    "secret": secret,
+                    "event_types": [],
+                    "created_at": now,
+                    "removed_at": None,
+                    "cursor": 0,
+                },
+            ),
+            Put(
+                "deliveries",
+                {
+                    "id": f"{event['id']}.01KDWCJ2M0AAAAAAAAAAAAAAAA",
+                    "event_id": event["id"],
+                    "event_seq": event["seq"],
+                    "event_type": event["type"],
+                    "invoice_id": invoice.id,
+                    "endpoint_id": "01KDWCJ2M0AAAAAAAAAAAAAAAA",
+                    "replay": 0,
+                    "status": "pending",
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "attempts": [],
+                },
+            ),
+        ]
+    )
     hooks = Webhooks(service)
     (channel,) = hooks.channels()
     assert (channel.id, channel.signing_secret) == ("01KDWCJ2M0AAAAAAAAAAAAAAAA", secret)

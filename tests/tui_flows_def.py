@@ -81,36 +81,68 @@ class Shot:
 
 SHOTS: tuple[Shot, ...] = (
     Shot("dashboard-80x24", "The dashboard at 80×24"),
-    Shot("dashboard-160x48", "At 160×48: list and preview side by side, the event log docked", size=(160, 48)),
+    Shot(
+        "dashboard-160x48", "At 160×48: list and preview side by side, the event log docked", size=(160, 48)
+    ),
     Shot("dashboard-light", "The billing-light theme at 120×30", size=(120, 30), theme="billing-light"),
-    Shot("draft-sync-form", "s on a draft.syncing invoice: the draft synchronized form",
-         ("s",), DRAFT_SYNCING),
-    Shot("issuing-sync-form", "s on an issuing.syncing invoice: the issuing synchronized form",
-         ("s",), ISSUING_SYNCING),
-    Shot("payment-chooser", "p: the payment chooser, triggers not allowed now disabled with the reason",
-         ("p",), PAYMENT_PENDING),
+    Shot(
+        "draft-sync-form", "s on a draft.syncing invoice: the draft synchronized form", ("s",), DRAFT_SYNCING
+    ),
+    Shot(
+        "issuing-sync-form",
+        "s on an issuing.syncing invoice: the issuing synchronized form",
+        ("s",),
+        ISSUING_SYNCING,
+    ),
+    Shot(
+        "payment-chooser",
+        "p: the payment chooser, triggers not allowed now disabled with the reason",
+        ("p",),
+        PAYMENT_PENDING,
+    ),
     Shot("delete-confirm", "x: delete asks for y", ("x",), MANUAL_APPROVAL),
     Shot("new-invoice-chooser", "c: a new invoice for a customer", ("c",)),
     Shot("clock-form", "t: advance the simulated clock", ("t",)),
-    Shot("clock-form-error", "A malformed duration: the form says why and stays open",
-         ("t", *"soon", "enter")),
+    Shot(
+        "clock-form-error", "A malformed duration: the form says why and stays open", ("t", *"soon", "enter")
+    ),
     Shot("workflow-form", "w: workflow settings for new invoices", ("w",)),
     Shot("report-failure-form", "f: report a sync failure", ("f",), DRAFT_SYNCING),
     Shot("help", "?: every key and what the panes mean", ("question_mark",)),
-    Shot("invoice-generated", "The InvoiceGenerated payload of an issued invoice, schema valid",
-         TAB_KEYS["tab-generated"], PAYMENT_PENDING),
-    Shot("invoice-generated-preview", "Before issue: what issuing would emit, not emitted yet",
-         TAB_KEYS["tab-generated"], MANUAL_APPROVAL),
+    Shot(
+        "invoice-generated",
+        "The InvoiceGenerated payload of an issued invoice, schema valid",
+        TAB_KEYS["tab-generated"],
+        PAYMENT_PENDING,
+    ),
+    Shot(
+        "invoice-generated-preview",
+        "Before issue: what issuing would emit, not emitted yet",
+        TAB_KEYS["tab-generated"],
+        MANUAL_APPROVAL,
+    ),
     Shot("invoice-v1", "The invoice as OpenMeter's v1 JSON", TAB_KEYS["tab-v1"], PAYMENT_PENDING),
     Shot("invoice-webhooks", "This invoice's webhook events", TAB_KEYS["tab-events"], PAYMENT_PENDING),
     Shot("event-log", "e: every event, newest first, with its payload", ("e",)),
     Shot("integration", "A: the API and webhooks screen (not serving)", ("A",)),
     Shot("endpoint-form", "A then +: add a webhook endpoint", ("A", "plus")),
     Shot("filtered-list", "/ filters the list by number, customer or id", ("slash", *"mora")),
-    Shot("tour-80x24", "T: a guided tour (webhooks and signatures, step 3): caption, the command it ran, "
-         "the signed headers", ("T", "down", "down", "down", "enter", "right", "right")),
-    Shot("tour-160x48", "The same tour step at 160×48", ("T", "down", "down", "down", "enter", "right", "right"),
-         size=(160, 48)),
-    Shot("refused-notification", "Refused: the invoice moved on meanwhile; nothing changes",
-         ("s", SUBMIT), DRAFT_SYNCING, meanwhile=draft_sync_behind_the_back),
+    Shot(
+        "tour-80x24",
+        "T: a guided tour (webhooks and signatures, step 3): caption, the command it ran, the signed headers",
+        ("T", "down", "down", "down", "enter", "right", "right"),
+    ),
+    Shot(
+        "tour-160x48",
+        "The same tour step at 160×48",
+        ("T", "down", "down", "down", "enter", "right", "right"),
+        size=(160, 48),
+    ),
+    Shot(
+        "refused-notification",
+        "Refused: the invoice moved on meanwhile; nothing changes",
+        ("s", SUBMIT),
+        DRAFT_SYNCING,
+        meanwhile=draft_sync_behind_the_back,
+    ),
 )

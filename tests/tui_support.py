@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conftest import DEMO
 from textual import events
 from textual.notifications import SeverityLevel
 from textual.widgets import Input
 
-from conftest import DEMO
 from tui_billing.service import Service, scenario
 from tui_billing.tui.app import BillingApp, ServeOptions
 
@@ -48,8 +48,9 @@ class StillApp(BillingApp):
         if isinstance(event.widget, Input):
             event.widget.cursor_blink = False
 
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               **kwargs: Any) -> None:
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information", **kwargs: Any
+    ) -> None:
         self.notices.append(Notice(title, message, severity))
         super().notify(message, title=title, severity=severity, **kwargs)
 
@@ -70,6 +71,11 @@ def open_demo(path: Path) -> Service:
     return scenario.build(path, scenario.load(DEMO))
 
 
-def make_app(service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
-             first_start: bool = False) -> StillApp:
+def make_app(
+    service: Service,
+    *,
+    theme: str | None = None,
+    serve: ServeOptions | None = None,
+    first_start: bool = False,
+) -> StillApp:
     return StillApp(service, theme=theme, serve=serve, first_start=first_start)

@@ -16,4 +16,6 @@ def workspace_files(path: Path) -> dict[str, bytes | None]:
 def workspace_state(service: Service) -> str:
     """Everything a command could change: every table's rows and the files on disk."""
     tables = {name: service.repository.rows(name) for name in TABLES}
-    return json.dumps(tables, sort_keys=True, default=str) + repr(workspace_files(Path(service.repository.path)))
+    return json.dumps(tables, sort_keys=True, default=str) + repr(
+        workspace_files(Path(service.repository.path))
+    )

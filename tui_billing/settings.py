@@ -60,7 +60,7 @@ class Settings(BaseModel):
     def _keys(cls, keymap: dict[str, str]) -> dict[str, str]:
         for binding_id, keys in keymap.items():
             if not all(key.strip() for key in keys.split(",")):
-                raise ValueError(f"{binding_id}: write keys like \"ctrl+a\" or \"a,ctrl+a\", got {keys!r}")
+                raise ValueError(f'{binding_id}: write keys like "ctrl+a" or "a,ctrl+a", got {keys!r}')
         return keymap
 
 
@@ -87,8 +87,11 @@ def load(file: Path | None = None) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        why = ("unknown key" if first["type"] == "extra_forbidden"
-               else first["msg"].removeprefix("Value error, "))
+        why = (
+            "unknown key"
+            if first["type"] == "extra_forbidden"
+            else first["msg"].removeprefix("Value error, ")
+        )
         raise InvalidValue(f"settings {file}: {key}: {why}") from None
     if settings.workspace is not None:
         settings.workspace = settings.workspace.expanduser()

@@ -53,5 +53,10 @@ def dashboard_command(workspace: Path) -> str:
 def serve(workspace: Path, *, host: str, port: int, public_url: str | None = None) -> None:
     """Serve the dashboard on ``http://host:port`` until Ctrl-C; the page names its
     assets and websocket by ``public_url`` (default ``http://host:port``)."""
-    LocalServer(dashboard_command(workspace), host=host, port=port, title="tui-billing",
-                public_url=public_url.rstrip("/") if public_url else None).serve()
+    LocalServer(
+        dashboard_command(workspace),
+        host=host,
+        port=port,
+        title="tui-billing",
+        public_url=public_url.rstrip("/") if public_url else None,
+    ).serve()

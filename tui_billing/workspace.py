@@ -8,8 +8,7 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
-from .service import Service
-from .service import scenario
+from .service import Service, scenario
 
 ENV_VAR = "TUI_BILLING_DB"
 DEFAULT_SCENARIO = "demo"

@@ -53,8 +53,11 @@ async def _drive(url: str, invoice_ids: list[str], clients: int) -> tuple[int, f
     for invoice_id in invoice_ids:
         queue.put_nowait(invoice_id)
     failures: list[int] = []
-    steps = (("draft/synchronized", {"invoicing": {}}), ("issuing/synchronized", {}),
-             ("payment/status", {"trigger": "paid"}))
+    steps = (
+        ("draft/synchronized", {"invoicing": {}}),
+        ("issuing/synchronized", {}),
+        ("payment/status", {"trigger": "paid"}),
+    )
 
     async def partner(http: aiohttp.ClientSession) -> None:
         while not queue.empty():
@@ -100,8 +103,10 @@ def receiver(secret: str, ports: "mp.Queue[Any]", stop: Any) -> None:
 def new_invoices(service: Service, count: int) -> list[str]:
     """Flat-fee invoices (no collection wait, no draft period) resting in draft.syncing."""
     customers = [c.key for c in service.customers()]
-    return [service.create_invoice(customers[i % len(customers)], [FlatFee("Platform fee", Decimal("49"))]).id
-            for i in range(count)]
+    return [
+        service.create_invoice(customers[i % len(customers)], [FlatFee("Platform fee", Decimal("49"))]).id
+        for i in range(count)
+    ]
 
 
 def bench_service(service: Service, ids: list[str]) -> float:
@@ -113,8 +118,10 @@ def bench_service(service: Service, ids: list[str]) -> float:
         service.payment_status(invoice_id, "paid")
     elapsed = time.perf_counter() - started
     rate = 3 * len(ids) / elapsed
-    print(f"service alone, no HTTP: {3 * len(ids)} callbacks in {elapsed:.2f} s = {rate:,.0f}/s "
-          f"({elapsed / len(ids) / 3 * 1000:.2f} ms each)")
+    print(
+        f"service alone, no HTTP: {3 * len(ids)} callbacks in {elapsed:.2f} s = {rate:,.0f}/s "
+        f"({elapsed / len(ids) / 3 * 1000:.2f} ms each)"
+    )
     return rate
 
 
@@ -134,8 +141,10 @@ async def bench_callbacks(service: Service, ids: list[str], clients: int, mode: 
     if unpaid:
         sys.exit(f"{len(unpaid)} invoices did not end paid")
     rate = count / elapsed
-    print(f"callbacks ({mode:>10}): {count} in {elapsed:.2f} s = {rate:,.0f}/s "
-          f"({clients} client connections, {elapsed / count * 1000:.2f} ms each on average)")
+    print(
+        f"callbacks ({mode:>10}): {count} in {elapsed:.2f} s = {rate:,.0f}/s "
+        f"({clients} client connections, {elapsed / count * 1000:.2f} ms each on average)"
+    )
     return rate
 
 
@@ -157,8 +166,11 @@ async def bench_webhooks(service: Service, invoices: int, concurrency: int) -> f
             while True:  # cheap checks: this loop shares the event loop with the dispatcher
                 await done.wait()
                 done.clear()
-                if not dispatcher.busy and rows("deliveries") and all(
-                        r["status"] != "pending" for r in rows("deliveries")):
+                if (
+                    not dispatcher.busy
+                    and rows("deliveries")
+                    and all(r["status"] != "pending" for r in rows("deliveries"))
+                ):
                     break
             elapsed = time.perf_counter() - started
         finally:
@@ -172,25 +184,32 @@ async def bench_webhooks(service: Service, invoices: int, concurrency: int) -> f
         sys.exit(f"{len(failed)} deliveries did not succeed")
     rate = len(deliveries) / elapsed
     attempts = sum(len(d.attempts) for d in deliveries)
-    print(f"webhooks: {len(deliveries)} deliveries ({attempts} attempts, every signature verified) "
-          f"in {elapsed:.2f} s = {rate:,.0f}/s (per-channel concurrency {concurrency})")
+    print(
+        f"webhooks: {len(deliveries)} deliveries ({attempts} attempts, every signature verified) "
+        f"in {elapsed:.2f} s = {rate:,.0f}/s (per-channel concurrency {concurrency})"
+    )
     return rate
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--invoices", type=int, default=500, help="invoices per measurement (default 500)")
     parser.add_argument("--clients", type=int, default=8, help="partner connections (default 8)")
-    parser.add_argument("--concurrency", type=int, default=16, help="attempts in flight per channel (default 16)")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="attempts in flight per channel (default 16)"
+    )
     parser.add_argument("--dir", type=Path, help="where the workspace goes (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         service = Service.create(Path(folder) / "bench.db", seed=7, now=START, customers=20)
         try:
             service.set_hooks(draft=True, issuing=True)
-            print(f"workspace {service.repository.path}; {args.invoices} invoices per run, each "
-                  f"command one fsynced journal record")
+            print(
+                f"workspace {service.repository.path}; {args.invoices} invoices per run, each "
+                f"command one fsynced journal record"
+            )
             bench_service(service, new_invoices(service, args.invoices))
             for mode in ("invoice", "no_content"):
                 await bench_callbacks(service, new_invoices(service, args.invoices), args.clients, mode)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_api import START, new_invoices, receiver
+
 from tui_billing.api import start_dispatcher
 from tui_billing.service import Service
 from tui_billing.service.webhooks import Webhooks, new_secret
@@ -28,6 +29,7 @@ from tui_billing.service.webhooks import Webhooks, new_secret
 
 async def _silent_server() -> tuple[asyncio.Server, int]:
     """Accepts connections, reads, never answers."""
+
     async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while await reader.read(65536):
             pass
@@ -64,15 +66,19 @@ async def healthy_rate(folder: Path, invoices: int, port: int, secret: str, hung
             if silent is not None:
                 silent.close()
         rate = len(mine) / elapsed
-        print(f"healthy channel {'beside a hung one' if hung else 'alone':>17}: {len(mine)} deliveries "
-              f"in {elapsed:.2f} s = {rate:,.0f}/s")
+        print(
+            f"healthy channel {'beside a hung one' if hung else 'alone':>17}: {len(mine)} deliveries "
+            f"in {elapsed:.2f} s = {rate:,.0f}/s"
+        )
         return rate
     finally:
         service.close()
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--invoices", type=int, default=500, help="invoices per measurement (default 500)")
     args = parser.parse_args()
     stop, ports = mp.Event(), mp.Queue()

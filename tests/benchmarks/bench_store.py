@@ -123,7 +123,10 @@ def command_cycle(service: Service, customer: str) -> list[tuple[str, Callable[[
         ("create_invoice", create),
         ("draft_synchronized", lambda: service.draft_synchronized(state["id"], external_id="ext-1")),
         ("approve", lambda: service.approve(state["id"])),
-        ("issuing_synchronized", lambda: service.issuing_synchronized(state["id"], payment_external_id="pay-1")),
+        (
+            "issuing_synchronized",
+            lambda: service.issuing_synchronized(state["id"], payment_external_id="pay-1"),
+        ),
         ("payment_status", lambda: service.payment_status(state["id"], "paid")),
         ("set_hooks", lambda: service.set_hooks(draft=True, issuing=True)),
     ]
@@ -164,8 +167,9 @@ def measure_open(path: Path, rounds: int, figures: Figures) -> None:
     until every table has been read once, as a dashboard showing all lists would; each
     in a fresh process, as a CLI command or the dashboard starts."""
     for _ in range(rounds):
-        result = subprocess.run([sys.executable, "-c", OPEN, str(path)], capture_output=True,
-                                text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", OPEN, str(path)], capture_output=True, text=True, check=True
+        )
         opened, read_all = json.loads(result.stdout)
         figures.opens.append(opened)
         figures.full_reads.append(read_all)
@@ -182,8 +186,9 @@ def measure_compaction(path: Path, figures: Figures) -> None:
     service.close()
 
 
-def measure_baseline(tables: dict[str, dict[str, Any]], commands: list[list[Op]], path: Path,
-                     budget: float, figures: Figures) -> None:
+def measure_baseline(
+    tables: dict[str, dict[str, Any]], commands: list[list[Op]], path: Path, budget: float, figures: Figures
+) -> None:
     """Replay the same document writes on TinyDB's JSONStorage, one write per command,
     for at most ``budget`` seconds (at least five commands)."""
     storage = JSONStorage(str(path))
@@ -211,8 +216,9 @@ def measure_baseline(tables: dict[str, dict[str, Any]], commands: list[list[Op]]
     figures.baseline_open = time.perf_counter() - started
 
 
-def run(size: int, directory: Path, commands: int, baseline_commands: int,
-        baseline_seconds: float) -> Figures:
+def run(
+    size: int, directory: Path, commands: int, baseline_commands: int, baseline_seconds: float
+) -> Figures:
     figures = Figures(size)
     path = directory / f"bench-{size}.db"
     started = time.perf_counter()
@@ -220,16 +226,19 @@ def run(size: int, directory: Path, commands: int, baseline_commands: int,
     figures.build_s = time.perf_counter() - started
     service.close()  # compacts the long build journal, as a user's session would
     service = Service.open(path)
-    tables = {name: {str(doc_id): row for doc_id, row in enumerate(service.repository.rows(name), 1)}
-              for name in TABLES}
+    tables = {
+        name: {str(doc_id): row for doc_id, row in enumerate(service.repository.rows(name), 1)}
+        for name in TABLES
+    }
     recorded = measure_commands(service, commands, figures)
     service.close()
     figures.workspace_mb = path.stat().st_size / 1e6
     figures.payloads_mb = path.with_name(path.name + ".payloads").stat().st_size / 1e6
     measure_open(path, 5, figures)
     measure_compaction(path, figures)
-    measure_baseline(tables, recorded[:baseline_commands], directory / f"tinydb-{size}.json",
-                     baseline_seconds, figures)
+    measure_baseline(
+        tables, recorded[:baseline_commands], directory / f"tinydb-{size}.json", baseline_seconds, figures
+    )
     return figures
 
 
@@ -240,24 +249,35 @@ def ms(seconds: float) -> str:
 def report(all_figures: list[Figures]) -> None:
     """The table of every size measured so far, then the details of the last one."""
     print()
-    print(f"{'invoices':>9} {'store':<22} {'median ms':>9} {'p95 ms':>8} {'open s':>7} "
-          f"{'read all s':>10} {'file MB':>8}  speed-up")
+    print(
+        f"{'invoices':>9} {'store':<22} {'median ms':>9} {'p95 ms':>8} {'open s':>7} "
+        f"{'read all s':>10} {'file MB':>8}  speed-up"
+    )
     for f in all_figures:
         ours, base = f.all_latencies, f.baseline
         speedup = statistics.median(base) / statistics.median(ours)
-        print(f"{f.size:>9} {'tui-billing journal':<22} {ms(statistics.median(ours)):>9} "
-              f"{ms(percentile(ours, 0.95)):>8} {statistics.median(f.opens):7.3f} "
-              f"{statistics.median(f.full_reads):10.3f} {f.workspace_mb:8.1f}  {speedup:6.1f}x")
-        print(f"{'':>9} {'TinyDB JSONStorage':<22} {ms(statistics.median(base)):>9} "
-              f"{ms(percentile(base, 0.95)):>8} {f.baseline_open:7.3f} {f.baseline_open:10.3f} "
-              f"{f.baseline_mb:8.1f}")
+        print(
+            f"{f.size:>9} {'tui-billing journal':<22} {ms(statistics.median(ours)):>9} "
+            f"{ms(percentile(ours, 0.95)):>8} {statistics.median(f.opens):7.3f} "
+            f"{statistics.median(f.full_reads):10.3f} {f.workspace_mb:8.1f}  {speedup:6.1f}x"
+        )
+        print(
+            f"{'':>9} {'TinyDB JSONStorage':<22} {ms(statistics.median(base)):>9} "
+            f"{ms(percentile(base, 0.95)):>8} {f.baseline_open:7.3f} {f.baseline_open:10.3f} "
+            f"{f.baseline_mb:8.1f}"
+        )
     f = all_figures[-1]
-    print(f"\n{f.size} invoices: built in {f.build_s:.0f} s; workspace {f.workspace_mb:.1f} MB, "
-          f"payloads {f.payloads_mb:.1f} MB; opens (s): "
-          + ", ".join(f"{t:.3f}" for t in f.opens)
-          + "; open + read all (s): " + ", ".join(f"{t:.3f}" for t in f.full_reads))
-    print(f"  {len(f.all_latencies)} durable commands, {len(f.baseline)} baseline commands; "
-          f"one compaction took {f.compaction_s:.2f} s")
+    print(
+        f"\n{f.size} invoices: built in {f.build_s:.0f} s; workspace {f.workspace_mb:.1f} MB, "
+        f"payloads {f.payloads_mb:.1f} MB; opens (s): "
+        + ", ".join(f"{t:.3f}" for t in f.opens)
+        + "; open + read all (s): "
+        + ", ".join(f"{t:.3f}" for t in f.full_reads)
+    )
+    print(
+        f"  {len(f.all_latencies)} durable commands, {len(f.baseline)} baseline commands; "
+        f"one compaction took {f.compaction_s:.2f} s"
+    )
     for name, times in f.latencies.items():
         print(f"  {name:<22} median {ms(statistics.median(times))} ms   p95 {ms(percentile(times, 0.95))} ms")
 
@@ -266,18 +286,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000", help="invoice counts, comma-separated (default 10000)")
     parser.add_argument("--commands", type=int, default=600, help="durable commands to time per size")
-    parser.add_argument("--baseline-commands", type=int, default=30,
-                        help="of those, how many to replay on JSONStorage (each rewrites the file)")
-    parser.add_argument("--baseline-seconds", type=float, default=90,
-                        help="stop the baseline after this long (it still runs five commands)")
+    parser.add_argument(
+        "--baseline-commands",
+        type=int,
+        default=30,
+        help="of those, how many to replay on JSONStorage (each rewrites the file)",
+    )
+    parser.add_argument(
+        "--baseline-seconds",
+        type=float,
+        default=90,
+        help="stop the baseline after this long (it still runs five commands)",
+    )
     parser.add_argument("--dir", type=Path, help="where to build (default: a temporary directory)")
     args = parser.parse_args(argv)
     sizes = [int(text) for text in args.sizes.split(",")]
     results: list[Figures] = []
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="tui-billing-bench-", dir=args.dir) as directory:
-            results.append(run(size, Path(directory), args.commands, args.baseline_commands,
-                               args.baseline_seconds))
+            results.append(
+                run(size, Path(directory), args.commands, args.baseline_commands, args.baseline_seconds)
+            )
         report(results)  # the figures so far: a long run shows the small sizes early
     return 0
 

@@ -51,9 +51,26 @@ TARGETS = {"first_frame_s": 1.0, "key_action_ms": 100.0, "peak_rss_mb": 250.0}
 # Of every 20 invoices: which payment trigger each gets (None: stays awaiting payment, "plan":
 # created with the plan's usage line, so it waits for collection in the Draft lane).
 PATTERN: tuple[str | None, ...] = (
-    None, None, None, None, None, None, "paid", "paid", "paid", "paid",
-    "paid", "payment_overdue", "payment_overdue", "void", "payment_failed", "payment_uncollectible",
-    "plan", "plan", "plan", None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    "paid",
+    "paid",
+    "paid",
+    "paid",
+    "paid",
+    "payment_overdue",
+    "payment_overdue",
+    "void",
+    "payment_failed",
+    "payment_uncollectible",
+    "plan",
+    "plan",
+    "plan",
+    None,
 )
 
 
@@ -137,13 +154,20 @@ async def measure(path: Path, spawned_at: float, repeat: int, size: tuple[int, i
 
         def chooser_ready() -> bool:
             screen = app.screen
-            return isinstance(screen, PaymentChooser) and bool(screen.query(OptionList)) \
+            return (
+                isinstance(screen, PaymentChooser)
+                and bool(screen.query(OptionList))
                 and screen.query_one(OptionList).highlighted is not None
+            )
 
         def paid(invoice_id: str) -> bool:
             selected = dashboard.selected
-            return app.screen is dashboard and selected is not None and selected.id == invoice_id \
+            return (
+                app.screen is dashboard
+                and selected is not None
+                and selected.id == invoice_id
                 and selected.status.value == "paid"
+            )
 
         timings: dict[str, list[tuple[float, float]]] = {"action": [], "switch": [], "move": []}
         for _ in range(repeat):
@@ -154,8 +178,18 @@ async def measure(path: Path, spawned_at: float, repeat: int, size: tuple[int, i
                 timings["switch"].append(await keystroke(pilot, key, lambda t=target: dashboard.lane == t))
                 await pilot.pause()
             cursor = invoices.cursor
-            timings["move"].append(await keystroke(pilot, "j", lambda c=cursor: invoices.cursor == c + 1 and (
-                dashboard.selected is not None and dashboard.selected.id == invoices.current["id"])))
+            timings["move"].append(
+                await keystroke(
+                    pilot,
+                    "j",
+                    lambda c=cursor: (
+                        invoices.cursor == c + 1
+                        and (
+                            dashboard.selected is not None and dashboard.selected.id == invoices.current["id"]
+                        )
+                    ),
+                )
+            )
             await pilot.pause()
             invoice_id = dashboard.selected.id if dashboard.selected else ""
             wall, cpu = await keystroke(pilot, "p", chooser_ready)
@@ -184,8 +218,21 @@ def run(path: Path, repeat: int, rounds: int, size: str) -> list[dict[str, Any]]
     results = []
     for _ in range(rounds):
         spawned_at = time.time()
-        out = subprocess.run([sys.executable, __file__, "--child", str(path), str(spawned_at),
-                              "--repeat", str(repeat), "--sizes", size], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(path),
+                str(spawned_at),
+                "--repeat",
+                str(repeat),
+                "--sizes",
+                size,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode:
             raise SystemExit(f"the measuring process failed:\n{out.stderr}")
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -196,8 +243,10 @@ def report(size: str, results: list[dict[str, Any]]) -> None:
     def median(name: str) -> float:
         return statistics.median(r[name] for r in results)
 
-    print(f"\n{results[0]['invoices']} invoices, {size} headless, {len(results)} processes "
-          f"(medians across them)")
+    print(
+        f"\n{results[0]['invoices']} invoices, {size} headless, {len(results)} processes "
+        f"(medians across them)"
+    )
     rows = [
         ("first frame, Service.open → rendered", median("first_frame_open_s"), "s", "first_frame_s"),
         ("first frame, App() → rendered", median("first_frame_app_s"), "s", None),
@@ -220,11 +269,17 @@ def report(size: str, results: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workspace", type=Path,
-                        help="workspace file to reuse; built there first when missing (default: a temp dir)")
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        help="workspace file to reuse; built there first when missing (default: a temp dir)",
+    )
     parser.add_argument("--size", type=int, default=10_000, help="invoices to build (default 10000)")
-    parser.add_argument("--sizes", default=",".join(SIZES),
-                        help=f"terminal sizes to measure, comma-separated (default {','.join(SIZES)})")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(SIZES),
+        help=f"terminal sizes to measure, comma-separated (default {','.join(SIZES)})",
+    )
     parser.add_argument("--repeat", type=int, default=30, help="key actions to time per process (default 30)")
     parser.add_argument("--rounds", type=int, default=3, help="measuring processes per size (default 3)")
     parser.add_argument("--child", nargs=2, metavar=("PATH", "SPAWNED_AT"), help=argparse.SUPPRESS)

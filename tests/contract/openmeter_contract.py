@@ -101,8 +101,17 @@ class Closed(BaseModel):
 
 
 # --- v1 invoice -----------------------------------------------------------------------------
-InvoiceStatus = Literal["gathering", "draft", "issuing", "issued", "payment_processing", "overdue",
-                        "paid", "uncollectible", "voided"]
+InvoiceStatus = Literal[
+    "gathering",
+    "draft",
+    "issuing",
+    "issued",
+    "payment_processing",
+    "overdue",
+    "paid",
+    "uncollectible",
+    "voided",
+]
 DELETE_SHORT_STATUSES = frozenset({"delete", "deleted"})
 """The statuses of an invoice in ``delete.*`` or ``deleted``, outside the spec's enum."""
 
@@ -399,8 +408,10 @@ class Invoice(Open):
         if self.statusDetails.extendedStatus.split(".", 1)[0] in DELETE_SHORT_STATUSES:
             allowed |= DELETE_SHORT_STATUSES
         if self.status not in allowed:
-            raise ValueError(f"status {self.status!r} is not an InvoiceStatus "
-                             f"(extendedStatus {self.statusDetails.extendedStatus!r})")
+            raise ValueError(
+                f"status {self.status!r} is not an InvoiceStatus "
+                f"(extendedStatus {self.statusDetails.extendedStatus!r})"
+            )
         return self
 
 

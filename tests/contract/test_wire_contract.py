@@ -25,8 +25,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import BaseModel, ValidationError
-
 from conftest import DEMO
 from openmeter_contract import (
     WEBHOOK_PAYLOADS,
@@ -39,6 +37,8 @@ from openmeter_contract import (
     Problem,
     ProblemV3,
 )
+from pydantic import BaseModel, ValidationError
+
 from tui_billing.api import start_api
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.events import envelope
@@ -137,17 +137,35 @@ class Client:
     def __init__(self, http: aiohttp.ClientSession, walk: Walk, token: str | None = None) -> None:
         self.http, self.walk, self.token = http, walk, token
 
-    async def __call__(self, group: str, label: str, method: str, path: str, expect: int,
-                       model: type[BaseModel] | None, body: Any = None, *, raw: bytes | None = None,
-                       check: Check | None = None) -> Any:
+    async def __call__(
+        self,
+        group: str,
+        label: str,
+        method: str,
+        path: str,
+        expect: int,
+        model: type[BaseModel] | None,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        check: Check | None = None,
+    ) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         if data is not None:
             headers["Content-Type"] = "application/json"
         async with self.http.request(method, path, data=data, headers=headers) as response:
             content = await response.read()
-            answer = Answer(group, f"{method} {path} [{label}]", expect, model, response.status,
-                            response.content_type if content else "", content, check)
+            answer = Answer(
+                group,
+                f"{method} {path} [{label}]",
+                expect,
+                model,
+                response.status,
+                response.content_type if content else "",
+                content,
+                check,
+            )
         self.walk.answers.append(answer)
         return _json_or_none(content)
 
@@ -156,6 +174,7 @@ def _only(status_of: Callable[[dict[str, Any]], str], allowed: set[str]) -> Chec
     def check(page: dict[str, Any]) -> str | None:
         wrong = {status_of(item) for item in page["items"]} - allowed
         return f"items outside the filter: {sorted(wrong)}" if wrong else None
+
     return check
 
 
@@ -172,6 +191,7 @@ def _page_of(page: int, size: int) -> Check:
         if (answer["page"], answer["pageSize"]) != (page, size) or len(answer["items"]) > size:
             return f"page {answer['page']} of size {answer['pageSize']} with {len(answer['items'])} items"
         return None
+
     return check
 
 
@@ -186,6 +206,7 @@ def _customer(customer_id: str) -> Check:
         if not answer["items"]:
             return "the customers filter left no invoice of that customer"
         return f"invoices of other customers: {sorted(map(str, others))}" if others else None
+
     return check
 
 
@@ -201,8 +222,14 @@ async def phase_a(service: Service, walk: Walk) -> None:
             for item in everything:
                 states.setdefault(_extended(item), []).append(item)
             for item in everything:
-                await call("get", f"{item['number']}, {_extended(item)}", "GET",
-                           f"{INVOICES}/{item['id']}", 200, Invoice)
+                await call(
+                    "get",
+                    f"{item['number']}, {_extended(item)}",
+                    "GET",
+                    f"{INVOICES}/{item['id']}",
+                    200,
+                    Invoice,
+                )
             touched = await _callbacks_and_actions(call, states)
             await _apps_write(call, service.app().id, states)
             for invoice_id in dict.fromkeys(touched):
@@ -223,30 +250,73 @@ async def _apps_read(call: Client) -> None:
 async def _lists(call: Client) -> list[dict[str, Any]]:
     """The list calls; returns every invoice, deleted ones too, with lines."""
     await call("list", "default", "GET", INVOICES, 200, InvoicePage, check=_no_deleted)
-    everything = await call("list", "everything", "GET",
-                            f"{INVOICES}?includeDeleted=true&expand=lines&pageSize=1000", 200, InvoicePage)
-    await call("list", "statuses, page", "GET",
-               f"{INVOICES}?statuses=draft&statuses=payment_processing&page=1&pageSize=3", 200, InvoicePage,
-               check=lambda page: _only(_short, {"draft", "payment_processing"})(page) or _page_of(1, 3)(page))
-    await call("list", "extendedStatuses", "GET", f"{INVOICES}?extendedStatuses=draft.syncing", 200,
-               InvoicePage, check=_only(_extended, {"draft.syncing"}))
+    everything = await call(
+        "list",
+        "everything",
+        "GET",
+        f"{INVOICES}?includeDeleted=true&expand=lines&pageSize=1000",
+        200,
+        InvoicePage,
+    )
+    await call(
+        "list",
+        "statuses, page",
+        "GET",
+        f"{INVOICES}?statuses=draft&statuses=payment_processing&page=1&pageSize=3",
+        200,
+        InvoicePage,
+        check=lambda page: _only(_short, {"draft", "payment_processing"})(page) or _page_of(1, 3)(page),
+    )
+    await call(
+        "list",
+        "extendedStatuses",
+        "GET",
+        f"{INVOICES}?extendedStatuses=draft.syncing",
+        200,
+        InvoicePage,
+        check=_only(_extended, {"draft.syncing"}),
+    )
     await call("list", "bogus status", "GET", f"{INVOICES}?statuses=bogus", 400, Problem)
     await call("list", "pageSize 0", "GET", f"{INVOICES}?pageSize=0", 400, Problem)
     items = everything["items"]
     customer_id = items[0]["customer"]["id"]
-    await call("filters", "customers", "GET", f"{INVOICES}?customers={customer_id}&includeDeleted=true",
-               200, InvoicePage, check=_customer(customer_id))
-    await call("filters", "createdAfter, order", "GET",
-               f"{INVOICES}?createdAfter=2000-01-01T00:00:00Z&orderBy=createdAt&order=ASC", 200, InvoicePage)
-    await call("filters", "issuedAfter", "GET", f"{INVOICES}?issuedAfter=2000-01-01T00:00:00Z", 200,
-               InvoicePage, check=lambda page: None if all(i.get("issuedAt") for i in page["items"])
-               else "invoices never issued pass an issuedAfter filter")
+    await call(
+        "filters",
+        "customers",
+        "GET",
+        f"{INVOICES}?customers={customer_id}&includeDeleted=true",
+        200,
+        InvoicePage,
+        check=_customer(customer_id),
+    )
+    await call(
+        "filters",
+        "createdAfter, order",
+        "GET",
+        f"{INVOICES}?createdAfter=2000-01-01T00:00:00Z&orderBy=createdAt&order=ASC",
+        200,
+        InvoicePage,
+    )
+    await call(
+        "filters",
+        "issuedAfter",
+        "GET",
+        f"{INVOICES}?issuedAfter=2000-01-01T00:00:00Z",
+        200,
+        InvoicePage,
+        check=lambda page: (
+            None
+            if all(i.get("issuedAt") for i in page["items"])
+            else "invoices never issued pass an issuedAfter filter"
+        ),
+    )
     return items
 
 
 async def _callbacks_and_actions(call: Client, states: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Refused bodies and states first (they change nothing), then accepted calls; returns the
     ids of the invoices the accepted calls moved."""
+
     def first(status: str) -> str:
         assert states.get(status), f"the demo has no invoice in {status}"
         return states[status][0]["id"]
@@ -254,15 +324,22 @@ async def _callbacks_and_actions(call: Client, states: dict[str, list[dict[str, 
     def path(invoice_id: str, name: str) -> str:
         return f"{CALLBACKS}/{invoice_id}/{name}"
 
-    syncing, isync, paid, wfc = (first(s) for s in ("draft.syncing", "issuing.syncing", "paid",
-                                                     "draft.waiting_for_collection"))
+    syncing, isync, paid, wfc = (
+        first(s) for s in ("draft.syncing", "issuing.syncing", "paid", "draft.waiting_for_collection")
+    )
     refused = [
-        ("unknown lineId", path(syncing, "draft/synchronized"),
-         {"invoicing": {"lineExternalIds": [{"lineId": UNKNOWN_ULID, "externalId": "x"}]}}),
+        (
+            "unknown lineId",
+            path(syncing, "draft/synchronized"),
+            {"invoicing": {"lineExternalIds": [{"lineId": UNKNOWN_ULID, "externalId": "x"}]}},
+        ),
         ("no invoicing", path(syncing, "draft/synchronized"), {}),
         ("bogus trigger", path(syncing, "payment/status"), {"trigger": "bogus"}),
-        ("sentToCustomerAt=yesterday", path(isync, "issuing/synchronized"),
-         {"invoicing": {"sentToCustomerAt": "yesterday"}}),
+        (
+            "sentToCustomerAt=yesterday",
+            path(isync, "issuing/synchronized"),
+            {"invoicing": {"sentToCustomerAt": "yesterday"}},
+        ),
         ("draft sync on paid", path(paid, "draft/synchronized"), {"invoicing": {}}),
         ("issuing sync on waiting_for_collection", path(wfc, "issuing/synchronized"), {}),
         ("paid on waiting_for_collection", path(wfc, "payment/status"), {"trigger": "paid"}),
@@ -270,35 +347,64 @@ async def _callbacks_and_actions(call: Client, states: dict[str, list[dict[str, 
     ]
     for label, url, body in refused:
         await call("refused", label, "POST", url, 400, Problem, body)
-    await call("refused", "malformed JSON", "POST", path(syncing, "draft/synchronized"), 400, Problem, raw=b"{")
-    await call("not-found", "payment of an unknown invoice", "POST", path(UNKNOWN_ULID, "payment/status"),
-               404, Problem, {"trigger": "paid"})
+    await call(
+        "refused", "malformed JSON", "POST", path(syncing, "draft/synchronized"), 400, Problem, raw=b"{"
+    )
+    await call(
+        "not-found",
+        "payment of an unknown invoice",
+        "POST",
+        path(UNKNOWN_ULID, "payment/status"),
+        404,
+        Problem,
+        {"trigger": "paid"},
+    )
 
     line = (states["draft.syncing"][0].get("lines") or [{}])[0]
     detailed = (line.get("children") or [line])[0]
-    draft_body = {"invoicing": {"invoiceNumber": "ERP-1001", "externalId": "erp_inv_1001",
-                                "lineExternalIds": [{"lineId": detailed["id"], "externalId": "erp_line_1"}]
-                                if detailed.get("id") else []}}
+    draft_body = {
+        "invoicing": {
+            "invoiceNumber": "ERP-1001",
+            "externalId": "erp_inv_1001",
+            "lineExternalIds": [{"lineId": detailed["id"], "externalId": "erp_line_1"}]
+            if detailed.get("id")
+            else [],
+        }
+    }
     accepted = [
         ("draft sync on draft.syncing", syncing, "draft/synchronized", draft_body),
-        ("issuing sync on issuing.syncing", isync, "issuing/synchronized",
-         {"invoicing": {"invoiceNumber": "ERP-2001", "sentToCustomerAt": "2026-01-01T12:00:00Z"},
-          "payment": {"externalId": "pi_2001"}}),
+        (
+            "issuing sync on issuing.syncing",
+            isync,
+            "issuing/synchronized",
+            {
+                "invoicing": {"invoiceNumber": "ERP-2001", "sentToCustomerAt": "2026-01-01T12:00:00Z"},
+                "payment": {"externalId": "pi_2001"},
+            },
+        ),
         ("paid on pending", first("payment_processing.pending"), "payment/status", {"trigger": "paid"}),
-        ("overdue on action_required", first("payment_processing.action_required"), "payment/status",
-         {"trigger": "payment_overdue"}),
+        (
+            "overdue on action_required",
+            first("payment_processing.action_required"),
+            "payment/status",
+            {"trigger": "payment_overdue"},
+        ),
     ]
     for label, invoice_id, name, body in accepted:
         await call("accepted", label, "POST", path(invoice_id, name), 200, Invoice, body)
 
     manual = first("draft.manual_approval_needed")
-    acted = [("approve", manual, "approve"), ("retry issuing.failed", first("issuing.failed"), "retry"),
-             ("retry draft.sync_failed", first("draft.sync_failed"), "retry")]
+    acted = [
+        ("approve", manual, "approve"),
+        ("retry issuing.failed", first("issuing.failed"), "retry"),
+        ("retry draft.sync_failed", first("draft.sync_failed"), "retry"),
+    ]
     for label, invoice_id, action in acted:
         await call("actions", label, "POST", f"{INVOICES}/{invoice_id}/{action}", 200, Invoice)
     await call("actions", "advance on paid", "POST", f"{INVOICES}/{paid}/advance", 400, Problem)
-    await call("not-found", "approve an unknown invoice", "POST", f"{INVOICES}/{UNKNOWN_ULID}/approve", 404,
-               Problem)
+    await call(
+        "not-found", "approve an unknown invoice", "POST", f"{INVOICES}/{UNKNOWN_ULID}/approve", 404, Problem
+    )
     deleting = first("delete.failed")
     await call("actions", "delete delete.failed", "DELETE", f"{INVOICES}/{deleting}", 204, None)
     await call("actions", "delete paid", "DELETE", f"{INVOICES}/{paid}", 400, Problem)
@@ -308,20 +414,54 @@ async def _callbacks_and_actions(call: Client, states: dict[str, list[dict[str, 
 
 
 async def _apps_write(call: Client, app_id: str, states: dict[str, list[dict[str, Any]]]) -> None:
-    v1 = {"type": "custom_invoicing", "name": "External Invoicing (contract)", "description": "contract",
-          "enableDraftSyncHook": True, "enableIssuingSyncHook": False}
+    v1 = {
+        "type": "custom_invoicing",
+        "name": "External Invoicing (contract)",
+        "description": "contract",
+        "enableDraftSyncHook": True,
+        "enableIssuingSyncHook": False,
+    }
     await call("apps-v1", "put", "PUT", f"/api/v1/apps/{app_id}", 200, CustomInvoicingApp, v1)
-    approved = states["draft.manual_approval_needed"][0]["id"]  # waits in issuing.syncing: the hook is off now
-    await call("actions", "advance after the issuing hook went off", "POST", f"{INVOICES}/{approved}/advance",
-               200, Invoice)
-    await call("apps-v1", "put without type", "PUT", f"/api/v1/apps/{app_id}", 400, Problem,
-               {k: v for k, v in v1.items() if k != "type"})
-    v3 = {"type": "external_invoicing", "name": "External Invoicing (contract v3)",
-          "enable_draft_sync_hook": True, "enable_issuing_sync_hook": True, "labels": {"env": "test"}}
+    approved = states["draft.manual_approval_needed"][0][
+        "id"
+    ]  # waits in issuing.syncing: the hook is off now
+    await call(
+        "actions",
+        "advance after the issuing hook went off",
+        "POST",
+        f"{INVOICES}/{approved}/advance",
+        200,
+        Invoice,
+    )
+    await call(
+        "apps-v1",
+        "put without type",
+        "PUT",
+        f"/api/v1/apps/{app_id}",
+        400,
+        Problem,
+        {k: v for k, v in v1.items() if k != "type"},
+    )
+    v3 = {
+        "type": "external_invoicing",
+        "name": "External Invoicing (contract v3)",
+        "enable_draft_sync_hook": True,
+        "enable_issuing_sync_hook": True,
+        "labels": {"env": "test"},
+    }
     await call("apps-v3", "put", "PUT", f"{V3}/openmeter/apps/{app_id}", 200, ExternalInvoicingAppV3, v3)
-    await call("apps-v3", "put name=''", "PUT", f"{V3}/openmeter/apps/{app_id}", 400, BadRequestV3,
-               {**v3, "name": ""})
-    await call("apps-v3", "put an unknown app", "PUT", f"{V3}/openmeter/apps/{UNKNOWN_ULID}", 404, ProblemV3, v3)
+    await call(
+        "apps-v3",
+        "put name=''",
+        "PUT",
+        f"{V3}/openmeter/apps/{app_id}",
+        400,
+        BadRequestV3,
+        {**v3, "name": ""},
+    )
+    await call(
+        "apps-v3", "put an unknown app", "PUT", f"{V3}/openmeter/apps/{UNKNOWN_ULID}", 404, ProblemV3, v3
+    )
 
 
 async def phase_b(service: Service, walk: Walk) -> None:
@@ -332,18 +472,39 @@ async def phase_b(service: Service, walk: Walk) -> None:
             call = Client(http, walk, TOKEN)
             anonymous = Client(http, walk)
             await anonymous("unauthorized", "no token", "GET", INVOICES, 401, Problem)
-            await anonymous("unauthorized", "no token, v3", "GET", f"{V3}/openmeter/apps/{service.app().id}",
-                            401, ProblemV3)
+            await anonymous(
+                "unauthorized",
+                "no token, v3",
+                "GET",
+                f"{V3}/openmeter/apps/{service.app().id}",
+                401,
+                ProblemV3,
+            )
             states = {i.status.value: i.id for i in reversed(service.invoices())}
-            for name, status, body in [("draft/synchronized", "draft.syncing", {"invoicing": {}}),
-                                       ("issuing/synchronized", "issuing.syncing", {}),
-                                       ("payment/status", "payment_processing.pending",
-                                        {"trigger": "payment_failed"})]:
+            for name, status, body in [
+                ("draft/synchronized", "draft.syncing", {"invoicing": {}}),
+                ("issuing/synchronized", "issuing.syncing", {}),
+                ("payment/status", "payment_processing.pending", {"trigger": "payment_failed"}),
+            ]:
                 assert status in states, f"no invoice in {status} for the no_content callbacks"
-                await call("accepted", f"no_content, {status}", "POST", f"{CALLBACKS}/{states[status]}/{name}",
-                           204, None, body)
-            await call("refused", "void on paid, token given", "POST", f"{CALLBACKS}/{states['paid']}/payment/status",
-                       400, Problem, {"trigger": "void"})
+                await call(
+                    "accepted",
+                    f"no_content, {status}",
+                    "POST",
+                    f"{CALLBACKS}/{states[status]}/{name}",
+                    204,
+                    None,
+                    body,
+                )
+            await call(
+                "refused",
+                "void on paid, token given",
+                "POST",
+                f"{CALLBACKS}/{states['paid']}/payment/status",
+                400,
+                Problem,
+                {"trigger": "void"},
+            )
     finally:
         await server.stop()
 
@@ -367,8 +528,21 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
 
 
 # --- the answers, group by group ----------------------------------------------------------------
-@pytest.mark.parametrize("group", ["apps-v1", "apps-v3", "list", "filters", "get", "accepted", "refused",
-                                   "actions", "not-found", "unauthorized"])
+@pytest.mark.parametrize(
+    "group",
+    [
+        "apps-v1",
+        "apps-v3",
+        "list",
+        "filters",
+        "get",
+        "accepted",
+        "refused",
+        "actions",
+        "not-found",
+        "unauthorized",
+    ],
+)
 def test_answers_keep_the_contract(walk: Walk, group: str) -> None:
     assert_contract(walk.group(group))
 
@@ -377,8 +551,15 @@ def test_every_resting_state_was_read(walk: Walk) -> None:
     """The walk really covered the demo: a GET per invoice, every resting state among them."""
     read = [a for a in walk.group("get") if "after the calls" not in a.label]
     assert len(read) >= 18
-    for state in ("draft.syncing", "issuing.syncing", "paid", "overdue", "delete.failed",
-                  "draft.manual_approval_needed", "payment_processing.pending"):
+    for state in (
+        "draft.syncing",
+        "issuing.syncing",
+        "paid",
+        "overdue",
+        "delete.failed",
+        "draft.manual_approval_needed",
+        "payment_processing.pending",
+    ):
         assert any(state in a.label for a in read), state
 
 
@@ -392,7 +573,10 @@ def test_lines_are_openmeters_parent_and_detailed_lines(walk: Walk) -> None:
         for line in invoice.get("lines") or []:
             where = f"{invoice['number']} line {line.get('name')!r}"
             price, card = line.get("price") or {}, (line.get("rateCard") or {}).get("price") or {}
-            if not price or (price.get("type"), price.get("amount")) != (card.get("type"), card.get("amount")):
+            if not price or (price.get("type"), price.get("amount")) != (
+                card.get("type"),
+                card.get("amount"),
+            ):
                 broken.append(f"{where}: no price, or rateCard.price is not the line's price")
             if (line.get("invoice") or {}).get("id") != invoice["id"]:
                 broken.append(f"{where}: invoice.id is not its invoice's id")
@@ -415,7 +599,9 @@ def test_cli_json_keeps_the_contract(walk: Walk, capsys: pytest.CaptureFixture[s
         try:
             Invoice.model_validate_json(json.dumps(invoice))
         except ValidationError as error:
-            broken.append(f"{invoice.get('number')}: {_where(error.errors()[0]['loc'])}: {error.errors()[0]['msg']}")
+            broken.append(
+                f"{invoice.get('number')}: {_where(error.errors()[0]['loc'])}: {error.errors()[0]['msg']}"
+            )
     assert not broken, "invoices --json breaks the contract:\n" + "\n".join(broken)
     assert cli_main(["--db", str(walk.workspace), "events", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

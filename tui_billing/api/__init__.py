@@ -10,6 +10,11 @@ from .integration import Integration, start_integration
 from .server import ApiCall, ApiServer, start_api
 
 __all__ = [
-    "ApiCall", "ApiServer", "Dispatcher", "Integration", "start_api", "start_dispatcher",
+    "ApiCall",
+    "ApiServer",
+    "Dispatcher",
+    "Integration",
+    "start_api",
+    "start_dispatcher",
     "start_integration",
 ]

@@ -15,14 +15,22 @@ from .problems import ApiProblem, Parameter
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 Description = Annotated[str, Field(max_length=1024)]
-LabelValue = Annotated[str, Field(min_length=1, max_length=63,
-                                  pattern=r"^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$")]
-Labels = Annotated[dict[Annotated[str, Field(min_length=1, max_length=63)], LabelValue],
-                   Field(max_length=50)]
-RULES = {"missing": "required", "extra_forbidden": "unknown_property", "bool_type": "is_boolean",
-         "string_type": "is_string", "dict_type": "is_object", "model_type": "is_object",
-         "int_type": "is_integer", "list_type": "is_array", "literal_error": "invalid",
-         "string_pattern_mismatch": "matches_regex"}
+LabelValue = Annotated[
+    str, Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$")
+]
+Labels = Annotated[dict[Annotated[str, Field(min_length=1, max_length=63)], LabelValue], Field(max_length=50)]
+RULES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_property",
+    "bool_type": "is_boolean",
+    "string_type": "is_string",
+    "dict_type": "is_object",
+    "model_type": "is_object",
+    "int_type": "is_integer",
+    "list_type": "is_array",
+    "literal_error": "invalid",
+    "string_pattern_mismatch": "matches_regex",
+}
 """pydantic's error types as v3's ``invalid_parameters`` rules (others have none)."""
 
 

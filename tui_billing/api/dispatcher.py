@@ -27,7 +27,13 @@ import aiohttp
 
 from ..service import Service
 from ..service.webhooks import (
-    DEFAULT_RETRY_SCHEDULE, Attempt, AttemptResult, Channel, Delivery, Webhooks, utcnow,
+    DEFAULT_RETRY_SCHEDULE,
+    Attempt,
+    AttemptResult,
+    Channel,
+    Delivery,
+    Webhooks,
+    utcnow,
 )
 from .signing import signed_headers
 
@@ -42,10 +48,17 @@ PER_CHANNEL = 16
 class Dispatcher:
     """Delivers one workspace's webhooks; ``start_dispatcher`` builds and starts one."""
 
-    def __init__(self, service: Service, *, schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
-                 per_channel: int = PER_CHANNEL, timeout: float = 10.0, poll_interval: float = 0.5,
-                 on_change: Callable[[], None] | None = None,
-                 on_attempt: Callable[[Delivery, Attempt], None] | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
+        per_channel: int = PER_CHANNEL,
+        timeout: float = 10.0,
+        poll_interval: float = 0.5,
+        on_change: Callable[[], None] | None = None,
+        on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+    ) -> None:
         self.service = service
         self.webhooks = Webhooks(service)
         self.schedule = tuple(schedule)
@@ -141,7 +154,8 @@ class Dispatcher:
             self._due = {}
             for delivery in self._pending.values():
                 self._due.setdefault(delivery.channel_id, []).append(
-                    (delivery.next_attempt_at or utcnow(), delivery.event_seq, delivery.id))
+                    (delivery.next_attempt_at or utcnow(), delivery.event_seq, delivery.id)
+                )
             for queue in self._due.values():
                 heapq.heapify(queue)
         else:
@@ -152,8 +166,10 @@ class Dispatcher:
     def _schedule(self, delivery: Delivery) -> None:
         assert delivery.next_attempt_at is not None
         self._pending[delivery.id] = delivery
-        heapq.heappush(self._due.setdefault(delivery.channel_id, []),
-                       (delivery.next_attempt_at, delivery.event_seq, delivery.id))
+        heapq.heappush(
+            self._due.setdefault(delivery.channel_id, []),
+            (delivery.next_attempt_at, delivery.event_seq, delivery.id),
+        )
 
     def _flush(self) -> bool:
         """Log the finished attempts in one commit; False when there were none."""
@@ -204,9 +220,11 @@ class Dispatcher:
         session = self._sessions.get(channel.id)
         if session is None:
             session = self._sessions[channel.id] = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                trust_env=False,
                 connector=aiohttp.TCPConnector(limit=self.per_channel),
-                headers={"User-Agent": USER_AGENT})
+                headers={"User-Agent": USER_AGENT},
+            )
         return session
 
     async def _attempt(self, delivery: Delivery, channel: Channel) -> None:
@@ -214,18 +232,22 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             body = self.webhooks.body(delivery)
-            headers = {**channel.custom_headers, **signed_headers(
-                channel.signing_secret, delivery.notification_id, int(at.timestamp()), body)}
-            async with self._session(channel).post(channel.url, data=body, headers=headers,
-                                                   allow_redirects=False) as response:
+            headers = {
+                **channel.custom_headers,
+                **signed_headers(channel.signing_secret, delivery.notification_id, int(at.timestamp()), body),
+            }
+            async with self._session(channel).post(
+                channel.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 excerpt = (await response.content.read(EXCERPT_BYTES)).decode("utf-8", "replace")
                 result = AttemptResult(delivery.id, at, _ms(started), response.status, excerpt)
         except TimeoutError:
             result = AttemptResult(delivery.id, at, _ms(started), None, f"timed out after {self.timeout:g} s")
         except aiohttp.ClientConnectorError as error:
             reason = error.os_error.strerror or str(error.os_error)
-            result = AttemptResult(delivery.id, at, _ms(started), None,
-                                   f"cannot connect to {error.host}:{error.port}: {reason}")
+            result = AttemptResult(
+                delivery.id, at, _ms(started), None, f"cannot connect to {error.host}:{error.port}: {reason}"
+            )
         except aiohttp.ClientError as error:
             result = AttemptResult(delivery.id, at, _ms(started), None, f"no answer: {error!r}")
         except Exception as error:  # the event could not be read or signed: log it as the answer
@@ -249,17 +271,29 @@ def _safely(callback: Callable[..., None], *args: object) -> None:
         log.exception("a webhook dispatcher callback failed")
 
 
-async def start_dispatcher(service: Service, *, schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
-                           on_change: Callable[[], None] | None = None,
-                           on_attempt: Callable[[Delivery, Attempt], None] | None = None,
-                           per_channel: int = PER_CHANNEL, timeout: float = 10.0,
-                           poll_interval: float = 0.5) -> Dispatcher:
+async def start_dispatcher(
+    service: Service,
+    *,
+    schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
+    on_change: Callable[[], None] | None = None,
+    on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+    per_channel: int = PER_CHANNEL,
+    timeout: float = 10.0,
+    poll_interval: float = 0.5,
+) -> Dispatcher:
     """Start delivering the workspace's webhooks on the running loop (pending ones first).
 
     ``on_change`` is called on the loop's thread whenever deliveries were created or
     attempts logged; ``on_attempt`` with each logged attempt. ``per_channel`` bounds the
     attempts in flight to one channel; ``timeout`` is per attempt."""
-    dispatcher = Dispatcher(service, schedule=schedule, on_change=on_change, on_attempt=on_attempt,
-                            per_channel=per_channel, timeout=timeout, poll_interval=poll_interval)
+    dispatcher = Dispatcher(
+        service,
+        schedule=schedule,
+        on_change=on_change,
+        on_attempt=on_attempt,
+        per_channel=per_channel,
+        timeout=timeout,
+        poll_interval=poll_interval,
+    )
     await dispatcher.start()
     return dispatcher

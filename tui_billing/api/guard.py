@@ -70,8 +70,10 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     allowed = _allowed_hosts(request)
     host = request.headers.get("Host", "").strip().lower()
     if host and host not in allowed:  # none at all: an HTTP/1.0 client, never a browser
-        raise _refuse(f"Host {host!r} is not this server's address; use "
-                      f"{' or '.join(sorted(allowed))} (or list the name in ${ALLOWED_HOSTS_VAR})")
+        raise _refuse(
+            f"Host {host!r} is not this server's address; use "
+            f"{' or '.join(sorted(allowed))} (or list the name in ${ALLOWED_HOSTS_VAR})"
+        )
     origin = request.headers.get("Origin")
     if origin is not None:
         parts = urlsplit(origin.strip().lower())
@@ -80,15 +82,21 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     kind = request.content_type
     if request.method in WRITES and (kind.startswith("text/") or kind in FORM_TYPES):
         raise web.HTTPUnsupportedMediaType(
-            text=f"{request.method} bodies must be application/json, not {kind}")
+            text=f"{request.method} bodies must be application/json, not {kind}"
+        )
     return await handler(request)
 
 
 class _ProblemHandler(RequestHandler):
     """A connection handler whose own error answers are problems."""
 
-    def handle_error(self, request: BaseRequest, status: int = 500,
-                     exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
         if request.writer.output_size > 0:  # an answer was already under way: nothing to add
             raise ConnectionError("the answer was already sent; cannot send an error too")
         log.debug("refused a malformed request from %s: %s", request.remote, message or exc)

@@ -28,21 +28,27 @@ class Integration:
         await self.dispatcher.stop()
 
 
-async def start_integration(service: Service, *, host: str = "127.0.0.1", port: int = 8888,
-                            token: str | None = None,
-                            callback_response: CallbackResponse | None = None,
-                            on_change: Callable[[], None] | None = None,
-                            on_call: Callable[[ApiCall], None] | None = None,
-                            on_attempt: Callable[[Delivery, Attempt], None] | None = None,
-                            schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE) -> Integration:
+async def start_integration(
+    service: Service,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8888,
+    token: str | None = None,
+    callback_response: CallbackResponse | None = None,
+    on_change: Callable[[], None] | None = None,
+    on_call: Callable[[ApiCall], None] | None = None,
+    on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+    schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
+) -> Integration:
     """Start the dispatcher, then the API (see ``start_api``), on the running loop.
 
     ``on_change`` is called, on the loop's thread, after every successful mutating API
     call and whenever deliveries were created or attempts logged: refresh what you show.
     Every mutating call also wakes the dispatcher, so its webhooks leave at once.
     """
-    dispatcher = await start_dispatcher(service, schedule=schedule, on_change=on_change,
-                                        on_attempt=on_attempt)
+    dispatcher = await start_dispatcher(
+        service, schedule=schedule, on_change=on_change, on_attempt=on_attempt
+    )
 
     def changed() -> None:
         dispatcher.notify()
@@ -50,8 +56,15 @@ async def start_integration(service: Service, *, host: str = "127.0.0.1", port: 
             on_change()
 
     try:
-        api = await start_api(service, host=host, port=port, token=token,
-                              callback_response=callback_response, on_change=changed, on_call=on_call)
+        api = await start_api(
+            service,
+            host=host,
+            port=port,
+            token=token,
+            callback_response=callback_response,
+            on_change=changed,
+            on_call=on_call,
+        )
     except BaseException:
         await dispatcher.stop()
         raise

@@ -11,13 +11,32 @@ import re
 from typing import Any
 
 LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-V3_ACTIONS = {"advance": "advance", "approve": "approve", "delete": "delete", "retry": "retry",
-              "snapshotQuantities": "snapshot_quantities"}
-TOTALS = {"amount": "amount", "taxesTotal": "taxes_total", "taxesInclusiveTotal": "taxes_inclusive_total",
-          "taxesExclusiveTotal": "taxes_exclusive_total", "chargesTotal": "charges_total",
-          "discountsTotal": "discounts_total", "creditsTotal": "credits_total", "total": "total"}
-ADDRESS = {"country": "country", "postalCode": "postal_code", "state": "state", "city": "city",
-           "line1": "line1", "line2": "line2", "phoneNumber": "phone_number"}
+V3_ACTIONS = {
+    "advance": "advance",
+    "approve": "approve",
+    "delete": "delete",
+    "retry": "retry",
+    "snapshotQuantities": "snapshot_quantities",
+}
+TOTALS = {
+    "amount": "amount",
+    "taxesTotal": "taxes_total",
+    "taxesInclusiveTotal": "taxes_inclusive_total",
+    "taxesExclusiveTotal": "taxes_exclusive_total",
+    "chargesTotal": "charges_total",
+    "discountsTotal": "discounts_total",
+    "creditsTotal": "credits_total",
+    "total": "total",
+}
+ADDRESS = {
+    "country": "country",
+    "postalCode": "postal_code",
+    "state": "state",
+    "city": "city",
+    "line1": "line1",
+    "line2": "line2",
+    "phoneNumber": "phone_number",
+}
 
 
 def _present(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -40,8 +59,11 @@ def _address(addresses: list[dict[str, str]] | None) -> dict[str, str] | None:
 
 def _labels(metadata: dict[str, str] | None) -> dict[str, str]:
     """Metadata entries that are valid labels (others are left out, as OpenMeter does)."""
-    return {k: v for k, v in (metadata or {}).items()
-            if len(k) <= 63 and len(v) <= 63 and LABEL_KEY.match(k) and LABEL_KEY.match(v)}
+    return {
+        k: v
+        for k, v in (metadata or {}).items()
+        if len(k) <= 63 and len(v) <= 63 and LABEL_KEY.match(k) and LABEL_KEY.match(v)
+    }
 
 
 def _external(ids: dict[str, str] | None, *names: str) -> dict[str, str] | None:
@@ -58,19 +80,21 @@ def _price(line: dict[str, Any]) -> dict[str, str]:
 
 
 def _detailed(line: dict[str, Any], unit_price: str | None = None) -> dict[str, Any]:
-    return _present({
-        "id": line["id"],
-        "name": line["name"],
-        "created_at": line["createdAt"],
-        "updated_at": line["updatedAt"],
-        "deleted_at": line.get("deletedAt"),
-        "service_period": _period(line["period"]),
-        "totals": _totals(line["totals"]),
-        "category": line.get("category", "regular"),
-        "external_references": _external(line.get("externalIds"), "invoicing"),
-        "quantity": line.get("quantity", "1"),
-        "unit_price": line.get("perUnitAmount", unit_price or "0"),
-    })
+    return _present(
+        {
+            "id": line["id"],
+            "name": line["name"],
+            "created_at": line["createdAt"],
+            "updated_at": line["updatedAt"],
+            "deleted_at": line.get("deletedAt"),
+            "service_period": _period(line["period"]),
+            "totals": _totals(line["totals"]),
+            "category": line.get("category", "regular"),
+            "external_references": _external(line.get("externalIds"), "invoicing"),
+            "quantity": line.get("quantity", "1"),
+            "unit_price": line.get("perUnitAmount", unit_price or "0"),
+        }
+    )
 
 
 def _line(line: dict[str, Any]) -> dict[str, Any]:
@@ -79,26 +103,32 @@ def _line(line: dict[str, Any]) -> dict[str, Any]:
     feature_key = rate_card.get("featureKey") or line.get("featureKey")
     children = line.get("children")
     subscription = line.get("subscription")
-    return _present({
-        "id": line["id"],
-        "name": line["name"],
-        "labels": _labels(line.get("metadata")) or None,
-        "created_at": line["createdAt"],
-        "updated_at": line["updatedAt"],
-        "deleted_at": line.get("deletedAt"),
-        "type": "standard_line",
-        "lifecycle_controller": "manual" if line.get("managedBy") == "manual" else "system",
-        "service_period": _period(line["period"]),
-        "totals": _totals(line["totals"]),
-        "external_references": _external(line.get("externalIds"), "invoicing"),
-        "subscription": {"id": subscription["subscription"]["id"],
-                         "phase": {"id": subscription["phase"]["id"], "item": {"id": subscription["item"]["id"]}}}
-        if subscription else None,
-        "rate_card": _present({"price": price, "feature_key": feature_key}),
-        # A line rendered without detailed lines is its own single detailed line.
-        "detailed_lines": [_detailed(child) for child in children] if children is not None
-        else [_detailed(line, price.get("amount"))],
-    })
+    return _present(
+        {
+            "id": line["id"],
+            "name": line["name"],
+            "labels": _labels(line.get("metadata")) or None,
+            "created_at": line["createdAt"],
+            "updated_at": line["updatedAt"],
+            "deleted_at": line.get("deletedAt"),
+            "type": "standard_line",
+            "lifecycle_controller": "manual" if line.get("managedBy") == "manual" else "system",
+            "service_period": _period(line["period"]),
+            "totals": _totals(line["totals"]),
+            "external_references": _external(line.get("externalIds"), "invoicing"),
+            "subscription": {
+                "id": subscription["subscription"]["id"],
+                "phase": {"id": subscription["phase"]["id"], "item": {"id": subscription["item"]["id"]}},
+            }
+            if subscription
+            else None,
+            "rate_card": _present({"price": price, "feature_key": feature_key}),
+            # A line rendered without detailed lines is its own single detailed line.
+            "detailed_lines": [_detailed(child) for child in children]
+            if children is not None
+            else [_detailed(line, price.get("amount"))],
+        }
+    )
 
 
 def invoice_v3(v1: dict[str, Any], *, with_lines: bool = True) -> dict[str, Any]:
@@ -111,56 +141,91 @@ def invoice_v3(v1: dict[str, Any], *, with_lines: bool = True) -> dict[str, Any]
     attribution = customer.get("usageAttribution")
     supplier = v1["supplier"]
     supplier_address = _address(supplier.get("addresses"))
-    return _present({
-        "id": v1["id"],
-        "labels": _labels(v1.get("metadata")),
-        "created_at": v1["createdAt"],
-        "updated_at": v1["updatedAt"],
-        "deleted_at": v1.get("deletedAt"),
-        "number": v1["number"],
-        "currency": v1["currency"],
-        "supplier": _present({"id": supplier.get("id"), "name": supplier.get("name"),
-                              "addresses": {"billing_address": supplier_address} if supplier_address else None}),
-        "customer": _present({
-            "id": customer["id"], "key": customer.get("key"), "name": customer["name"],
-            "usage_attribution": {"subject_keys": attribution["subjectKeys"]} if attribution else None,
-            "billing_address": _address(customer.get("addresses")),
-        }),
-        "totals": _totals(v1["totals"]),
-        "service_period": _period(v1["period"]),
-        "validation_issues": [
-            _present({"code": issue.get("code", ""), "message": issue["message"], "severity": issue["severity"],
-                      "field": issue.get("path") or issue.get("field")})
-            for issue in v1.get("validationIssues", [])
-        ] or None,
-        "external_references": _external(v1.get("externalIds"), "invoicing", "payment"),
-        "type": "standard",
-        "status": v1["status"],
-        "status_details": {
-            "immutable": details["immutable"],
-            "failed": details["failed"],
-            "extended_status": details["extendedStatus"],
-            "available_actions": {V3_ACTIONS[name]: {"resulting_state": action["resultingState"]}
-                                  for name, action in details["availableActions"].items() if name in V3_ACTIONS},
-        },
-        "issued_at": v1.get("issuedAt"),
-        "draft_until": v1.get("draftUntil"),
-        "quantity_snapshotted_at": v1.get("quantitySnapshotedAt"),
-        "collection_at": v1.get("collectionAt") or v1["createdAt"],
-        "due_at": v1.get("dueAt"),
-        "sent_to_customer_at": v1.get("sentToCustomerAt"),
-        "workflow": _present({
-            "apps": {kind: {"id": apps[kind]["id"]} for kind in ("tax", "invoicing", "payment")}
-            if all((apps.get(kind) or {}).get("id") for kind in ("tax", "invoicing", "payment")) else None,
-            "source_billing_profile": {"id": workflow["sourceBillingProfileId"]},
-            "workflow": {
-                "invoicing": _present({"auto_advance": settings["invoicing"].get("autoAdvance"),
-                                       "draft_period": settings["invoicing"].get("draftPeriod"),
-                                       "due_after": settings["invoicing"].get("dueAfter")}),
-                "payment": _present({"collection_method": settings["payment"]["collectionMethod"],
-                                     "due_after": settings["invoicing"].get("dueAfter")
-                                     if settings["payment"]["collectionMethod"] == "send_invoice" else None}),
+    return _present(
+        {
+            "id": v1["id"],
+            "labels": _labels(v1.get("metadata")),
+            "created_at": v1["createdAt"],
+            "updated_at": v1["updatedAt"],
+            "deleted_at": v1.get("deletedAt"),
+            "number": v1["number"],
+            "currency": v1["currency"],
+            "supplier": _present(
+                {
+                    "id": supplier.get("id"),
+                    "name": supplier.get("name"),
+                    "addresses": {"billing_address": supplier_address} if supplier_address else None,
+                }
+            ),
+            "customer": _present(
+                {
+                    "id": customer["id"],
+                    "key": customer.get("key"),
+                    "name": customer["name"],
+                    "usage_attribution": {"subject_keys": attribution["subjectKeys"]}
+                    if attribution
+                    else None,
+                    "billing_address": _address(customer.get("addresses")),
+                }
+            ),
+            "totals": _totals(v1["totals"]),
+            "service_period": _period(v1["period"]),
+            "validation_issues": [
+                _present(
+                    {
+                        "code": issue.get("code", ""),
+                        "message": issue["message"],
+                        "severity": issue["severity"],
+                        "field": issue.get("path") or issue.get("field"),
+                    }
+                )
+                for issue in v1.get("validationIssues", [])
+            ]
+            or None,
+            "external_references": _external(v1.get("externalIds"), "invoicing", "payment"),
+            "type": "standard",
+            "status": v1["status"],
+            "status_details": {
+                "immutable": details["immutable"],
+                "failed": details["failed"],
+                "extended_status": details["extendedStatus"],
+                "available_actions": {
+                    V3_ACTIONS[name]: {"resulting_state": action["resultingState"]}
+                    for name, action in details["availableActions"].items()
+                    if name in V3_ACTIONS
+                },
             },
-        }),
-        "lines": [_line(line) for line in v1.get("lines", [])] or None if with_lines else None,
-    })
+            "issued_at": v1.get("issuedAt"),
+            "draft_until": v1.get("draftUntil"),
+            "quantity_snapshotted_at": v1.get("quantitySnapshotedAt"),
+            "collection_at": v1.get("collectionAt") or v1["createdAt"],
+            "due_at": v1.get("dueAt"),
+            "sent_to_customer_at": v1.get("sentToCustomerAt"),
+            "workflow": _present(
+                {
+                    "apps": {kind: {"id": apps[kind]["id"]} for kind in ("tax", "invoicing", "payment")}
+                    if all((apps.get(kind) or {}).get("id") for kind in ("tax", "invoicing", "payment"))
+                    else None,
+                    "source_billing_profile": {"id": workflow["sourceBillingProfileId"]},
+                    "workflow": {
+                        "invoicing": _present(
+                            {
+                                "auto_advance": settings["invoicing"].get("autoAdvance"),
+                                "draft_period": settings["invoicing"].get("draftPeriod"),
+                                "due_after": settings["invoicing"].get("dueAfter"),
+                            }
+                        ),
+                        "payment": _present(
+                            {
+                                "collection_method": settings["payment"]["collectionMethod"],
+                                "due_after": settings["invoicing"].get("dueAfter")
+                                if settings["payment"]["collectionMethod"] == "send_invoice"
+                                else None,
+                            }
+                        ),
+                    },
+                }
+            ),
+            "lines": [_line(line) for line in v1.get("lines", [])] or None if with_lines else None,
+        }
+    )

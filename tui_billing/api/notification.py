@@ -17,7 +17,13 @@ from pydantic.alias_generators import to_camel
 from ..domain.ids import is_ulid
 from ..domain.timefmt import rfc3339
 from ..service.webhooks import (
-    Delivery, EventQuery, Notification, Webhooks, channel_json, delivery_state, rule_json,
+    Delivery,
+    EventQuery,
+    Notification,
+    Webhooks,
+    channel_json,
+    delivery_state,
+    rule_json,
 )
 from . import bodies, query
 from .problems import compact_json
@@ -71,12 +77,13 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...], default: 
     return text
 
 
-def _page(items: list[Any], request: web.Request,
-          shape: Callable[[list[Any]], list[dict[str, Any]]]) -> web.Response:
+def _page(
+    items: list[Any], request: web.Request, shape: Callable[[list[Any]], list[dict[str, Any]]]
+) -> web.Response:
     """One page of ``items`` (only its items are shaped)."""
     page = query.integer(request.query, "page", 1, 1, 1_000_000)
     size = query.integer(request.query, "pageSize", 100, 1, query.MAX_PAGE_SIZE)
-    chosen = items[(page - 1) * size: page * size]
+    chosen = items[(page - 1) * size : page * size]
     return _json({"totalCount": len(items), "page": page, "pageSize": size, "items": shape(chosen)})
 
 
@@ -115,27 +122,41 @@ class _Views:
         for delivery in self.rounds.get(notification.id, []):
             statuses.setdefault(delivery.channel_id, []).append(delivery)
         return {
-            "id": notification.id, "type": notification.type,
+            "id": notification.id,
+            "type": notification.type,
             "createdAt": rfc3339(notification.created_at),
             "rule": rule_json(self.rules[notification.rule_id]),
             "deliveryStatus": [self._status(rounds) for rounds in statuses.values()],
             "payload": self.webhooks.payload(notification),
-            "annotations": {"event.invoice.id": notification.invoice_id,
-                            "event.invoice.number": notification.invoice_number},
+            "annotations": {
+                "event.invoice.id": notification.invoice_id,
+                "event.invoice.number": notification.invoice_number,
+            },
         }
 
     def _status(self, rounds: list[Delivery]) -> dict[str, Any]:
         last = rounds[-1]
         url = self.urls.get(last.channel_id, "")
-        attempts = [{"state": "SUCCESS" if a.status_code is not None and 200 <= a.status_code < 300 else "FAILED",
-                     "response": {**({"statusCode": a.status_code} if a.status_code is not None else {}),
-                                  "body": a.response, "durationMs": round(a.latency_ms), "url": url},
-                     "timestamp": rfc3339(a.at)}
-                    for delivery in rounds for a in delivery.attempts]
+        attempts = [
+            {
+                "state": "SUCCESS" if a.status_code is not None and 200 <= a.status_code < 300 else "FAILED",
+                "response": {
+                    **({"statusCode": a.status_code} if a.status_code is not None else {}),
+                    "body": a.response,
+                    "durationMs": round(a.latency_ms),
+                    "url": url,
+                },
+                "timestamp": rfc3339(a.at),
+            }
+            for delivery in rounds
+            for a in delivery.attempts
+        ]
         status: dict[str, Any] = {
-            "state": delivery_state(last), "reason": _reason(last),
+            "state": delivery_state(last),
+            "reason": _reason(last),
             "updatedAt": rfc3339(last.attempts[-1].at if last.attempts else last.created_at),
-            "channel": {"id": last.channel_id, "type": "WEBHOOK"}, "attempts": attempts,
+            "channel": {"id": last.channel_id, "type": "WEBHOOK"},
+            "attempts": attempts,
         }
         if last.next_attempt_at is not None:
             status["nextAttempt"] = rfc3339(last.next_attempt_at)
@@ -149,17 +170,28 @@ def _reason(delivery: Delivery) -> str:
         return "waiting to be sent"
     last = delivery.attempts[-1]
     answer = f"HTTP {last.status_code}" if last.status_code is not None else last.response
-    return {"succeeded": "delivered", "failed": f"gave up after {len(delivery.attempts)} attempts: {answer}"}.get(
-        delivery.status, f"retrying after {answer}")
+    return {
+        "succeeded": "delivered",
+        "failed": f"gave up after {len(delivery.attempts)} attempts: {answer}",
+    }.get(delivery.status, f"retrying after {answer}")
 
 
 # --- handlers: (server, request), as the server's route table calls them --------------------------
 async def list_channels(server: "ApiServer", request: web.Request) -> web.Response:
-    found = Webhooks(server.service).channels(include_deleted=query.flag(request.query, "includeDeleted"),
-                                              include_disabled=query.flag(request.query, "includeDisabled"))
-    found = _ordered(found, request, {"id": lambda c: c.id, "type": lambda c: c.id,
-                                      "createdAt": lambda c: (c.created_at, c.id),
-                                      "updatedAt": lambda c: (c.updated_at, c.id)})
+    found = Webhooks(server.service).channels(
+        include_deleted=query.flag(request.query, "includeDeleted"),
+        include_disabled=query.flag(request.query, "includeDisabled"),
+    )
+    found = _ordered(
+        found,
+        request,
+        {
+            "id": lambda c: c.id,
+            "type": lambda c: c.id,
+            "createdAt": lambda c: (c.created_at, c.id),
+            "updatedAt": lambda c: (c.updated_at, c.id),
+        },
+    )
     return _page(found, request, _each(channel_json))
 
 
@@ -188,13 +220,24 @@ async def list_rules(server: "ApiServer", request: web.Request) -> web.Response:
     channels = query.values(request.query, "channel")
     features = query.values(request.query, "feature")
     # Invoice rules have no feature: filtering on features matches none of them.
-    found = [r for r in Webhooks(server.service).rules(
-        include_deleted=query.flag(request.query, "includeDeleted"),
-        include_disabled=query.flag(request.query, "includeDisabled"))
-        if not features and (not channels or channels & set(r.channels))]
-    found = _ordered(found, request, {"id": lambda r: r.id, "type": lambda r: (r.type, r.id),
-                                      "createdAt": lambda r: (r.created_at, r.id),
-                                      "updatedAt": lambda r: (r.updated_at, r.id)})
+    found = [
+        r
+        for r in Webhooks(server.service).rules(
+            include_deleted=query.flag(request.query, "includeDeleted"),
+            include_disabled=query.flag(request.query, "includeDisabled"),
+        )
+        if not features and (not channels or channels & set(r.channels))
+    ]
+    found = _ordered(
+        found,
+        request,
+        {
+            "id": lambda r: r.id,
+            "type": lambda r: (r.type, r.id),
+            "createdAt": lambda r: (r.created_at, r.id),
+            "updatedAt": lambda r: (r.updated_at, r.id),
+        },
+    )
     return _page(found, request, _each(rule_json))
 
 
@@ -209,7 +252,9 @@ async def get_rule(server: "ApiServer", request: web.Request) -> web.Response:
 
 async def update_rule(server: "ApiServer", request: web.Request) -> web.Response:
     body = bodies.parse(RuleBody, await request.read())
-    return _json(rule_json(Webhooks(server.service).update_rule(request.match_info["ruleId"], **_rule_args(body))))
+    return _json(
+        rule_json(Webhooks(server.service).update_rule(request.match_info["ruleId"], **_rule_args(body)))
+    )
 
 
 async def delete_rule(server: "ApiServer", request: web.Request) -> web.Response:
@@ -226,7 +271,8 @@ async def test_rule(server: "ApiServer", request: web.Request) -> web.Response:
 async def list_events(server: "ApiServer", request: web.Request) -> web.Response:
     is_id = lambda text: is_ulid(text.upper())  # noqa: E731 - ids are Crockford, any case
     event_query = EventQuery(
-        start=query.moment(request.query, "from"), end=query.moment(request.query, "to"),
+        start=query.moment(request.query, "from"),
+        end=query.moment(request.query, "to"),
         rules=frozenset(v.upper() for v in query.ulids(request.query, "rule", is_id)),
         channels=frozenset(v.upper() for v in query.ulids(request.query, "channel", is_id)),
         descending=_choice(request, "order", ("ASC", "DESC"), "ASC") == "DESC",
@@ -234,8 +280,11 @@ async def list_events(server: "ApiServer", request: web.Request) -> web.Response
     )
     webhooks = Webhooks(server.service)
     # Invoice events carry no feature or subject: filtering on either matches none of them.
-    found = ([] if query.values(request.query, "feature") or query.values(request.query, "subject")
-             else webhooks.notification_rows(event_query))
+    found = (
+        []
+        if query.values(request.query, "feature") or query.values(request.query, "subject")
+        else webhooks.notification_rows(event_query)
+    )
     return _page(found, request, lambda rows: _Views.shape(webhooks, rows))
 
 
@@ -253,13 +302,24 @@ async def resend_event(server: "ApiServer", request: web.Request) -> web.Respons
 
 
 def _channel_args(body: ChannelBody) -> dict[str, Any]:
-    return {"name": body.name, "url": body.url, "custom_headers": body.custom_headers,
-            "signing_secret": body.signing_secret, "disabled": body.disabled, "metadata": body.metadata}
+    return {
+        "name": body.name,
+        "url": body.url,
+        "custom_headers": body.custom_headers,
+        "signing_secret": body.signing_secret,
+        "disabled": body.disabled,
+        "metadata": body.metadata,
+    }
 
 
 def _rule_args(body: RuleBody) -> dict[str, Any]:
-    return {"type": body.type, "name": body.name, "channels": body.channels, "disabled": body.disabled,
-            "metadata": body.metadata}
+    return {
+        "type": body.type,
+        "name": body.name,
+        "channels": body.channels,
+        "disabled": body.disabled,
+        "metadata": body.metadata,
+    }
 
 
 def routes() -> tuple["Route", ...]:
@@ -279,8 +339,12 @@ def routes() -> tuple["Route", ...]:
         Route("PUT", f"{BASE}/rules/{{ruleId}}", update_rule),
         Route("DELETE", f"{BASE}/rules/{{ruleId}}", delete_rule),
         Route("POST", f"{BASE}/rules/{{ruleId}}/test", test_rule),
-        Route("GET", f"{BASE}/events", list_events,
-              query=query.PAGE | {"order", "orderBy", "from", "to", "feature", "subject", "rule", "channel"}),
+        Route(
+            "GET",
+            f"{BASE}/events",
+            list_events,
+            query=query.PAGE | {"order", "orderBy", "from", "to", "feature", "subject", "rule", "channel"},
+        ),
         Route("GET", f"{BASE}/events/{{eventId}}", get_event),
         Route("POST", f"{BASE}/events/{{eventId}}/resend", resend_event),
     )

@@ -22,12 +22,21 @@ from ..domain.errors import BillingError, Conflict, InvalidValue, NotAllowed, No
 
 PROBLEM_JSON = "application/problem+json"
 STATUS_OF: dict[type[BillingError], int] = {
-    InvalidValue: 400, NotAllowed: 400, NotFound: 404, Conflict: 409,
+    InvalidValue: 400,
+    NotAllowed: 400,
+    NotFound: 404,
+    Conflict: 409,
 }
 V3_TYPES = {
-    400: "bad-request", 401: "unauthenticated", 403: "unauthorized", 404: "not-found",
-    405: "method-not-allowed", 409: "resource-conflict", 412: "precondition-failed",
-    501: "not-implemented", 503: "unavailable",
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "resource-conflict",
+    412: "precondition-failed",
+    501: "not-implemented",
+    503: "unavailable",
 }
 """The last part of v3's ``type`` URLs (``https://kongapi.info/konnect/<name>``)."""
 Api = Literal["v1", "v3"]
@@ -51,9 +60,17 @@ class Issue:
     path: str | None = None
 
     def extension(self) -> dict[str, str]:
-        return {k: v for k, v in (("severity", self.severity), ("message", self.message),
-                                  ("component", self.component), ("path", self.path),
-                                  ("code", self.code)) if v}
+        return {
+            k: v
+            for k, v in (
+                ("severity", self.severity),
+                ("message", self.message),
+                ("component", self.component),
+                ("path", self.path),
+                ("code", self.code),
+            )
+            if v
+        }
 
 
 @dataclass(frozen=True)
@@ -66,8 +83,16 @@ class Parameter:
     rule: str | None = None
 
     def item(self) -> dict[str, str]:
-        return {k: v for k, v in (("field", self.field), ("rule", self.rule), ("reason", self.reason),
-                                  ("source", self.source)) if v}
+        return {
+            k: v
+            for k, v in (
+                ("field", self.field),
+                ("rule", self.rule),
+                ("reason", self.reason),
+                ("source", self.source),
+            )
+            if v
+        }
 
 
 @dataclass
@@ -102,12 +127,22 @@ def problem_body(api: Api, problem: ApiProblem, instance: str) -> dict[str, Any]
     """The problem document of ``api`` for a request whose instance URI is ``instance``."""
     title = HTTPStatus(problem.status).phrase
     if api == "v1":
-        body: dict[str, Any] = {"type": "about:blank", "title": title, "status": problem.status,
-                                "detail": problem.detail, "instance": instance}
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": title,
+            "status": problem.status,
+            "detail": problem.detail,
+            "instance": instance,
+        }
     else:
         kind = V3_TYPES.get(problem.status, "internal")
-        body = {"type": f"https://kongapi.info/konnect/{kind}", "title": title,
-                "status": problem.status, "detail": problem.detail, "instance": instance}
+        body = {
+            "type": f"https://kongapi.info/konnect/{kind}",
+            "title": title,
+            "status": problem.status,
+            "detail": problem.detail,
+            "instance": instance,
+        }
         parameters = problem.parameters
         if problem.status == 400 and not parameters:
             parameters = [Parameter("request", problem.detail, "body", "invalid")]
@@ -119,6 +154,10 @@ def problem_body(api: Api, problem: ApiProblem, instance: str) -> dict[str, Any]
 
 
 def problem_response(api: Api, problem: ApiProblem, instance: str) -> web.Response:
-    return web.json_response(problem_body(api, problem, instance), status=problem.status,
-                             content_type=PROBLEM_JSON, headers=problem.headers or None,
-                             dumps=compact_json)
+    return web.json_response(
+        problem_body(api, problem, instance),
+        status=problem.status,
+        content_type=PROBLEM_JSON,
+        headers=problem.headers or None,
+        dumps=compact_json,
+    )

@@ -15,8 +15,19 @@ from ..domain.status import Status
 from ..domain.timefmt import parse_rfc3339
 from .problems import ApiProblem, Parameter
 
-V1_STATUSES = frozenset({"gathering", "draft", "issuing", "issued", "payment_processing", "overdue",
-                         "paid", "uncollectible", "voided"})
+V1_STATUSES = frozenset(
+    {
+        "gathering",
+        "draft",
+        "issuing",
+        "issued",
+        "payment_processing",
+        "overdue",
+        "paid",
+        "uncollectible",
+        "voided",
+    }
+)
 """v1's ``InvoiceStatus`` enum (deleted invoices are found by extended status)."""
 EXTENDED_STATUSES = frozenset(s.value for s in Status)
 EXPANDS = frozenset({"lines", "preceding", "workflow.apps"})
@@ -24,9 +35,19 @@ ORDERS = frozenset({"ASC", "DESC"})
 MAX_PAGE_SIZE = 1000
 PAGE = frozenset({"page", "pageSize"})
 INVOICE_LIST = PAGE | {
-    "statuses", "extendedStatuses", "issuedAfter", "issuedBefore", "periodStartAfter",
-    "periodStartBefore", "createdAfter", "createdBefore", "expand", "customers", "includeDeleted",
-    "order", "orderBy",
+    "statuses",
+    "extendedStatuses",
+    "issuedAfter",
+    "issuedBefore",
+    "periodStartAfter",
+    "periodStartBefore",
+    "createdAfter",
+    "createdBefore",
+    "expand",
+    "customers",
+    "includeDeleted",
+    "order",
+    "orderBy",
 }
 """The query parameters of ``GET /api/v1/billing/invoices``."""
 INVOICE_GET = frozenset({"expand", "includeDeletedLines"})
@@ -42,9 +63,13 @@ def check_known(query: MultiMapping[str], known: Iterable[str]) -> None:
     unknown = sorted({name for name in query if name not in allowed})
     if unknown:
         takes = f"it takes {', '.join(sorted(allowed))}" if allowed else "it takes none"
-        raise ApiProblem(400, f"unknown query parameter {', '.join(unknown)}; {takes}",
-                         parameters=[Parameter(name, "unknown query parameter", "query", "unknown_property")
-                                     for name in unknown])
+        raise ApiProblem(
+            400,
+            f"unknown query parameter {', '.join(unknown)}; {takes}",
+            parameters=[
+                Parameter(name, "unknown query parameter", "query", "unknown_property") for name in unknown
+            ],
+        )
 
 
 def single(query: MultiMapping[str], name: str) -> str | None:
@@ -104,7 +129,9 @@ def ulids(query: MultiMapping[str], name: str, pattern_ok: Callable[[str], bool]
     return found
 
 
-def invoice_list(query: MultiMapping[str], is_id: Callable[[str], bool]) -> tuple[InvoiceQuery, frozenset[str]]:
+def invoice_list(
+    query: MultiMapping[str], is_id: Callable[[str], bool]
+) -> tuple[InvoiceQuery, frozenset[str]]:
     """``GET /api/v1/billing/invoices``: the query, and what to expand."""
     order = single(query, "order") or "ASC"
     if order not in ORDERS:
@@ -135,16 +162,24 @@ V3_PAGE_SIZE = 20
 
 def page_v3(query: MultiMapping[str]) -> tuple[int, int]:
     """``page[number]`` and ``page[size]`` (v3's PagePaginationQuery; 1 and 20 by default)."""
-    return (integer(query, "page[number]", 1, 1, 1_000_000),
-            integer(query, "page[size]", V3_PAGE_SIZE, 1, MAX_PAGE_SIZE))
+    return (
+        integer(query, "page[number]", 1, 1, 1_000_000),
+        integer(query, "page[size]", V3_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+    )
 
 
 V3_STATUSES = V1_STATUSES - {"gathering"}
 V3_SORTS = {"created_at": "createdAt", "issued_at": "issuedAt", "service_period_start": "periodStart"}
-INVOICE_LIST_V3 = PAGE_V3 | {"sort"} | {
-    f"filter[{name}]{op}" for name in ("status", "customer_id") for op in ("", "[eq]", "[oeq]")
-} | {f"filter[{name}]{op}" for name in ("issued_at", "service_period_start", "created_at")
-     for op in ("", "[eq]", "[gt]", "[gte]", "[lt]", "[lte]")}
+INVOICE_LIST_V3 = (
+    PAGE_V3
+    | {"sort"}
+    | {f"filter[{name}]{op}" for name in ("status", "customer_id") for op in ("", "[eq]", "[oeq]")}
+    | {
+        f"filter[{name}]{op}"
+        for name in ("issued_at", "service_period_start", "created_at")
+        for op in ("", "[eq]", "[gt]", "[gte]", "[lt]", "[lte]")
+    }
+)
 """The query parameters of v3's ``GET /openmeter/billing/invoices`` (``neq`` is not supported)."""
 
 
@@ -176,7 +211,9 @@ def invoice_list_v3(query: MultiMapping[str], is_id: Callable[[str], bool]) -> I
     statuses = _one_of(query, "status")
     unknown = sorted(statuses - V3_STATUSES)
     if unknown:
-        raise bad("filter[status]", f"unknown value {', '.join(unknown)}; use {', '.join(sorted(V3_STATUSES))}")
+        raise bad(
+            "filter[status]", f"unknown value {', '.join(unknown)}; use {', '.join(sorted(V3_STATUSES))}"
+        )
     customers = _one_of(query, "customer_id")
     wrong = sorted(c for c in customers if not is_id(c))
     if wrong:
@@ -186,11 +223,13 @@ def invoice_list_v3(query: MultiMapping[str], is_id: Callable[[str], bool]) -> I
         raise bad("sort", f"sort by {', '.join(V3_SORTS)}, optionally followed by asc or desc")
     number, size = page_v3(query)
     return InvoiceQuery(
-        customers=customers, statuses=statuses,
+        customers=customers,
+        statuses=statuses,
         issued=_time_filter(query, "issued_at"),
         period_start=_time_filter(query, "service_period_start"),
         created=_time_filter(query, "created_at"),
         order_by=V3_SORTS[field],  # type: ignore[arg-type]
         descending=direction.strip().lower() == "desc",
-        page=number, page_size=size,
+        page=number,
+        page_size=size,
     )

@@ -29,7 +29,16 @@ from ..service import Service
 from ..store.journal import StoreError
 from . import bodies, guard, notification, query
 from .invoice_v3 import invoice_v3
-from .problems import Api, ApiProblem, Issue, Parameter, Unauthorized, compact_json, problem_response, status_of
+from .problems import (
+    Api,
+    ApiProblem,
+    Issue,
+    Parameter,
+    Unauthorized,
+    compact_json,
+    problem_response,
+    status_of,
+)
 
 log = logging.getLogger("tui_billing.api")
 
@@ -114,10 +123,15 @@ def _json(value: Any, status: int = 200) -> web.Response:
 class ApiServer:
     """The API bound to one open workspace; ``start_api`` builds and starts one."""
 
-    def __init__(self, service: Service, *, token: str | None = None,
-                 callback_response: CallbackResponse | None = None,
-                 on_change: Callable[[], None] | None = None,
-                 on_call: Callable[[ApiCall], None] | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        token: str | None = None,
+        callback_response: CallbackResponse | None = None,
+        on_change: Callable[[], None] | None = None,
+        on_call: Callable[[ApiCall], None] | None = None,
+    ) -> None:
         self.service = service
         self.token = token
         self.callback_override = callback_response
@@ -164,8 +178,11 @@ class ApiServer:
             for name, value in request.match_info.items():
                 if not is_id(value):
                     reason = f"{value!r} is not a ULID (like 01G65Z755AFWAKHE12NY0CQ9FH)"
-                    raise ApiProblem(400, f"{name}: {reason}",
-                                     parameters=[Parameter(name, reason, "path", "matches_regex")])
+                    raise ApiProblem(
+                        400,
+                        f"{name}: {reason}",
+                        parameters=[Parameter(name, reason, "path", "matches_regex")],
+                    )
             query.check_known(request.query, route.query)
             return await route.handler(self, request)
 
@@ -173,7 +190,9 @@ class ApiServer:
 
     # --- the middleware: request id, auth, problems, the call log -----------------------------
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         started = time.perf_counter()
         request_id = self._request_id(request)
         problem: ApiProblem | None = None
@@ -196,10 +215,16 @@ class ApiServer:
         if problem is not None:
             response = problem_response(self._api_of(request), problem, f"urn:request:{request_id}")
         response.headers["X-Request-Id"] = request_id
-        call = ApiCall(at=datetime.now(UTC), method=request.method, path=request.path_qs,
-                       status=response.status, duration_ms=(time.perf_counter() - started) * 1000,
-                       invoice_id=request.match_info.get("invoiceId"),
-                       detail=problem.detail if problem else None, request_id=request_id)
+        call = ApiCall(
+            at=datetime.now(UTC),
+            method=request.method,
+            path=request.path_qs,
+            status=response.status,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            invoice_id=request.match_info.get("invoiceId"),
+            detail=problem.detail if problem else None,
+            request_id=request_id,
+        )
         if call.changed:
             _notify(self.on_change)
         _notify(self.on_call, call)
@@ -253,30 +278,40 @@ class ApiServer:
         if result.line_discount_external_ids:
             invoice = self.service.invoice(invoice_id)
             unknown = ", ".join(m.line_discount_id for m in result.line_discount_external_ids)
-            raise ApiProblem(400, f"invoice {invoice.number} has no line discount {unknown} "
-                                  "(simulated invoices have no discounts)")
+            raise ApiProblem(
+                400,
+                f"invoice {invoice.number} has no line discount {unknown} "
+                "(simulated invoices have no discounts)",
+            )
         line_ids: dict[str, str] = {}
         for mapping in result.line_external_ids or []:
             if mapping.line_id in line_ids:
                 raise ApiProblem(400, f"lineExternalIds names line {mapping.line_id} twice")
             line_ids[mapping.line_id] = mapping.external_id
         invoice = self.service.draft_synchronized(
-            invoice_id, invoice_number=result.invoice_number, external_id=result.external_id,
-            line_external_ids=line_ids)
+            invoice_id,
+            invoice_number=result.invoice_number,
+            external_id=result.external_id,
+            line_external_ids=line_ids,
+        )
         return self._callback_answer(invoice)
 
     async def issuing_synchronized(self, request: web.Request) -> web.Response:
         body = bodies.parse(bodies.IssuingSynchronized, await request.read())
         invoicing = body.invoicing or bodies.IssuingInvoicing()
         invoice = self.service.issuing_synchronized(
-            request.match_info["invoiceId"], invoice_number=invoicing.invoice_number,
+            request.match_info["invoiceId"],
+            invoice_number=invoicing.invoice_number,
             sent_to_customer_at=invoicing.sent_to_customer_at,
-            payment_external_id=body.payment.external_id if body.payment else None)
+            payment_external_id=body.payment.external_id if body.payment else None,
+        )
         return self._callback_answer(invoice)
 
     async def payment_status(self, request: web.Request) -> web.Response:
         body = bodies.parse(bodies.PaymentStatus, await request.read())
-        return self._callback_answer(self.service.payment_status(request.match_info["invoiceId"], body.trigger))
+        return self._callback_answer(
+            self.service.payment_status(request.match_info["invoiceId"], body.trigger)
+        )
 
     def _callback_answer(self, invoice: Invoice) -> web.Response:
         if self.callback_response == "no_content":
@@ -294,16 +329,23 @@ class ApiServer:
             if "lines" not in expand:
                 body.pop("lines", None)
             items.append(body)
-        return _json({"totalCount": total, "page": invoice_query.page, "pageSize": invoice_query.page_size,
-                      "items": items})
+        return _json(
+            {
+                "totalCount": total,
+                "page": invoice_query.page,
+                "pageSize": invoice_query.page_size,
+                "items": items,
+            }
+        )
 
     async def get_invoice(self, request: web.Request) -> web.Response:
         """Lines unless ``expand`` leaves them out (OpenMeter's default expand is ``lines``);
         ``includeDeletedLines`` is accepted: simulated invoices never delete lines."""
         expand = query.values(request.query, "expand", query.EXPANDS) or {"lines"}
         query.flag(request.query, "includeDeletedLines")
-        body = self.service.invoice_v1(self.service.invoice(request.match_info["invoiceId"]),
-                                       expand_apps="workflow.apps" in expand)
+        body = self.service.invoice_v1(
+            self.service.invoice(request.match_info["invoiceId"]), expand_apps="workflow.apps" in expand
+        )
         if "lines" not in expand:
             body.pop("lines", None)
         return _json(body)
@@ -327,9 +369,12 @@ class ApiServer:
     async def void_invoice(self, request: web.Request) -> web.Response:  # noqa: ARG002
         """OpenMeter does not implement this call (501, whatever the invoice); an External
         Invoicing invoice is voided by the payment status callback's ``void`` trigger."""
-        raise ApiProblem(501, "voiding an invoice is not implemented; the external invoicing system "
-                              "voids it with POST /api/v1/apps/custom-invoicing/{invoiceId}/payment/status "
-                              "{\"trigger\": \"void\"}")
+        raise ApiProblem(
+            501,
+            "voiding an invoice is not implemented; the external invoicing system "
+            "voids it with POST /api/v1/apps/custom-invoicing/{invoiceId}/payment/status "
+            '{"trigger": "void"}',
+        )
 
     # --- invoices, v3 -----------------------------------------------------------------------------
     async def list_invoices_v3(self, request: web.Request) -> web.Response:
@@ -372,9 +417,17 @@ class ApiServer:
     async def put_app_v1(self, request: web.Request) -> web.Response:
         self._app_id(request)
         body = bodies.parse(bodies.AppV1Update, await request.read())
-        return _json(app_v1(self.service.replace_app(
-            name=body.name, description=body.description, labels=body.metadata,
-            draft_hook=body.enable_draft_sync_hook, issuing_hook=body.enable_issuing_sync_hook)))
+        return _json(
+            app_v1(
+                self.service.replace_app(
+                    name=body.name,
+                    description=body.description,
+                    labels=body.metadata,
+                    draft_hook=body.enable_draft_sync_hook,
+                    issuing_hook=body.enable_issuing_sync_hook,
+                )
+            )
+        )
 
     async def list_apps_v3(self, request: web.Request) -> web.Response:
         number, size = query.page_v3(request.query)
@@ -388,9 +441,17 @@ class ApiServer:
     async def put_app_v3(self, request: web.Request) -> web.Response:
         self._app_id(request)
         body = bodies.parse(bodies.AppV3Update, await request.read())
-        return _json(app_v3(self.service.replace_app(
-            name=body.name, description=body.description, labels=body.labels,
-            draft_hook=body.enable_draft_sync_hook, issuing_hook=body.enable_issuing_sync_hook)))
+        return _json(
+            app_v3(
+                self.service.replace_app(
+                    name=body.name,
+                    description=body.description,
+                    labels=body.labels,
+                    draft_hook=body.enable_draft_sync_hook,
+                    issuing_hook=body.enable_issuing_sync_hook,
+                )
+            )
+        )
 
     def _app_id(self, request: web.Request) -> None:
         app_id = request.match_info["appId"]
@@ -405,19 +466,41 @@ ROUTES: tuple[Route, ...] = (
     # The External Invoicing app's callbacks.
     Route("POST", f"{CALLBACKS}/draft/synchronized", ApiServer.draft_synchronized, billing=True),
     Route("POST", f"{CALLBACKS}/issuing/synchronized", ApiServer.issuing_synchronized, billing=True),
-    Route("POST", f"{CALLBACKS}/payment/status", ApiServer.payment_status, billing=True,
-          refusal=_payment_refused),
+    Route(
+        "POST",
+        f"{CALLBACKS}/payment/status",
+        ApiServer.payment_status,
+        billing=True,
+        refusal=_payment_refused,
+    ),
     # Invoices, v1.
     Route("GET", INVOICES, ApiServer.list_invoices, query=query.INVOICE_LIST),
     Route("GET", INVOICES + "/{invoiceId}", ApiServer.get_invoice, query=query.INVOICE_GET, billing=True),
-    Route("DELETE", INVOICES + "/{invoiceId}", ApiServer.delete_invoice, billing=True,
-          refusal=ACTION_NOT_AVAILABLE),
+    Route(
+        "DELETE",
+        INVOICES + "/{invoiceId}",
+        ApiServer.delete_invoice,
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
     Route("POST", INVOICES + "/{invoiceId}/advance", ApiServer.advance, billing=True, refusal=CANNOT_ADVANCE),
-    Route("POST", INVOICES + "/{invoiceId}/approve", ApiServer.approve, billing=True,
-          refusal=ACTION_NOT_AVAILABLE),
-    Route("POST", INVOICES + "/{invoiceId}/retry", ApiServer.retry, billing=True, refusal=ACTION_NOT_AVAILABLE),
-    Route("POST", INVOICES + "/{invoiceId}/snapshot-quantities", ApiServer.snapshot_quantities, billing=True,
-          refusal=ACTION_NOT_AVAILABLE),
+    Route(
+        "POST",
+        INVOICES + "/{invoiceId}/approve",
+        ApiServer.approve,
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
+    Route(
+        "POST", INVOICES + "/{invoiceId}/retry", ApiServer.retry, billing=True, refusal=ACTION_NOT_AVAILABLE
+    ),
+    Route(
+        "POST",
+        INVOICES + "/{invoiceId}/snapshot-quantities",
+        ApiServer.snapshot_quantities,
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
     Route("POST", INVOICES + "/{invoiceId}/void", ApiServer.void_invoice, billing=True),
     # The app, v1.
     Route("GET", "/api/v1/apps", ApiServer.list_apps_v1, query=query.PAGE),
@@ -430,14 +513,38 @@ ROUTES: tuple[Route, ...] = (
     # Invoices, v3.
     Route("GET", V3_INVOICES, ApiServer.list_invoices_v3, api="v3", query=query.INVOICE_LIST_V3),
     Route("GET", V3_INVOICES + "/{invoiceId}", ApiServer.get_invoice_v3, api="v3", billing=True),
-    Route("POST", V3_INVOICES + "/{invoiceId}/advance", ApiServer.advance_v3, api="v3", billing=True,
-          refusal=CANNOT_ADVANCE),
-    Route("POST", V3_INVOICES + "/{invoiceId}/approve", ApiServer.approve_v3, api="v3", billing=True,
-          refusal=ACTION_NOT_AVAILABLE),
-    Route("POST", V3_INVOICES + "/{invoiceId}/retry", ApiServer.retry_v3, api="v3", billing=True,
-          refusal=ACTION_NOT_AVAILABLE),
-    Route("POST", V3_INVOICES + "/{invoiceId}/snapshot-quantities", ApiServer.snapshot_quantities_v3, api="v3",
-          billing=True, refusal=ACTION_NOT_AVAILABLE),
+    Route(
+        "POST",
+        V3_INVOICES + "/{invoiceId}/advance",
+        ApiServer.advance_v3,
+        api="v3",
+        billing=True,
+        refusal=CANNOT_ADVANCE,
+    ),
+    Route(
+        "POST",
+        V3_INVOICES + "/{invoiceId}/approve",
+        ApiServer.approve_v3,
+        api="v3",
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
+    Route(
+        "POST",
+        V3_INVOICES + "/{invoiceId}/retry",
+        ApiServer.retry_v3,
+        api="v3",
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
+    Route(
+        "POST",
+        V3_INVOICES + "/{invoiceId}/snapshot-quantities",
+        ApiServer.snapshot_quantities_v3,
+        api="v3",
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
     # Notifications: webhook channels, rules and events, v1.
     *notification.routes(),
 )
@@ -460,10 +567,16 @@ def _notify(callback: Callable[..., None] | None, *args: Any) -> None:
         log.exception("the API's %s callback failed", getattr(callback, "__name__", "change"))
 
 
-async def start_api(service: Service, *, host: str = "127.0.0.1", port: int = 8888,
-                    token: str | None = None, callback_response: CallbackResponse | None = None,
-                    on_change: Callable[[], None] | None = None,
-                    on_call: Callable[[ApiCall], None] | None = None) -> ApiServer:
+async def start_api(
+    service: Service,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8888,
+    token: str | None = None,
+    callback_response: CallbackResponse | None = None,
+    on_change: Callable[[], None] | None = None,
+    on_call: Callable[[ApiCall], None] | None = None,
+) -> ApiServer:
     """Serve the API on the running event loop; ``await server.stop()`` to end it.
 
     ``callback_response`` None follows the workspace setting; ``on_change`` is called after
@@ -471,7 +584,8 @@ async def start_api(service: Service, *, host: str = "127.0.0.1", port: int = 88
     both on the loop's thread, after the change is durable and before the answer is sent.
     Port 0 picks a free port: ``server.url`` tells which.
     """
-    server = ApiServer(service, token=token, callback_response=callback_response,
-                       on_change=on_change, on_call=on_call)
+    server = ApiServer(
+        service, token=token, callback_response=callback_response, on_change=on_change, on_call=on_call
+    )
     await server.start(host, port)
     return server

@@ -20,8 +20,11 @@ def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """The request headers of one attempt: ``svix-*`` and ``webhook-*`` id, timestamp
     (Unix seconds of the attempt) and signature, plus the JSON content type."""
-    values = {"id": msg_id, "timestamp": str(timestamp),
-              "signature": signature(secret, msg_id, timestamp, body)}
+    values = {
+        "id": msg_id,
+        "timestamp": str(timestamp),
+        "signature": signature(secret, msg_id, timestamp, body),
+    }
     headers = {"Content-Type": "application/json"}
     for family in ("svix", "webhook"):
         headers.update({f"{family}-{name}": value for name, value in values.items()})

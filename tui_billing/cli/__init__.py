@@ -10,18 +10,17 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from .. import settings as user_settings
-from .. import workspace
-
 from pydantic import ValidationError
 
+from .. import settings as user_settings
+from .. import workspace
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..service.scenario import MAX_CUSTOMERS
 from ..store.journal import StoreError
 from . import conventions, demo, integration
-from .conventions import paint
 from .commands import HANDLERS
+from .conventions import paint
 
 SHORT_STATUSES = sorted({status.short for status in Status})
 
@@ -40,23 +39,39 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     parser = argparse.ArgumentParser(
         prog="tui-billing",
         description="Simulate OpenMeter's External Invoicing lifecycle. Without a command, "
-                    "opens the dashboard on the workspace (creating the demo one on first start).",
+        "opens the dashboard on the workspace (creating the demo one on first start).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('tui-billing')}")
-    parser.add_argument("--db", metavar="PATH", help="workspace file (default: $TUI_BILLING_DB, "
-                        "else the settings file's workspace, else a file in your user data directory)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="workspace file (default: $TUI_BILLING_DB, "
+        "else the settings file's workspace, else a file in your user data directory)",
+    )
     dash = parser.add_argument_group("dashboard (no COMMAND)")
     serve_at = f"{settings.server.host}:{settings.server.port}"
-    dash.add_argument("--serve", nargs="?", const=serve_at, metavar="[HOST:]PORT",
-                      help="also serve the HTTP API and send webhooks from the dashboard "
-                           f"(default {serve_at})")
-    dash.add_argument("--token", dest="dashboard_token", metavar="T",
-                      help="with --serve: require Authorization: Bearer T")
-    dash.add_argument("--callback-response", dest="dashboard_callback_response",
-                      choices=["invoice", "no_content"],
-                      help="with --serve: override the workspace's callback answer for this run")
-    dash.add_argument("--theme", dest="dashboard_theme", metavar="NAME",
-                      help="billing-dark (the default) or billing-light, or any Textual theme")
+    dash.add_argument(
+        "--serve",
+        nargs="?",
+        const=serve_at,
+        metavar="[HOST:]PORT",
+        help=f"also serve the HTTP API and send webhooks from the dashboard (default {serve_at})",
+    )
+    dash.add_argument(
+        "--token", dest="dashboard_token", metavar="T", help="with --serve: require Authorization: Bearer T"
+    )
+    dash.add_argument(
+        "--callback-response",
+        dest="dashboard_callback_response",
+        choices=["invoice", "no_content"],
+        help="with --serve: override the workspace's callback answer for this run",
+    )
+    dash.add_argument(
+        "--theme",
+        dest="dashboard_theme",
+        metavar="NAME",
+        help="billing-dark (the default) or billing-light, or any Textual theme",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -70,20 +85,34 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     p = command("init", "create a workspace")
     p.add_argument("--seed", type=int, default=7, help="Faker seed (default 7): same seed, same workspace")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--scenario", metavar="NAME|FILE",
-                        help="replay a scenario: a packaged one by name (demo) or a file")
-    source.add_argument("--demo", action="store_true",
-                        help="rebuild the demo workspace from the packaged demo scenario, "
-                             "replacing the workspace (a reset; same as --scenario demo --force)")
-    p.add_argument("--customers", type=int, default=6,
-                   help=f"customers to generate (default 6, at most {MAX_CUSTOMERS:,})")
-    p.add_argument("--now", metavar="RFC3339", help="start of the simulated clock (default 2026-01-01T09:00:00Z)")
+    source.add_argument(
+        "--scenario", metavar="NAME|FILE", help="replay a scenario: a packaged one by name (demo) or a file"
+    )
+    source.add_argument(
+        "--demo",
+        action="store_true",
+        help="rebuild the demo workspace from the packaged demo scenario, "
+        "replacing the workspace (a reset; same as --scenario demo --force)",
+    )
+    p.add_argument(
+        "--customers",
+        type=int,
+        default=6,
+        help=f"customers to generate (default 6, at most {MAX_CUSTOMERS:,})",
+    )
+    p.add_argument(
+        "--now", metavar="RFC3339", help="start of the simulated clock (default 2026-01-01T09:00:00Z)"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing workspace")
 
     command("customers", "list customers").add_argument("--json", action="store_true")
     p = command("invoices", "list invoices, oldest first")
-    p.add_argument("--status", choices=SHORT_STATUSES, metavar="SHORT",
-                   help=f"only this short status ({', '.join(SHORT_STATUSES)})")
+    p.add_argument(
+        "--status",
+        choices=SHORT_STATUSES,
+        metavar="SHORT",
+        help=f"only this short status ({', '.join(SHORT_STATUSES)})",
+    )
     p.add_argument("--json", action="store_true", help="OpenMeter v1 invoice objects")
     p = invoice_command("show", "show one invoice")
     fmt = p.add_mutually_exclusive_group()
@@ -106,8 +135,10 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     p.add_argument("--due-after", metavar="DUR", help="ISO-8601 duration, e.g. P30D")
     p.add_argument("--collection-interval", metavar="DUR", help="ISO-8601 duration, e.g. PT1H")
 
-    for name, help_text in (("create", "create an invoice; prints its id"),
-                            ("edit", "replace a draft invoice's lines (the updated trigger)")):
+    for name, help_text in (
+        ("create", "create an invoice; prints its id"),
+        ("edit", "replace a draft invoice's lines (the updated trigger)"),
+    ):
         p = command(name, help_text) if name == "create" else invoice_command(name, help_text)
         if name == "create":
             p.add_argument("--customer", required=True, metavar="KEY", help="customer key or id")
@@ -123,8 +154,12 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     p.add_argument("--sent-at", metavar="RFC3339", help="sentToCustomerAt")
     p.add_argument("--payment-external-id", metavar="X")
     p = invoice_command("payment", "fire the payment status callback")
-    p.add_argument("trigger", choices=[t.value for t in PaymentTrigger], metavar="TRIGGER",
-                   help=", ".join(t.value for t in PaymentTrigger))
+    p.add_argument(
+        "trigger",
+        choices=[t.value for t in PaymentTrigger],
+        metavar="TRIGGER",
+        help=", ".join(t.value for t in PaymentTrigger),
+    )
 
     invoice_command("approve", "approve a draft")
     invoice_command("retry", "retry a failed step")
@@ -160,17 +195,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # bytes the OS could not decode arrive as lone surrogates
-            parser.error(f"argument {text.encode('utf-8', 'backslashreplace').decode()[:60]!r} "
-                         "is not valid UTF-8")
+            parser.error(
+                f"argument {text.encode('utf-8', 'backslashreplace').decode()[:60]!r} is not valid UTF-8"
+            )
     args = parser.parse_args(argv)
     if args.db is None and not os.environ.get(workspace.ENV_VAR) and settings.workspace is not None:
         args.db = str(settings.workspace)  # the settings' workspace, after --db and the variable
     if args.command == "clock" and args.action == "advance" and not args.duration:
         parser.error("clock advance needs a DURATION, e.g. `clock advance 1h`")
-    if args.command is not None and (args.serve or args.dashboard_token or args.dashboard_theme
-                                     or args.dashboard_callback_response):
-        parser.error("--serve, --token, --callback-response and --theme apply to the dashboard "
-                     "(no COMMAND); use `tui-billing serve` to serve headless")
+    if args.command is not None and (
+        args.serve or args.dashboard_token or args.dashboard_theme or args.dashboard_callback_response
+    ):
+        parser.error(
+            "--serve, --token, --callback-response and --theme apply to the dashboard "
+            "(no COMMAND); use `tui-billing serve` to serve headless"
+        )
     try:
         return HANDLERS[args.command or "dashboard"](args)
     except (BillingError, StoreError) as error:
@@ -179,8 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:  # a stored or given document of the wrong shape
         first = error.errors()[0]
         where = ".".join(map(str, first["loc"])) or "value"
-        print(f"tui-billing: invalid {error.title} ({error.error_count()} problem(s)): "
-              f"{where}: {first['msg']}", file=sys.stderr)
+        print(
+            f"tui-billing: invalid {error.title} ({error.error_count()} problem(s)): {where}: {first['msg']}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130
@@ -189,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last line of defence: never a traceback
         if os.environ.get("TUI_BILLING_DEBUG"):
             raise
-        print(f"tui-billing: unexpected error: {error!r} (set TUI_BILLING_DEBUG=1 for details)",
-              file=sys.stderr)
+        print(
+            f"tui-billing: unexpected error: {error!r} (set TUI_BILLING_DEBUG=1 for details)", file=sys.stderr
+        )
         return 1

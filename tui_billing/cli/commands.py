@@ -9,9 +9,9 @@ from typing import Any, ContextManager
 
 from .. import workspace
 from ..domain.apps import app_v1, app_v3
+from ..domain.errors import InvalidValue
 from ..domain.linespec import detail_summary, line_summary, parse_flat, parse_usage
 from ..domain.models import Invoice
-from ..domain.errors import InvalidValue
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
@@ -67,9 +67,13 @@ def customers(args: argparse.Namespace) -> int:
             _print_json([c.model_dump(mode="json") for c in people])
             return 0
         plans = {p.id: p.name for p in service.plans()}
-        _table(["KEY", "NAME", "CURRENCY", "TAX", "PLAN"],
-               [[c.key, c.name, c.currency, f"{c.tax_rate * 100:.2f}%", plans.get(c.plan_id, "?")]
-                for c in people])
+        _table(
+            ["KEY", "NAME", "CURRENCY", "TAX", "PLAN"],
+            [
+                [c.key, c.name, c.currency, f"{c.tax_rate * 100:.2f}%", plans.get(c.plan_id, "?")]
+                for c in people
+            ],
+        )
     return 0
 
 
@@ -78,11 +82,25 @@ def invoices(args: argparse.Namespace) -> int:
         if args.json:
             _print_json([service.invoice_v1(i) for i in service.invoices(args.status)])
             return 0
-        rows = [r for r in service.invoice_rows()
-                if args.status is None or r["status"].split(".", 1)[0] == args.status]
-        _table(["ID", "NUMBER", "CUSTOMER", "TOTAL", "STATUS", "DUE"],
-               [[r["id"], r["number"], r["customer_name"], f"{r['total']} {r['currency']}",
-                 r["status"], (r["due_at"] or "-")[:10]] for r in rows])
+        rows = [
+            r
+            for r in service.invoice_rows()
+            if args.status is None or r["status"].split(".", 1)[0] == args.status
+        ]
+        _table(
+            ["ID", "NUMBER", "CUSTOMER", "TOTAL", "STATUS", "DUE"],
+            [
+                [
+                    r["id"],
+                    r["number"],
+                    r["customer_name"],
+                    f"{r['total']} {r['currency']}",
+                    r["status"],
+                    (r["due_at"] or "-")[:10],
+                ]
+                for r in rows
+            ],
+        )
     return 0
 
 
@@ -108,13 +126,20 @@ def _print_invoice(service: Service, invoice: Invoice) -> None:
     print(f"  customer    {invoice.customer.name} ({invoice.customer.key})")
     print(f"  period      {invoice.period_from.date()} to {invoice.period_to.date()}")
     print(f"  totals      {totals.amount} + tax {totals.taxes_total} = {totals.total} {invoice.currency}")
-    for label, moment in (("created", invoice.created_at), ("collection", invoice.collection_at),
-                          ("draft until", invoice.draft_until), ("issued", invoice.issued_at),
-                          ("due", invoice.due_at), ("sent", invoice.sent_to_customer_at)):
+    for label, moment in (
+        ("created", invoice.created_at),
+        ("collection", invoice.collection_at),
+        ("draft until", invoice.draft_until),
+        ("issued", invoice.issued_at),
+        ("due", invoice.due_at),
+        ("sent", invoice.sent_to_customer_at),
+    ):
         if moment is not None:
             print(f"  {label:<11} {_when(moment)}")
     if invoice.external_invoicing_id or invoice.external_payment_id:
-        print(f"  external    invoicing={invoice.external_invoicing_id or '-'} payment={invoice.external_payment_id or '-'}")
+        print(
+            f"  external    invoicing={invoice.external_invoicing_id or '-'} payment={invoice.external_payment_id or '-'}"
+        )
     print("  lines")
     for line in invoice.lines:
         print(f"    {line.id}  {line_summary(line, invoice.currency)}{_ext(line.external_id)}")
@@ -125,7 +150,10 @@ def _print_invoice(service: Service, invoice: Invoice) -> None:
     for issue in invoice.validation_issues:
         print(f"  {issue.severity:<11} {issue.message}")
     actions = service.actions(invoice)
-    print("  actions     " + (", ".join(f"{name} → {target.value}" for name, target in actions.items()) or "none"))
+    print(
+        "  actions     "
+        + (", ".join(f"{name} → {target.value}" for name, target in actions.items()) or "none")
+    )
     print("  history")
     for entry in invoice.history:
         print(f"    {_when(entry.at)}  {entry.source.value} → {entry.target.value}  ({entry.trigger})")
@@ -148,13 +176,29 @@ def events(args: argparse.Namespace) -> int:
     with _service(args) as service:
         invoice_id = service.invoice(args.invoice).id if args.invoice else None
         if args.json:
-            _print_json([{"seq": e.seq, "invoiceId": e.invoice_id, "event": {
-                "id": e.id, "type": e.type, "timestamp": rfc3339(e.timestamp), "data": e.data}}
-                for e in service.events(invoice_id)])
+            _print_json(
+                [
+                    {
+                        "seq": e.seq,
+                        "invoiceId": e.invoice_id,
+                        "event": {
+                            "id": e.id,
+                            "type": e.type,
+                            "timestamp": rfc3339(e.timestamp),
+                            "data": e.data,
+                        },
+                    }
+                    for e in service.events(invoice_id)
+                ]
+            )
             return 0
-        _table(["SEQ", "ID", "TYPE", "TIMESTAMP", "INVOICE"],
-               [[str(r["seq"]), r["id"], r["type"], r["timestamp"], r["invoice_id"]]
-                for r in service.event_rows(invoice_id)])
+        _table(
+            ["SEQ", "ID", "TYPE", "TIMESTAMP", "INVOICE"],
+            [
+                [str(r["seq"]), r["id"], r["type"], r["timestamp"], r["invoice_id"]]
+                for r in service.event_rows(invoice_id)
+            ],
+        )
     return 0
 
 
@@ -175,8 +219,12 @@ def hooks(args: argparse.Namespace) -> int:
 
 def workflow(args: argparse.Namespace) -> int:
     with _service(args) as service:
-        changes = {"auto_advance": args.auto_advance, "draft_period": args.draft_period,
-                   "due_after": args.due_after, "collection_interval": args.collection_interval}
+        changes = {
+            "auto_advance": args.auto_advance,
+            "draft_period": args.draft_period,
+            "due_after": args.due_after,
+            "collection_interval": args.collection_interval,
+        }
         if any(v is not None for v in changes.values()):
             service.set_workflow(**changes)
         current = service.workspace().workflow
@@ -216,15 +264,23 @@ def sync_draft(args: argparse.Namespace) -> int:
             raise InvalidValue(f"--line {text!r}: write it as LINE_ID=EXTERNAL_ID")
         pairs[line_id.strip()] = external.strip()
     with _service(args) as service:
-        return _report(service.draft_synchronized(
-            args.id, invoice_number=args.number, external_id=args.external_id, line_external_ids=pairs))
+        return _report(
+            service.draft_synchronized(
+                args.id, invoice_number=args.number, external_id=args.external_id, line_external_ids=pairs
+            )
+        )
 
 
 def sync_issuing(args: argparse.Namespace) -> int:
     with _service(args) as service:
-        return _report(service.issuing_synchronized(
-            args.id, invoice_number=args.number, sent_to_customer_at=args.sent_at,
-            payment_external_id=args.payment_external_id))
+        return _report(
+            service.issuing_synchronized(
+                args.id,
+                invoice_number=args.number,
+                sent_to_customer_at=args.sent_at,
+                payment_external_id=args.payment_external_id,
+            )
+        )
 
 
 def payment(args: argparse.Namespace) -> int:
@@ -236,6 +292,7 @@ def _simple(method: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         with _service(args) as service:
             return _report(getattr(service, method)(args.id))
+
     return handler
 
 
@@ -253,8 +310,10 @@ def clock(args: argparse.Namespace) -> int:
     with _service(args) as service:
         if args.action == "advance":
             report = service.advance_clock(args.duration)
-            print(f"{_when(report.start)} → {_when(report.end)}: {len(report.created)} invoices created, "
-                  f"{len(report.advanced)} advanced")
+            print(
+                f"{_when(report.start)} → {_when(report.end)}: {len(report.created)} invoices created, "
+                f"{len(report.advanced)} advanced"
+            )
         else:
             print(_when(service.now()))
     return 0
@@ -270,26 +329,51 @@ def dashboard(args: argparse.Namespace) -> int:
         host, _, port = args.serve.rpartition(":")
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
-        serve = ServeOptions(host or args.settings.server.host, int(port),
-                             args.dashboard_token or args.settings.server.token, args.dashboard_callback_response)
+        serve = ServeOptions(
+            host or args.settings.server.host,
+            int(port),
+            args.dashboard_token or args.settings.server.token,
+            args.dashboard_callback_response,
+        )
         if warning := integration.exposure_warning(serve.host, serve.token):
             print(warning, file=sys.stderr)  # stays readable after the dashboard's screen closes
     first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
-        app = BillingApp(service, theme=args.dashboard_theme or args.settings.theme, serve=serve,
-                         first_start=first_start, keymap=args.settings.keymap)
+        app = BillingApp(
+            service,
+            theme=args.dashboard_theme or args.settings.theme,
+            serve=serve,
+            first_start=first_start,
+            keymap=args.settings.keymap,
+        )
         app.run()
         app.service.close()  # a reset (R) replaced the service the dashboard started with
     return 0
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "init": init, "customers": customers, "invoices": invoices, "show": show, "app": app,
-    "events": events, "hooks": hooks, "workflow": workflow, "create": create, "edit": edit,
-    "sync-draft": sync_draft, "sync-issuing": sync_issuing, "payment": payment,
-    "approve": _simple("approve"), "retry": _simple("retry"), "advance": _simple("advance"),
-    "collect": _simple("collect"), "authorize": _simple("authorize_payment"),
-    "delete": delete, "fail": fail, "clock": clock, "dashboard": dashboard,
+    "init": init,
+    "customers": customers,
+    "invoices": invoices,
+    "show": show,
+    "app": app,
+    "events": events,
+    "hooks": hooks,
+    "workflow": workflow,
+    "create": create,
+    "edit": edit,
+    "sync-draft": sync_draft,
+    "sync-issuing": sync_issuing,
+    "payment": payment,
+    "approve": _simple("approve"),
+    "retry": _simple("retry"),
+    "advance": _simple("advance"),
+    "collect": _simple("collect"),
+    "authorize": _simple("authorize_payment"),
+    "delete": delete,
+    "fail": fail,
+    "clock": clock,
+    "dashboard": dashboard,
 }
 HANDLERS.update(integration.HANDLERS)
 HANDLERS.update(demo.HANDLERS)

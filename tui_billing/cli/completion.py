@@ -21,7 +21,9 @@ class Command:
     """Options that take a value (the next word is not a command)."""
 
 
-def _sub_action(parser: argparse.ArgumentParser) -> "argparse._SubParsersAction[argparse.ArgumentParser] | None":
+def _sub_action(
+    parser: argparse.ArgumentParser,
+) -> "argparse._SubParsersAction[argparse.ArgumentParser] | None":
     return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
@@ -46,11 +48,11 @@ def commands(parser: argparse.ArgumentParser) -> tuple[Command, dict[str, Comman
     found: dict[str, Command] = {}
     sub = _sub_action(parser)
     helps = {a.dest: a.help or "" for a in sub._choices_actions} if sub else {}
-    for name, child in (sub.choices.items() if sub else []):
+    for name, child in sub.choices.items() if sub else []:
         found[name] = _describe(child, helps.get(name, ""))
         nested = _sub_action(child)
         nested_helps = {a.dest: a.help or "" for a in nested._choices_actions} if nested else {}
-        for inner, grandchild in (nested.choices.items() if nested else []):
+        for inner, grandchild in nested.choices.items() if nested else []:
             found[f"{name} {inner}"] = _describe(grandchild, nested_helps.get(inner, ""))
     return top, found
 
@@ -59,8 +61,11 @@ def bash(parser: argparse.ArgumentParser) -> str:
     top, found = commands(parser)
 
     def case(names: list[str]) -> str:
-        return "\n".join(f"        {shlex.quote(name)}) words={shlex.quote(' '.join([*found[name].choices, *found[name].options]))} ;;"
-                         for name in names)
+        return "\n".join(
+            f"        {shlex.quote(name)}) words={shlex.quote(' '.join([*found[name].choices, *found[name].options]))} ;;"
+            for name in names
+        )
+
     valued = "|".join(sorted(top.valued | {o for c in found.values() for o in c.valued}))
     return f"""# bash completion for {PROG}: eval "$({PROG} completion bash)"
 {FUNCTION}() {{
@@ -77,7 +82,7 @@ def bash(parser: argparse.ArgumentParser) -> str:
 {case([n for n in found if " " in n])}
         *) case "${{seen[0]}}" in
 {case([n for n in found if " " not in n])}
-            '') words={shlex.quote(' '.join([*top.choices, *top.options]))} ;;
+            '') words={shlex.quote(" ".join([*top.choices, *top.options]))} ;;
            esac ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
@@ -88,8 +93,10 @@ complete -o default -F {FUNCTION} {PROG}
 
 def zsh(parser: argparse.ArgumentParser) -> str:
     """zsh runs the bash function through its bash completion layer."""
-    return (f"# zsh completion for {PROG}: eval \"$({PROG} completion zsh)\"\n"
-            "autoload -U +X bashcompinit && bashcompinit\n" + bash(parser).split("\n", 1)[1])
+    return (
+        f'# zsh completion for {PROG}: eval "$({PROG} completion zsh)"\n'
+        "autoload -U +X bashcompinit && bashcompinit\n" + bash(parser).split("\n", 1)[1]
+    )
 
 
 def fish(parser: argparse.ArgumentParser) -> str:
@@ -99,8 +106,7 @@ def fish(parser: argparse.ArgumentParser) -> str:
     def quoted(text: str) -> str:
         return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-    lines = [f"# fish completion for {PROG}: {PROG} completion fish | source",
-             f"complete -c {PROG} -f"]
+    lines = [f"# fish completion for {PROG}: {PROG} completion fish | source", f"complete -c {PROG} -f"]
     for option, help_text in top.options.items():
         flag = f"-l {option[2:]}" if option.startswith("--") else f"-s {option[1:]}"
         lines.append(f"complete -c {PROG} -n __fish_use_subcommand {flag} -d {quoted(help_text)}")

@@ -16,8 +16,12 @@ from .completion import SHELLS
 def colour_wanted(stream: TextIO) -> bool:
     """Colour on a terminal only, and never when ``NO_COLOR`` is set (no-color.org) or
     the terminal is dumb."""
-    return (not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-            and hasattr(stream, "isatty") and stream.isatty())
+    return (
+        not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM") != "dumb"
+        and hasattr(stream, "isatty")
+        and stream.isatty()
+    )
 
 
 def paint(text: str, code: str, stream: TextIO) -> str:
@@ -26,13 +30,18 @@ def paint(text: str, code: str, stream: TextIO) -> str:
 
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    text = "print a shell completion script: eval \"$(tui-billing completion bash)\""
-    p = sub.add_parser("completion", help=text, description=text + " (zsh alike; fish: "
-                       "tui-billing completion fish | source)")
+    text = 'print a shell completion script: eval "$(tui-billing completion bash)"'
+    p = sub.add_parser(
+        "completion", help=text, description=text + " (zsh alike; fish: tui-billing completion fish | source)"
+    )
     p.add_argument("shell", choices=list(SHELLS), metavar="SHELL", help=" | ".join(SHELLS))
     text = "show the effective settings and the settings file's path"
-    p = sub.add_parser("config", help=text, description=text + f" (${user_settings.ENV_VAR} names "
-                       "another file); keymap lists every dashboard binding id with its keys")
+    p = sub.add_parser(
+        "config",
+        help=text,
+        description=text + f" (${user_settings.ENV_VAR} names "
+        "another file); keymap lists every dashboard binding id with its keys",
+    )
     p.add_argument("--json", action="store_true")
 
 
@@ -52,7 +61,8 @@ def config(args: argparse.Namespace) -> int:
     path, _ = workspace.resolve(args.db)
     keymap = {binding_id: current.keymap.get(binding_id, keys) for binding_id, keys in binding_ids().items()}
     effective: dict[str, Any] = {
-        "file": str(file), "file_exists": file.is_file(),
+        "file": str(file),
+        "file_exists": file.is_file(),
         "theme": current.theme or "billing-dark",
         "workspace": str(path),
         "server": current.server.model_dump(),
@@ -65,16 +75,22 @@ def config(args: argparse.Namespace) -> int:
 
     def row(key: str, value: object, note: str = "") -> None:
         print(f"{paint(f'{key:<16}', '1', out)} {value}{paint(note, '2', out) if note else ''}")
+
     row("settings file", file, "" if effective["file_exists"] else "  (none: the defaults)")
     row("theme", effective["theme"], "" if current.theme else "  (default)")
     row("workspace", path, "  (--db, $TUI_BILLING_DB, the settings, else the user data directory)")
     row("server.host", current.server.host)
     row("server.port", current.server.port)
     row("server.token", current.server.token or "-")
-    print(paint("keymap", "1", out) + paint("  binding id = keys ([keymap] in the settings file rebinds them)", "2", out))
+    print(
+        paint("keymap", "1", out)
+        + paint("  binding id = keys ([keymap] in the settings file rebinds them)", "2", out)
+    )
     width = max(map(len, keymap))
     for binding_id, keys in keymap.items():
-        print(f"  {binding_id:<{width}}  {keys}{paint('  (rebound)', '2', out) if binding_id in current.keymap else ''}")
+        print(
+            f"  {binding_id:<{width}}  {keys}{paint('  (rebound)', '2', out) if binding_id in current.keymap else ''}"
+        )
     return 0
 
 

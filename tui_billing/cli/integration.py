@@ -29,44 +29,62 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register this module's commands on the CLI's subparsers."""
-    text = ("serve the OpenMeter-compatible HTTP API and send webhooks until Ctrl-C")
+    text = "serve the OpenMeter-compatible HTTP API and send webhooks until Ctrl-C"
     p = sub.add_parser("serve", help=text, description=text)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8888,
-                   help="port (default 8888; 0 picks a free one)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8888, help="port (default 8888; 0 picks a free one)")
     p.add_argument("--token", metavar="T", help="require Authorization: Bearer T on every request")
-    p.add_argument("--callback-response", choices=["invoice", "no_content"],
-                   help="answer the three callbacks with 200 + invoice (OpenMeter's server) or 204 "
-                        "(its OpenAPI spec and SDK); default: the workspace setting")
+    p.add_argument(
+        "--callback-response",
+        choices=["invoice", "no_content"],
+        help="answer the three callbacks with 200 + invoice (OpenMeter's server) or 204 "
+        "(its OpenAPI spec and SDK); default: the workspace setting",
+    )
 
-    text = ("show or set how the API answers successful callbacks: invoice (200 with the "
-            "invoice, like OpenMeter's server) or no_content (204, like its spec and SDK)")
+    text = (
+        "show or set how the API answers successful callbacks: invoice (200 with the "
+        "invoice, like OpenMeter's server) or no_content (204, like its spec and SDK)"
+    )
     p = sub.add_parser("callback-response", help=text, description=text)
     p.add_argument("mode", nargs="?", choices=["invoice", "no_content"], metavar="invoice|no_content")
 
-    text = ("manage webhook channels and their invoice rules (OpenMeter's notification API) "
-            "and read the delivery log")
+    text = (
+        "manage webhook channels and their invoice rules (OpenMeter's notification API) "
+        "and read the delivery log"
+    )
     p = sub.add_parser("webhooks", help=text, description=text)
     actions = p.add_subparsers(dest="webhooks_action", metavar="ACTION")
-    add = actions.add_parser("add", help="add a channel and a rule per event type; prints their ids "
-                                         "and the signing secret")
+    add = actions.add_parser(
+        "add", help="add a channel and a rule per event type; prints their ids and the signing secret"
+    )
     add.add_argument("url", metavar="URL")
     add.add_argument("--secret", metavar="S", help="whsec_… signing secret (default: a new random one)")
-    add.add_argument("--events", metavar="TYPE,...",
-                     help=f"rules for these event types ({', '.join(WEBHOOK_EVENTS)}); default: both")
+    add.add_argument(
+        "--events",
+        metavar="TYPE,...",
+        help=f"rules for these event types ({', '.join(WEBHOOK_EVENTS)}); default: both",
+    )
     actions.add_parser("list", help="channels with their secrets and rules (the default)").add_argument(
-        "--json", action="store_true", help="channels and rules as the notification API shows them")
-    actions.add_parser("remove", help="delete a channel and take it out of its rules (a rule left "
-                                      "without channels goes too); pending deliveries are cancelled"
-                       ).add_argument("id", metavar="CHANNEL_ID")
-    actions.add_parser("test", help="send a rule's test event (the newest invoice) to its channels"
-                       ).add_argument("rule", metavar="RULE_ID")
+        "--json", action="store_true", help="channels and rules as the notification API shows them"
+    )
+    actions.add_parser(
+        "remove",
+        help="delete a channel and take it out of its rules (a rule left "
+        "without channels goes too); pending deliveries are cancelled",
+    ).add_argument("id", metavar="CHANNEL_ID")
+    actions.add_parser(
+        "test", help="send a rule's test event (the newest invoice) to its channels"
+    ).add_argument("rule", metavar="RULE_ID")
     p = actions.add_parser("deliveries", help="the delivery log, oldest first")
-    p.add_argument("--event", metavar="ID", help="only this notification event's (or invoice event's) deliveries")
+    p.add_argument(
+        "--event", metavar="ID", help="only this notification event's (or invoice event's) deliveries"
+    )
     p.add_argument("--json", action="store_true", help="deliveries with every attempt")
-    actions.add_parser("replay", help="resend a notification event (or every one of an invoice event), "
-                                      "same webhook id").add_argument("event", metavar="EVENT_ID")
+    actions.add_parser(
+        "replay", help="resend a notification event (or every one of an invoice event), same webhook id"
+    ).add_argument("event", metavar="EVENT_ID")
 
 
 def _service(args: argparse.Namespace) -> ContextManager[Service]:
@@ -98,18 +116,28 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     urls = {c.id: c.url for c in Webhooks(service).channels(include_deleted=True)}
     try:
         integration = await start_integration(
-            service, host=args.host, port=args.port, token=args.token,
-            callback_response=args.callback_response, on_call=_print_call,
-            on_attempt=_attempt_printer(service, urls))
+            service,
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            callback_response=args.callback_response,
+            on_call=_print_call,
+            on_attempt=_attempt_printer(service, urls),
+        )
     except OSError as error:
-        print(f"tui-billing: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
-              file=sys.stderr)
+        print(
+            f"tui-billing: cannot listen on {args.host}:{args.port}: {error.strerror or error}",
+            file=sys.stderr,
+        )
         return 1
     mode = integration.api.callback_response
     print(f"tui-billing API on {integration.url}  (workspace {service.repository.path})")
-    print(f"callbacks answer {'200 with the invoice' if mode == 'invoice' else '204 No Content'} "
-          f"({mode}); {'bearer token required' if args.token else 'no token'}; "
-          f"{sum(c.active for c in Webhooks(service).channels())} webhook channel(s). Ctrl-C stops.", flush=True)
+    print(
+        f"callbacks answer {'200 with the invoice' if mode == 'invoice' else '204 No Content'} "
+        f"({mode}); {'bearer token required' if args.token else 'no token'}; "
+        f"{sum(c.active for c in Webhooks(service).channels())} webhook channel(s). Ctrl-C stops.",
+        flush=True,
+    )
     if warning := exposure_warning(args.host, args.token):
         print(warning, file=sys.stderr)
     stop = asyncio.Event()
@@ -131,26 +159,34 @@ def exposure_warning(host: str, token: str | None) -> str | None:
     """The warning to show when a server without a token listens beyond this machine."""
     if host in LOOPBACK or token:
         return None
-    return ("warning: not bound to loopback and no --token: anyone who reaches this address "
-            "can change the workspace")
+    return (
+        "warning: not bound to loopback and no --token: anyone who reaches this address "
+        "can change the workspace"
+    )
 
 
 def _print_call(call: "ApiCall") -> None:
     detail = f"  {call.detail}" if call.detail else ""
-    print(f"{_when(call.at)}  {call.method} {call.path} → {call.status} "
-          f"({call.duration_ms:.1f} ms){detail}", flush=True)
+    print(
+        f"{_when(call.at)}  {call.method} {call.path} → {call.status} ({call.duration_ms:.1f} ms){detail}",
+        flush=True,
+    )
 
 
 def _attempt_printer(service: Service, urls: dict[str, str]) -> Callable[[Delivery, Attempt], None]:
     def show(delivery: Delivery, attempt: Attempt) -> None:
         answer = str(attempt.status_code) if attempt.status_code is not None else attempt.response
         outcome = {"succeeded": "delivered", "failed": "gave up"}.get(
-            delivery.status, f"retry at {_when(attempt.next_retry_at)}")
+            delivery.status, f"retry at {_when(attempt.next_retry_at)}"
+        )
         if delivery.channel_id not in urls:  # a channel made while serving
             urls.update({c.id: c.url for c in Webhooks(service).channels()})
         url = urls.get(delivery.channel_id, delivery.channel_id)
-        print(f"{_when(attempt.at)}  webhook {delivery.event_type} {delivery.notification_id} → {url} "
-              f"#{attempt.number}: {answer} ({attempt.latency_ms:.1f} ms), {outcome}", flush=True)
+        print(
+            f"{_when(attempt.at)}  webhook {delivery.event_type} {delivery.notification_id} → {url} "
+            f"#{attempt.number}: {answer} ({attempt.latency_ms:.1f} ms), {outcome}",
+            flush=True,
+        )
 
     return show
 
@@ -169,8 +205,9 @@ def webhooks(args: argparse.Namespace) -> int:
     with _service(args) as service:
         hooks = Webhooks(service)
         if action == "add":
-            channel, rules = hooks.add(args.url, secret=args.secret,
-                                       event_types=(args.events or "").split(","))
+            channel, rules = hooks.add(
+                args.url, secret=args.secret, event_types=(args.events or "").split(",")
+            )
             print(f"added channel {channel.id} → {channel.url}")
             print(f"secret {channel.signing_secret}")
             for rule in rules:
@@ -182,53 +219,91 @@ def webhooks(args: argparse.Namespace) -> int:
             print(f"removed channel {channel.id} → {channel.url}")
         elif action == "test":
             notification = hooks.test_rule(args.rule)
-            print(f"queued test event {notification.id} ({notification.type}, invoice "
-                  f"{notification.invoice_number}); it is sent while `tui-billing serve` or the dashboard runs")
+            print(
+                f"queued test event {notification.id} ({notification.type}, invoice "
+                f"{notification.invoice_number}); it is sent while `tui-billing serve` or the dashboard runs"
+            )
         elif action == "deliveries":
             _deliveries(hooks, args.event, args.json)
         else:
             created = hooks.replay(args.event)
-            print(f"queued {len(created)} deliver{'y' if len(created) == 1 else 'ies'} of {args.event}; "
-                  "they are sent while `tui-billing serve` or the dashboard runs")
+            print(
+                f"queued {len(created)} deliver{'y' if len(created) == 1 else 'ies'} of {args.event}; "
+                "they are sent while `tui-billing serve` or the dashboard runs"
+            )
     return 0
 
 
 def _list(hooks: Webhooks, as_json: bool) -> None:
     channels, rules = hooks.channels(), hooks.rules()
     if as_json:
-        print(json.dumps([{**channel_json(c), "rules": [rule_json(r) for r in rules if c.id in r.channels]}
-                          for c in channels], indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                [
+                    {**channel_json(c), "rules": [rule_json(r) for r in rules if c.id in r.channels]}
+                    for c in channels
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     counts: dict[tuple[str, str], int] = {}
     for delivery in hooks.deliveries():
         key = (delivery.channel_id, delivery.status)
         counts[key] = counts.get(key, 0) + 1
-    _table(["CHANNEL", "URL", "SECRET", "RULES", "SUCCEEDED", "PENDING", "FAILED"],
-           [[c.id + (" (disabled)" if c.disabled else ""), c.url, c.signing_secret,
-             ",".join(f"{r.type}:{r.id}" + ("(disabled)" if r.disabled else "")
-                      for r in rules if c.id in r.channels) or "(no rule: sends nothing)",
-             *(str(counts.get((c.id, status), 0)) for status in ("succeeded", "pending", "failed"))]
-            for c in channels])
+    _table(
+        ["CHANNEL", "URL", "SECRET", "RULES", "SUCCEEDED", "PENDING", "FAILED"],
+        [
+            [
+                c.id + (" (disabled)" if c.disabled else ""),
+                c.url,
+                c.signing_secret,
+                ",".join(
+                    f"{r.type}:{r.id}" + ("(disabled)" if r.disabled else "")
+                    for r in rules
+                    if c.id in r.channels
+                )
+                or "(no rule: sends nothing)",
+                *(str(counts.get((c.id, status), 0)) for status in ("succeeded", "pending", "failed")),
+            ]
+            for c in channels
+        ],
+    )
 
 
 def _deliveries(hooks: Webhooks, event_id: str | None, as_json: bool) -> None:
     deliveries = hooks.deliveries(event_id)
     urls = {c.id: c.url for c in hooks.channels(include_deleted=True)}
     if as_json:
-        print(json.dumps([{**d.model_dump(mode="json"), "channel_url": urls.get(d.channel_id)}
-                          for d in deliveries], indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                [{**d.model_dump(mode="json"), "channel_url": urls.get(d.channel_id)} for d in deliveries],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     rows = []
     for d in deliveries:
         last = d.attempts[-1] if d.attempts else None
         answer = "-" if last is None else (str(last.status_code) if last.status_code is not None else "error")
-        rows.append([d.notification_id, d.event_type + (f" (resend {d.replay})" if d.replay else ""),
-                     urls.get(d.channel_id, d.channel_id), d.status, str(len(d.attempts)),
-                     answer if last is None else f"{answer} {last.latency_ms:.0f}ms",
-                     _when(d.next_attempt_at)])
+        rows.append(
+            [
+                d.notification_id,
+                d.event_type + (f" (resend {d.replay})" if d.replay else ""),
+                urls.get(d.channel_id, d.channel_id),
+                d.status,
+                str(len(d.attempts)),
+                answer if last is None else f"{answer} {last.latency_ms:.0f}ms",
+                _when(d.next_attempt_at),
+            ]
+        )
     _table(["EVENT", "TYPE", "CHANNEL", "STATUS", "ATTEMPTS", "LAST", "NEXT"], rows)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "serve": serve, "callback-response": callback_response, "webhooks": webhooks,
+    "serve": serve,
+    "callback-response": callback_response,
+    "webhooks": webhooks,
 }

@@ -14,7 +14,16 @@ from . import lifecycle
 from .apps import app_v1
 from .lifecycle import Context
 from .models import (
-    Address, App, DetailedLine, Event, FlatPrice, Invoice, Line, Supplier, Totals, UnitPrice,
+    Address,
+    App,
+    DetailedLine,
+    Event,
+    FlatPrice,
+    Invoice,
+    Line,
+    Supplier,
+    Totals,
+    UnitPrice,
 )
 from .money import to_json_number
 from .status import Status, v1_status
@@ -32,16 +41,28 @@ def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
 def _address(address: Address | None) -> list[dict[str, str]] | None:
     if address is None:
         return None
-    return [_drop_none({"country": address.country, "city": address.city,
-                        "postalCode": address.postal_code, "line1": address.line1})]
+    return [
+        _drop_none(
+            {
+                "country": address.country,
+                "city": address.city,
+                "postalCode": address.postal_code,
+                "line1": address.line1,
+            }
+        )
+    ]
 
 
 def _totals(totals: Totals, zero: Decimal) -> dict[str, str]:
     return {
-        "amount": _money(totals.amount), "chargesTotal": _money(zero),
-        "discountsTotal": _money(zero), "creditsTotal": _money(zero),
-        "taxesInclusiveTotal": _money(zero), "taxesExclusiveTotal": _money(totals.taxes_total),
-        "taxesTotal": _money(totals.taxes_total), "total": _money(totals.total),
+        "amount": _money(totals.amount),
+        "chargesTotal": _money(zero),
+        "discountsTotal": _money(zero),
+        "creditsTotal": _money(zero),
+        "taxesInclusiveTotal": _money(zero),
+        "taxesExclusiveTotal": _money(totals.taxes_total),
+        "taxesTotal": _money(totals.taxes_total),
+        "total": _money(totals.total),
     }
 
 
@@ -63,31 +84,34 @@ def _price(price: FlatPrice | UnitPrice) -> dict[str, str]:
     return {"type": "unit", "amount": str(price.amount)}
 
 
-def _detailed_line_v1(child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict | None,
-                      zero: Decimal) -> dict[str, Any]:
+def _detailed_line_v1(
+    child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict | None, zero: Decimal
+) -> dict[str, Any]:
     """A detailed line as OpenMeter's ``mapDetailedLineToAPI`` shows it (type ``flat_fee``)."""
     flat = _flat_price(child.per_unit_amount, child.payment_term)
-    return _drop_none({
-        "id": child.id,
-        "name": child.name,
-        "type": "flat_fee",
-        "status": "detailed",
-        "managedBy": "system",
-        "currency": invoice.currency,
-        "createdAt": rfc3339(child.created_at),
-        "updatedAt": rfc3339(child.updated_at),
-        "invoice": {"id": invoice.id},
-        "period": _period(line.period_from, line.period_to),
-        "invoiceAt": rfc3339(line.invoice_at),
-        "perUnitAmount": str(child.per_unit_amount),
-        "quantity": str(child.quantity),
-        "paymentTerm": child.payment_term,
-        "category": child.category,
-        "taxConfig": tax_config,
-        "rateCard": _drop_none({"taxConfig": tax_config, "price": flat, "quantity": str(child.quantity)}),
-        "totals": _totals(child.totals, zero),
-        "externalIds": _external_ids(child.external_id),
-    })
+    return _drop_none(
+        {
+            "id": child.id,
+            "name": child.name,
+            "type": "flat_fee",
+            "status": "detailed",
+            "managedBy": "system",
+            "currency": invoice.currency,
+            "createdAt": rfc3339(child.created_at),
+            "updatedAt": rfc3339(child.updated_at),
+            "invoice": {"id": invoice.id},
+            "period": _period(line.period_from, line.period_to),
+            "invoiceAt": rfc3339(line.invoice_at),
+            "perUnitAmount": str(child.per_unit_amount),
+            "quantity": str(child.quantity),
+            "paymentTerm": child.payment_term,
+            "category": child.category,
+            "taxConfig": tax_config,
+            "rateCard": _drop_none({"taxConfig": tax_config, "price": flat, "quantity": str(child.quantity)}),
+            "totals": _totals(child.totals, zero),
+            "externalIds": _external_ids(child.external_id),
+        }
+    )
 
 
 def _line_v1(line: Line, invoice: Invoice, zero: Decimal) -> dict[str, Any]:
@@ -95,34 +119,40 @@ def _line_v1(line: Line, invoice: Invoice, zero: Decimal) -> dict[str, Any]:
     price = _price(line.price)
     tax_config = {"behavior": "exclusive"} if invoice.tax_rate else None
     subscription = line.subscription
-    return _drop_none({
-        "id": line.id,
-        "name": line.name,
-        "description": line.description,
-        "type": "usage_based",
-        "status": "valid",
-        "managedBy": line.managed_by,
-        "currency": invoice.currency,
-        "createdAt": rfc3339(line.created_at),
-        "updatedAt": rfc3339(line.updated_at),
-        "invoice": {"id": invoice.id},
-        "period": _period(line.period_from, line.period_to),
-        "invoiceAt": rfc3339(line.invoice_at),
-        "taxConfig": tax_config,
-        "featureKey": line.feature_key,
-        "quantity": str(line.quantity),
-        "price": price,
-        "rateCard": _drop_none({"taxConfig": tax_config, "price": price, "featureKey": line.feature_key}),
-        "children": [_detailed_line_v1(child, line, invoice, tax_config, zero) for child in line.children],
-        "totals": _totals(line.totals(invoice.currency), zero),
-        "externalIds": _external_ids(line.external_id),
-        "subscription": None if subscription is None else {
-            "subscription": {"id": subscription.subscription_id},
-            "phase": {"id": subscription.phase_id},
-            "item": {"id": subscription.item_id},
-            "billingPeriod": _period(subscription.billing_period_from, subscription.billing_period_to),
-        },
-    })
+    return _drop_none(
+        {
+            "id": line.id,
+            "name": line.name,
+            "description": line.description,
+            "type": "usage_based",
+            "status": "valid",
+            "managedBy": line.managed_by,
+            "currency": invoice.currency,
+            "createdAt": rfc3339(line.created_at),
+            "updatedAt": rfc3339(line.updated_at),
+            "invoice": {"id": invoice.id},
+            "period": _period(line.period_from, line.period_to),
+            "invoiceAt": rfc3339(line.invoice_at),
+            "taxConfig": tax_config,
+            "featureKey": line.feature_key,
+            "quantity": str(line.quantity),
+            "price": price,
+            "rateCard": _drop_none({"taxConfig": tax_config, "price": price, "featureKey": line.feature_key}),
+            "children": [
+                _detailed_line_v1(child, line, invoice, tax_config, zero) for child in line.children
+            ],
+            "totals": _totals(line.totals(invoice.currency), zero),
+            "externalIds": _external_ids(line.external_id),
+            "subscription": None
+            if subscription is None
+            else {
+                "subscription": {"id": subscription.subscription_id},
+                "phase": {"id": subscription.phase_id},
+                "item": {"id": subscription.item_id},
+                "billingPeriod": _period(subscription.billing_period_from, subscription.billing_period_to),
+            },
+        }
+    )
 
 
 def _supplier(supplier: Supplier) -> dict[str, Any]:
@@ -141,8 +171,9 @@ def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> di
     to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
     totals = invoice.totals
     zero = totals.amount - totals.amount
-    external_ids = _drop_none({"invoicing": invoice.external_invoicing_id,
-                               "payment": invoice.external_payment_id})
+    external_ids = _drop_none(
+        {"invoicing": invoice.external_invoicing_id, "payment": invoice.external_payment_id}
+    )
     workflow = invoice.workflow
     body: dict[str, Any] = {
         "id": invoice.id,
@@ -171,28 +202,44 @@ def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> di
         "sentToCustomerAt": rfc3339(invoice.sent_to_customer_at),
         "period": _period(invoice.period_from, invoice.period_to),
         "supplier": _supplier(invoice.supplier),
-        "customer": _drop_none({
-            "id": invoice.customer.id, "key": invoice.customer.key, "name": invoice.customer.name,
-            "addresses": _address(invoice.customer.address),
-            "usageAttribution": {"subjectKeys": list(invoice.customer.subject_keys)},
-        }),
+        "customer": _drop_none(
+            {
+                "id": invoice.customer.id,
+                "key": invoice.customer.key,
+                "name": invoice.customer.name,
+                "addresses": _address(invoice.customer.address),
+                "usageAttribution": {"subjectKeys": list(invoice.customer.subject_keys)},
+            }
+        ),
         "totals": _totals(totals, zero),
         "workflow": {
             "apps": _apps(invoice, apps),
             "sourceBillingProfileId": invoice.billing_profile_id,
             "workflow": {
                 "collection": {"interval": workflow.collection_interval},
-                "invoicing": {"autoAdvance": workflow.auto_advance,
-                              "draftPeriod": workflow.draft_period, "dueAfter": workflow.due_after},
+                "invoicing": {
+                    "autoAdvance": workflow.auto_advance,
+                    "draftPeriod": workflow.draft_period,
+                    "dueAfter": workflow.due_after,
+                },
                 "payment": {"collectionMethod": "send_invoice"},
             },
         },
         "metadata": dict(invoice.metadata),
         "lines": [_line_v1(line, invoice, zero) for line in invoice.lines] or None,
         "validationIssues": [
-            _drop_none({"id": i.id, "createdAt": rfc3339(i.created_at), "updatedAt": rfc3339(i.updated_at),
-                        "severity": i.severity, "message": i.message, "code": i.code,
-                        "component": i.component, "field": i.field})
+            _drop_none(
+                {
+                    "id": i.id,
+                    "createdAt": rfc3339(i.created_at),
+                    "updatedAt": rfc3339(i.updated_at),
+                    "severity": i.severity,
+                    "message": i.message,
+                    "code": i.code,
+                    "component": i.component,
+                    "field": i.field,
+                }
+            )
             for i in invoice.validation_issues
         ],
     }
@@ -255,16 +302,22 @@ def invoice_generated(invoice: Invoice, status: str | None = None) -> dict[str, 
         "status": status or _mapped_status(invoice),
         # The detailed lines: what each line bills (quantity × per-unit amount = amount).
         "lineItems": [
-            {"description": child.name, "quantity": to_json_number(child.quantity),
-             "unitPrice": to_json_number(child.per_unit_amount),
-             "total": to_json_number(child.totals.amount)}
-            for line in invoice.lines for child in line.children
+            {
+                "description": child.name,
+                "quantity": to_json_number(child.quantity),
+                "unitPrice": to_json_number(child.per_unit_amount),
+                "total": to_json_number(child.totals.amount),
+            }
+            for line in invoice.lines
+            for child in line.children
         ],
         "subtotal": to_json_number(totals.amount),
         "tax": to_json_number(totals.taxes_total),
         "total": to_json_number(totals.total),
         "currency": invoice.currency,
-        "billingPeriod": {"start": invoice.period_from.date().isoformat(),
-                          "end": invoice.period_to.date().isoformat()},
+        "billingPeriod": {
+            "start": invoice.period_from.date().isoformat(),
+            "end": invoice.period_to.date().isoformat(),
+        },
         "planId": invoice.plan_id or "",
     }

@@ -20,8 +20,12 @@ from typing import Any, Literal
 
 OrderBy = Literal["customer.name", "issuedAt", "status", "createdAt", "updatedAt", "periodStart"]
 ORDER_FIELDS: dict[str, str] = {
-    "customer.name": "customer_name", "issuedAt": "issued_at", "status": "status",
-    "createdAt": "created_at", "updatedAt": "updated_at", "periodStart": "period_start",
+    "customer.name": "customer_name",
+    "issuedAt": "issued_at",
+    "status": "status",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "periodStart": "period_start",
 }
 """Each ``orderBy`` value and the summary field it sorts on."""
 Summary = Mapping[str, Any]
@@ -42,9 +46,13 @@ class TimeRange:
         if stamp is None:
             return False
         moment = datetime.fromisoformat(stamp)
-        if self.after is not None and (moment < self.after or (moment == self.after and not self.after_inclusive)):
+        if self.after is not None and (
+            moment < self.after or (moment == self.after and not self.after_inclusive)
+        ):
             return False
-        return self.before is None or moment < self.before or (moment == self.before and self.before_inclusive)
+        return (
+            self.before is None or moment < self.before or (moment == self.before and self.before_inclusive)
+        )
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,15 @@ class InvoiceQuery:
 
     def admits(self, row: Summary) -> bool:
         status = row["status"]
-        return ((self.include_deleted or row.get("deleted_at") is None)
-                and (not self.customers or row["customer_id"] in self.customers)
-                and (not self.statuses or any(status.startswith(s) for s in self.statuses))
-                and (not self.extended_statuses or status in self.extended_statuses)
-                and self.issued.admits(row.get("issued_at"))
-                and self.period_start.admits(row.get("period_start"))
-                and self.created.admits(row.get("created_at")))
+        return (
+            (self.include_deleted or row.get("deleted_at") is None)
+            and (not self.customers or row["customer_id"] in self.customers)
+            and (not self.statuses or any(status.startswith(s) for s in self.statuses))
+            and (not self.extended_statuses or status in self.extended_statuses)
+            and self.issued.admits(row.get("issued_at"))
+            and self.period_start.admits(row.get("period_start"))
+            and self.created.admits(row.get("created_at"))
+        )
 
 
 @dataclass(frozen=True)
@@ -96,4 +106,4 @@ def select(rows: Iterable[Summary], query: InvoiceQuery) -> InvoicePage:
     # A stable sort: ties keep creation order, both ways.
     matching.sort(key=_sort_key(ORDER_FIELDS[query.order_by]), reverse=query.descending)
     start = (query.page - 1) * query.page_size
-    return InvoicePage(len(matching), matching[start:start + query.page_size])
+    return InvoicePage(len(matching), matching[start : start + query.page_size])

@@ -14,8 +14,13 @@ from enum import StrEnum
 from . import schedule
 from .errors import NotAllowed
 from .models import (
-    DRAFT_SYNCED_MARKER, FINALIZED_MARKER, INVOICE_COMPONENT, SYNC_COMPONENT, HistoryEntry,
-    Invoice, ValidationIssue,
+    DRAFT_SYNCED_MARKER,
+    FINALIZED_MARKER,
+    INVOICE_COMPONENT,
+    SYNC_COMPONENT,
+    HistoryEntry,
+    Invoice,
+    ValidationIssue,
 )
 from .numbering import INVOICE, is_draft_number
 from .status import USER_ACTIONS, Status, Trigger
@@ -71,9 +76,7 @@ def manual_approval(invoice: Invoice, ctx: Context) -> bool:
 
 
 def draft_period_over(invoice: Invoice, ctx: Context) -> bool:
-    return invoice.workflow.auto_advance and (
-        invoice.draft_until is None or ctx.now >= invoice.draft_until
-    )
+    return invoice.workflow.auto_advance and (invoice.draft_until is None or ctx.now >= invoice.draft_until)
 
 
 def has_lines(invoice: Invoice, ctx: Context) -> bool:
@@ -112,9 +115,15 @@ class Transition:
 DRAFTS = tuple(s for s in Status if s.short == "draft")
 ISSUING = tuple(s for s in Status if s.short == "issuing")
 EDITABLE = (
-    S.DRAFT_CREATED, S.DRAFT_WAITING_FOR_COLLECTION, S.DRAFT_COLLECTING, S.DRAFT_VALIDATING,
-    S.DRAFT_INVALID, S.DRAFT_SYNC_FAILED, S.DRAFT_WAITING_AUTO_APPROVAL,
-    S.DRAFT_MANUAL_APPROVAL_NEEDED, S.DRAFT_READY_TO_ISSUE,
+    S.DRAFT_CREATED,
+    S.DRAFT_WAITING_FOR_COLLECTION,
+    S.DRAFT_COLLECTING,
+    S.DRAFT_VALIDATING,
+    S.DRAFT_INVALID,
+    S.DRAFT_SYNC_FAILED,
+    S.DRAFT_WAITING_AUTO_APPROVAL,
+    S.DRAFT_MANUAL_APPROVAL_NEEDED,
+    S.DRAFT_READY_TO_ISSUE,
 )
 OPEN_PAYMENT = (S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED)
 UNAUTHORIZED_PAYMENT = (S.PP_PENDING, S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE, S.UNCOLLECTIBLE)
@@ -142,15 +151,23 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.DRAFT_VALIDATING, T.NEXT, S.DRAFT_SYNCING, (no_critical_issues,)),
     Transition(S.DRAFT_INVALID, T.RETRY, S.DRAFT_VALIDATING),
     Transition(S.DRAFT_SYNC_FAILED, T.RETRY, S.DRAFT_VALIDATING),
-    Transition(S.DRAFT_SYNCING, T.NEXT, S.DRAFT_WAITING_AUTO_APPROVAL,
-               (draft_synced, auto_advance, no_critical_issues)),
-    Transition(S.DRAFT_SYNCING, T.NEXT, S.DRAFT_MANUAL_APPROVAL_NEEDED,
-               (draft_synced, manual_approval, no_critical_issues)),
-    Transition(S.DRAFT_WAITING_AUTO_APPROVAL, T.NEXT, S.DRAFT_READY_TO_ISSUE,
-               (draft_period_over, no_critical_issues)),
+    Transition(
+        S.DRAFT_SYNCING,
+        T.NEXT,
+        S.DRAFT_WAITING_AUTO_APPROVAL,
+        (draft_synced, auto_advance, no_critical_issues),
+    ),
+    Transition(
+        S.DRAFT_SYNCING,
+        T.NEXT,
+        S.DRAFT_MANUAL_APPROVAL_NEEDED,
+        (draft_synced, manual_approval, no_critical_issues),
+    ),
+    Transition(
+        S.DRAFT_WAITING_AUTO_APPROVAL, T.NEXT, S.DRAFT_READY_TO_ISSUE, (draft_period_over, no_critical_issues)
+    ),
     Transition(S.DRAFT_WAITING_AUTO_APPROVAL, T.APPROVE, S.DRAFT_READY_TO_ISSUE),
-    Transition(S.DRAFT_MANUAL_APPROVAL_NEEDED, T.APPROVE, S.DRAFT_READY_TO_ISSUE,
-               (no_critical_issues,)),
+    Transition(S.DRAFT_MANUAL_APPROVAL_NEEDED, T.APPROVE, S.DRAFT_READY_TO_ISSUE, (no_critical_issues,)),
     Transition(S.DRAFT_READY_TO_ISSUE, T.NEXT, S.DELETE_SYNCING, (has_no_lines,)),
     Transition(S.DRAFT_READY_TO_ISSUE, T.NEXT, S.ISSUING_LINE_FINALIZATION, (has_lines,)),
     # issuing
@@ -168,8 +185,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.DELETE_FAILED, T.DELETE, S.DELETE_IN_PROGRESS),
     *_each(DRAFTS + ISSUING, T.DELETE, S.DELETE_IN_PROGRESS),
     # failures and edits
-    *_each((S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING),
-           T.FAILED, S.DRAFT_INVALID),
+    *_each(
+        (S.DRAFT_CREATED, S.DRAFT_COLLECTING, S.DRAFT_UPDATING, S.DRAFT_VALIDATING), T.FAILED, S.DRAFT_INVALID
+    ),
     Transition(S.DRAFT_SYNCING, T.FAILED, S.DRAFT_SYNC_FAILED),
     Transition(S.ISSUING_LINE_FINALIZATION, T.FAILED, S.ISSUING_LINE_FINALIZATION_FAILED),
     Transition(S.ISSUING_SYNCING, T.FAILED, S.ISSUING_FAILED),
@@ -181,19 +199,24 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.PP_AUTHORIZED, T.PAID, S.PP_BOOKING_SETTLED),
     *_each(UNAUTHORIZED_PAYMENT, T.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED),
     *_each(UNAUTHORIZED_PAYMENT, T.AUTHORIZED, S.PP_BOOKING_AUTHORIZED),
-    *[transition for booking, booked, failure in BOOKINGS for transition in (
-        Transition(booking, T.NEXT, booked),
-        Transition(booking, T.FAILED, failure),
-        Transition(failure, T.RETRY, booking),
-    )],
-    *[Transition(state, T.VOID, S.VOIDED) for booking, _, failure in BOOKINGS for state in (booking, failure)],
-    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.FAILED,
-           S.PP_FAILED),
-    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED),
-           T.PAYMENT_OVERDUE, S.OVERDUE),
+    *[
+        transition
+        for booking, booked, failure in BOOKINGS
+        for transition in (
+            Transition(booking, T.NEXT, booked),
+            Transition(booking, T.FAILED, failure),
+            Transition(failure, T.RETRY, booking),
+        )
+    ],
+    *[
+        Transition(state, T.VOID, S.VOIDED)
+        for booking, _, failure in BOOKINGS
+        for state in (booking, failure)
+    ],
+    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.FAILED, S.PP_FAILED),
+    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED), T.PAYMENT_OVERDUE, S.OVERDUE),
     *_each(OPEN_PAYMENT + (S.OVERDUE,), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
-    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.OVERDUE), T.ACTION_REQUIRED,
-           S.PP_ACTION_REQUIRED),
+    *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.OVERDUE), T.ACTION_REQUIRED, S.PP_ACTION_REQUIRED),
     *_each(OPEN_PAYMENT + (S.UNCOLLECTIBLE,), T.VOID, S.VOIDED),
     *_each((S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.RETRY, S.PP_PENDING),
 )
@@ -216,17 +239,29 @@ def validate(invoice: Invoice, ctx: Context) -> bool:
     found: list[ValidationIssue] = []
     for index, line in enumerate(invoice.lines):
         if line.quantity < 0 or line.price.amount < 0:
-            found.append(ValidationIssue.found(
-                invoice.id, ctx.now, severity="critical", code="line_amount_negative",
-                component=INVOICE_COMPONENT, field=f"lines/{index}",
-                message=f"line {line.name!r} has a negative quantity or price",
-            ))
+            found.append(
+                ValidationIssue.found(
+                    invoice.id,
+                    ctx.now,
+                    severity="critical",
+                    code="line_amount_negative",
+                    component=INVOICE_COMPONENT,
+                    field=f"lines/{index}",
+                    message=f"line {line.name!r} has a negative quantity or price",
+                )
+            )
     if invoice.customer.address is None or not invoice.customer.address.country:
-        found.append(ValidationIssue.found(
-            invoice.id, ctx.now, severity="warning", code="customer_address_missing",
-            component=INVOICE_COMPONENT, field="customer/addresses",
-            message="customer has no billing address; tax may be calculated wrongly",
-        ))
+        found.append(
+            ValidationIssue.found(
+                invoice.id,
+                ctx.now,
+                severity="warning",
+                code="customer_address_missing",
+                component=INVOICE_COMPONENT,
+                field="customer/addresses",
+                message="customer has no billing address; tax may be calculated wrongly",
+            )
+        )
     invoice.validation_issues = kept + [_carried_over(previous.get((i.code, i.field)), i) for i in found]
     return not invoice.has_critical_issues
 
@@ -235,8 +270,13 @@ def _carried_over(before: ValidationIssue | None, now: ValidationIssue) -> Valid
     if before is None:
         return now
     same = (before.severity, before.message) == (now.severity, now.message)
-    return now.model_copy(update={"id": before.id, "created_at": before.created_at,
-                                  "updated_at": before.updated_at if same else now.updated_at})
+    return now.model_copy(
+        update={
+            "id": before.id,
+            "created_at": before.created_at,
+            "updated_at": before.updated_at if same else now.updated_at,
+        }
+    )
 
 
 def start_issuing(invoice: Invoice, ctx: Context) -> bool:
@@ -339,9 +379,7 @@ def fire(invoice: Invoice, trigger: Trigger, ctx: Context, outcome: Outcome | No
         ]
     elif trigger is T.UPDATED:
         # An edit starts over after a sync failure: the failure's issues are dropped.
-        invoice.validation_issues = [
-            i for i in invoice.validation_issues if i.component != SYNC_COMPONENT
-        ]
+        invoice.validation_issues = [i for i in invoice.validation_issues if i.component != SYNC_COMPONENT]
     _take(invoice, transition, ctx, outcome, emits=trigger not in USER_ACTIONS)
     return advance(invoice, ctx, outcome)
 
@@ -360,10 +398,14 @@ def advance(invoice: Invoice, ctx: Context, outcome: Outcome | None = None) -> O
 def _take(invoice: Invoice, transition: Transition, ctx: Context, outcome: Outcome, *, emits: bool) -> None:
     invoice.status = transition.target
     invoice.updated_at = ctx.now
-    invoice.history.append(HistoryEntry.model_construct(  # typed inputs: no need to validate
-        source=transition.source, target=transition.target, trigger=transition.trigger.value,
-        at=ctx.now,
-    ))
+    invoice.history.append(
+        HistoryEntry.model_construct(  # typed inputs: no need to validate
+            source=transition.source,
+            target=transition.target,
+            trigger=transition.trigger.value,
+            at=ctx.now,
+        )
+    )
     step = Step(transition.source, transition.target, transition.trigger, ctx.now, emits)
     outcome.steps.append(step)
     action = None if ctx.simulating else ON_ENTER.get(transition.target)
@@ -395,8 +437,9 @@ def preview(invoice: Invoice, trigger: Trigger, ctx: Context) -> Status | None:
 def _trial_copy(invoice: Invoice) -> Invoice:
     """A copy the loop may move, without validation issues: the simulated loop reassigns
     fields and appends to ``history`` only."""
-    return invoice.model_copy(update={"history": [], "metadata": dict(invoice.metadata),
-                                      "validation_issues": []})
+    return invoice.model_copy(
+        update={"history": [], "metadata": dict(invoice.metadata), "validation_issues": []}
+    )
 
 
 # OpenMeter's ``statusDetails.availableActions`` names and the triggers behind them.
@@ -410,8 +453,11 @@ ACTIONS: dict[str, Trigger] = {
 
 
 def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
-    return {name: target for name, trigger in ACTIONS.items()
-            if (target := preview(invoice, trigger, ctx)) is not None}
+    return {
+        name: target
+        for name, trigger in ACTIONS.items()
+        if (target := preview(invoice, trigger, ctx)) is not None
+    }
 
 
 def is_immutable(invoice: Invoice, ctx: Context) -> bool:
@@ -441,7 +487,9 @@ def check_callback(invoice: Invoice, callback: Callback) -> None:
         )
 
 
-def acknowledge(invoice: Invoice, callback: Callback, ctx: Context, outcome: Outcome | None = None) -> Outcome:
+def acknowledge(
+    invoice: Invoice, callback: Callback, ctx: Context, outcome: Outcome | None = None
+) -> Outcome:
     """Set the callback's marker (RFC 3339 now) and advance."""
     check_callback(invoice, callback)
     _, marker = CALLBACKS[callback]

@@ -44,25 +44,42 @@ def parse_usage(text: str) -> Usage:
     quantity, sep, price = value.partition("@")
     if not sep:
         raise InvalidValue(f"{text!r} needs a unit price: write it as NAME=QTY@UNIT_PRICE")
-    return Usage(name, parse_decimal(quantity, f"quantity of {name!r}"),
-                 parse_decimal(price, f"unit price of {name!r}"))
+    return Usage(
+        name,
+        parse_decimal(quantity, f"quantity of {name!r}"),
+        parse_decimal(price, f"unit price of {name!r}"),
+    )
 
 
 def priced_line(spec: LineSpec, invoice: Invoice, line_id: str, at: datetime) -> Line:
     """The invoice line for ``spec`` over the invoice's period, detailed; under a
     subscription it names its subscription item."""
     start, end = invoice.period_from, invoice.period_to
-    subscription = None if not invoice.subscription_id else SubscriptionRef.of(
-        invoice.subscription_id, invoice.plan_id or invoice.subscription_id, spec.name, start, end)
+    subscription = (
+        None
+        if not invoice.subscription_id
+        else SubscriptionRef.of(
+            invoice.subscription_id, invoice.plan_id or invoice.subscription_id, spec.name, start, end
+        )
+    )
     price: FlatPrice | UnitPrice
     if isinstance(spec, FlatFee):
         price, quantity, key = FlatPrice(amount=spec.amount), Decimal(1), None
     else:
         price, quantity, key = UnitPrice(amount=spec.unit_price), spec.quantity, feature_key(spec.name)
     return Line.priced(
-        price=price, quantity=quantity, currency=invoice.currency, tax_rate=invoice.tax_rate,
-        at=at, id=line_id, name=spec.name, feature_key=key, period_from=start, period_to=end,
-        invoice_at=end, subscription=subscription,
+        price=price,
+        quantity=quantity,
+        currency=invoice.currency,
+        tax_rate=invoice.tax_rate,
+        at=at,
+        id=line_id,
+        name=spec.name,
+        feature_key=key,
+        period_from=start,
+        period_to=end,
+        invoice_at=end,
+        subscription=subscription,
         managed_by="subscription" if subscription else "manual",
     )
 
@@ -77,8 +94,11 @@ def feature_key(name: str) -> str | None:
 def line_summary(line: Line, currency: str) -> str:
     """A line in words, for people: its price and what it bills with tax."""
     totals = line.totals(currency)
-    price = (f"flat price {line.price.amount}" if isinstance(line.price, FlatPrice)
-             else f"{line.quantity} × unit price {line.price.amount}")
+    price = (
+        f"flat price {line.price.amount}"
+        if isinstance(line.price, FlatPrice)
+        else f"{line.quantity} × unit price {line.price.amount}"
+    )
     return f"{line.name}: {price} → {totals.amount} (+{totals.taxes_total} tax)"
 
 

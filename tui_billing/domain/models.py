@@ -167,13 +167,19 @@ class SubscriptionRef(Model):
     billing_period_to: datetime
 
     @classmethod
-    def of(cls, subscription_id: str, phase_id: str, line_name: str, start: datetime,
-           end: datetime) -> "SubscriptionRef":
+    def of(
+        cls, subscription_id: str, phase_id: str, line_name: str, start: datetime, end: datetime
+    ) -> "SubscriptionRef":
         """The reference of a line billed for ``start``–``end``: one item per line name, its
         id the same from period to period."""
         item_id = derived_ulid(f"{subscription_id}:item:{line_name}", ulid_time(subscription_id))
-        return cls(subscription_id=subscription_id, phase_id=phase_id, item_id=item_id,
-                   billing_period_from=start, billing_period_to=end)
+        return cls(
+            subscription_id=subscription_id,
+            phase_id=phase_id,
+            item_id=item_id,
+            billing_period_from=start,
+            billing_period_to=end,
+        )
 
 
 class Line(Model):
@@ -200,8 +206,16 @@ class Line(Model):
     updated_at: datetime
 
     @classmethod
-    def priced(cls, *, price: FlatPrice | UnitPrice, quantity: Decimal, currency: str,
-               tax_rate: Decimal, at: datetime, **fields: Any) -> "Line":
+    def priced(
+        cls,
+        *,
+        price: FlatPrice | UnitPrice,
+        quantity: Decimal,
+        currency: str,
+        tax_rate: Decimal,
+        at: datetime,
+        **fields: Any,
+    ) -> "Line":
         """A line and its detailed lines, made ``at``; a detailed line's id is derived from
         its line's, so the same line always details into the same ids."""
         line = cls(price=price, quantity=quantity, created_at=at, updated_at=at, **fields)
@@ -212,11 +226,18 @@ class Line(Model):
         for index, (name, count, term) in enumerate(billed, start=1):
             amount = quantize(count * price.amount, currency)
             tax = quantize(amount * tax_rate, currency)
-            line.children.append(DetailedLine(
-                id=derived_ulid(f"{line.id}:detail:{index}", at), name=name, quantity=count, per_unit_amount=price.amount,
-                payment_term=term, totals=Totals(amount=amount, taxes_total=tax, total=amount + tax),
-                created_at=at, updated_at=at,
-            ))
+            line.children.append(
+                DetailedLine(
+                    id=derived_ulid(f"{line.id}:detail:{index}", at),
+                    name=name,
+                    quantity=count,
+                    per_unit_amount=price.amount,
+                    payment_term=term,
+                    totals=Totals(amount=amount, taxes_total=tax, total=amount + tax),
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
         return line
 
     @property
@@ -239,12 +260,26 @@ class ValidationIssue(Model):
     updated_at: datetime
 
     @classmethod
-    def found(cls, invoice_id: str, at: datetime, *, component: str, code: str | None,
-              field: str | None = None, **fields: Any) -> "ValidationIssue":
+    def found(
+        cls,
+        invoice_id: str,
+        at: datetime,
+        *,
+        component: str,
+        code: str | None,
+        field: str | None = None,
+        **fields: Any,
+    ) -> "ValidationIssue":
         """An issue found now; its ULID comes from what it is about, so it is reproducible."""
-        return cls(id=derived_ulid(f"{invoice_id}:{component}:{code}:{field}", at),
-                   component=component, code=code, field=field, created_at=at, updated_at=at,
-                   **fields)
+        return cls(
+            id=derived_ulid(f"{invoice_id}:{component}:{code}:{field}", at),
+            component=component,
+            code=code,
+            field=field,
+            created_at=at,
+            updated_at=at,
+            **fields,
+        )
 
 
 class HistoryEntry(Model):
@@ -321,16 +356,24 @@ class Invoice(Model):
 
     def summary(self) -> dict[str, str | None]:
         """The fields lists, counts and the clock need, stored beside the packed document."""
+
         def stamp(moment: datetime | None) -> str | None:
             return None if moment is None else moment.isoformat()
 
         return {
-            "number": self.number, "status": self.status.value, "currency": self.currency,
-            "customer_name": self.customer.name, "customer_id": self.customer.id,
-            "total": str(self.totals.total), "due_at": stamp(self.due_at),
-            "collection_at": stamp(self.collection_at), "draft_until": stamp(self.draft_until),
-            "issued_at": stamp(self.issued_at), "updated_at": stamp(self.updated_at),
-            "created_at": stamp(self.created_at), "period_start": stamp(self.period_from),
+            "number": self.number,
+            "status": self.status.value,
+            "currency": self.currency,
+            "customer_name": self.customer.name,
+            "customer_id": self.customer.id,
+            "total": str(self.totals.total),
+            "due_at": stamp(self.due_at),
+            "collection_at": stamp(self.collection_at),
+            "draft_until": stamp(self.draft_until),
+            "issued_at": stamp(self.issued_at),
+            "updated_at": stamp(self.updated_at),
+            "created_at": stamp(self.created_at),
+            "period_start": stamp(self.period_from),
             "deleted_at": stamp(self.deleted_at),
         }
 

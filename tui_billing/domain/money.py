@@ -6,8 +6,18 @@ from .errors import InvalidValue
 
 # ISO 4217 minor units of the currencies the simulator offers; 2 for any other code.
 MINOR_UNITS: dict[str, int] = {
-    "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "HUF": 2, "SEK": 2,
-    "JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "HUF": 2,
+    "SEK": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "BHD": 3,
+    "KWD": 3,
 }
 MAX_MAGNITUDE = Decimal(10) ** 12
 """The largest amount, quantity or unit price accepted: their products and sums stay

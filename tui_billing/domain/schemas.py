@@ -20,11 +20,12 @@ def _invoice_generated() -> Draft7Validator:
 
 
 def _errors(validator: Draft7Validator, payload: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-            for e in validator.iter_errors(payload)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in validator.iter_errors(payload)
+    ]
 
 
 def invoice_generated_errors(payload: dict[str, Any]) -> list[str]:
     """Why ``payload`` is not a valid InvoiceGenerated event; empty when it is."""
     return _errors(_invoice_generated(), payload)
-

@@ -65,29 +65,48 @@ def v1_status(extended: str) -> str:
 # ``statusDetails.failed`` (OpenMeter ``billing/stdinvoice.go``, ``failedStatuses``):
 # ``draft.invalid`` is not one of them, ``payment_processing.failed`` is.
 FAILED_STATUSES = frozenset(
-    {Status.DRAFT_SYNC_FAILED, Status.ISSUING_LINE_FINALIZATION_FAILED, Status.ISSUING_FAILED,
-     Status.ISSUING_CHARGE_BOOKING_FAILED, Status.DELETE_FAILED,
-     Status.PP_BOOKING_AUTHORIZED_FAILED, Status.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED,
-     Status.PP_FAILED, Status.PP_BOOKING_SETTLED_FAILED}
+    {
+        Status.DRAFT_SYNC_FAILED,
+        Status.ISSUING_LINE_FINALIZATION_FAILED,
+        Status.ISSUING_FAILED,
+        Status.ISSUING_CHARGE_BOOKING_FAILED,
+        Status.DELETE_FAILED,
+        Status.PP_BOOKING_AUTHORIZED_FAILED,
+        Status.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED,
+        Status.PP_FAILED,
+        Status.PP_BOOKING_SETTLED_FAILED,
+    }
 )
 
 # Failure states of steps the simulator never fails (line finalization, charge and payment
 # booking always succeed here): they exist so that filters and tables name them, and have
 # their ways out (retry, void, delete), but no command leads into them.
 UNREACHED_FAILURES = frozenset(
-    {Status.ISSUING_LINE_FINALIZATION_FAILED, Status.ISSUING_CHARGE_BOOKING_FAILED,
-     Status.PP_BOOKING_AUTHORIZED_FAILED, Status.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED,
-     Status.PP_BOOKING_SETTLED_FAILED}
+    {
+        Status.ISSUING_LINE_FINALIZATION_FAILED,
+        Status.ISSUING_CHARGE_BOOKING_FAILED,
+        Status.PP_BOOKING_AUTHORIZED_FAILED,
+        Status.PP_BOOKING_AUTHORIZED_AND_SETTLED_FAILED,
+        Status.PP_BOOKING_SETTLED_FAILED,
+    }
 )
 
 # Pass-through states are entered and left within one advancement (DOMAIN.md §2).
 PASS_THROUGH = frozenset(
     {
-        Status.DRAFT_CREATED, Status.DRAFT_COLLECTING, Status.DRAFT_UPDATING,
-        Status.DRAFT_VALIDATING, Status.DRAFT_READY_TO_ISSUE, Status.ISSUING_LINE_FINALIZATION,
-        Status.ISSUING_CHARGE_BOOKING, Status.ISSUED, Status.PP_BOOKING_AUTHORIZED,
-        Status.PP_BOOKING_AUTHORIZED_AND_SETTLED, Status.PP_BOOKING_SETTLED,
-        Status.DELETE_IN_PROGRESS, Status.DELETE_SYNCING,
+        Status.DRAFT_CREATED,
+        Status.DRAFT_COLLECTING,
+        Status.DRAFT_UPDATING,
+        Status.DRAFT_VALIDATING,
+        Status.DRAFT_READY_TO_ISSUE,
+        Status.ISSUING_LINE_FINALIZATION,
+        Status.ISSUING_CHARGE_BOOKING,
+        Status.ISSUED,
+        Status.PP_BOOKING_AUTHORIZED,
+        Status.PP_BOOKING_AUTHORIZED_AND_SETTLED,
+        Status.PP_BOOKING_SETTLED,
+        Status.DELETE_IN_PROGRESS,
+        Status.DELETE_SYNCING,
     }
 )
 RESTING = tuple(s for s in Status if s not in PASS_THROUGH and s not in UNREACHED_FAILURES)

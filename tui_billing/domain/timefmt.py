@@ -19,7 +19,9 @@ def parse_rfc3339(text: str, what: str = "time") -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
     except ValueError:
-        raise InvalidValue(f"{what} must be an RFC 3339 time like 2026-01-31T12:00:00Z, got {text!r}") from None
+        raise InvalidValue(
+            f"{what} must be an RFC 3339 time like 2026-01-31T12:00:00Z, got {text!r}"
+        ) from None
     return in_range(moment, what, text)
 
 

@@ -28,7 +28,6 @@ from ..store.lock import WorkspaceLock
 from ..store.repository import Repository, payloads_path, real_path
 from .service import Service
 
-
 MAX_CUSTOMERS = 10_000
 """The most customers a workspace is generated with."""
 
@@ -89,7 +88,9 @@ def find(name_or_path: str | Path) -> Path:
         return path  # a file (load says so when there is none)
     if bundled(str(name_or_path)).is_file():
         return bundled(str(name_or_path))
-    raise InvalidValue(f"no scenario {str(name_or_path)!r}: give a file or one of {', '.join(bundled_names())}")
+    raise InvalidValue(
+        f"no scenario {str(name_or_path)!r}: give a file or one of {', '.join(bundled_names())}"
+    )
 
 
 def _first_problem(error: ValidationError) -> str:
@@ -122,9 +123,15 @@ def build(path: Path, scenario: Scenario, *, force: bool = False) -> Service:
     path = real_path(path)
     scratch = path.with_name(path.name + ".init")
     try:
-        service = Service.create(scratch, seed=scenario.seed, now=scenario.clock,
-                                 customers=scenario.customers, app=scenario.app,
-                                 workflow=scenario.workflow, force=True)
+        service = Service.create(
+            scratch,
+            seed=scenario.seed,
+            now=scenario.clock,
+            customers=scenario.customers,
+            app=scenario.app,
+            workflow=scenario.workflow,
+            force=True,
+        )
     except ValidationError as error:
         raise InvalidValue(f"scenario {scenario.name}: {_first_problem(error)}") from None
     try:
@@ -169,7 +176,7 @@ def _resolve(value: Any, saved: dict[str, Invoice]) -> Any:
     if isinstance(value, str) and value.startswith("$"):
         name, _, rest = value[1:].partition(".")
         if name not in saved:
-            raise InvalidValue(f"{value!r} refers to no invoice saved with \"as\"")
+            raise InvalidValue(f'{value!r} refers to no invoice saved with "as"')
         invoice = saved[name]
         if not rest:
             return invoice.id

@@ -34,16 +34,25 @@ def slug(text: str) -> str:
 
 def make_plans(new_id: Callable[[], str]) -> list[Plan]:
     return [
-        Plan(id=new_id(), key=f"{key}-{currency.lower()}", name=f"{name} ({currency})",
-             currency=currency, flat_fee_name=f"{name} platform fee", flat_fee=Decimal(flat),
-             usage_name="API requests", usage_unit="request", unit_price=Decimal(unit))
+        Plan(
+            id=new_id(),
+            key=f"{key}-{currency.lower()}",
+            name=f"{name} ({currency})",
+            currency=currency,
+            flat_fee_name=f"{name} platform fee",
+            flat_fee=Decimal(flat),
+            usage_name="API requests",
+            usage_unit="request",
+            unit_price=Decimal(unit),
+        )
         for currency, prices in PLAN_PRICES.items()
         for key, name, flat, unit in prices
     ]
 
 
-def make_customers(seed: int, count: int, now: datetime, plans: list[Plan],
-                   new_id: Callable[[], str]) -> tuple[list[Customer], list[Subscription]]:
+def make_customers(
+    seed: int, count: int, now: datetime, plans: list[Plan], new_id: Callable[[], str]
+) -> tuple[list[Customer], list[Subscription]]:
     """``count`` customers, each subscribed to a plan in its currency, billed monthly from now."""
     fake = Faker("en_US")
     fake.seed_instance(seed)
@@ -59,17 +68,32 @@ def make_customers(seed: int, count: int, now: datetime, plans: list[Plan],
         keys.add(key)
         plan = fake.random_element([p for p in plans if p.currency == currency])
         customer = Customer(
-            id=new_id(), key=key, name=name, email=fake.company_email(),
-            address=Address(country=fake.random_element(countries), city=fake.city(),
-                            postal_code=fake.postcode(), line1=fake.street_address()),
-            currency=currency, tax_rate=Decimal(fake.random_element(tax_rates)), plan_id=plan.id,
+            id=new_id(),
+            key=key,
+            name=name,
+            email=fake.company_email(),
+            address=Address(
+                country=fake.random_element(countries),
+                city=fake.city(),
+                postal_code=fake.postcode(),
+                line1=fake.street_address(),
+            ),
+            currency=currency,
+            tax_rate=Decimal(fake.random_element(tax_rates)),
+            plan_id=plan.id,
             created_at=now,
         )
         customers.append(customer)
-        subscriptions.append(Subscription(
-            id=new_id(), customer_id=customer.id, plan_id=plan.id, started_at=now,
-            period_start=now, period_end=add_months(now, 1),
-        ))
+        subscriptions.append(
+            Subscription(
+                id=new_id(),
+                customer_id=customer.id,
+                plan_id=plan.id,
+                started_at=now,
+                period_start=now,
+                period_end=add_months(now, 1),
+            )
+        )
     return customers, subscriptions
 
 

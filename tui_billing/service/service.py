@@ -14,7 +14,6 @@ from typing import Any
 
 from ..domain import events as shapes
 from ..domain import lifecycle
-from ..domain.schedule import schedule
 from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid
@@ -22,10 +21,23 @@ from ..domain.invoice_query import InvoiceQuery, select
 from ..domain.lifecycle import Callback, Context, Outcome, Step
 from ..domain.linespec import FlatFee, LineSpec, Usage, priced_line
 from ..domain.models import (
-    SYNC_COMPONENT, Address, App, Customer, CustomerSnapshot, Event, Invoice, Plan, Subscription,
-    Supplier, ValidationIssue, Workflow, Workspace, default_profile_id,
+    SYNC_COMPONENT,
+    Address,
+    App,
+    Customer,
+    CustomerSnapshot,
+    Event,
+    Invoice,
+    Plan,
+    Subscription,
+    Supplier,
+    ValidationIssue,
+    Workflow,
+    Workspace,
+    default_profile_id,
 )
 from ..domain.numbering import DRAFT, customer_prefix, format_number
+from ..domain.schedule import schedule
 from ..domain.status import PaymentTrigger, Status, Trigger
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..store.repository import Put, Repository
@@ -39,8 +51,12 @@ DEFAULT_SUPPLIER = Supplier(
 
 # ``actions`` names → the lifecycle triggers behind them (callbacks and ``fail`` aside).
 _ACTION_TRIGGERS: dict[str, Trigger] = {
-    "advance": Trigger.NEXT, "approve": Trigger.APPROVE, "retry": Trigger.RETRY,
-    "delete": Trigger.DELETE, "collect": Trigger.FORCE_COLLECT, "edit": Trigger.UPDATED,
+    "advance": Trigger.NEXT,
+    "approve": Trigger.APPROVE,
+    "retry": Trigger.RETRY,
+    "delete": Trigger.DELETE,
+    "collect": Trigger.FORCE_COLLECT,
+    "edit": Trigger.UPDATED,
     "authorize": Trigger.AUTHORIZED,
     **{f"payment:{payment.value}": payment.trigger for payment in PaymentTrigger},
 }
@@ -50,8 +66,10 @@ def _failure_refusal(invoice: Invoice) -> str | None:
     """Why a sync failure cannot be reported for ``invoice`` now (None: it can)."""
     if invoice.status in lifecycle.SYNC_STATES:
         return None
-    return (f"a sync failure can be reported only while a sync is awaited (draft.syncing or "
-            f"issuing.syncing); invoice {invoice.number} is in {invoice.status.value}")
+    return (
+        f"a sync failure can be reported only while a sync is awaited (draft.syncing or "
+        f"issuing.syncing); invoice {invoice.number} is in {invoice.status.value}"
+    )
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -81,9 +99,13 @@ class _Tx:
         return make_ulid(self.ws.seed, self.ws.id_counter, self.ws.now)
 
     def context(self, *, delete_fails: bool = False) -> Context:
-        return Context(now=self.ws.now, draft_hook=self.app.enable_draft_sync_hook,
-                       issuing_hook=self.app.enable_issuing_sync_hook,
-                       allocate_number=self.allocate_number, delete_fails=delete_fails)
+        return Context(
+            now=self.ws.now,
+            draft_hook=self.app.enable_draft_sync_hook,
+            issuing_hook=self.app.enable_issuing_sync_hook,
+            allocate_number=self.allocate_number,
+            delete_fails=delete_fails,
+        )
 
     def allocate_number(self, kind: str, invoice: Invoice) -> str:
         """The next number of ``kind``: one sequence per kind, shared by every customer, as
@@ -100,8 +122,13 @@ class _Tx:
         self.ws.event_seq += 1
         # The envelope's fields are ours and ``data`` is already JSON (built by events.py):
         # skipping validation and a deep re-dump of ``data`` saves a quarter of an event's cost.
-        event = Event.model_construct(id=self.new_id(), seq=self.ws.event_seq, type=event_type,
-                                      timestamp=self.ws.now, invoice_id=invoice.id)
+        event = Event.model_construct(
+            id=self.new_id(),
+            seq=self.ws.event_seq,
+            type=event_type,
+            timestamp=self.ws.now,
+            invoice_id=invoice.id,
+        )
         self.puts.append(Put("events", {**event.model_dump(mode="json", exclude={"data"}), "data": data}))
 
     def emit_generated_if_changed(self, invoice: Invoice) -> None:
@@ -119,8 +146,9 @@ class _Tx:
 
         return observe
 
-    def run(self, invoice: Invoice, command: Callable[[Outcome, Context], object],
-            ctx: Context | None = None) -> Outcome:
+    def run(
+        self, invoice: Invoice, command: Callable[[Outcome, Context], object], ctx: Context | None = None
+    ) -> Outcome:
         ctx = ctx or self.context()
         outcome = Outcome(observer=self.observer(ctx))
         self.invoices[invoice.id] = invoice
@@ -143,30 +171,50 @@ class Service:
         return cls(Repository.open(path))
 
     @classmethod
-    def create(cls, path: Path, *, seed: int, now: datetime, customers: int = 6,
-               app: Mapping[str, Any] | None = None, workflow: Mapping[str, Any] | None = None,
-               force: bool = False) -> "Service":
+    def create(
+        cls,
+        path: Path,
+        *,
+        seed: int,
+        now: datetime,
+        customers: int = 6,
+        app: Mapping[str, Any] | None = None,
+        workflow: Mapping[str, Any] | None = None,
+        force: bool = False,
+    ) -> "Service":
         """A new workspace: an app, Faker customers with plans and monthly subscriptions."""
         if customers < 1:
             raise InvalidValue("a workspace needs at least one customer")
-        ws = Workspace(seed=seed, now=now, supplier=DEFAULT_SUPPLIER,
-                       workflow=Workflow.model_validate(dict(workflow or {})),
-                       billing_profile_id=default_profile_id(seed, now))
+        ws = Workspace(
+            seed=seed,
+            now=now,
+            supplier=DEFAULT_SUPPLIER,
+            workflow=Workflow.model_validate(dict(workflow or {})),
+            billing_profile_id=default_profile_id(seed, now),
+        )
 
         def new_id() -> str:
             ws.id_counter += 1
             return make_ulid(seed, ws.id_counter, now)
 
-        app_model = App.model_validate({
-            "id": new_id(), "name": "External Invoicing", "created_at": now, "updated_at": now,
-            "description": "Simulated by tui-billing", **dict(app or {}),
-        })
+        app_model = App.model_validate(
+            {
+                "id": new_id(),
+                "name": "External Invoicing",
+                "created_at": now,
+                "updated_at": now,
+                "description": "Simulated by tui-billing",
+                **dict(app or {}),
+            }
+        )
         plans = seeding.make_plans(new_id)
         people, subscriptions = seeding.make_customers(seed, customers, now, plans, new_id)
         changes = [Put("meta", _dump(ws)), Put("app", _dump(app_model))]
-        changes += [Put(table, _dump(model)) for table, models in
-                    (("plans", plans), ("customers", people), ("subscriptions", subscriptions))
-                    for model in models]
+        changes += [
+            Put(table, _dump(model))
+            for table, models in (("plans", plans), ("customers", people), ("subscriptions", subscriptions))
+            for model in models
+        ]
         return cls(Repository.create(path, changes, force=force))
 
     def close(self) -> None:
@@ -185,8 +233,9 @@ class Service:
     def context(self) -> Context:
         """The lifecycle's view of now, for reads (previews never allocate numbers)."""
         app = self.app()
-        return Context(now=self.now(), draft_hook=app.enable_draft_sync_hook,
-                       issuing_hook=app.enable_issuing_sync_hook)
+        return Context(
+            now=self.now(), draft_hook=app.enable_draft_sync_hook, issuing_hook=app.enable_issuing_sync_hook
+        )
 
     def customers(self) -> list[Customer]:
         return [Customer.model_validate(doc) for doc in self.repository.rows("customers")]
@@ -194,7 +243,8 @@ class Service:
     def customer(self, key: str) -> Customer:
         """A customer by id or key (validating only that one: commands call this)."""
         doc = self.repository.get("customers", key) or next(
-            (row for row in self.repository.rows("customers") if row["key"] == key), None)
+            (row for row in self.repository.rows("customers") if row["key"] == key), None
+        )
         if doc is None:
             raise NotFound(f"no customer {key!r}; `tui-billing customers` lists them")
         return Customer.model_validate(doc)
@@ -235,21 +285,32 @@ class Service:
 
         Filters and orders the summaries; only the page's invoices are read (and those whose
         summary predates the fields lists filter on, written by an older version)."""
-        page = select((row if "created_at" in row else {**row, **self._invoice_of(row).summary()}
-                       for row in self.invoice_rows()), query)
+        page = select(
+            (
+                row if "created_at" in row else {**row, **self._invoice_of(row).summary()}
+                for row in self.invoice_rows()
+            ),
+            query,
+        )
         return page.total, [self._invoice_of(row) for row in page.rows]
 
     def _invoice_of(self, row: dict[str, Any]) -> Invoice:
         return Invoice.model_validate(self.repository.decode("invoices", row))
 
     def invoices(self, short: str | None = None) -> list[Invoice]:
-        return [self._invoice_of(row) for row in self.invoice_rows()
-                if short is None or row["status"].split(".", 1)[0] == short]
+        return [
+            self._invoice_of(row)
+            for row in self.invoice_rows()
+            if short is None or row["status"].split(".", 1)[0] == short
+        ]
 
     def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
         """Event envelopes without data, oldest first; optionally one invoice's."""
-        return [row for row in self.repository.rows("events")
-                if invoice_id is None or row["invoice_id"] == invoice_id]
+        return [
+            row
+            for row in self.repository.rows("events")
+            if invoice_id is None or row["invoice_id"] == invoice_id
+        ]
 
     def event(self, row: dict[str, Any]) -> Event:
         """The whole event (its data read from the payload file)."""
@@ -259,8 +320,9 @@ class Service:
         """The event log, oldest first; optionally one invoice's events."""
         return [self.event(row) for row in self.event_rows(invoice_id)]
 
-    def invoice_v1(self, invoice: Invoice, ctx: Context | None = None, *,
-                   expand_apps: bool = False) -> dict[str, Any]:
+    def invoice_v1(
+        self, invoice: Invoice, ctx: Context | None = None, *, expand_apps: bool = False
+    ) -> dict[str, Any]:
         """The v1 invoice; a list passes one ``context()`` for all its invoices.
         ``expand_apps``: ``workflow.apps`` as whole apps (as webhooks and
         ``expand=workflow.apps`` show them) instead of references."""
@@ -293,8 +355,11 @@ class Service:
         command itself would refuse with (names as in ``actions``)."""
         ctx = self.context()
         possible = self.actions(invoice)
-        reasons = {name: lifecycle.refusal(invoice, trigger, ctx)
-                   for name, trigger in _ACTION_TRIGGERS.items() if name not in possible}
+        reasons = {
+            name: lifecycle.refusal(invoice, trigger, ctx)
+            for name, trigger in _ACTION_TRIGGERS.items()
+            if name not in possible
+        }
         for callback in Callback:
             try:
                 lifecycle.check_callback(invoice, callback)
@@ -317,21 +382,45 @@ class Service:
         tx.commit()
         return tx.app
 
-    def update_app(self, *, name: str | None = None, description: str | None = None,
-                   labels: Mapping[str, str] | None = None) -> App:
+    def update_app(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> App:
         """Change the given settings; those left None stay as they are."""
-        changes = {k: v for k, v in (("name", name), ("description", description),
-                                      ("labels", dict(labels) if labels is not None else None))
-                   if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("name", name),
+                ("description", description),
+                ("labels", dict(labels) if labels is not None else None),
+            )
+            if v is not None
+        }
         return self._change_app(changes)
 
-    def replace_app(self, *, name: str, description: str | None, labels: Mapping[str, str] | None,
-                    draft_hook: bool, issuing_hook: bool) -> App:
+    def replace_app(
+        self,
+        *,
+        name: str,
+        description: str | None,
+        labels: Mapping[str, str] | None,
+        draft_hook: bool,
+        issuing_hook: bool,
+    ) -> App:
         """Replace the app's settings, as OpenMeter's app PUT does: a description or labels
         left out (None) are cleared. One command: one journal record."""
-        return self._change_app({"name": name, "description": description, "labels": dict(labels or {}),
-                                 "enable_draft_sync_hook": draft_hook,
-                                 "enable_issuing_sync_hook": issuing_hook})
+        return self._change_app(
+            {
+                "name": name,
+                "description": description,
+                "labels": dict(labels or {}),
+                "enable_draft_sync_hook": draft_hook,
+                "enable_issuing_sync_hook": issuing_hook,
+            }
+        )
 
     def _change_app(self, changes: Mapping[str, Any]) -> App:
         tx = _Tx(self)
@@ -342,12 +431,21 @@ class Service:
         tx.commit()
         return tx.app
 
-    def set_workflow(self, *, auto_advance: bool | None = None, draft_period: str | None = None,
-                     due_after: str | None = None, collection_interval: str | None = None) -> Workflow:
+    def set_workflow(
+        self,
+        *,
+        auto_advance: bool | None = None,
+        draft_period: str | None = None,
+        due_after: str | None = None,
+        collection_interval: str | None = None,
+    ) -> Workflow:
         """Change the workflow for invoices created from now on (each invoice keeps a snapshot)."""
         tx = _Tx(self)
-        for name, text in (("draft_period", draft_period), ("due_after", due_after),
-                           ("collection_interval", collection_interval)):
+        for name, text in (
+            ("draft_period", draft_period),
+            ("due_after", due_after),
+            ("collection_interval", collection_interval),
+        ):
             if text is not None:
                 setattr(tx.ws.workflow, name, parse_duration(text).iso())
         if auto_advance is not None:
@@ -374,8 +472,10 @@ class Service:
         plan = self.plan(customer.plan_id)
         now = tx.ws.now
         specs = list(lines) or self._plan_lines(tx, plan, customer)
-        subscription = next((row["id"] for row in self.repository.rows("subscriptions")
-                             if row["customer_id"] == customer.id), None)
+        subscription = next(
+            (row["id"] for row in self.repository.rows("subscriptions") if row["customer_id"] == customer.id),
+            None,
+        )
         invoice = self._new_invoice(tx, customer, plan, specs, add_months(now, -1), now, subscription)
         tx.commit()
         return invoice
@@ -400,19 +500,41 @@ class Service:
         quantity = seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
         return [FlatFee(plan.flat_fee_name, plan.flat_fee), Usage(plan.usage_name, quantity, plan.unit_price)]
 
-
-    def _new_invoice(self, tx: _Tx, customer: Customer, plan: Plan, specs: list[LineSpec],
-                     start: datetime, end: datetime, subscription_id: str | None) -> Invoice:
+    def _new_invoice(
+        self,
+        tx: _Tx,
+        customer: Customer,
+        plan: Plan,
+        specs: list[LineSpec],
+        start: datetime,
+        end: datetime,
+        subscription_id: str | None,
+    ) -> Invoice:
         now = tx.ws.now
         invoice = Invoice(
-            id=tx.new_id(), number="", status=Status.DRAFT_CREATED, currency=customer.currency,
-            customer=CustomerSnapshot(id=customer.id, key=customer.key, name=customer.name,
-                                      address=customer.address, subject_keys=[customer.key]),
-            supplier=tx.ws.supplier, subscription_id=subscription_id, plan_id=plan.id,
+            id=tx.new_id(),
+            number="",
+            status=Status.DRAFT_CREATED,
+            currency=customer.currency,
+            customer=CustomerSnapshot(
+                id=customer.id,
+                key=customer.key,
+                name=customer.name,
+                address=customer.address,
+                subject_keys=[customer.key],
+            ),
+            supplier=tx.ws.supplier,
+            subscription_id=subscription_id,
+            plan_id=plan.id,
             description=f"{plan.name} — {start.date().isoformat()} to {end.date().isoformat()}",
-            tax_rate=customer.tax_rate, period_from=start, period_to=end,
-            workflow=tx.ws.workflow.model_copy(), app_id=tx.app.id,
-            billing_profile_id=tx.ws.billing_profile_id, created_at=now, updated_at=now,
+            tax_rate=customer.tax_rate,
+            period_from=start,
+            period_to=end,
+            workflow=tx.ws.workflow.model_copy(),
+            app_id=tx.app.id,
+            billing_profile_id=tx.ws.billing_profile_id,
+            created_at=now,
+            updated_at=now,
         )
         invoice.number = tx.allocate_number(DRAFT, invoice)
         invoice.lines = [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]
@@ -425,9 +547,14 @@ class Service:
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------
-    def draft_synchronized(self, invoice_id: str, *, invoice_number: str | None = None,
-                           external_id: str | None = None,
-                           line_external_ids: Mapping[str, str] | None = None) -> Invoice:
+    def draft_synchronized(
+        self,
+        invoice_id: str,
+        *,
+        invoice_number: str | None = None,
+        external_id: str | None = None,
+        line_external_ids: Mapping[str, str] | None = None,
+    ) -> Invoice:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         lifecycle.check_callback(invoice, Callback.DRAFT_SYNCHRONIZED)
@@ -445,14 +572,21 @@ class Service:
             if line is not None:
                 line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
                 line.updated_at = tx.ws.now
-        tx.run(invoice, lambda outcome, ctx: lifecycle.acknowledge(
-            invoice, Callback.DRAFT_SYNCHRONIZED, ctx, outcome))
+        tx.run(
+            invoice,
+            lambda outcome, ctx: lifecycle.acknowledge(invoice, Callback.DRAFT_SYNCHRONIZED, ctx, outcome),
+        )
         tx.commit()
         return invoice
 
-    def issuing_synchronized(self, invoice_id: str, *, invoice_number: str | None = None,
-                             sent_to_customer_at: str | datetime | None = None,
-                             payment_external_id: str | None = None) -> Invoice:
+    def issuing_synchronized(
+        self,
+        invoice_id: str,
+        *,
+        invoice_number: str | None = None,
+        sent_to_customer_at: str | datetime | None = None,
+        payment_external_id: str | None = None,
+    ) -> Invoice:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         lifecycle.check_callback(invoice, Callback.ISSUING_SYNCHRONIZED)
@@ -460,13 +594,16 @@ class Service:
             invoice.number = _text(invoice_number, "invoice number")
         if sent_to_customer_at is not None:
             invoice.sent_to_customer_at = (
-                sent_to_customer_at if isinstance(sent_to_customer_at, datetime)
+                sent_to_customer_at
+                if isinstance(sent_to_customer_at, datetime)
                 else parse_rfc3339(sent_to_customer_at, "sent-to-customer time")
             )
         if payment_external_id is not None:
             invoice.external_payment_id = _text(payment_external_id, "payment external id")
-        tx.run(invoice, lambda outcome, ctx: lifecycle.acknowledge(
-            invoice, Callback.ISSUING_SYNCHRONIZED, ctx, outcome))
+        tx.run(
+            invoice,
+            lambda outcome, ctx: lifecycle.acknowledge(invoice, Callback.ISSUING_SYNCHRONIZED, ctx, outcome),
+        )
         tx.commit()
         return invoice
 
@@ -507,11 +644,20 @@ class Service:
         refused = _failure_refusal(invoice)
         if refused is not None:
             raise NotAllowed(refused)
-        invoice.validation_issues = [*invoice.validation_issues, ValidationIssue(
-            id=tx.new_id(), severity="critical", code="sync_failed", component=SYNC_COMPONENT,
-            message=_text(message, "failure message") if message else "the external invoicing system reported a sync failure",
-            created_at=tx.ws.now, updated_at=tx.ws.now,
-        )]
+        invoice.validation_issues = [
+            *invoice.validation_issues,
+            ValidationIssue(
+                id=tx.new_id(),
+                severity="critical",
+                code="sync_failed",
+                component=SYNC_COMPONENT,
+                message=_text(message, "failure message")
+                if message
+                else "the external invoicing system reported a sync failure",
+                created_at=tx.ws.now,
+                updated_at=tx.ws.now,
+            ),
+        ]
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.FAILED, ctx, outcome))
         tx.commit()
         return invoice
@@ -553,8 +699,7 @@ class Service:
                 outcome = tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome))
                 if outcome.changed:
                     report.advanced.append(invoice.id)
-            self._push_wait(due, invoice.id, invoice.status.value, invoice.collection_at,
-                            invoice.draft_until)
+            self._push_wait(due, invoice.id, invoice.status.value, invoice.collection_at, invoice.draft_until)
         tx.ws.now = end
         tx.puts += [Put("subscriptions", _dump(s)) for s in subscriptions.values()]
         tx.commit()
@@ -562,8 +707,10 @@ class Service:
 
     @staticmethod
     def _push_wait(due: list, invoice_id: str, status: str, collection_at: Any, draft_until: Any) -> None:
-        moment = {Status.DRAFT_WAITING_FOR_COLLECTION.value: collection_at,
-                  Status.DRAFT_WAITING_AUTO_APPROVAL.value: draft_until}.get(status)
+        moment = {
+            Status.DRAFT_WAITING_FOR_COLLECTION.value: collection_at,
+            Status.DRAFT_WAITING_AUTO_APPROVAL.value: draft_until,
+        }.get(status)
         if moment is not None:
             when = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
             heapq.heappush(due, (when, len(due), "invoice", invoice_id))
@@ -576,7 +723,9 @@ class Service:
         specs = self._plan_lines(tx, plan, customer, key=f"{subscription.id}:{rfc3339(start)}")
         invoice = self._new_invoice(tx, customer, plan, specs, start, end, subscription.id)
         subscription.period_start = end
-        subscription.period_end = add_months(subscription.started_at, _months_between(subscription.started_at, end) + 1)
+        subscription.period_end = add_months(
+            subscription.started_at, _months_between(subscription.started_at, end) + 1
+        )
         return invoice
 
 

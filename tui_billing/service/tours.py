@@ -77,8 +77,10 @@ def load(path: Path) -> Tour:
     for where, steps in (("setup step", tour.setup), ("step", tour.steps)):
         for number, step in enumerate(steps, start=1):
             if step.do is not None and step.do not in COMMANDS:
-                raise InvalidValue(f"tour {path}, {where} {number}: unknown command {step.do!r}; "
-                                   f"known: {', '.join(COMMANDS)}")
+                raise InvalidValue(
+                    f"tour {path}, {where} {number}: unknown command {step.do!r}; "
+                    f"known: {', '.join(COMMANDS)}"
+                )
     return tour
 
 
@@ -115,8 +117,14 @@ class TourPlayer:
         """A fresh workspace with the setup and steps 0..``through`` played."""
         self._builds += 1
         tour = self.tour
-        service = Service.create(self._directory / f"tour-{self._builds}.db", seed=tour.seed, now=tour.clock,
-                                 customers=tour.customers, app=tour.app, workflow=tour.workflow)
+        service = Service.create(
+            self._directory / f"tour-{self._builds}.db",
+            seed=tour.seed,
+            now=tour.clock,
+            customers=tour.customers,
+            app=tour.app,
+            workflow=tour.workflow,
+        )
         self.saved, self.results = {}, []
         try:
             for number, step in enumerate(tour.setup, start=1):
@@ -158,7 +166,7 @@ class TourPlayer:
         """The id of the invoice a ``$name`` reference names."""
         name = reference.removeprefix("$")
         if not reference.startswith("$") or name not in self.saved:
-            raise InvalidValue(f"{where}: highlight invoice {reference!r} names no invoice saved with \"as\"")
+            raise InvalidValue(f'{where}: highlight invoice {reference!r} names no invoice saved with "as"')
         return self.saved[name].id
 
     def close(self) -> None:

@@ -20,14 +20,14 @@ the HTTP calls and records each attempt through ``record_attempts``.
 
 import base64
 import binascii
-from bisect import bisect_left, bisect_right
-from operator import itemgetter
 import json
 import re
 import secrets
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -205,7 +205,9 @@ class Webhooks:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.repository = service.repository
-        if any(self.repository.row("channels", doc["id"]) is None for doc in self.repository.rows("webhooks")):
+        if any(
+            self.repository.row("channels", doc["id"]) is None for doc in self.repository.rows("webhooks")
+        ):
             self._migrate()
 
     def _migrate(self) -> None:
@@ -218,8 +220,11 @@ class Webhooks:
     # --- channels ----------------------------------------------------------------------------
     def channels(self, *, include_deleted: bool = False, include_disabled: bool = True) -> list[Channel]:
         found = [Channel.model_validate(doc) for doc in self.repository.rows("channels")]
-        return [c for c in found if (include_deleted or c.deleted_at is None)
-                and (include_disabled or not c.disabled)]
+        return [
+            c
+            for c in found
+            if (include_deleted or c.deleted_at is None) and (include_disabled or not c.disabled)
+        ]
 
     def channel(self, channel_id: str, *, include_deleted: bool = False) -> Channel:
         doc = self.repository.get("channels", _ulid(channel_id, "channel"))
@@ -227,28 +232,61 @@ class Webhooks:
             raise NotFound(f"no notification channel {channel_id!r}; `tui-billing webhooks list` lists them")
         return Channel.model_validate(doc)
 
-    def create_channel(self, *, name: str, url: str, custom_headers: Mapping[str, str] | None = None,
-                       signing_secret: str | None = None, disabled: bool = False,
-                       metadata: Mapping[str, str] | None = None) -> Channel:
+    def create_channel(
+        self,
+        *,
+        name: str,
+        url: str,
+        custom_headers: Mapping[str, str] | None = None,
+        signing_secret: str | None = None,
+        disabled: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Channel:
         tx = _Tx(self.service)
-        channel = self._channel(tx, tx.new_id(), None, name=name, url=url, custom_headers=custom_headers,
-                                signing_secret=signing_secret, disabled=disabled, metadata=metadata)
+        channel = self._channel(
+            tx,
+            tx.new_id(),
+            None,
+            name=name,
+            url=url,
+            custom_headers=custom_headers,
+            signing_secret=signing_secret,
+            disabled=disabled,
+            metadata=metadata,
+        )
         tx.puts.append(Put("channels", _dump(channel)))
         tx.commit()
         return channel
 
-    def update_channel(self, channel_id: str, *, name: str, url: str,
-                       custom_headers: Mapping[str, str] | None = None,
-                       signing_secret: str | None = None, disabled: bool = False,
-                       metadata: Mapping[str, str] | None = None) -> Channel:
+    def update_channel(
+        self,
+        channel_id: str,
+        *,
+        name: str,
+        url: str,
+        custom_headers: Mapping[str, str] | None = None,
+        signing_secret: str | None = None,
+        disabled: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Channel:
         """Replace a channel's settings; without a secret it keeps its own."""
         current = self.channel(channel_id)
         tx = _Tx(self.service)
-        channel = self._channel(tx, current.id, current, name=name, url=url, custom_headers=custom_headers,
-                                signing_secret=signing_secret, disabled=disabled, metadata=metadata)
+        channel = self._channel(
+            tx,
+            current.id,
+            current,
+            name=name,
+            url=url,
+            custom_headers=custom_headers,
+            signing_secret=signing_secret,
+            disabled=disabled,
+            metadata=metadata,
+        )
         tx.puts.append(Put("channels", _dump(channel)))
-        tx.puts += self._cancel(tx, lambda d: d.channel_id == channel.id and not channel.active,
-                                "the channel was disabled")
+        tx.puts += self._cancel(
+            tx, lambda d: d.channel_id == channel.id and not channel.active, "the channel was disabled"
+        )
         tx.commit()
         return channel
 
@@ -257,8 +295,10 @@ class Webhooks:
         channel = self.channel(channel_id)
         users = [r.name for r in self.rules() if channel.id in r.channels]
         if users:
-            raise NotAllowed(f"channel {channel.id} is used by rule(s) {', '.join(users)}: "
-                             "delete them or take the channel out of them first")
+            raise NotAllowed(
+                f"channel {channel.id} is used by rule(s) {', '.join(users)}: "
+                "delete them or take the channel out of them first"
+            )
         tx = _Tx(self.service)
         tx.puts += self._cancel(tx, lambda d: d.channel_id == channel.id, "the channel was deleted")
         channel.deleted_at = channel.updated_at = tx.ws.now
@@ -266,23 +306,41 @@ class Webhooks:
         tx.commit()
         return channel
 
-    def _channel(self, tx: _Tx, channel_id: str, current: Channel | None, *, name: str, url: str,
-                 custom_headers: Mapping[str, str] | None, signing_secret: str | None, disabled: bool,
-                 metadata: Mapping[str, str] | None) -> Channel:
+    def _channel(
+        self,
+        tx: _Tx,
+        channel_id: str,
+        current: Channel | None,
+        *,
+        name: str,
+        url: str,
+        custom_headers: Mapping[str, str] | None,
+        signing_secret: str | None,
+        disabled: bool,
+        metadata: Mapping[str, str] | None,
+    ) -> Channel:
         if signing_secret is not None:
             secret_key(signing_secret)
         return Channel(
-            id=channel_id, name=_name(name), url=_check_url(url),
+            id=channel_id,
+            name=_name(name),
+            url=_check_url(url),
             custom_headers=_check_headers(custom_headers or {}),
             signing_secret=signing_secret or (current.signing_secret if current else new_secret()),
-            disabled=disabled, metadata=dict(metadata) if metadata is not None else None,
-            created_at=current.created_at if current else tx.ws.now, updated_at=tx.ws.now)
+            disabled=disabled,
+            metadata=dict(metadata) if metadata is not None else None,
+            created_at=current.created_at if current else tx.ws.now,
+            updated_at=tx.ws.now,
+        )
 
     # --- rules -------------------------------------------------------------------------------
     def rules(self, *, include_deleted: bool = False, include_disabled: bool = True) -> list[Rule]:
         found = [Rule.model_validate(doc) for doc in self.repository.rows("rules")]
-        return [r for r in found if (include_deleted or r.deleted_at is None)
-                and (include_disabled or not r.disabled)]
+        return [
+            r
+            for r in found
+            if (include_deleted or r.deleted_at is None) and (include_disabled or not r.disabled)
+        ]
 
     def rule(self, rule_id: str, *, include_deleted: bool = False) -> Rule:
         doc = self.repository.get("rules", _ulid(rule_id, "rule"))
@@ -290,23 +348,54 @@ class Webhooks:
             raise NotFound(f"no notification rule {rule_id!r}; `tui-billing webhooks list` lists them")
         return Rule.model_validate(doc)
 
-    def create_rule(self, *, type: str, name: str, channels: Sequence[str], disabled: bool = False,
-                    metadata: Mapping[str, str] | None = None) -> Rule:
+    def create_rule(
+        self,
+        *,
+        type: str,
+        name: str,
+        channels: Sequence[str],
+        disabled: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Rule:
         tx = _Tx(self.service)
-        rule = self._rule(tx, tx.new_id(), None, type=type, name=name, channels=channels,
-                          disabled=disabled, metadata=metadata)
+        rule = self._rule(
+            tx,
+            tx.new_id(),
+            None,
+            type=type,
+            name=name,
+            channels=channels,
+            disabled=disabled,
+            metadata=metadata,
+        )
         tx.puts.append(Put("rules", _dump(rule)))
         tx.commit()
         return rule
 
-    def update_rule(self, rule_id: str, *, type: str, name: str, channels: Sequence[str],
-                    disabled: bool = False, metadata: Mapping[str, str] | None = None) -> Rule:
+    def update_rule(
+        self,
+        rule_id: str,
+        *,
+        type: str,
+        name: str,
+        channels: Sequence[str],
+        disabled: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Rule:
         current = self.rule(rule_id)
         if type != current.type:
             raise InvalidValue(f"a rule keeps its type: this one is {current.type}, not {type}")
         tx = _Tx(self.service)
-        rule = self._rule(tx, current.id, current, type=type, name=name, channels=channels,
-                          disabled=disabled, metadata=metadata)
+        rule = self._rule(
+            tx,
+            current.id,
+            current,
+            type=type,
+            name=name,
+            channels=channels,
+            disabled=disabled,
+            metadata=metadata,
+        )
         tx.puts.append(Put("rules", _dump(rule)))
         tx.commit()
         return rule
@@ -319,8 +408,18 @@ class Webhooks:
         tx.commit()
         return rule
 
-    def _rule(self, tx: _Tx, rule_id: str, current: Rule | None, *, type: str, name: str,
-              channels: Sequence[str], disabled: bool, metadata: Mapping[str, str] | None) -> Rule:
+    def _rule(
+        self,
+        tx: _Tx,
+        rule_id: str,
+        current: Rule | None,
+        *,
+        type: str,
+        name: str,
+        channels: Sequence[str],
+        disabled: bool,
+        metadata: Mapping[str, str] | None,
+    ) -> Rule:
         if type not in WEBHOOK_EVENTS:
             raise InvalidValue(f"unknown rule type {type!r}; use {' or '.join(WEBHOOK_EVENTS)}")
         ids = list(dict.fromkeys(_ulid(c, "channel") for c in channels))
@@ -331,10 +430,16 @@ class Webhooks:
         # A rule made active again starts from now, as a new rule would.
         resumed = current is None or not current.active
         return Rule(
-            id=rule_id, type=type, name=_name(name), disabled=disabled, channels=ids,  # type: ignore[arg-type]
+            id=rule_id,
+            type=type,
+            name=_name(name),
+            disabled=disabled,
+            channels=ids,  # type: ignore[arg-type]
             metadata=dict(metadata) if metadata is not None else None,
-            created_at=current.created_at if current else tx.ws.now, updated_at=tx.ws.now,
-            cursor=tx.ws.event_seq if resumed else current.cursor)  # type: ignore[union-attr]
+            created_at=current.created_at if current else tx.ws.now,
+            updated_at=tx.ws.now,
+            cursor=tx.ws.event_seq if resumed else current.cursor,
+        )  # type: ignore[union-attr]
 
     def test_rule(self, rule_id: str) -> Notification:
         """A test event of the rule's type, sent now to its enabled channels. Its invoice is
@@ -347,17 +452,25 @@ class Webhooks:
         invoice = self.service.invoice((kept or rows)[-1]["id"])
         tx = _Tx(self.service)
         notification = Notification(
-            id=tx.new_id(), type=rule.type, rule_id=rule.id, created_at=tx.ws.now, event_id=None,
-            event_seq=tx.ws.event_seq, invoice_id=invoice.id, invoice_number=invoice.number,
-            test_data=self.service.invoice_v1(invoice))
+            id=tx.new_id(),
+            type=rule.type,
+            rule_id=rule.id,
+            created_at=tx.ws.now,
+            event_id=None,
+            event_seq=tx.ws.event_seq,
+            invoice_id=invoice.id,
+            invoice_number=invoice.number,
+            test_data=self.service.invoice_v1(invoice),
+        )
         tx.puts.append(Put("notifications", _dump(notification)))
         tx.puts += [Put("deliveries", _dump(d)) for d in self._deliveries_for(notification, rule.channels, 0)]
         tx.commit()
         return notification
 
     # --- the CLI's and dashboard's shortcuts ---------------------------------------------------
-    def add(self, url: str, *, secret: str | None = None,
-            event_types: Sequence[str] = ()) -> tuple[Channel, list[Rule]]:
+    def add(
+        self, url: str, *, secret: str | None = None, event_types: Sequence[str] = ()
+    ) -> tuple[Channel, list[Rule]]:
         """A channel for ``url`` and one rule per event type (default both), in one commit."""
         types = list(dict.fromkeys(t.strip() for t in event_types if t.strip())) or list(WEBHOOK_EVENTS)
         unknown = [t for t in types if t not in WEBHOOK_EVENTS]
@@ -367,10 +480,29 @@ class Webhooks:
         if any(_same_url(c.url, url) for c in self.channels()):
             raise Conflict(f"a channel already sends to {url}; remove it first or use another URL")
         tx = _Tx(self.service)
-        channel = self._channel(tx, tx.new_id(), None, name=url[:256], url=url, custom_headers=None,
-                                signing_secret=secret, disabled=False, metadata=None)
-        rules = [Rule(id=tx.new_id(), type=t, name=f"{t} → {url}"[:256], channels=[channel.id],  # type: ignore[arg-type]
-                      created_at=tx.ws.now, updated_at=tx.ws.now, cursor=tx.ws.event_seq) for t in types]
+        channel = self._channel(
+            tx,
+            tx.new_id(),
+            None,
+            name=url[:256],
+            url=url,
+            custom_headers=None,
+            signing_secret=secret,
+            disabled=False,
+            metadata=None,
+        )
+        rules = [
+            Rule(
+                id=tx.new_id(),
+                type=t,
+                name=f"{t} → {url}"[:256],
+                channels=[channel.id],  # type: ignore[arg-type]
+                created_at=tx.ws.now,
+                updated_at=tx.ws.now,
+                cursor=tx.ws.event_seq,
+            )
+            for t in types
+        ]
         tx.puts += [Put("channels", _dump(channel))] + [Put("rules", _dump(r)) for r in rules]
         tx.commit()
         return channel, rules
@@ -404,19 +536,26 @@ class Webhooks:
         timestamp is parsed to sort, and ``from``/``to`` are found by bisection."""
         by_channel: set[str] = set()
         if query.channels:
-            by_channel = {row["notification_id"] for row in self.repository.rows("deliveries")
-                          if row.get("channel_id") in query.channels}
-        rows = sorted(self.repository.rows("notifications"),
-                      key=lambda row: (row["event_seq"], row["event_id"] is None))
+            by_channel = {
+                row["notification_id"]
+                for row in self.repository.rows("deliveries")
+                if row.get("channel_id") in query.channels
+            }
+        rows = sorted(
+            self.repository.rows("notifications"), key=lambda row: (row["event_seq"], row["event_id"] is None)
+        )
 
         def created(row: dict[str, Any]) -> datetime:
             return datetime.fromisoformat(row["created_at"])
 
         low = 0 if query.start is None else bisect_left(rows, query.start, key=created)
         high = len(rows) if query.end is None else bisect_right(rows, query.end, key=created)
-        found = [row for row in rows[low:high]
-                 if (not query.rules or row["rule_id"] in query.rules)
-                 and (not query.channels or row["id"] in by_channel)]
+        found = [
+            row
+            for row in rows[low:high]
+            if (not query.rules or row["rule_id"] in query.rules)
+            and (not query.channels or row["id"] in by_channel)
+        ]
         if query.order_by == "id":
             found.sort(key=itemgetter("id"))
         if query.descending:
@@ -436,10 +575,14 @@ class Webhooks:
         else:
             row = self.repository.row("events", notification.event_id or "")
             if row is None:
-                raise NotFound(f"the invoice event {notification.event_id} of notification event "
-                               f"{notification.id} is missing")
+                raise NotFound(
+                    f"the invoice event {notification.event_id} of notification event "
+                    f"{notification.id} is missing"
+                )
             data = self.service.event(row).data
-        return webhook_envelope(notification.id, notification.type, rfc3339(notification.created_at) or "", data)
+        return webhook_envelope(
+            notification.id, notification.type, rfc3339(notification.created_at) or "", data
+        )
 
     def resend(self, notification_id: str, channels: Sequence[str] = ()) -> list[Delivery]:
         """Send a notification event again, now, to the given channels of its rule (default
@@ -452,11 +595,16 @@ class Webhooks:
         targets = list(dict.fromkeys(channels)) or sent_to
         unknown = [c for c in targets if c not in sent_to]
         if unknown:
-            raise InvalidValue(f"notification event {notification.id} was not sent to channel "
-                               f"{', '.join(unknown)}; it went to {', '.join(sent_to)}")
+            raise InvalidValue(
+                f"notification event {notification.id} was not sent to channel "
+                f"{', '.join(unknown)}; it went to {', '.join(sent_to)}"
+            )
         tx = _Tx(self.service)
-        tx.puts += self._cancel(tx, lambda d: d.notification_id == notification.id and d.channel_id in targets,
-                                "superseded by a resend")
+        tx.puts += self._cancel(
+            tx,
+            lambda d: d.notification_id == notification.id and d.channel_id in targets,
+            "superseded by a resend",
+        )
         rounds = 1 + max((d.replay for d in previous), default=0)
         created = self._deliveries_for(notification, targets, rounds)
         if not created:
@@ -471,8 +619,10 @@ class Webhooks:
         if self.repository.row("notifications", ref) is not None:
             return self.resend(ref)
         if self.repository.row("events", ref) is None:
-            raise NotFound(f"no notification event or invoice event {ref!r}; "
-                           "`tui-billing webhooks deliveries` lists them")
+            raise NotFound(
+                f"no notification event or invoice event {ref!r}; "
+                "`tui-billing webhooks deliveries` lists them"
+            )
         ids = [row["id"] for row in self.repository.rows("notifications") if row["event_id"] == ref]
         if not ids:
             raise InvalidValue(f"invoice event {ref} was not sent to any channel (no rule wanted it)")
@@ -491,12 +641,18 @@ class Webhooks:
                 ids = {row["id"] for row in self.repository.rows("notifications") if row["event_id"] == ref}
             else:
                 raise NotFound(f"no notification event or invoice event {ref!r}")
-        return [Delivery.model_validate(row) for row in self.repository.rows("deliveries")
-                if "channel_id" in row and (ids is None or row["notification_id"] in ids)]
+        return [
+            Delivery.model_validate(row)
+            for row in self.repository.rows("deliveries")
+            if "channel_id" in row and (ids is None or row["notification_id"] in ids)
+        ]
 
     def pending(self) -> list[Delivery]:
-        return [Delivery.model_validate(row) for row in self.repository.rows("deliveries")
-                if row["status"] == "pending" and "channel_id" in row]
+        return [
+            Delivery.model_validate(row)
+            for row in self.repository.rows("deliveries")
+            if row["status"] == "pending" and "channel_id" in row
+        ]
 
     def body(self, delivery: Delivery) -> bytes:
         return _json_bytes(self.payload(self.notification(delivery.notification_id)))
@@ -515,12 +671,19 @@ class Webhooks:
             for rule in stale:
                 if row["seq"] > rule.cursor and row["type"] == rule.type:
                     if row["invoice_id"] not in numbers:
-                        numbers[row["invoice_id"]] = (self.repository.row("invoices", row["invoice_id"])
-                                                      or {}).get("number", "")
+                        numbers[row["invoice_id"]] = (
+                            self.repository.row("invoices", row["invoice_id"]) or {}
+                        ).get("number", "")
                     notification = Notification(
-                        id=tx.new_id(), type=rule.type, rule_id=rule.id, event_id=row["id"],
-                        event_seq=row["seq"], created_at=row["timestamp"], invoice_id=row["invoice_id"],
-                        invoice_number=numbers[row["invoice_id"]])
+                        id=tx.new_id(),
+                        type=rule.type,
+                        rule_id=rule.id,
+                        event_id=row["id"],
+                        event_seq=row["seq"],
+                        created_at=row["timestamp"],
+                        invoice_id=row["invoice_id"],
+                        invoice_number=numbers[row["invoice_id"]],
+                    )
                     tx.puts.append(Put("notifications", _dump(notification)))
                     created += self._deliveries_for(notification, rule.channels, 0)
         for rule in stale:
@@ -529,8 +692,9 @@ class Webhooks:
         tx.commit()
         return created
 
-    def record_attempts(self, results: Iterable[AttemptResult],
-                        schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE) -> list[Delivery]:
+    def record_attempts(
+        self, results: Iterable[AttemptResult], schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE
+    ) -> list[Delivery]:
         """Log attempts (one commit): a 2xx ends a delivery; a failure schedules the next
         retry from ``schedule``, or fails the delivery when the schedule is spent.
         Results for deliveries no longer pending (cancelled meanwhile) are dropped."""
@@ -547,11 +711,16 @@ class Webhooks:
                 next_at = result.at + timedelta(seconds=schedule[number - 1])
             else:
                 delivery.status = "failed"
-            delivery.attempts.append(Attempt(
-                number=number, at=result.at, status_code=result.status_code,
-                latency_ms=round(result.latency_ms, 1), response=result.response[:EXCERPT_CHARS],
-                next_retry_at=next_at,
-            ))
+            delivery.attempts.append(
+                Attempt(
+                    number=number,
+                    at=result.at,
+                    status_code=result.status_code,
+                    latency_ms=round(result.latency_ms, 1),
+                    response=result.response[:EXCERPT_CHARS],
+                    next_retry_at=next_at,
+                )
+            )
             delivery.next_attempt_at = next_at
             changed[delivery.id] = delivery
         if changed:
@@ -561,16 +730,27 @@ class Webhooks:
         return list(changed.values())
 
     # --- helpers -----------------------------------------------------------------------------
-    def _deliveries_for(self, notification: Notification, channel_ids: Iterable[str],
-                        replay: int) -> list[Delivery]:
+    def _deliveries_for(
+        self, notification: Notification, channel_ids: Iterable[str], replay: int
+    ) -> list[Delivery]:
         now = utcnow()
         suffix = f".r{replay}" if replay else ""
         active = {c.id for c in self.channels() if c.active}
-        return [Delivery(id=f"{notification.id}.{channel_id}{suffix}", notification_id=notification.id,
-                         channel_id=channel_id, event_seq=notification.event_seq,
-                         event_type=notification.type, invoice_id=notification.invoice_id,
-                         replay=replay, created_at=now, next_attempt_at=now)
-                for channel_id in channel_ids if channel_id in active]
+        return [
+            Delivery(
+                id=f"{notification.id}.{channel_id}{suffix}",
+                notification_id=notification.id,
+                channel_id=channel_id,
+                event_seq=notification.event_seq,
+                event_type=notification.type,
+                invoice_id=notification.invoice_id,
+                replay=replay,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for channel_id in channel_ids
+            if channel_id in active
+        ]
 
     def _cancel(self, tx: _Tx, which: Callable[[Delivery], bool], reason: str) -> list[Put]:
         cancelled = [d for d in self.pending() if which(d)]
@@ -596,8 +776,9 @@ LEGACY_INPUTS = ("webhooks", "channels", "deliveries", "events", "invoices")
 """The tables ``migrate_endpoints`` reads."""
 
 
-def migrate_endpoints(tables: Mapping[str, Sequence[dict[str, Any]]], new_id: Callable[[], str],
-                      now: datetime) -> list[Put]:
+def migrate_endpoints(
+    tables: Mapping[str, Sequence[dict[str, Any]]], new_id: Callable[[], str], now: datetime
+) -> list[Put]:
     """The changes that turn a workspace's webhook endpoints (the ``webhooks`` table of
     earlier versions) into channels and rules; empty when there is nothing to migrate.
 
@@ -618,14 +799,34 @@ def migrate_endpoints(tables: Mapping[str, Sequence[dict[str, Any]]], new_id: Ca
     for doc in legacy:
         wanted = [t for t in (doc.get("event_types") or WEBHOOK_EVENTS) if t in WEBHOOK_EVENTS]
         created = datetime.fromisoformat(doc["created_at"])
-        puts.append(Put("channels", _dump(Channel(
-            id=doc["id"], name=doc["url"][:256], url=doc["url"], signing_secret=doc["secret"],
-            created_at=created, updated_at=created, deleted_at=doc.get("removed_at")))))
+        puts.append(
+            Put(
+                "channels",
+                _dump(
+                    Channel(
+                        id=doc["id"],
+                        name=doc["url"][:256],
+                        url=doc["url"],
+                        signing_secret=doc["secret"],
+                        created_at=created,
+                        updated_at=created,
+                        deleted_at=doc.get("removed_at"),
+                    )
+                ),
+            )
+        )
         if doc.get("removed_at") is not None:
             continue
         for event_type in wanted:
-            rule = Rule(id=new_id(), type=event_type, name=f"{event_type} → {doc['url']}"[:256],  # type: ignore[arg-type]
-                        channels=[doc["id"]], created_at=created, updated_at=now, cursor=doc["cursor"])
+            rule = Rule(
+                id=new_id(),
+                type=event_type,
+                name=f"{event_type} → {doc['url']}"[:256],  # type: ignore[arg-type]
+                channels=[doc["id"]],
+                created_at=created,
+                updated_at=now,
+                cursor=doc["cursor"],
+            )
             rule_of[(doc["id"], event_type)] = rule.id
             puts.append(Put("rules", _dump(rule)))
     for row in tables["deliveries"]:
@@ -634,15 +835,35 @@ def migrate_endpoints(tables: Mapping[str, Sequence[dict[str, Any]]], new_id: Ca
         if row.get("status") != "pending" or rule_id is None or event is None:
             continue
         notification = Notification(
-            id=new_id(), type=event["type"], rule_id=rule_id, created_at=event["timestamp"],
-            event_id=event["id"], event_seq=event["seq"], invoice_id=event["invoice_id"],
-            invoice_number=numbers.get(event["invoice_id"], ""))
+            id=new_id(),
+            type=event["type"],
+            rule_id=rule_id,
+            created_at=event["timestamp"],
+            event_id=event["id"],
+            event_seq=event["seq"],
+            invoice_id=event["invoice_id"],
+            invoice_number=numbers.get(event["invoice_id"], ""),
+        )
         puts.append(Put("notifications", _dump(notification)))
-        puts.append(Put("deliveries", _dump(Delivery(
-            id=row["id"], notification_id=notification.id, channel_id=row["endpoint_id"],
-            event_seq=event["seq"], event_type=event["type"], invoice_id=event["invoice_id"],
-            replay=row.get("replay", 0), created_at=row["created_at"],
-            next_attempt_at=row["next_attempt_at"], attempts=row.get("attempts", [])))))
+        puts.append(
+            Put(
+                "deliveries",
+                _dump(
+                    Delivery(
+                        id=row["id"],
+                        notification_id=notification.id,
+                        channel_id=row["endpoint_id"],
+                        event_seq=event["seq"],
+                        event_type=event["type"],
+                        invoice_id=event["invoice_id"],
+                        replay=row.get("replay", 0),
+                        created_at=row["created_at"],
+                        next_attempt_at=row["next_attempt_at"],
+                        attempts=row.get("attempts", []),
+                    )
+                ),
+            )
+        )
     return puts
 
 
@@ -651,8 +872,14 @@ def _common(model: Channel | Rule) -> dict[str, Any]:
     shape: dict[str, Any] = {"createdAt": rfc3339(model.created_at), "updatedAt": rfc3339(model.updated_at)}
     if model.deleted_at is not None:
         shape["deletedAt"] = rfc3339(model.deleted_at)
-    shape.update({"id": model.id, "type": model.type if isinstance(model, Rule) else "WEBHOOK",
-                  "name": model.name, "disabled": model.disabled})
+    shape.update(
+        {
+            "id": model.id,
+            "type": model.type if isinstance(model, Rule) else "WEBHOOK",
+            "name": model.name,
+            "disabled": model.disabled,
+        }
+    )
     if model.metadata is not None:
         shape["metadata"] = model.metadata
     return shape
@@ -660,8 +887,12 @@ def _common(model: Channel | Rule) -> dict[str, Any]:
 
 def channel_json(channel: Channel) -> dict[str, Any]:
     """``NotificationChannelWebhook``."""
-    return {**_common(channel), "url": channel.url, "customHeaders": channel.custom_headers,
-            "signingSecret": channel.signing_secret}
+    return {
+        **_common(channel),
+        "url": channel.url,
+        "customHeaders": channel.custom_headers,
+        "signingSecret": channel.signing_secret,
+    }
 
 
 def rule_json(rule: Rule) -> dict[str, Any]:
@@ -712,8 +943,13 @@ def _check_url(url: str) -> str:
 def _same_url(a: str, b: str) -> bool:
     """Whether two checked URLs name the same endpoint (scheme and host are case-free)."""
     pa, pb = urlsplit(a), urlsplit(b)
-    return ((pa.scheme.lower(), pa.hostname, pa.port, pa.path or "/", pa.query)
-            == (pb.scheme.lower(), pb.hostname, pb.port, pb.path or "/", pb.query))
+    return (pa.scheme.lower(), pa.hostname, pa.port, pa.path or "/", pa.query) == (
+        pb.scheme.lower(),
+        pb.hostname,
+        pb.port,
+        pb.path or "/",
+        pb.query,
+    )
 
 
 def _check_headers(headers: Mapping[str, str]) -> dict[str, str]:

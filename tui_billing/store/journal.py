@@ -154,7 +154,7 @@ class Journal:
             raise StoreError(f"cannot read workspace {self.path}: {error.strerror}") from None
         view = memoryview(raw)
         bounds = _lines(raw)
-        names = self._check_header(raw[:bounds[0][1]] if bounds else raw)
+        names = self._check_header(raw[: bounds[0][1]] if bounds else raw)
         if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
         snapshot: dict[str, memoryview] = {}
@@ -162,21 +162,28 @@ class Journal:
             try:
                 snapshot[name] = _unframe(view[start:end])
             except ValueError:
-                raise StoreError(f"{self.path} is damaged at line {number} (its snapshot of "
-                                 f"{name}); it was left as it is") from None
+                raise StoreError(
+                    f"{self.path} is damaged at line {number} (its snapshot of {name}); it was left as it is"
+                ) from None
         self.snapshot_bytes = self._valid_length = bounds[len(names)][1] + 1
-        self.snapshot_id = zlib.crc32(b"".join(view[start:start + 8] for start, _ in bounds[1:1 + len(names)]))
+        self.snapshot_id = zlib.crc32(
+            b"".join(view[start : start + 8] for start, _ in bounds[1 : 1 + len(names)])
+        )
         records: list[list[Op]] = []
-        for index, (start, end) in enumerate(bounds[1 + len(names):]):
+        for index, (start, end) in enumerate(bounds[1 + len(names) :]):
             number = index + 2 + len(names)
             try:
                 record = parse(_unframe(view[start:end]))
             except ValueError:
-                raise StoreError(f"{self.path} is damaged at line {number} (a complete journal "
-                                 "record that fails its checksum or is not JSON); it was left as it is") from None
+                raise StoreError(
+                    f"{self.path} is damaged at line {number} (a complete journal "
+                    "record that fails its checksum or is not JSON); it was left as it is"
+                ) from None
             if not isinstance(record, list):
-                raise StoreError(f"{self.path} is damaged at line {number}: a journal record is "
-                                 "not a list of operations; it was left as it is")
+                raise StoreError(
+                    f"{self.path} is damaged at line {number}: a journal record is "
+                    "not a list of operations; it was left as it is"
+                )
             records.append(record)
             self._valid_length = end + 1
         self.journal_bytes = self._valid_length - self.snapshot_bytes
@@ -250,8 +257,10 @@ class Journal:
         beside, fsync, rename); on failure the old file stays as it was."""
         self.close()
         temporary = self.path.with_name(self.path.name + ".tmp")
-        header = json.dumps({"format": FORMAT, "schema_version": SCHEMA_VERSION,
-                             "tables": list(bodies)}).encode() + b"\n"
+        header = (
+            json.dumps({"format": FORMAT, "schema_version": SCHEMA_VERSION, "tables": list(bodies)}).encode()
+            + b"\n"
+        )
         checksums = [b"%08x" % zlib.crc32(body) for body in bodies.values()]
         try:
             temporary.unlink(missing_ok=True)  # a leftover of a killed run (or a planted link)

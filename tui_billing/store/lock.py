@@ -79,8 +79,9 @@ class WorkspaceLock:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise StoreError(f"workspace {self.workspace} is being changed by another tui-billing "
-                             "process; close it first") from None
+            raise StoreError(
+                f"workspace {self.workspace} is being changed by another tui-billing process; close it first"
+            ) from None
         self._fd = fd
 
     def record(self, snapshot_id: int, length: int) -> None:

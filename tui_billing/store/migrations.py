@@ -26,8 +26,11 @@ def _line_from_3(old: dict[str, Any], invoice: Invoice) -> Line:
     """A schema-3 line (one amount, type flat_fee or usage_based) priced and detailed as a
     new one would be; it keeps its id, description and external id."""
     unit_price = Decimal(old["unit_price"])
-    spec = (FlatFee(old["name"], unit_price) if old["type"] == "flat_fee"
-            else Usage(old["name"], Decimal(old["quantity"]), unit_price))
+    spec = (
+        FlatFee(old["name"], unit_price)
+        if old["type"] == "flat_fee"
+        else Usage(old["name"], Decimal(old["quantity"]), unit_price)
+    )
     line = priced_line(spec, invoice, old["id"], invoice.created_at)
     line.description, line.external_id = old.get("description"), old.get("external_id")
     return line
@@ -41,7 +44,9 @@ def _issue_from_3(old: dict[str, Any], invoice: dict[str, Any]) -> ValidationIss
     return ValidationIssue.found(invoice["id"], at, **fields)
 
 
-def _from_3(tables: dict[str, list[dict[str, Any]]], decode: Callable[[dict[str, Any]], dict[str, Any]]) -> list[Put]:
+def _from_3(
+    tables: dict[str, list[dict[str, Any]]], decode: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[Put]:
     """Schema 3 → 4: lines gain prices and detailed lines; invoices name their app and
     billing profile and the customer's subjects; validation issues get ULIDs and times."""
     meta = dict(tables["meta"][0])
@@ -53,8 +58,9 @@ def _from_3(tables: dict[str, list[dict[str, Any]]], decode: Callable[[dict[str,
         doc["customer"] = {**doc["customer"], "subject_keys": [doc["customer"]["key"]]}
         doc["validation_issues"] = [_issue_from_3(i, doc) for i in doc.get("validation_issues", [])]
         old_lines = doc.pop("lines", [])
-        invoice = Invoice.model_validate({**doc, "app_id": app["id"],
-                                          "billing_profile_id": meta["billing_profile_id"]})
+        invoice = Invoice.model_validate(
+            {**doc, "app_id": app["id"], "billing_profile_id": meta["billing_profile_id"]}
+        )
         invoice.lines = [_line_from_3(line, invoice) for line in old_lines]
         puts.append(("invoices", invoice.model_dump(mode="json"), invoice.summary()))
     return puts
@@ -64,11 +70,14 @@ UPGRADES: dict[int, Callable[..., list[Put]]] = {3: _from_3}
 """The upgrade from each older schema version to the next."""
 
 
-def upgrade(version: int, tables: dict[str, list[dict[str, Any]]],
-            decode: Callable[[dict[str, Any]], dict[str, Any]]) -> list[Put]:
+def upgrade(
+    version: int, tables: dict[str, list[dict[str, Any]]], decode: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[Put]:
     """The documents that change when a workspace of ``version`` is brought to the current one."""
     try:
         return UPGRADES[version](tables, decode)
     except (KeyError, IndexError, TypeError, ValueError, ValidationError) as error:
-        raise StoreError(f"cannot upgrade this workspace from schema version {version}: "
-                         f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
+        raise StoreError(
+            f"cannot upgrade this workspace from schema version {version}: "
+            f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        ) from None

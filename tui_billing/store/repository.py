@@ -36,8 +36,20 @@ from .journal import SCHEMA_VERSION, Journal, Op, StoreError, dumps, fsync_dir, 
 from .lock import WorkspaceLock
 from .payloads import PayloadFile, compress, decompress, pack, unpack
 
-TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events",
-          "webhooks", "deliveries", "channels", "rules", "notifications")
+TABLES = (
+    "meta",
+    "app",
+    "customers",
+    "plans",
+    "subscriptions",
+    "invoices",
+    "events",
+    "webhooks",
+    "deliveries",
+    "channels",
+    "rules",
+    "notifications",
+)
 COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 
@@ -112,8 +124,9 @@ class Put:
 class Repository:
     """Open with ``Repository.open(path)`` or ``Repository.create(path, changes)``; close when done."""
 
-    def __init__(self, path: Path, journal: Journal, lock: WorkspaceLock,
-                 snapshot: dict[str, memoryview]) -> None:
+    def __init__(
+        self, path: Path, journal: Journal, lock: WorkspaceLock, snapshot: dict[str, memoryview]
+    ) -> None:
         unknown = sorted(set(snapshot) - set(TABLES))
         if unknown:
             raise StoreError(f"{path} holds an unknown table {unknown[0]!r}; it was left as it is")
@@ -159,7 +172,8 @@ class Repository:
             repository.notices.append(
                 f"{path} ended in a torn record ({journal.torn_bytes} bytes of a command that "
                 "was interrupted before it was acknowledged); it was ignored and is cut off at "
-                "the next change")
+                "the next change"
+            )
         return repository
 
     @classmethod
@@ -234,8 +248,9 @@ class Repository:
             body = self._unparsed.pop(name, None)
             raw: dict[str, Any] = {} if body is None else parse(body)
             if not isinstance(raw, dict) or not all(
-                    key.isdigit() and isinstance(doc, dict) and isinstance(doc.get("id"), str)
-                    for key, doc in raw.items()):
+                key.isdigit() and isinstance(doc, dict) and isinstance(doc.get("id"), str)
+                for key, doc in raw.items()
+            ):
                 raise _damaged(self.path, f"its {name} table is not a table of documents")
             self._db.storage.read()[name] = raw
             self._index[name] = {doc["id"]: int(doc_id) for doc_id, doc in raw.items()}
@@ -306,9 +321,16 @@ class Repository:
 
     def _apply(self, ops: Iterable[Op]) -> None:
         for op in ops:
-            if not (isinstance(op, list) and len(op) == 4 and isinstance(op[1], str)
-                    and isinstance(op[2], str) and isinstance(op[3], dict)):
-                raise _damaged(self.path, f"a journal operation is not [kind, table, key, row]: {str(op)[:80]}")
+            if not (
+                isinstance(op, list)
+                and len(op) == 4
+                and isinstance(op[1], str)
+                and isinstance(op[2], str)
+                and isinstance(op[3], dict)
+            ):
+                raise _damaged(
+                    self.path, f"a journal operation is not [kind, table, key, row]: {str(op)[:80]}"
+                )
             kind, table_name, key = op[0], op[1], op[2]
             if kind != "put":
                 raise StoreError(f"{self.path} holds an unknown operation {kind!r}")
@@ -348,8 +370,10 @@ class Repository:
             self._apply([self._encode(Put(table, document, summary)) for table, document, summary in puts])
             self._journal.write_snapshot(self._snapshot())
         except OSError as error:
-            raise StoreError(f"cannot upgrade {self.path} from schema version {version}: "
-                             f"{error.strerror}; it was left as it is") from None
+            raise StoreError(
+                f"cannot upgrade {self.path} from schema version {version}: "
+                f"{error.strerror}; it was left as it is"
+            ) from None
 
     def _compact(self) -> None:
         """Rewrite the file as one fresh snapshot. Only an optimisation, done after a
@@ -374,7 +398,8 @@ def _check_not_truncated(path: Path, journal: Journal, lock: WorkspaceLock) -> N
             f"{path} is truncated: it held {length} bytes when last written and now holds "
             f"{journal.length + journal.torn_bytes}, so acknowledged commands are missing; it was "
             f"left as it is. Restore it from a copy, or if you put an older copy there on "
-            f"purpose, delete {lock.path} and open it again")
+            f"purpose, delete {lock.path} and open it again"
+        )
 
 
 def _check_replaceable(path: Path, force: bool) -> None:
@@ -385,8 +410,9 @@ def _check_replaceable(path: Path, force: bool) -> None:
         raise StoreError(f"{path} already exists; pass --force to replace it")
     payloads = payloads_path(path)
     if payloads.exists() and payloads.stat().st_size:
-        raise StoreError(f"{payloads} exists without its workspace {path.name}; move it away "
-                         "or pass --force to replace it")
+        raise StoreError(
+            f"{payloads} exists without its workspace {path.name}; move it away or pass --force to replace it"
+        )
 
 
 def _replace_with(document: dict[str, Any]) -> Callable[[dict[str, Any]], None]:

@@ -49,8 +49,11 @@ def operation(call: "ApiCall") -> str:
 @cache
 def binding_ids() -> dict[str, str]:
     """Every dashboard binding id (the keymap's keys) and its default keys."""
-    return {b.id: b.key for b in [*Dashboard.BINDINGS, *TourDashboard.TOUR_BINDINGS]
-            if isinstance(b, Binding) and b.id}
+    return {
+        b.id: b.key
+        for b in [*Dashboard.BINDINGS, *TourDashboard.TOUR_BINDINGS]
+        if isinstance(b, Binding) and b.id
+    }
 
 
 def check_keymap(keymap: Mapping[str, str]) -> None:
@@ -58,8 +61,10 @@ def check_keymap(keymap: Mapping[str, str]) -> None:
     known = binding_ids()
     for binding_id in keymap:
         if binding_id not in known:
-            raise InvalidValue(f"settings {settings.path()}: keymap.{binding_id}: no dashboard binding has "
-                               "this id (tui-billing config lists them)")
+            raise InvalidValue(
+                f"settings {settings.path()}: keymap.{binding_id}: no dashboard binding has "
+                "this id (tui-billing config lists them)"
+            )
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,16 @@ class BillingApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-billing"
 
-    def __init__(self, service: Service, *, theme: str | None = None, serve: ServeOptions | None = None,
-                 first_start: bool = False, tour: tours.TourPlayer | None = None,
-                 keymap: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        theme: str | None = None,
+        serve: ServeOptions | None = None,
+        first_start: bool = False,
+        tour: tours.TourPlayer | None = None,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
         """``first_start``: the workspace was just created (the dashboard says where).
         ``tour``: play this tour (on its own workspace, ``service``) and end with it.
         ``keymap``: binding id → keys, rebinding the dashboard's keys (the settings file's)."""
@@ -94,7 +106,9 @@ class BillingApp(App[None]):
         self.theme = DEFAULT_THEME
         if theme:
             if theme not in self.available_themes:
-                raise InvalidValue(f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}")
+                raise InvalidValue(
+                    f"no theme {theme!r}; try one of {', '.join(sorted(self.available_themes))}"
+                )
             self.theme = theme
         self.serve = serve
         self.integration: "Integration | None" = None
@@ -111,8 +125,12 @@ class BillingApp(App[None]):
         self.dashboard = Dashboard(self.service) if self.tour is None else TourDashboard(self.tour)
         await self.push_screen(self.dashboard)
         if self.first_start:
-            self.notify(f"{self.service.repository.path}: everything you do is saved there "
-                        "(--db PATH or $TUI_BILLING_DB picks another)", title="New demo workspace", timeout=15)
+            self.notify(
+                f"{self.service.repository.path}: everything you do is saved there "
+                "(--db PATH or $TUI_BILLING_DB picks another)",
+                title="New demo workspace",
+                timeout=15,
+            )
         if self.serve is not None:
             await self._start_integration(self.serve)
 
@@ -121,9 +139,14 @@ class BillingApp(App[None]):
 
         try:
             self.integration = await start_integration(
-                self.service, host=options.host, port=options.port, token=options.token,
+                self.service,
+                host=options.host,
+                port=options.port,
+                token=options.token,
                 callback_response=options.callback_response,  # type: ignore[arg-type]
-                on_change=self._changed_outside, on_call=self._called)
+                on_change=self._changed_outside,
+                on_call=self._called,
+            )
         except OSError as error:
             # The errno's own words ("Address already in use"): aiohttp's message is too long.
             why = f"{options.host}:{options.port}: {os.strerror(error.errno) if error.errno else error}"
@@ -209,19 +232,28 @@ class BillingApp(App[None]):
         set-clipboard on, the text also goes to tmux's paste buffer."""
         self.copy_to_clipboard(text)
         if not os.environ.get("TMUX"):
-            self.notify(f"{what} sent to the terminal's clipboard (OSC 52; a terminal without it "
-                        "ignores it)", title="Copied")
+            self.notify(
+                f"{what} sent to the terminal's clipboard (OSC 52; a terminal without it ignores it)",
+                title="Copied",
+            )
             return
         try:
-            subprocess.run(["tmux", "load-buffer", "-"], input=text.encode(), check=True,
-                           capture_output=True, timeout=5)
+            subprocess.run(
+                ["tmux", "load-buffer", "-"], input=text.encode(), check=True, capture_output=True, timeout=5
+            )
         except (OSError, subprocess.SubprocessError) as error:
-            self.notify(f"inside tmux, which did not take the copy ({error}): {what} reaches your "
-                        "clipboard only with tmux's set-clipboard on", title="Maybe not copied",
-                        severity="warning")
+            self.notify(
+                f"inside tmux, which did not take the copy ({error}): {what} reaches your "
+                "clipboard only with tmux's set-clipboard on",
+                title="Maybe not copied",
+                severity="warning",
+            )
             return
-        self.notify(f"{what} copied to tmux's paste buffer (prefix ] pastes it; your clipboard "
-                    "too if tmux's set-clipboard is on)", title="Copied")
+        self.notify(
+            f"{what} copied to tmux's paste buffer (prefix ] pastes it; your clipboard "
+            "too if tmux's set-clipboard is on)",
+            title="Copied",
+        )
 
     # --- the demo itself: guided tours, reset -------------------------------------------------
     def choose_tour(self) -> None:
@@ -255,9 +287,11 @@ class BillingApp(App[None]):
 
     def confirm_reset(self) -> None:
         """Ask, then rebuild the workspace from the packaged demo scenario."""
+
         async def confirmed(yes: bool | None) -> None:
             if yes:
                 await self.reset_demo()
+
         self.push_screen(ConfirmReset(self.service.repository.path), confirmed)
 
     async def reset_demo(self) -> None:
@@ -297,8 +331,12 @@ class BillingApp(App[None]):
                 screen.player.close()
         self.exit()
 
-    async def run_action(self, action: "str | ActionParseResult", default_namespace: DOMNode | None = None,
-                         namespaces: Mapping[str, DOMNode] | None = None) -> bool:
+    async def run_action(
+        self,
+        action: "str | ActionParseResult",
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
         """A dashboard action that is not possible now (its key dimmed) says why instead
         of doing nothing; from a key, the palette or a click alike."""
         if isinstance(default_namespace, Dashboard) and isinstance(action, str):
@@ -316,7 +354,13 @@ class BillingApp(App[None]):
             for binding in screen.BINDINGS:
                 if not isinstance(binding, Binding) or binding.action.startswith("app."):
                     continue
-                keys = " ".join(self.get_key_display(Binding(k.strip(), "")) for k in self.keys_of(binding).split(","))
+                keys = " ".join(
+                    self.get_key_display(Binding(k.strip(), "")) for k in self.keys_of(binding).split(",")
+                )
                 refusal = screen.refusal(binding.action.split("(", 1)[0])
-                help_text = f"key {keys}" + (f" · not possible now: {refusal.splitlines()[0]}" if refusal else "")
-                yield SystemCommand(binding.description, help_text, lambda a=binding.action: screen.run_action(a))
+                help_text = f"key {keys}" + (
+                    f" · not possible now: {refusal.splitlines()[0]}" if refusal else ""
+                )
+                yield SystemCommand(
+                    binding.description, help_text, lambda a=binding.action: screen.run_action(a)
+                )

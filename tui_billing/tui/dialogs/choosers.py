@@ -27,7 +27,7 @@ class PaymentChooser(Dialog[str]):
         choices.append(("authorized", "authorize"))
         for trigger, action in choices:
             target = self.actions.get(action)
-            note = (f"→ {target.value}" if target else f"not allowed in {self.invoice.status.value}")
+            note = f"→ {target.value}" if target else f"not allowed in {self.invoice.status.value}"
             label = "authorized (simulator)" if trigger == "authorized" else trigger  # fits its column
             options.append(Option(f"{label:<22} {note}", id=trigger, disabled=target is None))
         yield OptionList(*options, id="payment-options")
@@ -61,8 +61,13 @@ class CustomerChooser(Dialog[str]):
         self.plans = plans
 
     def fields(self) -> ComposeResult:
-        yield OptionList(*[Option(f"{c.name} · {c.currency} · {self.plans.get(c.plan_id, '')}", id=c.key)
-                           for c in self.customers], id="customer-options")
+        yield OptionList(
+            *[
+                Option(f"{c.name} · {c.currency} · {self.plans.get(c.plan_id, '')}", id=c.key)
+                for c in self.customers
+            ],
+            id="customer-options",
+        )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
@@ -78,7 +83,10 @@ class ConfirmDelete(Dialog[bool]):
 
     TITLE_TEXT = "Delete invoice?"
     HINT = "y: delete · esc/n: keep it"
-    BINDINGS = [Binding("y", "submit", "Delete", id="confirm.yes"), Binding("n", "cancel", "Keep", id="confirm.no")]
+    BINDINGS = [
+        Binding("y", "submit", "Delete", id="confirm.yes"),
+        Binding("n", "cancel", "Keep", id="confirm.no"),
+    ]
 
     def __init__(self, invoice: Invoice) -> None:
         super().__init__()

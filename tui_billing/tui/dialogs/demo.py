@@ -37,15 +37,19 @@ class ConfirmReset(Dialog[bool]):
 
     TITLE_TEXT = "Reset the demo workspace?"
     HINT = "y: reset · esc/n: keep it"
-    BINDINGS = [Binding("y", "submit", "Reset", id="confirm.yes"), Binding("n", "cancel", "Keep", id="confirm.no")]
+    BINDINGS = [
+        Binding("y", "submit", "Reset", id="confirm.yes"),
+        Binding("n", "cancel", "Keep", id="confirm.no"),
+    ]
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
 
     def fields(self) -> ComposeResult:
-        yield Static(f"{self.path} will be rebuilt from the packaged demo scenario; "
-                     "everything done in it is lost.")
+        yield Static(
+            f"{self.path} will be rebuilt from the packaged demo scenario; everything done in it is lost."
+        )
 
     def action_submit(self) -> None:
         self.dismiss(True)

@@ -30,18 +30,30 @@ class DraftSyncForm(Dialog[dict[str, Any]]):
 
     def fields(self) -> ComposeResult:
         suffix = self.invoice.id[-6:].lower()
-        yield from _field("Invoice number (empty: keep " + self.invoice.number + ")",
-                          f"ERP-{self.invoice.period_to:%Y}-{suffix.upper()}", "number")
+        yield from _field(
+            "Invoice number (empty: keep " + self.invoice.number + ")",
+            f"ERP-{self.invoice.period_to:%Y}-{suffix.upper()}",
+            "number",
+        )
         yield from _field("External invoicing id", f"erp_inv_{suffix}", "external-id")
         for index, line in enumerate(self.invoice.lines):
-            yield from _field(f"External id of line “{line.name}”", f"erp_line_{line.id[-6:].lower()}",
-                              f"line-{index}")
+            yield from _field(
+                f"External id of line “{line.name}”", f"erp_line_{line.id[-6:].lower()}", f"line-{index}"
+            )
 
     def action_submit(self) -> None:
-        lines = {line.id: ext for index, line in enumerate(self.invoice.lines)
-                 if (ext := self.value(f"line-{index}"))}
-        self.dismiss({"invoice_number": self.value("number"), "external_id": self.value("external-id"),
-                      "line_external_ids": lines})
+        lines = {
+            line.id: ext
+            for index, line in enumerate(self.invoice.lines)
+            if (ext := self.value(f"line-{index}"))
+        }
+        self.dismiss(
+            {
+                "invoice_number": self.value("number"),
+                "external_id": self.value("external-id"),
+                "line_external_ids": lines,
+            }
+        )
 
 
 class IssuingSyncForm(Dialog[dict[str, Any]]):
@@ -57,7 +69,9 @@ class IssuingSyncForm(Dialog[dict[str, Any]]):
     def fields(self) -> ComposeResult:
         number = self.invoice.number.replace("DRAFT-", "INV-", 1)
         yield from _field("Invoice number (empty: keep " + self.invoice.number + ")", number, "number")
-        yield from _field("Sent to customer at (RFC 3339, empty: not sent)", rfc3339(self.now) or "", "sent-at")
+        yield from _field(
+            "Sent to customer at (RFC 3339, empty: not sent)", rfc3339(self.now) or "", "sent-at"
+        )
         yield from _field("Payment external id", f"pi_{self.invoice.id[-10:].lower()}", "payment-id")
 
     def action_submit(self) -> None:
@@ -67,8 +81,13 @@ class IssuingSyncForm(Dialog[dict[str, Any]]):
         except InvalidValue as error:
             self.fail(str(error))
             return
-        self.dismiss({"invoice_number": self.value("number"), "sent_to_customer_at": sent_at,
-                      "payment_external_id": self.value("payment-id")})
+        self.dismiss(
+            {
+                "invoice_number": self.value("number"),
+                "sent_to_customer_at": sent_at,
+                "payment_external_id": self.value("payment-id"),
+            }
+        )
 
 
 class FailureForm(Dialog[str]):
@@ -93,7 +112,9 @@ class ClockForm(Dialog[str]):
     TITLE_TEXT = "Advance the simulated clock"
 
     def fields(self) -> ComposeResult:
-        yield from _field("Duration: 1h, 3d, 1w, 1mo, 1y or ISO-8601 (PT30M, P1D, P1M, P1Y)", "1h", "duration")
+        yield from _field(
+            "Duration: 1h, 3d, 1w, 1mo, 1y or ISO-8601 (PT30M, P1D, P1M, P1Y)", "1h", "duration"
+        )
 
     def action_submit(self) -> None:
         text = self.value("duration") or ""
@@ -126,7 +147,9 @@ class WorkflowForm(Dialog[dict[str, Any]]):
             yield Label("auto-advance (off: drafts wait for approval)")
         yield from _field("Draft period (ISO-8601)", self.workflow.draft_period, "draft-period")
         yield from _field("Due after (ISO-8601)", self.workflow.due_after, "due-after")
-        yield from _field("Collection interval (ISO-8601)", self.workflow.collection_interval, "collection-interval")
+        yield from _field(
+            "Collection interval (ISO-8601)", self.workflow.collection_interval, "collection-interval"
+        )
 
     def action_submit(self) -> None:
         values: dict[str, Any] = {"auto_advance": self.query_one("#auto-advance", Switch).value}
@@ -147,8 +170,12 @@ class EndpointForm(Dialog[dict[str, Any]]):
 
     def fields(self) -> ComposeResult:
         yield from _field("URL", "http://127.0.0.1:9000/webhooks", "url")
-        yield from _field("Rules for event types, comma-separated (empty: both)", "",
-                          "events", placeholder="invoice.created,invoice.updated")
+        yield from _field(
+            "Rules for event types, comma-separated (empty: both)",
+            "",
+            "events",
+            placeholder="invoice.created,invoice.updated",
+        )
 
     def action_submit(self) -> None:
         url = self.value("url")

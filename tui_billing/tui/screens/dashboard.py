@@ -34,8 +34,15 @@ from .event_log import EventLog, event_columns
 # Dashboard action → the service actions (from ``Service.actions``) that make it possible.
 NEEDS: dict[str, tuple[str, ...]] = {
     "sync": ("draft_synchronized", "issuing_synchronized"),
-    "payment": ("payment:paid", "payment:payment_failed", "payment:payment_uncollectible",
-                "payment:payment_overdue", "payment:action_required", "payment:void", "authorize"),
+    "payment": (
+        "payment:paid",
+        "payment:payment_failed",
+        "payment:payment_uncollectible",
+        "payment:payment_overdue",
+        "payment:action_required",
+        "payment:void",
+        "authorize",
+    ),
     "approve": ("approve",),
     "retry": ("retry",),
     "advance": ("advance",),
@@ -44,8 +51,17 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "fail": ("fail",),
 }
 # Service action → the key that fires it, for the detail pane's "Available now".
-ACTION_KEYS = {"draft_synchronized": "s", "issuing_synchronized": "s", "approve": "a", "retry": "r",
-               "advance": "n", "collect": "C", "delete": "x", "fail": "f", "authorize": "p"}
+ACTION_KEYS = {
+    "draft_synchronized": "s",
+    "issuing_synchronized": "s",
+    "approve": "a",
+    "retry": "r",
+    "advance": "n",
+    "collect": "C",
+    "delete": "x",
+    "fail": "f",
+    "authorize": "p",
+}
 
 
 def _status_cell(row: Row) -> str:
@@ -86,10 +102,30 @@ class Dashboard(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
         # Tab has two stops, the list and the preview's tabs; from the tabs these scroll
         # the preview (the list's own keys move its cursor first).
-        Binding("down,j", "scroll_preview(1)", "Scroll the preview down (from its tabs)", id="preview.down", show=False),
-        Binding("up,k", "scroll_preview(-1)", "Scroll the preview up (from its tabs)", id="preview.up", show=False),
-        Binding("pagedown", "scroll_preview(1, True)", "Page the preview down (from its tabs)", id="preview.page_down", show=False),
-        Binding("pageup", "scroll_preview(-1, True)", "Page the preview up (from its tabs)", id="preview.page_up", show=False),
+        Binding(
+            "down,j",
+            "scroll_preview(1)",
+            "Scroll the preview down (from its tabs)",
+            id="preview.down",
+            show=False,
+        ),
+        Binding(
+            "up,k", "scroll_preview(-1)", "Scroll the preview up (from its tabs)", id="preview.up", show=False
+        ),
+        Binding(
+            "pagedown",
+            "scroll_preview(1, True)",
+            "Page the preview down (from its tabs)",
+            id="preview.page_down",
+            show=False,
+        ),
+        Binding(
+            "pageup",
+            "scroll_preview(-1, True)",
+            "Page the preview up (from its tabs)",
+            id="preview.page_up",
+            show=False,
+        ),
     ]
 
     lane: reactive[int] = reactive(0, init=False)
@@ -154,8 +190,11 @@ class Dashboard(Screen[None]):
     # --- data flows down ---------------------------------------------------------------------
     def _past_due(self, row: Row) -> bool:
         due = row["due_at"]
-        return bool(due) and row["status"].split(".", 1)[0] in ("issued", "payment_processing", "overdue") \
+        return (
+            bool(due)
+            and row["status"].split(".", 1)[0] in ("issued", "payment_processing", "overdue")
             and due < self._now_text
+        )
 
     def reload(self, follow: str | None = None) -> None:
         """Re-read the workspace; ``follow`` an invoice into the pane it now rests in."""
@@ -175,8 +214,13 @@ class Dashboard(Screen[None]):
                     self._kept.add(follow)
         self.query_one(LaneBar).active = self.lane
         app = self.service.app()
-        api = (Content.styled(self.api_status, "bold $accent") if self.api_status
-               else Content.styled(f"✖ {self.api_problem}", "bold $error") if self.api_problem else Content(""))
+        api = (
+            Content.styled(self.api_status, "bold $accent")
+            if self.api_status
+            else Content.styled(f"✖ {self.api_problem}", "bold $error")
+            if self.api_problem
+            else Content("")
+        )
         self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, api)
         self._fill_list(select=follow or (self.selected.id if self.selected else None))
         if self.is_current:  # else on_screen_resume fills it
@@ -198,14 +242,21 @@ class Dashboard(Screen[None]):
         """Whether the filter shows ``row``: what was typed is in its number, customer or
         id, or the filter showed it when a command moved it (a new number keeps it shown)."""
         needle = self.filter_text.lower()
-        return (not needle or row["id"] in self._kept or needle in row["number"].lower()
-                or needle in row["customer_name"].lower() or needle in row["id"].lower())
+        return (
+            not needle
+            or row["id"] in self._kept
+            or needle in row["number"].lower()
+            or needle in row["customer_name"].lower()
+            or needle in row["id"].lower()
+        )
 
     def _fill_list(self, select: str | None = None) -> None:
         """List the active lane's invoices (as of the last reload) that match the filter;
         the panes count what the filter shows."""
-        shown = {key: [r for r in rows if self._matches(r)] if self.filter_text else rows
-                 for key, rows in self._lanes.items()}
+        shown = {
+            key: [r for r in rows if self._matches(r)] if self.filter_text else rows
+            for key, rows in self._lanes.items()
+        }
         self.query_one(LaneBar).counts = {key: len(rows) for key, rows in shown.items()}
         self.query_one("#invoices", RowList).set_rows(shown[LANES[self.lane].key], select=select)
         self.show(self.query_one("#invoices", RowList).current)
@@ -236,8 +287,11 @@ class Dashboard(Screen[None]):
         self._shown_row = dict(row) if row else None
         self.actions = self.service.actions(invoice) if invoice else {}
         now = self.service.now()
-        keyed = {name: (self._shown_key(ACTION_KEYS.get(name.split(":")[0], "p")), target) for name, target in self.actions.items()
-                 if name != "edit"}
+        keyed = {
+            name: (self._shown_key(ACTION_KEYS.get(name.split(":")[0], "p")), target)
+            for name, target in self.actions.items()
+            if name != "edit"
+        }
         self.query_one(InvoiceDetail).show(invoice, keyed, now)
         self._stale_tabs = {"tab-generated", "tab-v1", "tab-events"}
         self._fill_tab(self.query_one(TabbedContent).active)
@@ -261,21 +315,35 @@ class Dashboard(Screen[None]):
         elif tab == "tab-generated":
             payload, emitted = self.service.invoice_generated(invoice)
             errors = schemas.invoice_generated_errors(payload)
-            mark = (Content.styled("✔ schema valid", "bold $success") if not errors
-                    else Content.styled("✖ schema invalid: " + "; ".join(errors), "bold $error"))
-            state = (Content.styled("emitted", "$text-muted") if emitted
-                     else Content.styled("not emitted yet: what issuing would emit", "bold $warning"))
+            mark = (
+                Content.styled("✔ schema valid", "bold $success")
+                if not errors
+                else Content.styled("✖ schema invalid: " + "; ".join(errors), "bold $error")
+            )
+            state = (
+                Content.styled("emitted", "$text-muted")
+                if emitted
+                else Content.styled("not emitted yet: what issuing would emit", "bold $warning")
+            )
             view.show(payload, Content(" · ").join([mark, state]))
         elif tab == "tab-v1":
-            view.show(self.service.invoice_v1(invoice), Content.styled("GET /api/v1/billing/invoices/" + invoice.id, "$text-muted"))
+            view.show(
+                self.service.invoice_v1(invoice),
+                Content.styled("GET /api/v1/billing/invoices/" + invoice.id, "$text-muted"),
+            )
         else:
             try:
                 webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
             except StoreError as error:  # a damaged payload file: say so, keep the dashboard
                 view.show(None, Content.styled(str(error), "bold $error"))
                 return
-            view.show([envelope(e) for e in webhook_events], Content.styled(
-                f"{len(webhook_events)} webhook events, newest first (e: the whole event log)", "$text-muted"))
+            view.show(
+                [envelope(e) for e in webhook_events],
+                Content.styled(
+                    f"{len(webhook_events)} webhook events, newest first (e: the whole event log)",
+                    "$text-muted",
+                ),
+            )
 
     # --- what is possible now --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -300,7 +368,9 @@ class Dashboard(Screen[None]):
 
     def explain(self, action: str) -> None:
         """Say why a dimmed key does nothing (the key bar dims it; this is what it means)."""
-        binding = next((b for b in self.BINDINGS if isinstance(b, Binding) and b.action.split("(", 1)[0] == action), None)
+        binding = next(
+            (b for b in self.BINDINGS if isinstance(b, Binding) and b.action.split("(", 1)[0] == action), None
+        )
         title = f"{binding.description}: not possible now" if binding else "Not possible now"
         self.notify(self.refusal(action) or "", title=title, severity="warning")
 
@@ -319,22 +389,35 @@ class Dashboard(Screen[None]):
         app = self.service.app()
         if which == "draft":
             on = not app.enable_draft_sync_hook
-            self.run_command(f"Draft sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(draft=on))
+            self.run_command(
+                f"Draft sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(draft=on)
+            )
         else:
             on = not app.enable_issuing_sync_hook
-            self.run_command(f"Issuing sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(issuing=on))
+            self.run_command(
+                f"Issuing sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(issuing=on)
+            )
 
     def action_sync(self) -> None:
         invoice_id = self._selected_id()
         if "draft_synchronized" in self.actions:
+
             def draft(values: dict[str, Any] | None) -> None:
                 if values is not None:
-                    self.run_command("Draft synchronized", lambda: self.service.draft_synchronized(invoice_id, **values))
+                    self.run_command(
+                        "Draft synchronized", lambda: self.service.draft_synchronized(invoice_id, **values)
+                    )
+
             self.app.push_screen(DraftSyncForm(self.selected), draft)  # type: ignore[arg-type]
         else:
+
             def issuing(values: dict[str, Any] | None) -> None:
                 if values is not None:
-                    self.run_command("Issuing synchronized", lambda: self.service.issuing_synchronized(invoice_id, **values))
+                    self.run_command(
+                        "Issuing synchronized",
+                        lambda: self.service.issuing_synchronized(invoice_id, **values),
+                    )
+
             self.app.push_screen(IssuingSyncForm(self.selected, self.service.now()), issuing)  # type: ignore[arg-type]
 
     def action_payment(self) -> None:
@@ -344,7 +427,10 @@ class Dashboard(Screen[None]):
             if trigger == "authorized":
                 self.run_command("Payment authorized", lambda: self.service.authorize_payment(invoice_id))
             elif trigger is not None:
-                self.run_command(f"Payment {trigger}", lambda: self.service.payment_status(invoice_id, trigger))
+                self.run_command(
+                    f"Payment {trigger}", lambda: self.service.payment_status(invoice_id, trigger)
+                )
+
         self.app.push_screen(PaymentChooser(self.selected, self.actions), report)  # type: ignore[arg-type]
 
     def action_approve(self) -> None:
@@ -368,7 +454,10 @@ class Dashboard(Screen[None]):
 
         def confirmed(simulate_failure: bool | None) -> None:
             if simulate_failure is not None:
-                self.run_command("Deleted", lambda: self.service.delete(invoice_id, simulate_failure=simulate_failure))
+                self.run_command(
+                    "Deleted", lambda: self.service.delete(invoice_id, simulate_failure=simulate_failure)
+                )
+
         self.app.push_screen(ConfirmDelete(self.selected), confirmed)  # type: ignore[arg-type]
 
     def action_fail(self) -> None:
@@ -376,7 +465,10 @@ class Dashboard(Screen[None]):
 
         def report(message: str | None) -> None:
             if message is not None:
-                self.run_command("Sync failure reported", lambda: self.service.report_failure(invoice_id, message))
+                self.run_command(
+                    "Sync failure reported", lambda: self.service.report_failure(invoice_id, message)
+                )
+
         self.app.push_screen(FailureForm(), report)
 
     def action_new_invoice(self) -> None:
@@ -385,18 +477,23 @@ class Dashboard(Screen[None]):
         def create(key: str | None) -> None:
             if key is not None:
                 self.run_command("Invoice created", lambda: self.service.create_invoice(key))
+
         self.app.push_screen(CustomerChooser(self.service.customers(), plans), create)
 
     def action_clock(self) -> None:
         def advance(duration: str | None) -> None:
             if duration is not None:
                 self.run_command(f"Clock +{duration}", lambda: self.service.advance_clock(duration))
+
         self.app.push_screen(ClockForm(), advance)
 
     def action_workflow(self) -> None:
         def save(values: dict[str, Any] | None) -> None:
             if values is not None:
-                self.run_command("Workflow saved for new invoices", lambda: self.service.set_workflow(**values))
+                self.run_command(
+                    "Workflow saved for new invoices", lambda: self.service.set_workflow(**values)
+                )
+
         self.app.push_screen(WorkflowForm(self.service.workspace().workflow), save)
 
     def action_event_log(self) -> None:
@@ -404,6 +501,7 @@ class Dashboard(Screen[None]):
 
     def action_integration(self) -> None:
         from .integration import Integration
+
         self.app.push_screen(Integration(self.service))
 
     def action_tour(self) -> None:
@@ -414,15 +512,20 @@ class Dashboard(Screen[None]):
 
     def action_help(self) -> None:
         from .help import Help
+
         keys_of = self.app.keys_of  # type: ignore[attr-defined]  # the keymap may rebind them
-        self.app.push_screen(Help([replace(b, key=keys_of(b)) if isinstance(b, Binding) else b for b in self.BINDINGS]))
+        self.app.push_screen(
+            Help([replace(b, key=keys_of(b)) if isinstance(b, Binding) else b for b in self.BINDINGS])
+        )
 
     def action_scroll_preview(self, direction: int, page: bool = False) -> None:
         pane = self.query_one(TabbedContent).active_pane
         if pane is not None:
             view = pane.query_one(VerticalScroll)
-            view.scroll_relative(y=direction * (max(view.scrollable_content_region.height - 1, 1) if page else 1),
-                                 animate=False)
+            view.scroll_relative(
+                y=direction * (max(view.scrollable_content_region.height - 1, 1) if page else 1),
+                animate=False,
+            )
 
     def action_lane(self, delta: int) -> None:
         self.lane = (self.lane + delta) % len(LANES)
@@ -453,5 +556,7 @@ class Dashboard(Screen[None]):
         if active not in ("tab-generated", "tab-events"):
             active = "tab-v1"  # from the detail tab, y copies the invoice JSON
         self._fill_tab(active)
-        self.app.copy_text(self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,  # type: ignore[attr-defined]
-                           "JSON")
+        self.app.copy_text(
+            self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,  # type: ignore[attr-defined]
+            "JSON",
+        )

@@ -62,8 +62,12 @@ class EventLog(Screen[None]):
         except StoreError as error:  # a damaged payload file: say so, keep the log
             payload.show(None, Content.styled(str(error), "bold $error"))
             return
-        kind = "InvoiceGenerated domain event (payload)" if not full.is_webhook else "webhook event (envelope)"
-        payload.show(full.data if not full.is_webhook else envelope(full), Content.styled(kind, "$text-muted"))
+        kind = (
+            "InvoiceGenerated domain event (payload)" if not full.is_webhook else "webhook event (envelope)"
+        )
+        payload.show(
+            full.data if not full.is_webhook else envelope(full), Content.styled(kind, "$text-muted")
+        )
 
     def action_copy_json(self) -> None:
         self.app.copy_to_clipboard(self.query_one(JsonView).text)

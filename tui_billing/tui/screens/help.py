@@ -21,8 +21,12 @@ NOTES = """\
 
 def _panes() -> Content:
     """Each pane and the states an invoice rests in there, by their full names."""
-    panes = [Content.assemble((lane.title, "bold"), f" ({', '.join(resting_in(lane))})")
-             if resting_in(lane) != [lane.key] else Content.styled(lane.title, "bold") for lane in LANES]
+    panes = [
+        Content.assemble((lane.title, "bold"), f" ({', '.join(resting_in(lane))})")
+        if resting_in(lane) != [lane.key]
+        else Content.styled(lane.title, "bold")
+        for lane in LANES
+    ]
     return Content.assemble(("Panes", "bold $accent"), "  ", Content(" · ").join(panes))
 
 
@@ -37,12 +41,19 @@ class Help(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(Content.styled("Keys", "bold $accent"))
             for binding in self.bindings:
-                keys = ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+                keys = ", ".join(
+                    self.app.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(",")
+                )
                 yield Static(Content.assemble((f"{keys:<18}", "bold"), binding.description))
-            yield Static(Content.assemble(("ctrl+p            ", "bold"), "command palette: every action by name"))
+            yield Static(
+                Content.assemble(("ctrl+p            ", "bold"), "command palette: every action by name")
+            )
             yield Static(Content.assemble(("tab               ", "bold"), "move focus: list ⇄ preview tabs"))
             yield Static(Content.assemble(("↑↓ j k pgup pgdn  ", "bold"), "move in a list"))
-            yield Static(Content.assemble(("dimmed keys       ", "bold"),
-                                          "not possible for this invoice now: press one to read why"))
+            yield Static(
+                Content.assemble(
+                    ("dimmed keys       ", "bold"), "not possible for this invoice now: press one to read why"
+                )
+            )
             yield Static(Content("\n").join([_panes(), Content.from_markup(NOTES)]), id="help-notes")
             yield Static(Content.styled("esc, ? or q closes this help", "$text-muted"))

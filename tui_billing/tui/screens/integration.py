@@ -19,9 +19,15 @@ from ..widgets.row_list import Column, ListHeader, Row, RowList
 
 
 def _call_row(call: Any) -> Row:
-    return {"id": f"{call.at.isoformat()}{call.path}", "time": rfc3339(call.at)[11:19],  # type: ignore[index]
-            "call": f"{call.method} {call.path}", "status": str(call.status),
-            "ms": f"{call.duration_ms:.1f}", "refused": call.status >= 400, "detail": call.detail}
+    return {
+        "id": f"{call.at.isoformat()}{call.path}",
+        "time": rfc3339(call.at)[11:19],  # type: ignore[index]
+        "call": f"{call.method} {call.path}",
+        "status": str(call.status),
+        "ms": f"{call.duration_ms:.1f}",
+        "refused": call.status >= 400,
+        "detail": call.detail,
+    }
 
 
 class Integration(Screen[None]):
@@ -40,15 +46,20 @@ class Integration(Screen[None]):
         self.webhooks = Webhooks(service)
 
     def compose(self) -> ComposeResult:
-        calls = [Column("Time", lambda r: r["time"], 8), Column("Call", lambda r: r["call"]),
-                 Column("Code", lambda r: r["status"], 4, right=True, alert=lambda r: r["refused"]),
-                 Column("ms", lambda r: r["ms"], 6, right=True)]
-        deliveries = [Column("Event", lambda r: r["event_type"], 17),
-                      Column("Invoice", lambda r: r["number"], 15),
-                      Column("Status", lambda r: r["status"], 9, alert=lambda r: r["status"] == "failed"),
-                      Column("Tries", lambda r: str(len(r["attempts"])), 5, right=True),
-                      Column("Last", lambda r: r["last"], 4, right=True),
-                      Column("Endpoint", lambda r: r["url"])]
+        calls = [
+            Column("Time", lambda r: r["time"], 8),
+            Column("Call", lambda r: r["call"]),
+            Column("Code", lambda r: r["status"], 4, right=True, alert=lambda r: r["refused"]),
+            Column("ms", lambda r: r["ms"], 6, right=True),
+        ]
+        deliveries = [
+            Column("Event", lambda r: r["event_type"], 17),
+            Column("Invoice", lambda r: r["number"], 15),
+            Column("Status", lambda r: r["status"], 9, alert=lambda r: r["status"] == "failed"),
+            Column("Tries", lambda r: str(len(r["attempts"])), 5, right=True),
+            Column("Last", lambda r: r["last"], 4, right=True),
+            Column("Endpoint", lambda r: r["url"]),
+        ]
         yield Static(id="integration-status")
         with Container(id="integration-body"):
             with Vertical(id="integration-lists"):
@@ -72,13 +83,19 @@ class Integration(Screen[None]):
         if integration is not None:
             status = Content.assemble(("● ", "$success"), (self.app.api_status(), "bold"))  # type: ignore[attr-defined]
         else:
-            status = Content.assemble(("○ ", "$text-muted"), "API not running: start the dashboard with "
-                                      "--serve, or run `tui-billing serve`. Workspace callback answer: ",
-                                      ("200 + invoice" if mode == "invoice" else "204", "bold"))
+            status = Content.assemble(
+                ("○ ", "$text-muted"),
+                "API not running: start the dashboard with "
+                "--serve, or run `tui-billing serve`. Workspace callback answer: ",
+                ("200 + invoice" if mode == "invoice" else "204", "bold"),
+            )
         lines = [status] + [
-            Content(f"  channel {c.id}  {c.url}{'  (disabled)' if c.disabled else ''}  rules: "
-                    f"{', '.join(r.type for r in rules if c.id in r.channels and r.active) or 'none'}")
-            for c in channels]
+            Content(
+                f"  channel {c.id}  {c.url}{'  (disabled)' if c.disabled else ''}  rules: "
+                f"{', '.join(r.type for r in rules if c.id in r.channels and r.active) or 'none'}"
+            )
+            for c in channels
+        ]
         if not channels:
             lines.append(Content.styled("  no webhook channels: + adds one", "$text-muted"))
         self.query_one("#integration-status", Static).update(Content("\n").join(lines))
@@ -89,9 +106,14 @@ class Integration(Screen[None]):
         rows = []
         for delivery in reversed(self.webhooks.deliveries()):
             last = delivery.attempts[-1] if delivery.attempts else None
-            rows.append({**delivery.model_dump(mode="json"), "url": urls.get(delivery.channel_id, "?"),
-                         "number": numbers.get(delivery.invoice_id, delivery.invoice_id),
-                         "last": str(last.status_code or "—") if last else ""})
+            rows.append(
+                {
+                    **delivery.model_dump(mode="json"),
+                    "url": urls.get(delivery.channel_id, "?"),
+                    "number": numbers.get(delivery.invoice_id, delivery.invoice_id),
+                    "last": str(last.status_code or "—") if last else "",
+                }
+            )
         table = self.query_one("#deliveries", RowList)
         table.set_rows(rows, select=table.current["id"] if table.current else None)
 
@@ -100,12 +122,26 @@ class Integration(Screen[None]):
         if event.row is None:
             detail.show(None)
         elif event.row_list.id == "calls":
-            detail.show({k: event.row[k] for k in ("call", "status", "ms", "detail")},
-                        Content.styled("API call", "$text-muted"))
+            detail.show(
+                {k: event.row[k] for k in ("call", "status", "ms", "detail")},
+                Content.styled("API call", "$text-muted"),
+            )
         else:
-            detail.show({k: event.row[k] for k in ("id", "notification_id", "event_type", "status", "url",
-                                                    "next_attempt_at", "attempts")},
-                        Content.styled("delivery and its attempts (R resends the event)", "$text-muted"))
+            detail.show(
+                {
+                    k: event.row[k]
+                    for k in (
+                        "id",
+                        "notification_id",
+                        "event_type",
+                        "status",
+                        "url",
+                        "next_attempt_at",
+                        "attempts",
+                    )
+                },
+                Content.styled("delivery and its attempts (R resends the event)", "$text-muted"),
+            )
 
     def _run(self, done: str, command: Any) -> None:
         ok, _ = self.app.run_command(done, command)  # type: ignore[attr-defined]
@@ -115,14 +151,19 @@ class Integration(Screen[None]):
     def action_add_endpoint(self) -> None:
         def add(values: dict[str, Any] | None) -> None:
             if values is not None:
-                self._run(f"Channel added: {values['url']}", lambda: self.webhooks.add(
-                    values["url"], event_types=values["event_types"]))
+                self._run(
+                    f"Channel added: {values['url']}",
+                    lambda: self.webhooks.add(values["url"], event_types=values["event_types"]),
+                )
+
         self.app.push_screen(EndpointForm(), add)
 
     def action_remove_endpoint(self) -> None:
         row = self.query_one("#deliveries", RowList).current
         channels = self.webhooks.channels()
-        target = next((c for c in channels if row and c.id == row["channel_id"]), channels[-1] if channels else None)
+        target = next(
+            (c for c in channels if row and c.id == row["channel_id"]), channels[-1] if channels else None
+        )
         if target is None:
             self.notify("There is no webhook channel to remove.", title="Refused", severity="error")
             return
@@ -133,14 +174,20 @@ class Integration(Screen[None]):
         if row is None:
             self.notify("Select a delivery to resend its event.", title="Refused", severity="error")
             return
-        self._run("Event queued again (same webhook id)", lambda: self.webhooks.resend(row["notification_id"]))
+        self._run(
+            "Event queued again (same webhook id)", lambda: self.webhooks.resend(row["notification_id"])
+        )
 
     def action_toggle_mode(self) -> None:
         integration = getattr(self.app, "integration", None)
-        current = integration.api.callback_response if integration else self.service.workspace().callback_response
+        current = (
+            integration.api.callback_response if integration else self.service.workspace().callback_response
+        )
         mode = "no_content" if current == "invoice" else "invoice"
         if integration is not None:
             integration.api.callback_override = None  # the workspace setting rules from now on
-        self._run(f"Callbacks now answer {'204' if mode == 'no_content' else '200 with the invoice'}",
-                  lambda: self.service.set_callback_response(mode))
+        self._run(
+            f"Callbacks now answer {'204' if mode == 'no_content' else '200 with the invoice'}",
+            lambda: self.service.set_callback_response(mode),
+        )
         self.app.dashboard.api_status = self.app.api_status()  # type: ignore[attr-defined]

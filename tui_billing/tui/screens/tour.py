@@ -89,20 +89,39 @@ class TourDashboard(Dashboard):
             self.query_one("#preview", TabbedContent).active = f"tab-{highlight.tab}"
         tour = self.player.tour
         lines = [
-            Content.assemble(("Tour ", "bold $accent"), (tour.title, "bold"), "  ",
-                             (progress(self.player.position, len(tour.steps)), "$accent"),
-                             ("  → next · ← back · esc ends", "$text-muted")),
+            Content.assemble(
+                ("Tour ", "bold $accent"),
+                (tour.title, "bold"),
+                "  ",
+                (progress(self.player.position, len(tour.steps)), "$accent"),
+                ("  → next · ← back · esc ends", "$text-muted"),
+            ),
             Content(step.caption),
         ]
         if step.do is not None:
-            lines.append(Content.assemble(("ran ", "$text-muted"), (step.do, "bold"), " ",
-                                          outcome(self.player.results[-1])))
+            lines.append(
+                Content.assemble(
+                    ("ran ", "$text-muted"), (step.do, "bold"), " ", outcome(self.player.results[-1])
+                )
+            )
         if highlight.keys:  # named by their default keys; shown as the keymap binds them
-            described = {key: b.description for b in Dashboard.BINDINGS if isinstance(b, Binding)
-                         for key in b.key.split(",")}
-            lines.append(Content.assemble(("keys ", "$text-muted"), *[
-                Content.assemble((f" {self._shown_key(key)} ", "bold reverse"), f" {described.get(key, '')}  ")
-                for key in highlight.keys]))
+            described = {
+                key: b.description
+                for b in Dashboard.BINDINGS
+                if isinstance(b, Binding)
+                for key in b.key.split(",")
+            }
+            lines.append(
+                Content.assemble(
+                    ("keys ", "$text-muted"),
+                    *[
+                        Content.assemble(
+                            (f" {self._shown_key(key)} ", "bold reverse"), f" {described.get(key, '')}  "
+                        )
+                        for key in highlight.keys
+                    ],
+                )
+            )
         if highlight.signature and invoice_id:
             lines.extend(self._signature(invoice_id))
         self.query_one("#tour-panel", Static).update(Content("\n").join(lines))
@@ -115,12 +134,23 @@ class TourDashboard(Dashboard):
             return []
         event = sent[-1]
         body = json.dumps(envelope(event), separators=(",", ":"), ensure_ascii=False).encode()
-        headers = signed_headers(self.player.tour.webhook_secret, event.id, int(event.timestamp.timestamp()), body)
-        return [Content.assemble(("signed ", "$text-muted"), (event.type, "bold"),
-                                 (f" with {self.player.tour.webhook_secret}", "$text-muted")),
-                Content.assemble(("  webhook-id ", "$text-muted"), headers["webhook-id"],
-                                 ("  webhook-timestamp ", "$text-muted"), headers["webhook-timestamp"]),
-                Content.assemble(("  webhook-signature ", "$text-muted"), headers["webhook-signature"])]
+        headers = signed_headers(
+            self.player.tour.webhook_secret, event.id, int(event.timestamp.timestamp()), body
+        )
+        return [
+            Content.assemble(
+                ("signed ", "$text-muted"),
+                (event.type, "bold"),
+                (f" with {self.player.tour.webhook_secret}", "$text-muted"),
+            ),
+            Content.assemble(
+                ("  webhook-id ", "$text-muted"),
+                headers["webhook-id"],
+                ("  webhook-timestamp ", "$text-muted"),
+                headers["webhook-timestamp"],
+            ),
+            Content.assemble(("  webhook-signature ", "$text-muted"), headers["webhook-signature"]),
+        ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return None if action in self.NOT_IN_TOUR else super().check_action(action, parameters)
@@ -137,8 +167,7 @@ class TourDashboard(Dashboard):
             self.notify(f"{error} (← rebuilds the tour's workspace)", title="Refused", severity="error")
             return
         if not moved:
-            self.notify("the last step: esc ends the tour" if delta > 0 else "the first step",
-                        title="Tour")
+            self.notify("the last step: esc ends the tour" if delta > 0 else "the first step", title="Tour")
             return
         self.show_step()
 

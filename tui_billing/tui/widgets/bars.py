@@ -59,12 +59,16 @@ class AppBar(Widget):
         key = self.app.key_for  # type: ignore[attr-defined]  # as the keymap may rebind them
         parts = [
             Content.assemble((app.name, "bold"), " ", (f"● {app.status}", status_style)),
-            Content.assemble((f"[{key('clock.advance')}] clock ", "$text-muted"),
-                             ((rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent")),
+            Content.assemble(
+                (f"[{key('clock.advance')}] clock ", "$text-muted"),
+                ((rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent"),
+            ),
             _switch("draft hook", key("hooks.draft"), app.enable_draft_sync_hook),
             _switch("issuing hook", key("hooks.issuing"), app.enable_issuing_sync_hook),
-            Content.assemble((f"[{key('workflow.edit')}] ", "$text-muted"),
-                             f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}"),
+            Content.assemble(
+                (f"[{key('workflow.edit')}] ", "$text-muted"),
+                f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}",
+            ),
         ]
         if extra.cell_length:
             parts.append(extra)
@@ -86,6 +90,10 @@ class LaneBar(Widget):
         for index, lane in enumerate(LANES):
             title = lane.title if self.size.width >= 100 or len(lane.title) < 10 else lane.title.split()[0]
             label = f" {title} {self.counts.get(lane.key, 0)} "
-            style = "bold reverse $accent" if index == self.active else ("$text" if self.counts.get(lane.key) else "$text-muted")
+            style = (
+                "bold reverse $accent"
+                if index == self.active
+                else ("$text" if self.counts.get(lane.key) else "$text-muted")
+            )
             cells.append(Content.styled(label, style))
         return Content(" ").join(cells)

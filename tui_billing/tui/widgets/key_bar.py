@@ -33,8 +33,12 @@ class KeyBar(Widget):
             seen.add(binding.action)
             key = self.app.get_key_display(binding)
             style = "" if enabled else "dim"
-            items.append(Content.assemble((f" {key} ", f"bold $footer-key-foreground {style}"),
-                                          (binding.description, f"$footer-description-foreground {style}")))
+            items.append(
+                Content.assemble(
+                    (f" {key} ", f"bold $footer-key-foreground {style}"),
+                    (binding.description, f"$footer-description-foreground {style}"),
+                )
+            )
         return items
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:

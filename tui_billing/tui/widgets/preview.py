@@ -35,7 +35,9 @@ class InvoiceDetail(VerticalScroll, can_focus=False):
     def show(self, invoice: Invoice | None, actions: dict[str, tuple[str, Status]], now: datetime) -> None:
         """``actions``: service action name → (key, resulting state)."""
         self.query_one("#detail-body", Static).update(
-            self._content(invoice, actions, now) if invoice else Content.styled("No invoice selected.", "$text-muted")
+            self._content(invoice, actions, now)
+            if invoice
+            else Content.styled("No invoice selected.", "$text-muted")
         )
 
     @staticmethod
@@ -47,30 +49,57 @@ class InvoiceDetail(VerticalScroll, can_focus=False):
             lines.append(Content.styled(text, "bold $accent"))
 
         def field(label: str, value: str | Content, style: str = "") -> None:
-            lines.append(Content.assemble((f"{label:<11}", "$text-muted"), (value, style) if isinstance(value, str) else value))
+            lines.append(
+                Content.assemble(
+                    (f"{label:<11}", "$text-muted"), (value, style) if isinstance(value, str) else value
+                )
+            )
 
         failed = invoice.status.is_failed
-        lines.append(Content.assemble((invoice.number, "bold"), "  ",
-                                      (invoice.status.value, "bold $error" if failed else "bold $success")))
+        lines.append(
+            Content.assemble(
+                (invoice.number, "bold"),
+                "  ",
+                (invoice.status.value, "bold $error" if failed else "bold $success"),
+            )
+        )
         lines.append(Content.styled(invoice.id, "$text-muted"))
         # What can be done comes first: it must show without scrolling, even at 80×24.
         heading("Available now")
         if actions:
             for name, (key, target) in actions.items():
-                lines.append(Content.assemble("  ", (f"[{key}]", "bold $accent"), f" {name} → {target.value}"))
+                lines.append(
+                    Content.assemble("  ", (f"[{key}]", "bold $accent"), f" {name} → {target.value}")
+                )
         else:
             lines.append(Content.styled("  nothing: this is an end state", "$text-muted"))
         field("customer", f"{invoice.customer.name} · {invoice.currency} · tax {invoice.tax_rate * 100:.2f}%")
         field("period", f"{invoice.period_from.date()} → {invoice.period_to.date()}")
-        field("totals", f"{totals.amount} + tax {totals.taxes_total} = {totals.total} {invoice.currency}", "bold")
+        field(
+            "totals",
+            f"{totals.amount} + tax {totals.taxes_total} = {totals.total} {invoice.currency}",
+            "bold",
+        )
         if invoice.external_invoicing_id or invoice.external_payment_id:
-            field("external", f"invoicing {invoice.external_invoicing_id or '-'} · payment {invoice.external_payment_id or '-'}")
-        for label, moment in (("created", invoice.created_at), ("collect at", invoice.collection_at),
-                              ("draft til", invoice.draft_until), ("issued", invoice.issued_at),
-                              ("due", invoice.due_at), ("sent", invoice.sent_to_customer_at),
-                              ("deleted", invoice.deleted_at)):
+            field(
+                "external",
+                f"invoicing {invoice.external_invoicing_id or '-'} · payment {invoice.external_payment_id or '-'}",
+            )
+        for label, moment in (
+            ("created", invoice.created_at),
+            ("collect at", invoice.collection_at),
+            ("draft til", invoice.draft_until),
+            ("issued", invoice.issued_at),
+            ("due", invoice.due_at),
+            ("sent", invoice.sent_to_customer_at),
+            ("deleted", invoice.deleted_at),
+        ):
             if moment is not None:
-                late = label == "due" and moment < now and invoice.status.short in ("payment_processing", "overdue", "issued")
+                late = (
+                    label == "due"
+                    and moment < now
+                    and invoice.status.short in ("payment_processing", "overdue", "issued")
+                )
                 field(label, _when(moment) + (" (past due)" if late else ""), "bold $error" if late else "")
         heading("Lines")
         for line in invoice.lines:
@@ -90,9 +119,13 @@ class InvoiceDetail(VerticalScroll, can_focus=False):
                 lines.append(Content.assemble("  ", (f"{issue.severity}: ", f"bold {style}"), issue.message))
         heading("History")
         for entry in invoice.history:
-            lines.append(Content.assemble(
-                (f"  {_when(entry.at)[11:]} ", "$text-muted"),
-                f"{entry.source.value} → {entry.target.value} ", (f"({entry.trigger})", "$text-muted")))
+            lines.append(
+                Content.assemble(
+                    (f"  {_when(entry.at)[11:]} ", "$text-muted"),
+                    f"{entry.source.value} → {entry.target.value} ",
+                    (f"({entry.trigger})", "$text-muted"),
+                )
+            )
         return Content("\n").join(lines)
 
 
@@ -115,4 +148,6 @@ class JsonView(VerticalScroll, can_focus=False):
     def show(self, value: Any, note: Content | str = "") -> None:
         self.text = json.dumps(value, indent=2, ensure_ascii=False) if value is not None else ""
         self.query_one("#json-note", Static).update(note)
-        self.query_one("#json-body", Static).update(highlight(self.text, language="json") if self.text else "")
+        self.query_one("#json-body", Static).update(
+            highlight(self.text, language="json") if self.text else ""
+        )
