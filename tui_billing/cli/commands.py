@@ -16,7 +16,7 @@ from ..domain.models import Invoice
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
-from . import integration
+from . import conventions, demo, integration
 from .arguments import in_range, not_blank
 
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -47,8 +47,10 @@ def _when(moment: datetime | None) -> str:
 # --- workspace ---------------------------------------------------------------------------
 def init(args: argparse.Namespace) -> int:
     path, _ = workspace.resolve(args.db)
+    if args.demo:
+        args.scenario, args.force = workspace.DEFAULT_SCENARIO, True
     if args.scenario:
-        service = scenarios.build(path, scenarios.load(args.scenario), force=args.force)
+        service = scenarios.build(path, scenarios.load(scenarios.find(args.scenario)), force=args.force)
     else:
         now = parse_rfc3339(args.now, "--now") if args.now else DEFAULT_CLOCK
         in_range(args.customers, 1, scenarios.MAX_CUSTOMERS, "--customers")
@@ -328,13 +330,24 @@ def dashboard(args: argparse.Namespace) -> int:
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
         serve = ServeOptions(
-            host or "127.0.0.1", int(port), args.dashboard_token, args.dashboard_callback_response
+            host or args.settings.server.host,
+            int(port),
+            args.dashboard_token or args.settings.server.token,
+            args.dashboard_callback_response,
         )
         if warning := integration.exposure_warning(serve.host, serve.token):
             print(warning, file=sys.stderr)  # stays readable after the dashboard's screen closes
     first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
-        BillingApp(service, theme=args.dashboard_theme, serve=serve, first_start=first_start).run()
+        app = BillingApp(
+            service,
+            theme=args.dashboard_theme or args.settings.theme,
+            serve=serve,
+            first_start=first_start,
+            keymap=args.settings.keymap,
+        )
+        app.run()
+        app.service.close()  # a reset (R) replaced the service the dashboard started with
     return 0
 
 
@@ -363,3 +376,5 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dashboard": dashboard,
 }
 HANDLERS.update(integration.HANDLERS)
+HANDLERS.update(demo.HANDLERS)
+HANDLERS.update(conventions.HANDLERS)

@@ -89,6 +89,12 @@ class WorkspaceLock:
         already durable, so a lost update can only make the check weaker, never wrong)."""
         self._write(b"%d %d %d" % (os.getpid(), snapshot_id, length))
 
+    def forget(self) -> None:
+        """A new file was installed at the workspace's path: the length the last writer
+        recorded was the old file's, so it must not be checked against the new one."""
+        self.recorded = None
+        self._write(str(os.getpid()).encode())
+
     def _write(self, text: bytes) -> None:
         if self._fd is not None and not self.shared:  # one fixed-size write: never half-updated
             os.pwrite(self._fd, text.ljust(64), 0)

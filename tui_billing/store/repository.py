@@ -218,6 +218,7 @@ class Repository:
             os.replace(payloads_path(built), payloads_path(path))
             os.replace(built, path)
             fsync_dir(path.parent)
+            lock.forget()  # a rebuilt demo can share the old snapshot's id and be shorter
             WorkspaceLock(built).path.unlink(missing_ok=True)
         except OSError as error:
             raise StoreError(os_message(path, error, "write")) from None

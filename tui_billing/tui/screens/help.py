@@ -13,28 +13,19 @@ from textual.widgets import Static
 
 from ..lanes import LANES, resting_in
 
-NOTES = (
-    "\n".join(  # one paragraph a line, ending in a newline
-        (
-            (
-                "[b $accent]Hooks[/]  Draft hook on: invoices wait in draft.syncing for [b]draft synchronized[/]."
-                " Issuing hook on: they wait in issuing.syncing for [b]issuing synchronized[/]. Flags are read "
-                "live: an invoice already waiting moves on at its next advancement ([b]n[/])."
-            ),
-            (
-                "[b $accent]Clock[/]  Simulated and forward only. Advancing it releases collection and draft-"
-                "period waits and bills subscription periods that ended. Overdue never happens by time: the "
-                "external system reports it."
-            ),
-            (
-                "[b $accent]Faithful to production[/]  Where OpenMeter's code and docs disagree the simulator "
-                "follows the code: with the issuing hook on and no number in the callback, an invoice keeps its "
-                "DRAFT- number."
-            ),
-        )
-    )
-    + "\n"
+# One paragraph a line.
+PARAGRAPHS = (
+    "[b $accent]Hooks[/]  Draft hook on: invoices wait in draft.syncing for [b]draft synchronized[/]. "
+    "Issuing hook on: they wait in issuing.syncing for [b]issuing synchronized[/]. Flags are read live: "
+    "an invoice already waiting moves on at its next advancement ([b]n[/]).",
+    "[b $accent]Clock[/]  Simulated and forward only. Advancing it releases collection and draft-period "
+    "waits and bills subscription periods that ended. Overdue never happens by time: the external "
+    "system reports it.",
+    "[b $accent]Faithful to production[/]  Where OpenMeter's code and docs disagree the simulator "
+    "follows the code: with the issuing hook on and no number in the callback, an invoice keeps its "
+    "DRAFT- number.",
 )
+NOTES = "".join(f"{paragraph}\n" for paragraph in PARAGRAPHS)
 
 
 def _panes() -> Content:
