@@ -27,6 +27,7 @@ from datetime import datetime
 import aiohttp
 
 from ..service import Service
+from ..service.signing import signed_headers
 from ..service.webhooks import (
     DEFAULT_RETRY_SCHEDULE,
     Attempt,
@@ -36,7 +37,6 @@ from ..service.webhooks import (
     Webhooks,
     utcnow,
 )
-from .signing import signed_headers
 
 log = logging.getLogger("tui_billing.api.webhooks")
 

@@ -17,7 +17,6 @@ from .. import workspace
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..service.scenario import MAX_CUSTOMERS
-from ..store.journal import StoreError
 from . import conventions, demo, integration
 from .commands import HANDLERS
 from .conventions import paint
@@ -212,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     try:
         return HANDLERS[args.command or "dashboard"](args)
-    except (BillingError, StoreError) as error:
+    except BillingError as error:
         print(f"{paint('tui-billing:', '1;31', sys.stderr)} {error}", file=sys.stderr)
         return 1
     except ValidationError as error:  # a stored or given document of the wrong shape

@@ -11,7 +11,7 @@ from typing import Any
 from .. import workspace
 from ..domain.apps import app_v1, app_v3
 from ..domain.errors import InvalidValue
-from ..domain.linespec import detail_summary, line_summary, parse_flat, parse_usage
+from ..domain.linespec import LineSpec, detail_summary, line_summary, parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
@@ -236,7 +236,7 @@ def workflow(args: argparse.Namespace) -> int:
 
 
 # --- invoices --------------------------------------------------------------------------------
-def _lines(args: argparse.Namespace) -> list:
+def _lines(args: argparse.Namespace) -> list[LineSpec]:
     return [parse_flat(t) for t in args.flat] + [parse_usage(t) for t in args.usage]
 
 
@@ -329,7 +329,10 @@ def dashboard(args: argparse.Namespace) -> int:
         host, _, port = args.serve.rpartition(":")
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
+        from ..api import start_integration  # aiohttp loads only when serving
+
         serve = ServeOptions(
+            start_integration,
             host or args.settings.server.host,
             int(port),
             args.dashboard_token or args.settings.server.token,

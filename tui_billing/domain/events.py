@@ -85,7 +85,7 @@ def _price(price: FlatPrice | UnitPrice) -> dict[str, str]:
 
 
 def _detailed_line_v1(
-    child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict | None, zero: Decimal
+    child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict[str, Any] | None, zero: Decimal
 ) -> dict[str, Any]:
     """A detailed line as OpenMeter's ``mapDetailedLineToAPI`` shows it (type ``flat_fee``)."""
     flat = _flat_price(child.per_unit_amount, child.payment_term)

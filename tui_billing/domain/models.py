@@ -378,15 +378,18 @@ class Invoice(Model):
         }
 
 
+EventType = Literal["invoice.created", "invoice.updated", "invoice.generated"]
+
+
 class Event(Model):
     """One entry of the ordered event log: a webhook envelope or an InvoiceGenerated payload."""
 
     id: str
     seq: int
-    type: Literal["invoice.created", "invoice.updated", "invoice.generated"]
+    type: EventType
     timestamp: datetime
     invoice_id: str
-    data: dict
+    data: dict[str, Any]
 
     @property
     def is_webhook(self) -> bool:

@@ -34,6 +34,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from ..domain.errors import WorkspaceUnusable
+
 FORMAT = "tui-billing/workspace"
 SCHEMA_VERSION = 4  # 3: event payloads are zlib-compressed; 4: lines with detailed lines
 UPGRADABLE_VERSIONS = frozenset({3})
@@ -42,8 +44,9 @@ UPGRADABLE_VERSIONS = frozenset({3})
 Op = list[Any]
 
 
-class StoreError(Exception):
-    """The workspace file cannot be used; the message says why and what to do."""
+class StoreError(WorkspaceUnusable):
+    """The workspace file cannot be used; the message says why and what to do. Front doors
+    know it as the domain's ``WorkspaceUnusable``: they never import the store."""
 
 
 def dumps(value: Any) -> bytes:
@@ -76,7 +79,7 @@ def _frame(body: bytes) -> bytes:
 
 def _unframe(line: memoryview) -> memoryview:
     """The body of a checksummed line (without its newline), or ValueError if damaged."""
-    if len(line) < 9 or line[8:9] != b" ":
+    if len(line) < 9 or line[8] != ord(" "):
         raise ValueError("malformed line")
     body = line[9:]
     crc = line[:8].tobytes()

@@ -54,9 +54,9 @@ class WorkspaceLock:
                 f"workspace {self.workspace} is already open in another tui-billing "
                 f"process (pid {fields[0] if fields else 'unknown'}); close it first or use another --db"
             ) from None
-        fields = os.read(fd, 64).split()
-        if len(fields) == 3 and all(field.isdigit() for field in fields[1:]):
-            self.recorded = (int(fields[1]), int(fields[2]))
+        stored = os.read(fd, 64).split()
+        if len(stored) == 3 and all(field.isdigit() for field in stored[1:]):
+            self.recorded = (int(stored[1]), int(stored[2]))
         self._fd = fd
         if self.recorded is None:
             self._write(str(os.getpid()).encode())

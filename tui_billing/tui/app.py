@@ -5,7 +5,7 @@ import logging
 import os
 import subprocess
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,6 @@ from .. import settings
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.models import Invoice
 from ..service import ClockReport, Service, scenario, tours
-from ..store.journal import StoreError
 from ..workspace import DEFAULT_SCENARIO
 from .dialogs.demo import ConfirmReset, TourChooser
 from .screens.dashboard import Dashboard
@@ -67,8 +66,16 @@ def check_keymap(keymap: Mapping[str, str]) -> None:
             )
 
 
+StartIntegration = Callable[..., Awaitable["Integration"]]
+"""Starts the API and the webhook dispatcher on the running loop (``api.start_integration``)."""
+
+
 @dataclass(frozen=True)
 class ServeOptions:
+    """How to serve the API beside the dashboard. ``start`` is handed in by the front door
+    that composes the app (the CLI): the dashboard never imports the API package."""
+
+    start: StartIntegration
     host: str = "127.0.0.1"
     port: int = 8888
     token: str | None = None
@@ -135,15 +142,13 @@ class BillingApp(App[None]):
             await self._start_integration(self.serve)
 
     async def _start_integration(self, options: ServeOptions) -> None:
-        from ..api import start_integration  # aiohttp loads only when serving
-
         try:
-            self.integration = await start_integration(
+            self.integration = await options.start(
                 self.service,
                 host=options.host,
                 port=options.port,
                 token=options.token,
-                callback_response=options.callback_response,  # type: ignore[arg-type]
+                callback_response=options.callback_response,
                 on_change=self._changed_outside,
                 on_call=self._called,
             )
@@ -210,7 +215,7 @@ class BillingApp(App[None]):
         (with what the result says). Its webhooks then leave at once. Returns (ok, result)."""
         try:
             result = command()
-        except (BillingError, StoreError) as error:
+        except BillingError as error:
             self.notify(str(error), title="Refused", severity="error")
             return False, None
         except Exception as error:  # a bug must not end a demo
@@ -270,7 +275,7 @@ class BillingApp(App[None]):
             tour = tours.load(tours.find(name))
             tours.check(tour)
             player = tours.TourPlayer(tour)
-        except (BillingError, StoreError) as error:
+        except BillingError as error:
             self.notify(str(error), title="Refused", severity="error")
             return
         self.push_screen(TourDashboard(player))
@@ -300,11 +305,11 @@ class BillingApp(App[None]):
             await self.integration.stop()
             self.integration = None
         path = self.service.repository.path
-        plan = scenario.load(scenario.bundled(DEFAULT_SCENARIO))
+        plan: scenario.Scenario = scenario.load(scenario.bundled(DEFAULT_SCENARIO))
         self.service.close()
         try:
             self.service = scenario.build(path, plan, force=True)
-        except (BillingError, StoreError) as error:
+        except BillingError as error:
             self.notify(f"{error}; reopening the workspace as it was", title="Reset failed", severity="error")
             self.service = Service.open(path)
         self.dashboard.service = self.service
@@ -346,7 +351,7 @@ class BillingApp(App[None]):
                 return True
         return await super().run_action(action, default_namespace, namespaces)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette lists every dashboard action by name with its key; those not
         possible now are marked with the reason (choosing one says it again)."""
         yield from super().get_system_commands(screen)

@@ -17,11 +17,11 @@ from textual.screen import Screen
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ...domain import schemas
+from ...domain.errors import WorkspaceUnusable
 from ...domain.events import envelope
 from ...domain.models import Invoice
 from ...domain.status import Status
 from ...service import Service
-from ...store.journal import StoreError
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
 from ..lanes import LANES, lane_of, list_label
@@ -73,8 +73,8 @@ def _money(row: Row) -> str:
 
 
 class Dashboard(Screen[None]):
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (140, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (40, "-tall")]
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (140, "-wide")]  # noqa: RUF012 (a Textual instance attribute)
+    VERTICAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-short"), (40, "-tall")]  # noqa: RUF012 (a Textual instance attribute)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
         Binding("I", "toggle_hook('issuing')", "Issuing hook", id="hooks.issuing"),
@@ -334,7 +334,7 @@ class Dashboard(Screen[None]):
         else:
             try:
                 webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
-            except StoreError as error:  # a damaged payload file: say so, keep the dashboard
+            except WorkspaceUnusable as error:  # a damaged payload file: say so, keep the dashboard
                 view.show(None, Content.styled(str(error), "bold $error"))
                 return
             view.show(
@@ -556,7 +556,7 @@ class Dashboard(Screen[None]):
         if active not in ("tab-generated", "tab-events"):
             active = "tab-v1"  # from the detail tab, y copies the invoice JSON
         self._fill_tab(active)
-        self.app.copy_text(
-            self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,  # type: ignore[attr-defined]
+        self.app.copy_text(  # type: ignore[attr-defined]  # BillingApp's, not Textual's
+            self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,
             "JSON",
         )

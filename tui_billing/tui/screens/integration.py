@@ -31,7 +31,7 @@ def _call_row(call: Any) -> Row:
 
 
 class Integration(Screen[None]):
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (a Textual instance attribute)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,A", "app.pop_screen", "Back", id="integration.back"),
         Binding("plus", "add_endpoint", "Add channel", id="integration.add"),

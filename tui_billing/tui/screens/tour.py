@@ -14,11 +14,11 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import Static, TabbedContent
 
-from ...api.signing import signed_headers
 from ...domain.errors import BillingError
 from ...domain.events import envelope
 from ...domain.models import Invoice
 from ...service import ClockReport
+from ...service.signing import signed_headers
 from ...service.tours import TourPlayer
 from .dashboard import Dashboard
 
@@ -51,7 +51,7 @@ class TourDashboard(Dashboard):
     """The dashboard over a ``TourPlayer``'s workspace; the player's ``service`` changes
     when ← rebuilds the workspace, and this screen follows it."""
 
-    TOUR_BINDINGS: ClassVar[list[BindingType]] = [
+    TOUR_BINDINGS: ClassVar[list[Binding]] = [
         Binding("right", "tour_step(1)", "Tour: next step", id="tour.next", show=False),
         Binding("left", "tour_step(-1)", "Tour: back one step", id="tour.back", show=False),
         Binding("escape", "end_tour", "End the tour", id="tour.end", show=False),
