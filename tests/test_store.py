@@ -592,3 +592,26 @@ def test_a_new_workspace_starts_without_events(workspace_path: Path) -> None:
     with pytest.raises(ValueError, match="without events"):
         Repository.create(workspace_path, [Put("events", {"id": "e", "data": {}})])
     assert not workspace_path.exists()
+
+
+def test_the_tinydb_private_method_the_store_overrides_is_still_there() -> None:
+    """InPlaceTable overrides TinyDB's private ``Table._update_table(updater)`` so a write is
+    not a copy of the whole table: if a TinyDB release renames it or changes what the
+    updater receives, this fails (TinyDB is pinned exactly for that reason)."""
+    import inspect
+
+    import tinydb
+    from tinydb.table import Table
+
+    from tui_billing.store.repository import InPlaceTable, WorkspaceDB
+
+    assert list(inspect.signature(Table._update_table).parameters) == ["self", "updater"]
+    assert InPlaceTable._update_table is not Table._update_table
+    db = WorkspaceDB(storage=tinydb.storages.MemoryStorage)
+    db.storage.write({})
+    table = db.table("t")
+    doc_id = table.insert({"a": 1})
+    raw = db.storage.read()["t"]
+    table.update({"a": 2}, doc_ids=[doc_id])
+    assert db.storage.read()["t"] is raw  # updated in place, not replaced by a copy
+    assert table.get(doc_id=doc_id) == {"a": 2}
