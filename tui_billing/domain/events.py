@@ -3,7 +3,7 @@
 * ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, the API,
   webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``.
 * ``webhook_envelope``: ``{id, type, timestamp, data}``.
-* ``invoice_generated``: the InvoiceGenerated domain event (DOMAIN.md §6).
+* ``invoice_generated``: the InvoiceGenerated domain event (docs/invoice-generated.md).
 """
 
 from datetime import datetime
@@ -257,7 +257,7 @@ def envelope(event: Event) -> dict[str, Any]:
     return webhook_envelope(event.id, event.type, rfc3339(event.timestamp) or "", event.data)
 
 
-# --- InvoiceGenerated (DOMAIN.md §6) --------------------------------------------------------
+# --- InvoiceGenerated (docs/invoice-generated.md) --------------------------------------------------------
 _ISSUED_FAMILY = {Status.ISSUED} | {s for s in Status if s.short == "payment_processing"}
 _FIXED_STATUS = {
     Status.OVERDUE: "overdue",

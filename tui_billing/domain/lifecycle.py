@@ -1,6 +1,6 @@
 """The invoice lifecycle: one declarative transition table and one advancement loop.
 
-Everything DOMAIN.md §3 says about which trigger moves an invoice where lives in
+Everything docs/lifecycle.md says about which trigger moves an invoice where lives in
 ``TRANSITIONS`` (with named guards) and ``ON_ENTER`` (what entering a state does). The
 CLI, the dashboard and the API ask ``preview``/``available_actions`` (through
 ``Service.actions``) instead of repeating a rule.
@@ -194,7 +194,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.ISSUING_CHARGE_BOOKING, T.FAILED, S.ISSUING_CHARGE_BOOKING_FAILED),
     *_each((S.DELETE_IN_PROGRESS, S.DELETE_SYNCING), T.FAILED, S.DELETE_FAILED),
     *_each(EDITABLE, T.UPDATED, S.DRAFT_UPDATING),
-    # payment (DOMAIN.md §3, payment matrix); paid and authorized book the charge first:
+    # payment (docs/lifecycle.md, payment matrix); paid and authorized book the charge first:
     # an authorized payment only settles, any other is authorized and settled in one step
     Transition(S.PP_AUTHORIZED, T.PAID, S.PP_BOOKING_SETTLED),
     *_each(UNAUTHORIZED_PAYMENT, T.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED),
@@ -464,7 +464,7 @@ def is_immutable(invoice: Invoice, ctx: Context) -> bool:
     return find_transition(invoice, T.UPDATED, ctx) is None
 
 
-# --- the integration's callbacks (DOMAIN.md §4) ------------------------------------------
+# --- the integration's callbacks (docs/callbacks-and-hooks.md) ------------------------------------------
 class Callback(StrEnum):
     DRAFT_SYNCHRONIZED = "draft_synchronized"
     ISSUING_SYNCHRONIZED = "issuing_synchronized"

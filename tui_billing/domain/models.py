@@ -42,7 +42,7 @@ class App(Model):
 
 
 class Workflow(Model):
-    """Billing workflow settings (DOMAIN.md §5), stored as canonical ISO-8601 durations."""
+    """Billing workflow settings (docs/time.md), stored as canonical ISO-8601 durations."""
 
     collection_interval: str = "PT1H"
     auto_advance: bool = True

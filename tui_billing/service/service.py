@@ -112,7 +112,8 @@ class _Tx:
 
     def allocate_number(self, kind: str, invoice: Invoice) -> str:
         """The next number of ``kind``: one sequence per kind, shared by every customer, as
-        OpenMeter keeps one per scope (DOMAIN.md §4 does not say; "start at 1" holds either way)."""
+        OpenMeter keeps one per scope (numbering per customer is not asked for; "start at 1"
+        holds either way)."""
         self.ws.sequences[kind] = self.ws.sequences.get(kind, 0) + 1
         return format_number(kind, customer_prefix(invoice.customer.name), self.ws.sequences[kind])
 
@@ -543,7 +544,7 @@ class Service:
         invoice.number = tx.allocate_number(DRAFT, invoice)
         invoice.lines = [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]
         schedule(invoice)
-        # Creation's automatic transitions each emit invoice.updated (DOMAIN.md §3; OpenMeter
+        # Creation's automatic transitions each emit invoice.updated (docs/lifecycle.md; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
