@@ -1,7 +1,8 @@
 """Every (extended status, trigger) pair against docs/lifecycle.md, and the payment matrix end to end.
 
 The expectations are transcribed by hand from docs/lifecycle.md and OpenMeter's
-stdinvoicestate.go, never read from ``lifecycle.TRANSITIONS``: a wrong row in the table must make these tests fail.
+stdinvoicestate.go, never read from ``lifecycle.TRANSITIONS``: a wrong row in the table
+must make these tests fail.
 """
 
 from collections.abc import Callable
