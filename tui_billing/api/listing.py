@@ -9,6 +9,7 @@ served from the cache and a changed one, or a moved clock, renders afresh.
 """
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from ..domain.lifecycle import Context
@@ -27,7 +28,7 @@ class V1Texts:
         self.size = size
         self._texts: OrderedDict[tuple[str, bool], tuple[object, tuple[Any, ...], str]] = OrderedDict()
 
-    def text(self, row: dict[str, Any], ctx: Context, *, lines: bool) -> str:
+    def text(self, row: Mapping[str, Any], ctx: Context, *, lines: bool) -> str:
         """The invoice of summary ``row`` as v1 JSON text (with its lines or without)."""
         key = (row["id"], lines)
         version = self.service.invoice_version(row)

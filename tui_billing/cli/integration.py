@@ -13,8 +13,9 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime
-from typing import TYPE_CHECKING, ContextManager
+from typing import TYPE_CHECKING
 
 from .. import workspace
 from ..service import Service
@@ -90,7 +91,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     ).add_argument("keep", metavar="N", nargs="?", type=int)
 
 
-def _service(args: argparse.Namespace) -> ContextManager[Service]:
+def _service(args: argparse.Namespace) -> AbstractContextManager[Service]:
     return workspace.opened(args.db)
 
 
@@ -101,7 +102,7 @@ def _when(moment: datetime | None) -> str:
 def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     for row in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 # --- serve -----------------------------------------------------------------------------------
@@ -146,10 +147,8 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C is KeyboardInterrupt
             loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
-            pass
     try:
         await stop.wait()
     finally:

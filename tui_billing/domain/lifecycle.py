@@ -1,6 +1,6 @@
 """The invoice lifecycle: one declarative transition table and one advancement loop.
 
-Everything DOMAIN.md §3 says about which trigger moves an invoice where lives in
+Everything docs/lifecycle.md says about which trigger moves an invoice where lives in
 ``TRANSITIONS`` (with named guards) and ``ON_ENTER`` (what entering a state does). The
 CLI, the dashboard and the API ask ``preview``/``available_actions`` (through
 ``Service.actions``) instead of repeating a rule.
@@ -194,7 +194,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.ISSUING_CHARGE_BOOKING, T.FAILED, S.ISSUING_CHARGE_BOOKING_FAILED),
     *_each((S.DELETE_IN_PROGRESS, S.DELETE_SYNCING), T.FAILED, S.DELETE_FAILED),
     *_each(EDITABLE, T.UPDATED, S.DRAFT_UPDATING),
-    # payment (DOMAIN.md §3, payment matrix); paid and authorized book the charge first:
+    # payment (docs/lifecycle.md, payment matrix); paid and authorized book the charge first:
     # an authorized payment only settles, any other is authorized and settled in one step
     Transition(S.PP_AUTHORIZED, T.PAID, S.PP_BOOKING_SETTLED),
     *_each(UNAUTHORIZED_PAYMENT, T.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED),
@@ -215,15 +215,15 @@ TRANSITIONS: tuple[Transition, ...] = (
     ],
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.FAILED, S.PP_FAILED),
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED), T.PAYMENT_OVERDUE, S.OVERDUE),
-    *_each(OPEN_PAYMENT + (S.OVERDUE,), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
+    *_each((*OPEN_PAYMENT, S.OVERDUE), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.OVERDUE), T.ACTION_REQUIRED, S.PP_ACTION_REQUIRED),
-    *_each(OPEN_PAYMENT + (S.UNCOLLECTIBLE,), T.VOID, S.VOIDED),
+    *_each((*OPEN_PAYMENT, S.UNCOLLECTIBLE), T.VOID, S.VOIDED),
     *_each((S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.RETRY, S.PP_PENDING),
 )
 
 _BY_SOURCE: dict[tuple[Status, Trigger], tuple[Transition, ...]] = {}
 for _t in TRANSITIONS:
-    _BY_SOURCE[(_t.source, _t.trigger)] = _BY_SOURCE.get((_t.source, _t.trigger), ()) + (_t,)
+    _BY_SOURCE[(_t.source, _t.trigger)] = (*_BY_SOURCE.get((_t.source, _t.trigger), ()), _t)
 
 
 # --- what entering a state does ------------------------------------------------------------
@@ -464,7 +464,7 @@ def is_immutable(invoice: Invoice, ctx: Context) -> bool:
     return find_transition(invoice, T.UPDATED, ctx) is None
 
 
-# --- the integration's callbacks (DOMAIN.md §4) ------------------------------------------
+# --- the integration's callbacks (docs/callbacks-and-hooks.md) ------------------------------------------
 class Callback(StrEnum):
     DRAFT_SYNCHRONIZED = "draft_synchronized"
     ISSUING_SYNCHRONIZED = "issuing_synchronized"

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
+
+from pydantic import BaseModel
 
 from ..domain import events as shapes
 from ..domain import lifecycle
@@ -28,6 +30,7 @@ from ..domain.models import (
     Customer,
     CustomerSnapshot,
     Event,
+    EventType,
     Invoice,
     Line,
     Plan,
@@ -75,7 +78,7 @@ def _failure_refusal(invoice: Invoice) -> str | None:
     )
 
 
-def _dump(model: Any) -> dict[str, Any]:
+def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
@@ -126,7 +129,8 @@ class _Tx:
 
     def allocate_number(self, kind: str, invoice: Invoice) -> str:
         """The next number of ``kind``: one sequence per kind, shared by every customer, as
-        OpenMeter keeps one per scope (DOMAIN.md §4 does not say; "start at 1" holds either way)."""
+        OpenMeter keeps one per scope (numbering per customer is not asked for; "start at 1"
+        holds either way)."""
         self.ws.sequences[kind] = self.ws.sequences.get(kind, 0) + 1
         return format_number(kind, customer_prefix(invoice.customer.name), self.ws.sequences[kind])
 
@@ -135,7 +139,7 @@ class _Tx:
             self.invoices[invoice_id] = self.service.invoice(invoice_id)
         return self.invoices[invoice_id]
 
-    def emit(self, event_type: str, invoice: Invoice, data: dict[str, Any]) -> None:
+    def emit(self, event_type: EventType, invoice: Invoice, data: dict[str, Any]) -> None:
         self.ws.event_seq += 1
         # The envelope's fields are ours and ``data`` is already JSON (built by events.py):
         # skipping validation and a deep re-dump of ``data`` saves a quarter of an event's cost.
@@ -145,6 +149,7 @@ class _Tx:
             type=event_type,
             timestamp=self.ws.now,
             invoice_id=invoice.id,
+            data={},
         )
         self.puts.append(Put("events", {**event.model_dump(mode="json", exclude={"data"}), "data": data}))
 
@@ -302,7 +307,7 @@ class Service:
         total, rows = self.invoice_page_rows(query)
         return total, [self.invoice_of(row) for row in rows]
 
-    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[dict[str, Any]]]:
+    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[Mapping[str, Any]]]:
         """``invoice_page`` as summary rows (read-only; ``invoice_of`` reads one).
 
         Filters and orders the summaries; only the page's invoices are read (and those whose
@@ -314,14 +319,14 @@ class Service:
             ),
             query,
         )
-        return page.total, cast(list[dict[str, Any]], list(page.rows))  # the rows it was given
+        return page.total, list(page.rows)
 
-    def invoice_of(self, row: dict[str, Any]) -> Invoice:
+    def invoice_of(self, row: Mapping[str, Any]) -> Invoice:
         """The invoice of a summary row."""
         return Invoice.model_validate(self.repository.decode("invoices", row))
 
     @staticmethod
-    def invoice_version(row: dict[str, Any]) -> object:
+    def invoice_version(row: Mapping[str, Any]) -> object:
         """A token of a summary row's stored invoice that changes whenever the invoice does
         (its stored document): what a cache of renderings is keyed on."""
         return row["z"]
@@ -629,7 +634,7 @@ class Service:
         invoice.number = tx.allocate_number(DRAFT, invoice)
         invoice.lines = [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]
         schedule(invoice)
-        # Creation's automatic transitions each emit invoice.updated (DOMAIN.md §3; OpenMeter
+        # Creation's automatic transitions each emit invoice.updated (docs/lifecycle.md; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
@@ -786,7 +791,7 @@ class Service:
                 heapq.heappush(due, (subscriptions[key].period_end, len(due), "subscription", key))
             else:
                 invoice = tx.invoice(key)
-                outcome = tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome))
+                outcome = tx.run(invoice, _advancing(invoice))
                 if outcome.changed:
                     report.advanced.append(invoice.id)
             self._push_wait(due, invoice.id, invoice.status.value, invoice.collection_at, invoice.draft_until)
@@ -796,7 +801,13 @@ class Service:
         return report
 
     @staticmethod
-    def _push_wait(due: list, invoice_id: str, status: str, collection_at: Any, draft_until: Any) -> None:
+    def _push_wait(
+        due: list[tuple[datetime, int, str, str]],
+        invoice_id: str,
+        status: str,
+        collection_at: Any,
+        draft_until: Any,
+    ) -> None:
         moment = {
             Status.DRAFT_WAITING_FOR_COLLECTION.value: collection_at,
             Status.DRAFT_WAITING_AUTO_APPROVAL.value: draft_until,
@@ -817,6 +828,15 @@ class Service:
             subscription.started_at, _months_between(subscription.started_at, end) + 1
         )
         return invoice
+
+
+def _advancing(invoice: Invoice) -> Callable[[Outcome, Context], Outcome]:
+    """The clock's command for one invoice: advance it as far as its guards let it."""
+
+    def advance(outcome: Outcome, ctx: Context) -> Outcome:
+        return lifecycle.advance(invoice, ctx, outcome)
+
+    return advance
 
 
 def _months_between(start: datetime, end: datetime) -> int:
