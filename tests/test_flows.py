@@ -749,7 +749,7 @@ def test_a_refused_payment_status_names_the_trigger_the_partner_sent(service: Se
     partner's word (API, CLI and the dashboard's dimmed-key reason alike)."""
     invoice = create(service)
     service.payment_status(invoice.id, "paid")
-    with pytest.raises(NotAllowed, match="^payment_failed is not allowed in paid"):
+    with pytest.raises(NotAllowed, match=r"^payment_failed is not allowed in paid"):
         service.payment_status(invoice.id, "payment_failed")
     assert service.refusals(service.invoice(invoice.id))["payment:payment_failed"].startswith(
         "payment_failed is not allowed"
