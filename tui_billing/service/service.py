@@ -390,7 +390,7 @@ class Service:
         ctx = self.context()
         possible = self.actions(invoice)
         reasons = {
-            name: lifecycle.refusal(invoice, trigger, ctx)
+            name: lifecycle.refusal(invoice, trigger, ctx, name.removeprefix("payment:"))
             for name, trigger in _ACTION_TRIGGERS.items()
             if name not in possible
         }
@@ -708,7 +708,7 @@ class Service:
         except ValueError:
             allowed = ", ".join(t.value for t in PaymentTrigger)
             raise InvalidValue(f"{trigger!r} is not a payment trigger; use one of {allowed}") from None
-        return self._fire(invoice_id, payment.trigger)
+        return self._fire(invoice_id, payment.trigger, name=payment.value)
 
     # --- billing-side actions ---------------------------------------------------------------
     def approve(self, invoice_id: str) -> Invoice:
@@ -757,11 +757,13 @@ class Service:
         tx.commit()
         return invoice
 
-    def _fire(self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False) -> Invoice:
+    def _fire(
+        self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False, name: str | None = None
+    ) -> Invoice:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context(delete_fails=delete_fails)
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome), ctx)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome, name=name), ctx)
         tx.commit()
         return invoice
 
