@@ -17,6 +17,7 @@ A turn that fails (the disk refused a write) is tried again at the next one.
 """
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
@@ -81,9 +82,11 @@ class Dispatcher:
         """Attempts in flight per channel."""
         self._results: list[AttemptResult] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- control -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="tui-billing webhook dispatcher")
 
     def notify(self) -> None:
@@ -104,6 +107,9 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop sending. Attempts cut short stay pending and are sent again next start."""
+        # The flag ends the loop even when Python 3.11's wait_for swallows the cancellation
+        # (an attempt cancelled below sets the wake event at the same moment).
+        self._stopping = True
         tasks = [t for t in (self._task, *self._inflight.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -119,17 +125,15 @@ class Dispatcher:
 
     # --- the loop ------------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 wait = self._turn()
             except Exception:  # the store refused a write: the next turn tries again
                 log.exception("webhook dispatcher turn failed")
                 wait = self.poll_interval
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(wait, self.poll_interval))
-            except TimeoutError:
-                pass
 
     def _turn(self) -> float:
         changed = self._flush()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from ..certify import cli as certify_cli
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..service.scenario import MAX_CUSTOMERS
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["show", "advance"], default="show")
     p.add_argument("duration", nargs="?", metavar="DURATION", help="e.g. 1h, 3d, 1mo, PT30M")
     integration.add_parsers(sub)
+    certify_cli.add_parser(sub)
     return parser
 
 
@@ -181,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(no COMMAND); use `tui-billing serve` to serve headless"
         )
     try:
-        return HANDLERS[args.command or "dashboard"](args)
+        return {**HANDLERS, **certify_cli.HANDLERS}[args.command or "dashboard"](args)
     except (BillingError, StoreError) as error:
         print(f"tui-billing: {error}", file=sys.stderr)
         return 1

@@ -127,8 +127,12 @@ def _remove(scratch: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def replay(service: Service, scenario: Scenario) -> None:
-    saved: dict[str, Invoice] = {}
+def replay(
+    service: Service, scenario: Scenario, saved: dict[str, Invoice] | None = None
+) -> dict[str, Invoice]:
+    """Run the scenario's steps; ``saved`` (the invoices saved ``as`` a name) may carry names
+    over from an earlier call and is returned with this call's names added."""
+    saved = {} if saved is None else saved
     customers = service.customers()
     for number, step in enumerate(scenario.steps, start=1):
         command = COMMANDS.get(step.do)
@@ -143,6 +147,7 @@ def replay(service: Service, scenario: Scenario) -> None:
             raise InvalidValue(f"scenario {scenario.name}, step {number} ({step.do}): {error}") from None
         if step.save_as and isinstance(result, Invoice):
             saved[step.save_as] = result
+    return saved
 
 
 def _resolve(value: Any, saved: dict[str, Invoice], customers: list) -> Any:
