@@ -572,8 +572,12 @@ async def expect_refused(run: Run, ctx: Context, *, callback: str, invoice: str,
         lambda: any(c.status == status for c in run.calls.of(invoice, callback, ctx.since)),
         run.options.timeout,
     )
+    made = run.calls.of(invoice, callback, ctx.since)
+    ctx.evidence += [f"{run.number(invoice)}: {c.evidence()}" for c in made]
     if not met:
-        raise CheckFailed(f"the partner made no {callback} call for {run.number(invoice)} within the timeout")
+        raise CheckFailed(
+            f"no {callback} call for {run.number(invoice)} answered {status} within {run.options.timeout:g} s"
+        )
 
 
 async def expect_state(run: Run, ctx: Context, *, invoice: str, states: str | list[str]) -> None:

@@ -27,7 +27,8 @@ KINDS = {
     "issuing/synchronized": "issuing_synchronized",
     "payment/status": "payment_status",
 }
-EXCERPT = 240
+EXCERPT = 120
+"""Characters of a request body kept as evidence."""
 FaultKind = Literal["unavailable", "drop", "hold", "before"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -8,16 +8,19 @@ from xml.etree import ElementTree
 from .engine import Result
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
-EVIDENCE_LINES = 6
+EVIDENCE_LINES = {"passed": 2, "failed": 6, "skipped": 0}
+"""Evidence lines shown under a check without --verbose."""
 
 
 def scorecard_line(result: Result, *, verbose: bool = False) -> str:
-    """One line per check (``verbose``: its evidence underneath, indented)."""
+    """One line per check, then its first pieces of evidence indented (``verbose``: all)."""
     line = f"{MARKS[result.status]}  {result.name:<36} {result.seconds:6.2f}s  {result.title}"
     if result.message:
         line += f"\n      {'why: ' if result.status == 'skipped' else '✗ '}{result.message}"
-    if verbose or result.status == "failed":
-        line += "".join(f"\n      · {e}" for e in result.evidence[:EVIDENCE_LINES])
+    if result.status == "failed":
+        line += f"\n      production: {result.production}\n      why it matters: {result.why}"
+    shown = result.evidence if verbose else result.evidence[: EVIDENCE_LINES[result.status]]
+    line += "".join(f"\n      · {e}" for e in shown)
     return line
 
 
