@@ -8,6 +8,7 @@ delivery, so ``--grace 0`` grades them at once; the only waits are bounded by ``
 (an expected call that never comes) or ``--delivery-timeout`` (an answer that never comes).
 """
 
+import asyncio
 import importlib.util
 import json
 import socket
@@ -23,7 +24,7 @@ import pytest
 from conftest import PROJECT
 
 from tui_billing.certify import suites
-from tui_billing.certify.engine import EXPECTATIONS
+from tui_billing.certify.engine import EXPECTATIONS, Options, Run
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import InvalidValue
 from tui_billing.service import scenario
@@ -259,3 +260,24 @@ def test_payments_are_opt_in_and_reported_skipped(capsys, tmp_path) -> None:
     skipped = {c["name"]: c["message"] for c in document["checks"] if c["status"] == "skipped"}
     assert skipped["payments.status_reported"] == "opt-in: add --suite payments"
     assert skipped["hooks.hooks_off"] == "not selected: --suite hooks"
+
+
+def test_a_generated_secret_is_printed_first_and_used(capsys) -> None:
+    """Without --secret the run makes one, prints it before anything else, and signs with it."""
+    api_port = _free_port()
+    with partner_running(Partner, api_port, new_secret()) as (partner, url):
+
+        def configure(api: str, secret: str, generated: bool) -> None:
+            assert generated and api == f"http://127.0.0.1:{api_port}"
+            partner.webhook = reference.standardwebhooks.Webhook(secret)
+
+        options = Options(url, port=api_port, suites=["webhooks"], grace=0)
+        results = asyncio.run(Run(options, on_ready=configure).execute())
+    assert {r.name: r.status for r in results if r.suite == "webhooks"} == {
+        f"webhooks.{c.id}": "passed" for s in suites.load_all() if s.name == "webhooks" for c in s.checks
+    }
+    argv = ["certify", "--partner-url", "http://127.0.0.1:9/none", "--port", "0", "--suite", "hooks"]
+    code = cli_main([*argv, "--timeout", "0.2", "--grace", "0"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1 and lines[0].startswith("secret whsec_") and "configure your integration" in lines[0]
+    assert "FAIL  hooks.draft_synchronized" in "\n".join(lines)

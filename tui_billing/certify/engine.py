@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import secrets
 import tempfile
 import time
@@ -39,6 +40,8 @@ from ..service import Service, scenario
 from ..service.webhooks import Attempt, Delivery, Webhooks, new_secret
 from .faults import Call, CallLog, Fault
 from .suites import CheckSpec, Suite, load_all, select
+
+log = logging.getLogger("tui_billing.certify")
 
 SEED = 7
 CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -225,6 +228,9 @@ class Run:
             status, message = "failed", str(failure)
         except BillingError as error:  # a suite step the simulator refused: a suite bug, said plainly
             status, message = "failed", f"certify could not run the step: {error}"
+        except Exception as error:  # one broken check must not hide the others' results
+            log.exception("certify check %s.%s failed unexpectedly", suite.name, spec.id)
+            status, message = "failed", f"certify itself failed on this check: {error!r}"
         finally:
             self.calls.disarm()
             if spec.webhooks == "forged":
