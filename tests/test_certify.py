@@ -281,3 +281,13 @@ def test_a_generated_secret_is_printed_first_and_used(capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert code == 1 and lines[0].startswith("secret whsec_") and "configure your integration" in lines[0]
     assert "FAIL  hooks.draft_synchronized" in "\n".join(lines)
+
+
+def test_one_partner_passes_two_runs_in_a_row() -> None:
+    """Each run has new ids, so a partner that remembers webhook ids sees no false duplicates."""
+    api_port, secret = _free_port(), new_secret()
+    with partner_running(Partner, api_port, secret) as (_, url):
+        for _ in range(2):
+            run = Run(Options(url, secret, port=api_port, suites=["hooks"], grace=0))
+            results = asyncio.run(run.execute())
+            assert [r.status for r in results if r.suite == "hooks"] == ["passed"] * 4

@@ -30,10 +30,11 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     )
     p.add_argument(
         "--suite",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="NAME",
-        help="run only these suites (repeatable): hooks, webhooks, resilience, payments (opt-in); "
+        help="run only these suites: hooks, webhooks, resilience, payments (opt-in); "
         "default: all but the opt-in ones",
     )
     p.add_argument(
@@ -58,7 +59,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
         "--json", action="store_true", help="print the results as JSON (the scorecard goes to stderr)"
     )
     p.add_argument(
-        "-v", "--verbose", action="store_true", help="show every check's evidence, not only failures'"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show all the evidence (default: two lines per passed check, six per failed one)",
     )
 
 
@@ -104,7 +108,7 @@ def certify(args: argparse.Namespace) -> int:
     if args.junit:
         write_junit(results, Path(args.junit))
     if args.json:
-        print(dump_json(results, url=run.url))
+        print(dump_json(results, url=run.url, seed=run.seed))
     return (
         0 if all(r.status != "failed" for r in results) and any(r.status == "passed" for r in results) else 1
     )

@@ -43,7 +43,6 @@ from .suites import CheckSpec, Suite, load_all, select
 
 log = logging.getLogger("tui_billing.certify")
 
-SEED = 7
 CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 STALE_SECONDS = 6 * 60
 """How old a stale delivery's timestamp is: Standard Webhooks tolerates five minutes."""
@@ -137,6 +136,9 @@ class Run:
         self.attempts: list[tuple[Delivery, Attempt]] = []
         self.results: list[Result] = []
         self.secret = ""
+        self.seed = secrets.randbelow(2**31)
+        """A new seed per run: ids (and so webhook ids) never repeat those of an earlier run,
+        which a partner that remembers webhook ids would take for duplicates."""
         self.url = ""
         self._service: Service | None = None
         self._dispatcher: Dispatcher | None = None
@@ -160,7 +162,7 @@ class Run:
     # --- the run --------------------------------------------------------------------------------
     async def execute(self) -> list[Result]:
         with tempfile.TemporaryDirectory(prefix="tui-billing-certify-") as folder:
-            self._service = Service.create(Path(folder) / "certify.db", seed=SEED, now=CLOCK)
+            self._service = Service.create(Path(folder) / "certify.db", seed=self.seed, now=CLOCK)
             try:
                 await self._serve_and_check()
             finally:

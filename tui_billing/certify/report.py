@@ -31,9 +31,10 @@ def summary(results: list[Result]) -> str:
     return text + (f"\nfailed: {', '.join(failed)}" if failed else "\ncertified: every selected check passed")
 
 
-def to_json(results: list[Result], *, url: str) -> dict[str, Any]:
+def to_json(results: list[Result], *, url: str, seed: int) -> dict[str, Any]:
     return {
         "api": url,
+        "seed": seed,
         "passed": all(r.status != "failed" for r in results) and any(r.status == "passed" for r in results),
         "checks": [
             {
@@ -91,5 +92,5 @@ def write_junit(results: list[Result], path: Path) -> None:
     )
 
 
-def dump_json(results: list[Result], *, url: str) -> str:
-    return json.dumps(to_json(results, url=url), indent=2, ensure_ascii=False)
+def dump_json(results: list[Result], *, url: str, seed: int) -> str:
+    return json.dumps(to_json(results, url=url, seed=seed), indent=2, ensure_ascii=False)
