@@ -16,6 +16,12 @@ SEEDS = PROJECT / "tui_billing" / "domain" / "schemas"
 DEMO = PROJECT / "fixtures" / "demo.json"
 
 
+@pytest.fixture(autouse=True)
+def no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own settings file (theme, workspace, keymap…) never reaches a test."""
+    monkeypatch.setenv("TUI_BILLING_CONFIG", str(tmp_path / "no-settings.toml"))
+
+
 @pytest.fixture
 def workspace_path(tmp_path: Path) -> Path:
     return tmp_path / "workspace.db"

@@ -1,5 +1,6 @@
 """End-to-end flows through the service: hooks and callbacks, numbering, the clock, events and
-InvoiceGenerated emission (DOMAIN.md §3 Events, §4, §5, §6)."""
+InvoiceGenerated emission (docs/lifecycle.md, docs/callbacks-and-hooks.md, docs/time.md,
+docs/invoice-generated.md)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -136,7 +137,7 @@ def test_an_unknown_line_id_rejects_the_whole_draft_callback(service: Service) -
     assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
 
 
-# --- lines and their detailed lines (DOMAIN.md §8) ----------------------------------------------
+# --- lines and their detailed lines (docs/wire-contract.md) ----------------------------------------------
 def test_a_flat_fee_is_a_flat_price_with_one_detailed_line(service: Service) -> None:
     invoice = create(service, [FlatFee("Setup", Decimal("99.5"))], customer=1)
     line = invoice.lines[0]
@@ -704,7 +705,8 @@ def test_deleting_an_invoice_that_was_issuing_emits_no_invoice_generated(service
 def test_invoice_generated_status_mapping(
     service: Service, status: Status, sent: bool, expected: str
 ) -> None:
-    """DOMAIN.md §6: issued/payment_processing → sent once sent_to_customer_at, else generated."""
+    """docs/invoice-generated.md: issued/payment_processing → sent once sent_to_customer_at,
+    else generated."""
     service.set_hooks(issuing=True)
     invoice = service.issuing_synchronized(
         create(service).id, sent_to_customer_at="2026-01-01T09:00:00Z" if sent else None
@@ -740,3 +742,15 @@ def test_the_issuing_syncing_event_already_carries_the_invoice_number(service: S
     assert numbers["issuing.line_finalization"].startswith("DRAFT-")
     assert numbers["issuing.syncing"] == invoice.number
     assert invoice.number.startswith("INV-")
+
+
+def test_a_refused_payment_status_names_the_trigger_the_partner_sent(service: Service) -> None:
+    """payment_failed is the lifecycle's `failed` trigger, but the refusal speaks the
+    partner's word (API, CLI and the dashboard's dimmed-key reason alike)."""
+    invoice = create(service)
+    service.payment_status(invoice.id, "paid")
+    with pytest.raises(NotAllowed, match=r"^payment_failed is not allowed in paid"):
+        service.payment_status(invoice.id, "payment_failed")
+    assert service.refusals(service.invoice(invoice.id))["payment:payment_failed"].startswith(
+        "payment_failed is not allowed"
+    )

@@ -1,7 +1,8 @@
-"""Every (extended status, trigger) pair against DOMAIN.md §3, and the payment matrix end to end.
+"""Every (extended status, trigger) pair against docs/lifecycle.md, and the payment matrix end to end.
 
-The expectations are transcribed from DOMAIN.md by hand, never read from
-``lifecycle.TRANSITIONS``: a wrong row in the table must make these tests fail.
+The expectations are transcribed by hand from docs/lifecycle.md and OpenMeter's
+stdinvoicestate.go, never read from ``lifecycle.TRANSITIONS``: a wrong row in the table
+must make these tests fail.
 """
 
 from collections.abc import Callable
@@ -47,7 +48,7 @@ BOOKINGS = (
     (S.PP_BOOKING_SETTLED, S.PAID, S.PP_BOOKING_SETTLED_FAILED),
 )
 
-# --- DOMAIN.md §3, the transition table (every guard satisfied) ---------------------------
+# --- docs/lifecycle.md, the transition table (every guard satisfied) ---------------------------
 STEPS: dict[tuple[Status, Trigger], Status] = {
     (S.DRAFT_CREATED, T.NEXT): S.DRAFT_WAITING_FOR_COLLECTION,
     (S.DRAFT_WAITING_FOR_COLLECTION, T.NEXT): S.DRAFT_COLLECTING,
@@ -118,7 +119,7 @@ STEPS: dict[tuple[Status, Trigger], Status] = {
     **{(s, T.RETRY): S.PP_PENDING for s in (S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE)},
 }
 
-# --- DOMAIN.md §3, the payment matrix: the final state after the loop; None = 400 -------------
+# --- docs/lifecycle.md, the payment matrix: the final state after the loop; None = 400 -------------
 COLUMNS = (P.PAID, P.PAYMENT_FAILED, P.PAYMENT_OVERDUE, P.PAYMENT_UNCOLLECTIBLE, P.ACTION_REQUIRED, P.VOID)
 OPEN = (S.PAID, S.PP_FAILED, S.OVERDUE, S.UNCOLLECTIBLE, S.PP_ACTION_REQUIRED, S.VOIDED)
 REFUSED = (None,) * 6
@@ -223,7 +224,7 @@ PAIRS = [(s, t) for s in Status for t in Trigger]
 
 @pytest.mark.parametrize(("status", "trigger"), PAIRS, ids=[f"{s.value}-{t.value}" for s, t in PAIRS])
 def test_every_status_trigger_pair(status: Status, trigger: Trigger) -> None:
-    """find_transition and fire agree with DOMAIN.md §3 for the pair."""
+    """find_transition and fire agree with docs/lifecycle.md for the pair."""
     invoice = make_invoice(status)
     expected = expected_first(status, trigger)
     found = lifecycle.find_transition(invoice, trigger, context())
@@ -488,7 +489,7 @@ def _deleted(fail: bool) -> Callable[[Service], str]:
     return build
 
 
-# How to get an invoice resting in each resting state (DOMAIN.md §2).
+# How to get an invoice resting in each resting state (docs/lifecycle.md).
 RECIPES: dict[Status, Callable[[Service], str]] = {
     S.DRAFT_WAITING_FOR_COLLECTION: lambda s: (
         s.create_invoice(s.customers()[0].key, [Usage("API calls", Decimal(100), Decimal("0.5"))]).id

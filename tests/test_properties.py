@@ -9,6 +9,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 from conftest import FIXED_CLOCK, SEED
@@ -145,7 +146,7 @@ class BillingMachine(RuleBasedStateMachine):
     @invariant()
     def totals_are_line_sums(self) -> None:
         ctx = self.service.context()
-        for invoice, row in zip(self.service.invoices(), self.service.invoice_rows()):
+        for invoice, row in zip(self.service.invoices(), self.service.invoice_rows(), strict=True):
             totals = invoice.totals
             details = [child.totals for line in invoice.lines for child in line.children]
             assert totals.amount == sum((d.amount for d in details), Decimal(0))
@@ -180,7 +181,7 @@ class BillingMachine(RuleBasedStateMachine):
     def events_are_ordered(self) -> None:
         rows = self.service.event_rows()
         seqs = [row["seq"] for row in rows]
-        assert all(a < b for a, b in zip(seqs, seqs[1:]))
+        assert all(a < b for a, b in pairwise(seqs))
         created = [row["invoice_id"] for row in rows if row["type"] == "invoice.created"]
         assert sorted(created) == sorted(row["id"] for row in self.service.invoice_rows())
 

@@ -241,7 +241,7 @@ def test_a_truncated_journal_is_detected_and_refused_untouched(built: Path) -> N
     lines = _lines(built)
     built.write_bytes(b"".join(lines[:-1]))  # the last acknowledged command is gone
     before = files(built)
-    with pytest.raises(StoreError, match="is truncated: it held .* acknowledged commands are missing"):
+    with pytest.raises(StoreError, match=r"is truncated: it held .* acknowledged commands are missing"):
         Service.open(built)
     assert files(built) == before
 
@@ -458,7 +458,7 @@ def test_the_dashboard_warns_when_it_serves_everyone_without_a_token() -> None:
     assert exposure_warning("0.0.0.0", "t") is None and exposure_warning("127.0.0.1", None) is None
 
 
-# --- 10. hand-made files with valid checksums and the wrong shape ----------------------------------------------
+# --- 10. hand-made files with valid checksums and the wrong shape ---------------------------
 def _line(body: bytes) -> bytes:
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
@@ -499,7 +499,7 @@ def test_a_wrong_shaped_document_is_one_line(built: Path, capsys: pytest.Capture
     assert code == 1 and err.startswith("tui-billing: invalid Customer") and err.count("\n") == 1
 
 
-# --- property-based: parsers answer a value or InvalidValue, nothing else -------------------------------------
+# --- property-based: parsers answer a value or InvalidValue, nothing else ------------------
 PARSERS = [
     parse_duration,
     lambda text: parse_decimal(text, "amount"),

@@ -1,4 +1,4 @@
-"""collection_at, draft_until and due_at (DOMAIN.md §5; OpenMeter's invoicecalc)."""
+"""collection_at, draft_until and due_at (docs/time.md; OpenMeter's invoicecalc)."""
 
 from datetime import datetime, timedelta
 

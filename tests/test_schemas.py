@@ -1,5 +1,5 @@
 """The app and every InvoiceGenerated payload against the seed schemas, format checking on;
-the v1 invoice shape of DOMAIN.md §8 and the money rules of §7."""
+the v1 invoice shape of docs/wire-contract.md and the money rules of docs/invoice-generated.md."""
 
 import json
 import re
@@ -118,7 +118,7 @@ def busy_service(demo_service: Service) -> Service:
     demo_service.advance_clock("P1M")
     demo_service.advance_clock("2h")
     rows = [r for r in demo_service.invoice_rows() if r["status"] == "payment_processing.pending"]
-    for row, trigger in zip(rows, ("paid", "payment_overdue", "void", "payment_uncollectible")):
+    for row, trigger in zip(rows, ("paid", "payment_overdue", "void", "payment_uncollectible"), strict=False):
         demo_service.payment_status(row["id"], trigger)
     demo_service.set_hooks(draft=False, issuing=True)
     sent = demo_service.create_invoice(
@@ -194,7 +194,7 @@ def test_invoice_generated_amounts_are_numbers_in_currency_precision(busy_servic
     assert {"JPY", "BHD", "USD"} <= currencies
 
 
-# --- the v1 invoice (DOMAIN.md §8) ------------------------------------------------------------
+# --- the v1 invoice (docs/wire-contract.md) ------------------------------------------------------------
 def assert_totals(totals: dict[str, str], currency: str) -> None:
     assert set(totals) == set(TOTALS)
     values = {}

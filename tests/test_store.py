@@ -217,7 +217,7 @@ def test_missing_event_data_is_a_clear_error_and_not_recreated(built: Path) -> N
     before = files(built)
     service = Service.open(built)
     try:
-        with pytest.raises(StoreError, match="cannot open .*payloads: No such file"):
+        with pytest.raises(StoreError, match=r"cannot open .*payloads: No such file"):
             service.events()
     finally:
         service.close()
@@ -252,7 +252,7 @@ def test_foreign_file_is_refused_untouched(workspace_path: Path, kind: str) -> N
 
 def test_a_directory_is_refused(workspace_path: Path) -> None:
     workspace_path.mkdir()
-    with pytest.raises(StoreError, match="cannot read workspace .*: Is a directory"):
+    with pytest.raises(StoreError, match=r"cannot read workspace .*: Is a directory"):
         Service.open(workspace_path)
     assert workspace_path.is_dir() and not any(workspace_path.iterdir())
 
@@ -270,7 +270,7 @@ def test_an_unreadable_file_is_refused(built: Path, monkeypatch: pytest.MonkeyPa
 
         monkeypatch.setattr(Path, "read_bytes", refuse)
     try:
-        with pytest.raises(StoreError, match="cannot read workspace .*: Permission denied"):
+        with pytest.raises(StoreError, match=r"cannot read workspace .*: Permission denied"):
             Service.open(built)
     finally:
         monkeypatch.undo()
@@ -279,7 +279,7 @@ def test_an_unreadable_file_is_refused(built: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_missing_workspace_is_a_clear_error(workspace_path: Path) -> None:
-    with pytest.raises(StoreError, match="no workspace at .*tui-billing init"):
+    with pytest.raises(StoreError, match=r"no workspace at .*tui-billing init"):
         Service.open(workspace_path)
     assert not workspace_path.exists()
 
@@ -592,3 +592,26 @@ def test_a_new_workspace_starts_without_events(workspace_path: Path) -> None:
     with pytest.raises(ValueError, match="without events"):
         Repository.create(workspace_path, [Put("events", {"id": "e", "data": {}})])
     assert not workspace_path.exists()
+
+
+def test_the_tinydb_private_method_the_store_overrides_is_still_there() -> None:
+    """InPlaceTable overrides TinyDB's private ``Table._update_table(updater)`` so a write is
+    not a copy of the whole table: if a TinyDB release renames it or changes what the
+    updater receives, this fails (TinyDB is pinned exactly for that reason)."""
+    import inspect
+
+    import tinydb
+    from tinydb.table import Table
+
+    from tui_billing.store.repository import InPlaceTable, WorkspaceDB
+
+    assert list(inspect.signature(Table._update_table).parameters) == ["self", "updater"]
+    assert InPlaceTable._update_table is not Table._update_table
+    db = WorkspaceDB(storage=tinydb.storages.MemoryStorage)
+    db.storage.write({})
+    table = db.table("t")
+    doc_id = table.insert({"a": 1})
+    raw = db.storage.read()["t"]
+    table.update({"a": 2}, doc_ids=[doc_id])
+    assert db.storage.read()["t"] is raw  # updated in place, not replaced by a copy
+    assert table.get(doc_id=doc_id) == {"a": 2}

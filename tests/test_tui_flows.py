@@ -28,6 +28,7 @@ from tui_flows_def import (
 )
 from tui_support import StillApp, make_app, pilot_test
 
+from tui_billing.api import start_integration
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.tui.app import ServeOptions
@@ -447,7 +448,7 @@ async def test_the_state_survives_a_restart(service: Service, workspace_path: Pa
 # --- outside calls (--serve) ------------------------------------------------------------------
 @pilot_test
 async def test_an_api_call_is_toasted_and_the_list_follows_its_invoice(demo_service: Service) -> None:
-    app = make_app(demo_service, serve=ServeOptions(port=0))
+    app = make_app(demo_service, serve=ServeOptions(start_integration, port=0))
     async with app.run_test(size=SIZE) as pilot:
         await select_invoice(pilot, MANUAL_APPROVAL)
         target = demo_service.invoice(DRAFT_SYNCING)
@@ -474,7 +475,7 @@ async def test_a_failed_serve_stays_in_the_app_bar(demo_service: Service) -> Non
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        app = make_app(demo_service, serve=ServeOptions(port=port))
+        app = make_app(demo_service, serve=ServeOptions(start_integration, port=port))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             assert app.integration is None

@@ -128,6 +128,17 @@ SHOTS: tuple[Shot, ...] = (
     Shot("endpoint-form", "A then +: add a webhook endpoint", ("A", "plus")),
     Shot("filtered-list", "/ filters the list by number, customer or id", ("slash", *"mora")),
     Shot(
+        "tour-80x24",
+        "T: a guided tour (webhooks and signatures, step 3): caption, the command it ran, the signed headers",
+        ("T", "down", "down", "down", "enter", "right", "right"),
+    ),
+    Shot(
+        "tour-160x48",
+        "The same tour step at 160×48",
+        ("T", "down", "down", "down", "enter", "right", "right"),
+        size=(160, 48),
+    ),
+    Shot(
         "refused-notification",
         "Refused: the invoice moved on meanwhile; nothing changes",
         ("s", SUBMIT),

@@ -34,8 +34,12 @@ async def measure(service: Service, rounds: int) -> dict[str, float]:
     queries = {
         "customers=<one>": f"/api/v1/billing/invoices?customers={customer}",
         "statuses=draft,overdue": "/api/v1/billing/invoices?statuses=draft,overdue",
-        "created range, orderBy=issuedAt DESC, pageSize=20": "/api/v1/billing/invoices?createdAfter=2000-01-01T00:00:00Z&orderBy=issuedAt&order=DESC&pageSize=20",
-        "v3 filter[customer_id], page[size]=20": f"/api/v3/openmeter/billing/invoices?filter[customer_id]={customer}",
+        "created range, orderBy=issuedAt DESC, pageSize=20": (
+            "/api/v1/billing/invoices?createdAfter=2000-01-01T00:00:00Z&orderBy=issuedAt&order=DESC&pageSize=20"
+        ),
+        "v3 filter[customer_id], page[size]=20": (
+            f"/api/v3/openmeter/billing/invoices?filter[customer_id]={customer}"
+        ),
     }
     server = await start_api(service, port=0)
     medians = {}

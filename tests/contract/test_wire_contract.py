@@ -107,7 +107,8 @@ class Walk:
     delivered: list[bytes] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        return f"<walk: {len(self.answers)} answers, {len(self.logged)} events, {len(self.delivered)} deliveries>"
+        counts = f"{len(self.answers)} answers, {len(self.logged)} events, {len(self.delivered)} deliveries"
+        return f"<walk: {counts}>"
 
     def group(self, name: str) -> list[Answer]:
         return [a for a in self.answers if a.group == name]

@@ -17,16 +17,17 @@ A turn that fails (the disk refused a write) is tried again at the next one.
 """
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime
 
 import aiohttp
 
 from ..service import Service
+from ..service.signing import signed_headers
 from ..service.webhooks import (
     DEFAULT_RETRY_SCHEDULE,
     Attempt,
@@ -36,7 +37,6 @@ from ..service.webhooks import (
     Webhooks,
     utcnow,
 )
-from .signing import signed_headers
 
 log = logging.getLogger("tui_billing.api.webhooks")
 
@@ -132,7 +132,7 @@ class Dispatcher:
             except Exception:  # the store refused a write: the next turn tries again
                 log.exception("webhook dispatcher turn failed")
                 wait = self.poll_interval
-            with contextlib.suppress(TimeoutError):
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(wait, self.poll_interval))
 
     def _turn(self) -> float:

@@ -269,7 +269,9 @@ async def test_rule(server: "ApiServer", request: web.Request) -> web.Response:
 
 
 async def list_events(server: "ApiServer", request: web.Request) -> web.Response:
-    is_id = lambda text: is_ulid(text.upper())  # noqa: E731 - ids are Crockford, any case
+    def is_id(text: str) -> bool:
+        return is_ulid(text.upper())
+
     event_query = EventQuery(
         start=query.moment(request.query, "from"),
         end=query.moment(request.query, "to"),

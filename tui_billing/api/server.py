@@ -22,11 +22,10 @@ from typing import Any, Literal
 from aiohttp import web
 
 from ..domain.apps import app_v1, app_v3
-from ..domain.errors import BillingError, NotAllowed, NotFound
+from ..domain.errors import BillingError, NotAllowed, NotFound, WorkspaceUnusable
 from ..domain.ids import is_ulid
 from ..domain.models import Invoice
 from ..service import Service
-from ..store.journal import StoreError
 from . import bodies, guard, notification, query
 from .invoice_v3 import invoice_v3
 from .problems import (
@@ -203,10 +202,10 @@ class ApiServer:
             problem = ApiProblem(401, str(error), headers={"WWW-Authenticate": "Bearer"})
         except ApiProblem as error:
             problem = error
+        except WorkspaceUnusable as error:
+            problem = ApiProblem(500, str(error))
         except BillingError as error:
             problem = self._billing_problem(request, error)
-        except StoreError as error:
-            problem = ApiProblem(500, str(error))
         except web.HTTPException as error:
             problem = ApiProblem(error.status, self._routing_detail(request, error))
         except Exception as error:  # a bug: answer it as a problem, never a bare 500 page
@@ -240,7 +239,7 @@ class ApiServer:
 
     @staticmethod
     def _api_of(request: web.Request) -> Api:
-        route = request.get(ROUTE)
+        route: Route | None = request.get(ROUTE)
         if route is not None:
             return route.api
         return "v3" if any(request.path.startswith(base + "/") for base in V3_BASES) else "v1"

@@ -31,12 +31,12 @@ from ulid import ULID
 
 from ..api.dispatcher import Dispatcher, start_dispatcher
 from ..api.server import ApiServer
-from ..api.signing import signed_headers
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.events import webhook_envelope
 from ..domain.models import Invoice
 from ..domain.timefmt import rfc3339
 from ..service import Service, scenario
+from ..service.signing import signed_headers
 from ..service.webhooks import Attempt, Delivery, Webhooks, new_secret
 from .faults import Call, CallLog, Fault
 from .suites import CheckSpec, Suite, load_all, select
@@ -267,13 +267,15 @@ class Run:
             raise CheckFailed(f"a step needs do, send, fault or expect: {step}")
 
     def _do(self, ctx: Context, step: dict[str, Any]) -> None:
-        """One service command through the scenario registry (``as`` and ``$name`` work)."""
-        steps = [scenario.Step.model_validate(step)]
-        play = scenario.Scenario(name=f"certify {ctx.spec.id}", clock=self.service.now(), steps=steps)
+        """One service command of the scenario registry (``as`` and ``$name`` work)."""
+        if step["do"] not in scenario.COMMANDS:
+            raise CheckFailed(f"unknown command {step['do']!r}; known: {', '.join(scenario.COMMANDS)}")
         try:
-            scenario.replay(self.service, play, ctx.saved)
+            scenario.run_step(
+                self.service, scenario.Step.model_validate(step), ctx.saved, f"step of {ctx.spec.id}"
+            )
         except InvalidValue as error:
-            raise CheckFailed(f"certify could not run the step: {error}") from None
+            raise CheckFailed(f"certify could not run the {error}") from None
         self.dispatcher.notify()
 
     @staticmethod

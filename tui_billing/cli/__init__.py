@@ -8,16 +8,19 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from pydantic import ValidationError
 
+from .. import settings as user_settings
+from .. import workspace
 from ..certify import cli as certify_cli
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..service.scenario import MAX_CUSTOMERS
-from ..store.journal import StoreError
-from . import integration
+from . import conventions, demo, integration
 from .commands import HANDLERS
+from .conventions import paint
 
 SHORT_STATUSES = sorted({status.short for status in Status})
 
@@ -30,24 +33,29 @@ def _on_off(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: user_settings.Settings | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; ``settings`` (the user's settings file) give some defaults."""
+    settings = settings or user_settings.Settings()
     parser = argparse.ArgumentParser(
         prog="tui-billing",
         description="Simulate OpenMeter's External Invoicing lifecycle. Without a command, "
         "opens the dashboard on the workspace (creating the demo one on first start).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('tui-billing')}")
     parser.add_argument(
         "--db",
         metavar="PATH",
-        help="workspace file (default: $TUI_BILLING_DB, else a file in your user data directory)",
+        help="workspace file (default: $TUI_BILLING_DB, "
+        "else the settings file's workspace, else a file in your user data directory)",
     )
     dash = parser.add_argument_group("dashboard (no COMMAND)")
+    serve_at = f"{settings.server.host}:{settings.server.port}"
     dash.add_argument(
         "--serve",
         nargs="?",
-        const="127.0.0.1:8888",
+        const=serve_at,
         metavar="[HOST:]PORT",
-        help="also serve the HTTP API and send webhooks from the dashboard (default 127.0.0.1:8888)",
+        help=f"also serve the HTTP API and send webhooks from the dashboard (default {serve_at})",
     )
     dash.add_argument(
         "--token", dest="dashboard_token", metavar="T", help="with --serve: require Authorization: Bearer T"
@@ -76,7 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("init", "create a workspace")
     p.add_argument("--seed", type=int, default=7, help="Faker seed (default 7): same seed, same workspace")
-    p.add_argument("--scenario", metavar="FILE", help="replay a scenario file (fixtures/*.json)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--scenario", metavar="NAME|FILE", help="replay a scenario: a packaged one by name (demo) or a file"
+    )
+    source.add_argument(
+        "--demo",
+        action="store_true",
+        help="rebuild the demo workspace from the packaged demo scenario, "
+        "replacing the workspace (a reset; same as --scenario demo --force)",
+    )
     p.add_argument(
         "--customers",
         type=int,
@@ -158,12 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["show", "advance"], default="show")
     p.add_argument("duration", nargs="?", metavar="DURATION", help="e.g. 1h, 3d, 1mo, PT30M")
     integration.add_parsers(sub)
+    demo.add_parsers(sub)
+    conventions.add_parsers(sub)
+    server = settings.server
+    sub.choices["serve"].set_defaults(host=server.host, port=server.port, token=server.token)
+    parser.set_defaults(settings=settings)
     certify_cli.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        settings = user_settings.load()
+    except BillingError as error:
+        print(f"{paint('tui-billing:', '1;31', sys.stderr)} {error}", file=sys.stderr)
+        return 1
+    parser = build_parser(settings)
     argv = sys.argv[1:] if argv is None else list(argv)
     for text in argv:
         try:
@@ -173,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"argument {text.encode('utf-8', 'backslashreplace').decode()[:60]!r} is not valid UTF-8"
             )
     args = parser.parse_args(argv)
+    if args.db is None and not os.environ.get(workspace.ENV_VAR) and settings.workspace is not None:
+        args.db = str(settings.workspace)  # the settings' workspace, after --db and the variable
     if args.command == "clock" and args.action == "advance" and not args.duration:
         parser.error("clock advance needs a DURATION, e.g. `clock advance 1h`")
     if args.command is not None and (
@@ -184,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     try:
         return {**HANDLERS, **certify_cli.HANDLERS}[args.command or "dashboard"](args)
-    except (BillingError, StoreError) as error:
-        print(f"tui-billing: {error}", file=sys.stderr)
+    except BillingError as error:
+        print(f"{paint('tui-billing:', '1;31', sys.stderr)} {error}", file=sys.stderr)
         return 1
     except ValidationError as error:  # a stored or given document of the wrong shape
         first = error.errors()[0]

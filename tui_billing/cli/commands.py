@@ -4,24 +4,25 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, ContextManager
+from typing import Any
 
 from .. import workspace
 from ..domain.apps import app_v1, app_v3
 from ..domain.errors import InvalidValue
-from ..domain.linespec import detail_summary, line_summary, parse_flat, parse_usage
+from ..domain.linespec import LineSpec, detail_summary, line_summary, parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
-from . import integration
+from . import conventions, demo, integration
 from .arguments import in_range, not_blank
 
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 
-def _service(args: argparse.Namespace, *, create_demo: bool = False) -> ContextManager[Service]:
+def _service(args: argparse.Namespace, *, create_demo: bool = False) -> AbstractContextManager[Service]:
     return workspace.opened(args.db, create_demo=create_demo)
 
 
@@ -32,7 +33,7 @@ def _print_json(value: Any) -> None:
 def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     for row in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _ext(external_id: str | None) -> str:
@@ -46,8 +47,10 @@ def _when(moment: datetime | None) -> str:
 # --- workspace ---------------------------------------------------------------------------
 def init(args: argparse.Namespace) -> int:
     path, _ = workspace.resolve(args.db)
+    if args.demo:
+        args.scenario, args.force = workspace.DEFAULT_SCENARIO, True
     if args.scenario:
-        service = scenarios.build(path, scenarios.load(args.scenario), force=args.force)
+        service = scenarios.build(path, scenarios.load(scenarios.find(args.scenario)), force=args.force)
     else:
         now = parse_rfc3339(args.now, "--now") if args.now else DEFAULT_CLOCK
         in_range(args.customers, 1, scenarios.MAX_CUSTOMERS, "--customers")
@@ -135,9 +138,8 @@ def _print_invoice(service: Service, invoice: Invoice) -> None:
         if moment is not None:
             print(f"  {label:<11} {_when(moment)}")
     if invoice.external_invoicing_id or invoice.external_payment_id:
-        print(
-            f"  external    invoicing={invoice.external_invoicing_id or '-'} payment={invoice.external_payment_id or '-'}"
-        )
+        invoicing, payment = invoice.external_invoicing_id or "-", invoice.external_payment_id or "-"
+        print(f"  external    invoicing={invoicing} payment={payment}")
     print("  lines")
     for line in invoice.lines:
         print(f"    {line.id}  {line_summary(line, invoice.currency)}{_ext(line.external_id)}")
@@ -234,7 +236,7 @@ def workflow(args: argparse.Namespace) -> int:
 
 
 # --- invoices --------------------------------------------------------------------------------
-def _lines(args: argparse.Namespace) -> list:
+def _lines(args: argparse.Namespace) -> list[LineSpec]:
     return [parse_flat(t) for t in args.flat] + [parse_usage(t) for t in args.usage]
 
 
@@ -327,14 +329,28 @@ def dashboard(args: argparse.Namespace) -> int:
         host, _, port = args.serve.rpartition(":")
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
+        from ..api import start_integration  # aiohttp loads only when serving
+
         serve = ServeOptions(
-            host or "127.0.0.1", int(port), args.dashboard_token, args.dashboard_callback_response
+            start_integration,
+            host or args.settings.server.host,
+            int(port),
+            args.dashboard_token or args.settings.server.token,
+            args.dashboard_callback_response,
         )
         if warning := integration.exposure_warning(serve.host, serve.token):
             print(warning, file=sys.stderr)  # stays readable after the dashboard's screen closes
     first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
-        BillingApp(service, theme=args.dashboard_theme, serve=serve, first_start=first_start).run()
+        app = BillingApp(
+            service,
+            theme=args.dashboard_theme or args.settings.theme,
+            serve=serve,
+            first_start=first_start,
+            keymap=args.settings.keymap,
+        )
+        app.run()
+        app.service.close()  # a reset (R) replaced the service the dashboard started with
     return 0
 
 
@@ -363,3 +379,5 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dashboard": dashboard,
 }
 HANDLERS.update(integration.HANDLERS)
+HANDLERS.update(demo.HANDLERS)
+HANDLERS.update(conventions.HANDLERS)

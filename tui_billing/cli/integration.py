@@ -13,8 +13,9 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime
-from typing import TYPE_CHECKING, ContextManager
+from typing import TYPE_CHECKING
 
 from .. import workspace
 from ..service import Service
@@ -87,7 +88,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     ).add_argument("event", metavar="EVENT_ID")
 
 
-def _service(args: argparse.Namespace) -> ContextManager[Service]:
+def _service(args: argparse.Namespace) -> AbstractContextManager[Service]:
     return workspace.opened(args.db)
 
 
@@ -98,7 +99,7 @@ def _when(moment: datetime | None) -> str:
 def _table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     for row in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 # --- serve -----------------------------------------------------------------------------------
@@ -143,10 +144,8 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C is KeyboardInterrupt
             loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
-            pass
     try:
         await stop.wait()
     finally:

@@ -25,6 +25,13 @@ class NotAllowed(BillingError):
     kind = "not_allowed"
 
 
+class WorkspaceUnusable(BillingError):
+    """The workspace file cannot be used (locked, damaged, foreign, unwritable); the store
+    raises it (as its ``StoreError``) and the message says why and what to do."""
+
+    kind = "workspace"
+
+
 class Conflict(BillingError):
     """The command conflicts with the workspace as it is (for example a duplicate)."""
 

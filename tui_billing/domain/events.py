@@ -3,7 +3,7 @@
 * ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, the API,
   webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``.
 * ``webhook_envelope``: ``{id, type, timestamp, data}``.
-* ``invoice_generated``: the InvoiceGenerated domain event (DOMAIN.md §6).
+* ``invoice_generated``: the InvoiceGenerated domain event (docs/invoice-generated.md).
 """
 
 from datetime import datetime
@@ -85,7 +85,7 @@ def _price(price: FlatPrice | UnitPrice) -> dict[str, str]:
 
 
 def _detailed_line_v1(
-    child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict | None, zero: Decimal
+    child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict[str, Any] | None, zero: Decimal
 ) -> dict[str, Any]:
     """A detailed line as OpenMeter's ``mapDetailedLineToAPI`` shows it (type ``flat_fee``)."""
     flat = _flat_price(child.per_unit_amount, child.payment_term)
@@ -257,7 +257,7 @@ def envelope(event: Event) -> dict[str, Any]:
     return webhook_envelope(event.id, event.type, rfc3339(event.timestamp) or "", event.data)
 
 
-# --- InvoiceGenerated (DOMAIN.md §6) --------------------------------------------------------
+# --- InvoiceGenerated (docs/invoice-generated.md) --------------------------------------------------------
 _ISSUED_FAMILY = {Status.ISSUED} | {s for s in Status if s.short == "payment_processing"}
 _FIXED_STATUS = {
     Status.OVERDUE: "overdue",

@@ -1,6 +1,6 @@
 """The invoice lifecycle: one declarative transition table and one advancement loop.
 
-Everything DOMAIN.md §3 says about which trigger moves an invoice where lives in
+Everything docs/lifecycle.md says about which trigger moves an invoice where lives in
 ``TRANSITIONS`` (with named guards) and ``ON_ENTER`` (what entering a state does). The
 CLI, the dashboard and the API ask ``preview``/``available_actions`` (through
 ``Service.actions``) instead of repeating a rule.
@@ -194,7 +194,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.ISSUING_CHARGE_BOOKING, T.FAILED, S.ISSUING_CHARGE_BOOKING_FAILED),
     *_each((S.DELETE_IN_PROGRESS, S.DELETE_SYNCING), T.FAILED, S.DELETE_FAILED),
     *_each(EDITABLE, T.UPDATED, S.DRAFT_UPDATING),
-    # payment (DOMAIN.md §3, payment matrix); paid and authorized book the charge first:
+    # payment (docs/lifecycle.md, payment matrix); paid and authorized book the charge first:
     # an authorized payment only settles, any other is authorized and settled in one step
     Transition(S.PP_AUTHORIZED, T.PAID, S.PP_BOOKING_SETTLED),
     *_each(UNAUTHORIZED_PAYMENT, T.PAID, S.PP_BOOKING_AUTHORIZED_AND_SETTLED),
@@ -215,15 +215,15 @@ TRANSITIONS: tuple[Transition, ...] = (
     ],
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.FAILED, S.PP_FAILED),
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.PP_ACTION_REQUIRED), T.PAYMENT_OVERDUE, S.OVERDUE),
-    *_each(OPEN_PAYMENT + (S.OVERDUE,), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
+    *_each((*OPEN_PAYMENT, S.OVERDUE), T.PAYMENT_UNCOLLECTIBLE, S.UNCOLLECTIBLE),
     *_each((S.PP_PENDING, S.PP_AUTHORIZED, S.PP_FAILED, S.OVERDUE), T.ACTION_REQUIRED, S.PP_ACTION_REQUIRED),
-    *_each(OPEN_PAYMENT + (S.UNCOLLECTIBLE,), T.VOID, S.VOIDED),
+    *_each((*OPEN_PAYMENT, S.UNCOLLECTIBLE), T.VOID, S.VOIDED),
     *_each((S.PP_FAILED, S.PP_ACTION_REQUIRED, S.OVERDUE), T.RETRY, S.PP_PENDING),
 )
 
 _BY_SOURCE: dict[tuple[Status, Trigger], tuple[Transition, ...]] = {}
 for _t in TRANSITIONS:
-    _BY_SOURCE[(_t.source, _t.trigger)] = _BY_SOURCE.get((_t.source, _t.trigger), ()) + (_t,)
+    _BY_SOURCE[(_t.source, _t.trigger)] = (*_BY_SOURCE.get((_t.source, _t.trigger), ()), _t)
 
 
 # --- what entering a state does ------------------------------------------------------------
@@ -354,22 +354,32 @@ def find_transition(invoice: Invoice, trigger: Trigger, ctx: Context) -> Transit
     return None
 
 
-def refusal(invoice: Invoice, trigger: Trigger, ctx: Context) -> str:
-    """Why ``trigger`` cannot fire now, in words."""
+def refusal(invoice: Invoice, trigger: Trigger, ctx: Context, name: str | None = None) -> str:
+    """Why ``trigger`` cannot fire now, in words; ``name``: what the caller called it (the
+    payment status ``payment_failed`` is the ``failed`` trigger)."""
+    said = name or trigger.value
     candidates = _BY_SOURCE.get((invoice.status, trigger), ())
     for transition in candidates:
         failing = [GUARD_REASONS[g] for g in transition.guards if not g(invoice, ctx)]
         if failing:
-            return f"{trigger.value} is not allowed in {invoice.status.value}: {failing[0]}"
-    return f"{trigger.value} is not allowed in {invoice.status.value}"
+            return f"{said} is not allowed in {invoice.status.value}: {failing[0]}"
+    return f"{said} is not allowed in {invoice.status.value}"
 
 
-def fire(invoice: Invoice, trigger: Trigger, ctx: Context, outcome: Outcome | None = None) -> Outcome:
-    """Fire ``trigger`` then advance; raise NotAllowed (invoice untouched) if it can't fire."""
+def fire(
+    invoice: Invoice,
+    trigger: Trigger,
+    ctx: Context,
+    outcome: Outcome | None = None,
+    *,
+    name: str | None = None,
+) -> Outcome:
+    """Fire ``trigger`` then advance; raise NotAllowed (invoice untouched) if it can't fire
+    (``name`` words the refusal, see ``refusal``)."""
     outcome = outcome if outcome is not None else Outcome()
     transition = find_transition(invoice, trigger, ctx)
     if transition is None:
-        raise NotAllowed(refusal(invoice, trigger, ctx))
+        raise NotAllowed(refusal(invoice, trigger, ctx, name))
     if trigger is T.RETRY:
         # OpenMeter's RetryInvoice keeps every issue but downgrades critical ones to warnings
         # (billing/service/invoice.go); validation then finds whatever is still wrong.
@@ -464,7 +474,7 @@ def is_immutable(invoice: Invoice, ctx: Context) -> bool:
     return find_transition(invoice, T.UPDATED, ctx) is None
 
 
-# --- the integration's callbacks (DOMAIN.md §4) ------------------------------------------
+# --- the integration's callbacks (docs/callbacks-and-hooks.md) ------------------------------------------
 class Callback(StrEnum):
     DRAFT_SYNCHRONIZED = "draft_synchronized"
     ISSUING_SYNCHRONIZED = "issuing_synchronized"

@@ -42,7 +42,7 @@ class App(Model):
 
 
 class Workflow(Model):
-    """Billing workflow settings (DOMAIN.md §5), stored as canonical ISO-8601 durations."""
+    """Billing workflow settings (docs/time.md), stored as canonical ISO-8601 durations."""
 
     collection_interval: str = "PT1H"
     auto_advance: bool = True
@@ -378,15 +378,18 @@ class Invoice(Model):
         }
 
 
+EventType = Literal["invoice.created", "invoice.updated", "invoice.generated"]
+
+
 class Event(Model):
     """One entry of the ordered event log: a webhook envelope or an InvoiceGenerated payload."""
 
     id: str
     seq: int
-    type: Literal["invoice.created", "invoice.updated", "invoice.generated"]
+    type: EventType
     timestamp: datetime
     invoice_id: str
-    data: dict
+    data: dict[str, Any]
 
     @property
     def is_webhook(self) -> bool:

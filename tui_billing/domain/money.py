@@ -1,4 +1,4 @@
-"""Money: decimals rounded to each currency's minor unit (DOMAIN.md §7). Never floats."""
+"""Money: decimals rounded to each currency's minor unit (docs/invoice-generated.md). Never floats."""
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 

@@ -1,4 +1,4 @@
-"""Invoice numbers: ``DRAFT-<PREFIX>-<n>`` and ``INV-<PREFIX>-<n>`` (DOMAIN.md §4)."""
+"""Invoice numbers: ``DRAFT-<PREFIX>-<n>`` and ``INV-<PREFIX>-<n>`` (docs/callbacks-and-hooks.md)."""
 
 import re
 import unicodedata
@@ -11,7 +11,7 @@ def customer_prefix(name: str) -> str:
     """ASCII-folded, upper-cased: one word → first 4 letters; more → 2 of each of the first two.
 
     Words are separated by whitespace, as in OpenMeter (``Gould-Foster`` is one word: GOUL);
-    DOMAIN.md counts letters, so other characters inside a word are dropped (OpenMeter keeps them).
+    The rule counts letters, so other characters inside a word are dropped (OpenMeter keeps them).
     """
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().upper()
     words = [word for word in (re.sub(r"[^A-Z0-9]", "", part) for part in folded.split()) if word]

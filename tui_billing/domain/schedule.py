@@ -1,4 +1,4 @@
-"""When an invoice is collected, leaves draft and falls due (DOMAIN.md §5).
+"""When an invoice is collected, leaves draft and falls due (docs/time.md).
 
 Pure functions of the invoice and its workflow snapshot, as OpenMeter's ``invoicecalc``
 (``collectionat.go``, ``draftuntil.go``, ``dueat.go``) computes them.

@@ -11,7 +11,10 @@ from jsonschema import Draft7Validator, FormatChecker
 
 
 def _load(name: str) -> dict[str, Any]:
-    return json.loads((resources.files("tui_billing.domain") / "schemas" / name).read_text("utf-8"))
+    schema: dict[str, Any] = json.loads(
+        (resources.files("tui_billing.domain") / "schemas" / name).read_text("utf-8")
+    )
+    return schema
 
 
 @cache

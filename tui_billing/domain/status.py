@@ -1,4 +1,4 @@
-"""Invoice statuses and triggers (DOMAIN.md §2–3)."""
+"""Invoice statuses and triggers (docs/lifecycle.md)."""
 
 from enum import StrEnum
 
@@ -91,7 +91,7 @@ UNREACHED_FAILURES = frozenset(
     }
 )
 
-# Pass-through states are entered and left within one advancement (DOMAIN.md §2).
+# Pass-through states are entered and left within one advancement (docs/lifecycle.md).
 PASS_THROUGH = frozenset(
     {
         Status.DRAFT_CREATED,
@@ -130,7 +130,7 @@ class Trigger(StrEnum):
 
 
 class PaymentTrigger(StrEnum):
-    """The six triggers of the payment status callback (DOMAIN.md §4)."""
+    """The six triggers of the payment status callback (docs/callbacks-and-hooks.md)."""
 
     PAID = "paid"
     PAYMENT_FAILED = "payment_failed"
@@ -145,7 +145,7 @@ class PaymentTrigger(StrEnum):
 
 
 # Triggers a person fires on the billing side: their own transition emits no event, the
-# automatic ones after it do (DOMAIN.md §3, Events).
+# automatic ones after it do (docs/lifecycle.md, Events).
 USER_ACTIONS = frozenset(
     {Trigger.APPROVE, Trigger.RETRY, Trigger.DELETE, Trigger.UPDATED, Trigger.FORCE_COLLECT}
 )

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-
 from .errors import InvalidValue
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def rfc3339(moment: datetime | None) -> str | None:

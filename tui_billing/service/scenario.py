@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -60,6 +60,9 @@ class Scenario(BaseModel):
             raise ValueError(str(error)) from None
 
 
+S = TypeVar("S", bound="Scenario")
+
+
 def bundled(name: str) -> Path:
     """A scenario of the project's ``fixtures/`` folder.
 
@@ -72,23 +75,43 @@ def bundled(name: str) -> Path:
     return Path(__file__).resolve().parents[2] / "fixtures" / f"{name}.json"
 
 
+def bundled_names() -> list[str]:
+    """The names of the scenarios shipped with the package."""
+    return sorted(p.stem for p in bundled("demo").parent.glob("*.json"))
+
+
+def find(name_or_path: str | Path) -> Path:
+    """A scenario file by path, else a packaged scenario by name (``demo``): a bare name
+    that is no file here is looked up among the packaged ones."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path  # a file (load says so when there is none)
+    if bundled(str(name_or_path)).is_file():
+        return bundled(str(name_or_path))
+    raise InvalidValue(
+        f"no scenario {str(name_or_path)!r}: give a file or one of {', '.join(bundled_names())}"
+    )
+
+
 def _first_problem(error: ValidationError) -> str:
     """Pydantic's first complaint on one line: where, then what."""
     first = error.errors()[0]
     return f"{first['msg']} at {'.'.join(map(str, first['loc'])) or 'the top level'}"
 
 
-def load(path: Path) -> Scenario:
+def load(path: Path | str, model: type[S] = Scenario) -> S:  # type: ignore[assignment]
+    """A scenario file (or a file of a ``Scenario`` subclass, such as a tour)."""
+    kind = model.__name__.lower()
     try:
-        return Scenario.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+        return model.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise InvalidValue(f"no scenario file {path}") from None
+        raise InvalidValue(f"no {kind} file {path}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidValue(f"cannot read scenario {path}: {error}") from None
+        raise InvalidValue(f"cannot read {kind} {path}: {error}") from None
     except json.JSONDecodeError as error:
-        raise InvalidValue(f"scenario {path} is not valid JSON: {error}") from None
+        raise InvalidValue(f"{kind} {path} is not valid JSON: {error}") from None
     except ValidationError as error:
-        raise InvalidValue(f"scenario {path} is not a scenario: {_first_problem(error)}") from None
+        raise InvalidValue(f"{kind} {path} is not a {kind}: {_first_problem(error)}") from None
 
 
 def build(path: Path, scenario: Scenario, *, force: bool = False) -> Service:
@@ -127,30 +150,29 @@ def _remove(scratch: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def replay(
-    service: Service, scenario: Scenario, saved: dict[str, Invoice] | None = None
-) -> dict[str, Invoice]:
-    """Run the scenario's steps; ``saved`` (the invoices saved ``as`` a name) may carry names
-    over from an earlier call and is returned with this call's names added."""
-    saved = {} if saved is None else saved
-    customers = service.customers()
+def replay(service: Service, scenario: Scenario) -> None:
+    saved: dict[str, Invoice] = {}
     for number, step in enumerate(scenario.steps, start=1):
-        command = COMMANDS.get(step.do)
-        if command is None:
+        if step.do not in COMMANDS:
             raise InvalidValue(f"step {number}: unknown command {step.do!r}; known: {', '.join(COMMANDS)}")
-        args = {k: _resolve(v, saved, customers) for k, v in (step.model_extra or {}).items()}
-        try:
-            result = command(service, **args)
-        except BillingError as error:
-            raise InvalidValue(f"scenario {scenario.name}, step {number} ({step.do}): {error}") from None
-        except TypeError as error:
-            raise InvalidValue(f"scenario {scenario.name}, step {number} ({step.do}): {error}") from None
-        if step.save_as and isinstance(result, Invoice):
-            saved[step.save_as] = result
-    return saved
+        run_step(service, step, saved, f"scenario {scenario.name}, step {number}")
 
 
-def _resolve(value: Any, saved: dict[str, Invoice], customers: list) -> Any:
+def run_step(service: Service, step: Step, saved: dict[str, Invoice], where: str) -> Any:
+    """Run one step's command (``step.do``, one of ``COMMANDS``) with its ``$name``
+    references resolved; an invoice it returns is saved under the step's ``as``. A refusal
+    is an ``InvalidValue`` that starts with ``where``."""
+    command = COMMANDS[step.do]
+    try:
+        result = command(service, **{k: _resolve(v, saved) for k, v in (step.model_extra or {}).items()})
+    except (BillingError, TypeError) as error:
+        raise InvalidValue(f"{where} ({step.do}): {error}") from None
+    if step.save_as and isinstance(result, Invoice):
+        saved[step.save_as] = result
+    return result
+
+
+def _resolve(value: Any, saved: dict[str, Invoice]) -> Any:
     if isinstance(value, str) and value.startswith("$"):
         name, _, rest = value[1:].partition(".")
         if name not in saved:
@@ -163,9 +185,9 @@ def _resolve(value: Any, saved: dict[str, Invoice], customers: list) -> Any:
             raise InvalidValue(f"{value!r}: write $name or $name.lines.N")
         return invoice.lines[int(index)].id
     if isinstance(value, dict):
-        return {_resolve(k, saved, customers): _resolve(v, saved, customers) for k, v in value.items()}
+        return {_resolve(k, saved): _resolve(v, saved) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, saved, customers) for v in value]
+        return [_resolve(v, saved) for v in value]
     return value
 
 

@@ -10,7 +10,7 @@ from faker import Faker
 from ..domain.durations import add_months
 from ..domain.models import Address, Customer, Plan, Subscription
 
-# (currency, countries, tax rates): tax rates make demos show a non-zero tax (DOMAIN.md §7).
+# (currency, countries, tax rates): tax rates make demos show a non-zero tax (docs/invoice-generated.md).
 REGIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("USD", ("US",), ("0", "0.0725", "0.0825")),
     ("EUR", ("DE", "FR", "NL"), ("0.19", "0.20", "0.21")),

@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..domain import events as shapes
 from ..domain import lifecycle
 from ..domain.durations import add_months, parse_duration
@@ -27,6 +29,7 @@ from ..domain.models import (
     Customer,
     CustomerSnapshot,
     Event,
+    EventType,
     Invoice,
     Plan,
     Subscription,
@@ -72,7 +75,7 @@ def _failure_refusal(invoice: Invoice) -> str | None:
     )
 
 
-def _dump(model: Any) -> dict[str, Any]:
+def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
@@ -109,7 +112,8 @@ class _Tx:
 
     def allocate_number(self, kind: str, invoice: Invoice) -> str:
         """The next number of ``kind``: one sequence per kind, shared by every customer, as
-        OpenMeter keeps one per scope (DOMAIN.md §4 does not say; "start at 1" holds either way)."""
+        OpenMeter keeps one per scope (numbering per customer is not asked for; "start at 1"
+        holds either way)."""
         self.ws.sequences[kind] = self.ws.sequences.get(kind, 0) + 1
         return format_number(kind, customer_prefix(invoice.customer.name), self.ws.sequences[kind])
 
@@ -118,7 +122,7 @@ class _Tx:
             self.invoices[invoice_id] = self.service.invoice(invoice_id)
         return self.invoices[invoice_id]
 
-    def emit(self, event_type: str, invoice: Invoice, data: dict[str, Any]) -> None:
+    def emit(self, event_type: EventType, invoice: Invoice, data: dict[str, Any]) -> None:
         self.ws.event_seq += 1
         # The envelope's fields are ours and ``data`` is already JSON (built by events.py):
         # skipping validation and a deep re-dump of ``data`` saves a quarter of an event's cost.
@@ -128,6 +132,7 @@ class _Tx:
             type=event_type,
             timestamp=self.ws.now,
             invoice_id=invoice.id,
+            data={},
         )
         self.puts.append(Put("events", {**event.model_dump(mode="json", exclude={"data"}), "data": data}))
 
@@ -294,7 +299,7 @@ class Service:
         )
         return page.total, [self._invoice_of(row) for row in page.rows]
 
-    def _invoice_of(self, row: dict[str, Any]) -> Invoice:
+    def _invoice_of(self, row: Mapping[str, Any]) -> Invoice:
         return Invoice.model_validate(self.repository.decode("invoices", row))
 
     def invoices(self, short: str | None = None) -> list[Invoice]:
@@ -356,7 +361,7 @@ class Service:
         ctx = self.context()
         possible = self.actions(invoice)
         reasons = {
-            name: lifecycle.refusal(invoice, trigger, ctx)
+            name: lifecycle.refusal(invoice, trigger, ctx, name.removeprefix("payment:"))
             for name, trigger in _ACTION_TRIGGERS.items()
             if name not in possible
         }
@@ -539,7 +544,7 @@ class Service:
         invoice.number = tx.allocate_number(DRAFT, invoice)
         invoice.lines = [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]
         schedule(invoice)
-        # Creation's automatic transitions each emit invoice.updated (DOMAIN.md §3; OpenMeter
+        # Creation's automatic transitions each emit invoice.updated (docs/lifecycle.md; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
@@ -613,7 +618,7 @@ class Service:
         except ValueError:
             allowed = ", ".join(t.value for t in PaymentTrigger)
             raise InvalidValue(f"{trigger!r} is not a payment trigger; use one of {allowed}") from None
-        return self._fire(invoice_id, payment.trigger)
+        return self._fire(invoice_id, payment.trigger, name=payment.value)
 
     # --- billing-side actions ---------------------------------------------------------------
     def approve(self, invoice_id: str) -> Invoice:
@@ -662,11 +667,13 @@ class Service:
         tx.commit()
         return invoice
 
-    def _fire(self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False) -> Invoice:
+    def _fire(
+        self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False, name: str | None = None
+    ) -> Invoice:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context(delete_fails=delete_fails)
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome), ctx)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome, name=name), ctx)
         tx.commit()
         return invoice
 
@@ -696,7 +703,7 @@ class Service:
                 heapq.heappush(due, (subscriptions[key].period_end, len(due), "subscription", key))
             else:
                 invoice = tx.invoice(key)
-                outcome = tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome))
+                outcome = tx.run(invoice, _advancing(invoice))
                 if outcome.changed:
                     report.advanced.append(invoice.id)
             self._push_wait(due, invoice.id, invoice.status.value, invoice.collection_at, invoice.draft_until)
@@ -706,7 +713,13 @@ class Service:
         return report
 
     @staticmethod
-    def _push_wait(due: list, invoice_id: str, status: str, collection_at: Any, draft_until: Any) -> None:
+    def _push_wait(
+        due: list[tuple[datetime, int, str, str]],
+        invoice_id: str,
+        status: str,
+        collection_at: Any,
+        draft_until: Any,
+    ) -> None:
         moment = {
             Status.DRAFT_WAITING_FOR_COLLECTION.value: collection_at,
             Status.DRAFT_WAITING_AUTO_APPROVAL.value: draft_until,
@@ -727,6 +740,15 @@ class Service:
             subscription.started_at, _months_between(subscription.started_at, end) + 1
         )
         return invoice
+
+
+def _advancing(invoice: Invoice) -> Callable[[Outcome, Context], Outcome]:
+    """The clock's command for one invoice: advance it as far as its guards let it."""
+
+    def advance(outcome: Outcome, ctx: Context) -> Outcome:
+        return lifecycle.advance(invoice, ctx, outcome)
+
+    return advance
 
 
 def _months_between(start: datetime, end: datetime) -> int:

@@ -434,12 +434,12 @@ class Webhooks:
             type=type,
             name=_name(name),
             disabled=disabled,
-            channels=ids,  # type: ignore[arg-type]
+            channels=ids,
             metadata=dict(metadata) if metadata is not None else None,
             created_at=current.created_at if current else tx.ws.now,
             updated_at=tx.ws.now,
-            cursor=tx.ws.event_seq if resumed else current.cursor,
-        )  # type: ignore[union-attr]
+            cursor=tx.ws.event_seq if resumed or current is None else current.cursor,
+        )
 
     def test_rule(self, rule_id: str) -> Notification:
         """A test event of the rule's type, sent now to its enabled channels. Its invoice is
@@ -496,7 +496,7 @@ class Webhooks:
                 id=tx.new_id(),
                 type=t,
                 name=f"{t} → {url}"[:256],
-                channels=[channel.id],  # type: ignore[arg-type]
+                channels=[channel.id],
                 created_at=tx.ws.now,
                 updated_at=tx.ws.now,
                 cursor=tx.ws.event_seq,
@@ -821,7 +821,7 @@ def migrate_endpoints(
             rule = Rule(
                 id=new_id(),
                 type=event_type,
-                name=f"{event_type} → {doc['url']}"[:256],  # type: ignore[arg-type]
+                name=f"{event_type} → {doc['url']}"[:256],
                 channels=[doc["id"]],
                 created_at=created,
                 updated_at=now,
@@ -930,7 +930,7 @@ def _check_url(url: str) -> str:
         raise InvalidValue(f"a webhook URL has no spaces or control characters, got {url!r}")
     parts = urlsplit(url)
     try:
-        parts.port
+        _ = parts.port  # raises on a port that is not a number in range
     except ValueError:
         raise InvalidValue(f"the port of a webhook URL is a number from 1 to 65535, got {url!r}") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:

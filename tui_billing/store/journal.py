@@ -34,6 +34,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from ..domain.errors import WorkspaceUnusable
+
 FORMAT = "tui-billing/workspace"
 SCHEMA_VERSION = 4  # 3: event payloads are zlib-compressed; 4: lines with detailed lines
 UPGRADABLE_VERSIONS = frozenset({3})
@@ -42,8 +44,9 @@ UPGRADABLE_VERSIONS = frozenset({3})
 Op = list[Any]
 
 
-class StoreError(Exception):
-    """The workspace file cannot be used; the message says why and what to do."""
+class StoreError(WorkspaceUnusable):
+    """The workspace file cannot be used; the message says why and what to do. Front doors
+    know it as the domain's ``WorkspaceUnusable``: they never import the store."""
 
 
 def dumps(value: Any) -> bytes:
@@ -76,7 +79,7 @@ def _frame(body: bytes) -> bytes:
 
 def _unframe(line: memoryview) -> memoryview:
     """The body of a checksummed line (without its newline), or ValueError if damaged."""
-    if len(line) < 9 or line[8:9] != b" ":
+    if len(line) < 9 or line[8] != ord(" "):
         raise ValueError("malformed line")
     body = line[9:]
     crc = line[:8].tobytes()
@@ -158,7 +161,8 @@ class Journal:
         if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
         snapshot: dict[str, memoryview] = {}
-        for number, (name, (start, end)) in enumerate(zip(names, bounds[1:]), start=2):
+        # bounds go on with the journal's lines after the tables' snapshot lines
+        for number, (name, (start, end)) in enumerate(zip(names, bounds[1:], strict=False), start=2):
             try:
                 snapshot[name] = _unframe(view[start:end])
             except ValueError:
@@ -266,7 +270,7 @@ class Journal:
             temporary.unlink(missing_ok=True)  # a leftover of a killed run (or a planted link)
             with open(open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
                 handle.write(header)
-                for checksum, body in zip(checksums, bodies.values()):
+                for checksum, body in zip(checksums, bodies.values(), strict=True):
                     handle.write(checksum + b" ")
                     handle.write(body)
                     handle.write(b"\n")

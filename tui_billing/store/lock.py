@@ -54,9 +54,9 @@ class WorkspaceLock:
                 f"workspace {self.workspace} is already open in another tui-billing "
                 f"process (pid {fields[0] if fields else 'unknown'}); close it first or use another --db"
             ) from None
-        fields = os.read(fd, 64).split()
-        if len(fields) == 3 and all(field.isdigit() for field in fields[1:]):
-            self.recorded = (int(fields[1]), int(fields[2]))
+        stored = os.read(fd, 64).split()
+        if len(stored) == 3 and all(field.isdigit() for field in stored[1:]):
+            self.recorded = (int(stored[1]), int(stored[2]))
         self._fd = fd
         if self.recorded is None:
             self._write(str(os.getpid()).encode())
@@ -88,6 +88,12 @@ class WorkspaceLock:
         """Remember the workspace's acknowledged length (no fsync: the journal's record is
         already durable, so a lost update can only make the check weaker, never wrong)."""
         self._write(b"%d %d %d" % (os.getpid(), snapshot_id, length))
+
+    def forget(self) -> None:
+        """A new file was installed at the workspace's path: the length the last writer
+        recorded was the old file's, so it must not be checked against the new one."""
+        self.recorded = None
+        self._write(str(os.getpid()).encode())
 
     def _write(self, text: bytes) -> None:
         if self._fd is not None and not self.shared:  # one fixed-size write: never half-updated

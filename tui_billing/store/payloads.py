@@ -18,7 +18,8 @@ def pack(document: dict[str, Any]) -> str:
 
 
 def unpack(text: str) -> dict[str, Any]:
-    return json.loads(zlib.decompress(base64.b64decode(text)))
+    document: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(text)))
+    return document
 
 
 def compress(data: Any) -> bytes:

@@ -85,8 +85,9 @@ class InPlaceTable(Table):
     JSON file, O(n) per command here); the in-memory storage makes a copy pointless.
     """
 
-    def _update_table(self, updater: Callable[[dict[int, Mapping]], None]) -> None:
+    def _update_table(self, updater: Callable[[dict[int, Mapping[str, Any]]], None]) -> None:
         tables = self._storage.read()
+        assert tables is not None  # the repository writes {} before any table is used
         raw = tables.setdefault(self.name, {})
         updater(_IntKeys(raw))  # type: ignore[arg-type]
         self.clear_cache()
@@ -218,6 +219,7 @@ class Repository:
             os.replace(payloads_path(built), payloads_path(path))
             os.replace(built, path)
             fsync_dir(path.parent)
+            lock.forget()  # a rebuilt demo can share the old snapshot's id and be shorter
             WorkspaceLock(built).path.unlink(missing_ok=True)
         except OSError as error:
             raise StoreError(os_message(path, error, "write")) from None
@@ -238,6 +240,12 @@ class Repository:
             self._payloads.close()
             self._lock.release()
 
+    def _tables(self) -> dict[str, dict[str, Any]]:
+        """TinyDB's in-memory tables (the storage holds them from the start)."""
+        tables = self._db.storage.read()
+        assert tables is not None
+        return tables
+
     # --- reading -------------------------------------------------------------------------
     def table(self, name: str) -> Table:
         """The TinyDB table ``name``, parsed from the snapshot on first use."""
@@ -251,7 +259,7 @@ class Repository:
                 for key, doc in raw.items()
             ):
                 raise _damaged(self.path, f"its {name} table is not a table of documents")
-            self._db.storage.read()[name] = raw
+            self._tables()[name] = raw
             self._index[name] = {doc["id"]: int(doc_id) for doc_id, doc in raw.items()}
             self._apply(self._waiting.pop(name))
         return self._db.table(name)
@@ -267,7 +275,7 @@ class Repository:
         row = self.row(table, key)
         return None if row is None else self.decode(table, row)
 
-    def decode(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+    def decode(self, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
         try:
             if table == "invoices":
                 return unpack(row["z"])
@@ -282,7 +290,7 @@ class Repository:
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of ``table`` in insertion order (read-only: do not mutate)."""
         self.table(table)
-        return list(self._db.storage.read()[table].values())
+        return list(self._tables()[table].values())
 
     def count(self, table: str) -> int:
         self.table(table)
@@ -354,7 +362,7 @@ class Repository:
                 bodies[name] = self._unparsed[name]
             else:
                 self.table(name)
-                bodies[name] = dumps(self._db.storage.read()[name])
+                bodies[name] = dumps(self._tables()[name])
         return bodies
 
     def _upgrade(self, version: int) -> None:
@@ -414,8 +422,8 @@ def _check_replaceable(path: Path, force: bool) -> None:
         )
 
 
-def _replace_with(document: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
-    def replace(current: dict[str, Any]) -> None:
+def _replace_with(document: dict[str, Any]) -> Callable[[MutableMapping[Any, Any]], None]:
+    def replace(current: MutableMapping[Any, Any]) -> None:
         current.clear()
         current.update(document)
 

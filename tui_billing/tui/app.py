@@ -5,8 +5,9 @@ import logging
 import os
 import subprocess
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from textual.actions import ActionParseResult
@@ -15,12 +16,16 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.logging import TextualHandler
 from textual.screen import Screen
+from textual.timer import Timer
 
+from .. import settings
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.models import Invoice
-from ..service import ClockReport, Service
-from ..store.journal import StoreError
+from ..service import ClockReport, Service, scenario, tours
+from ..workspace import DEFAULT_SCENARIO
+from .dialogs.demo import ConfirmReset, TourChooser
 from .screens.dashboard import Dashboard
+from .screens.tour import TourDashboard
 from .themes import DEFAULT as DEFAULT_THEME
 from .themes import THEMES
 
@@ -40,8 +45,37 @@ def operation(call: "ApiCall") -> str:
     return tail.replace("/", " ") or call.method.lower()
 
 
+@cache
+def binding_ids() -> dict[str, str]:
+    """Every dashboard binding id (the keymap's keys) and its default keys."""
+    return {
+        b.id: b.key
+        for b in [*Dashboard.BINDINGS, *TourDashboard.TOUR_BINDINGS]
+        if isinstance(b, Binding) and b.id
+    }
+
+
+def check_keymap(keymap: Mapping[str, str]) -> None:
+    """Refuse a keymap that names no dashboard binding (a typo would silently do nothing)."""
+    known = binding_ids()
+    for binding_id in keymap:
+        if binding_id not in known:
+            raise InvalidValue(
+                f"settings {settings.path()}: keymap.{binding_id}: no dashboard binding has "
+                "this id (tui-billing config lists them)"
+            )
+
+
+StartIntegration = Callable[..., Awaitable["Integration"]]
+"""Starts the API and the webhook dispatcher on the running loop (``api.start_integration``)."""
+
+
 @dataclass(frozen=True)
 class ServeOptions:
+    """How to serve the API beside the dashboard. ``start`` is handed in by the front door
+    that composes the app (the CLI): the dashboard never imports the API package."""
+
+    start: StartIntegration
     host: str = "127.0.0.1"
     port: int = 8888
     token: str | None = None
@@ -61,10 +95,18 @@ class BillingApp(App[None]):
         theme: str | None = None,
         serve: ServeOptions | None = None,
         first_start: bool = False,
+        tour: tours.TourPlayer | None = None,
+        keymap: Mapping[str, str] | None = None,
     ) -> None:
-        """``first_start``: the workspace was just created (the dashboard says where)."""
+        """``first_start``: the workspace was just created (the dashboard says where).
+        ``tour``: play this tour (on its own workspace, ``service``) and end with it.
+        ``keymap``: binding id → keys, rebinding the dashboard's keys (the settings file's)."""
         super().__init__()
+        self.keymap = dict(keymap or {})
+        check_keymap(self.keymap)
+        self.set_keymap(self.keymap)
         self.service = service
+        self.tour = tour
         self.first_start = first_start
         for accessible in THEMES.values():
             self.register_theme(accessible)
@@ -79,6 +121,7 @@ class BillingApp(App[None]):
         self.integration: Integration | None = None
         self.calls: deque[ApiCall] = deque(maxlen=500)
         """The most recent API calls, newest last, for the integration screen."""
+        self._refresh_timer: Timer | None = None
         self._outside_change = False
         self._outside_calls: list[ApiCall] = []
         """Calls that changed an invoice since the last redraw: each gets a toast."""
@@ -86,7 +129,7 @@ class BillingApp(App[None]):
     async def on_mount(self) -> None:
         # Log records (a failed command, the API's errors) must not be printed over the screen.
         logging.basicConfig(handlers=[TextualHandler()], level=logging.WARNING, force=True)
-        self.dashboard = Dashboard(self.service)
+        self.dashboard = Dashboard(self.service) if self.tour is None else TourDashboard(self.tour)
         await self.push_screen(self.dashboard)
         if self.first_start:
             self.notify(
@@ -99,15 +142,13 @@ class BillingApp(App[None]):
             await self._start_integration(self.serve)
 
     async def _start_integration(self, options: ServeOptions) -> None:
-        from ..api import start_integration  # aiohttp loads only when serving
-
         try:
-            self.integration = await start_integration(
+            self.integration = await options.start(
                 self.service,
                 host=options.host,
                 port=options.port,
                 token=options.token,
-                callback_response=options.callback_response,  # type: ignore[arg-type]
+                callback_response=options.callback_response,
                 on_change=self._changed_outside,
                 on_call=self._called,
             )
@@ -118,7 +159,8 @@ class BillingApp(App[None]):
             self.dashboard.api_problem = f"API not running: {why}"  # stays in the app bar
             self.dashboard.reload()
             return
-        self.set_interval(REFRESH_SECONDS, self._refresh_if_changed)
+        if self._refresh_timer is None:  # a restart (after a reset) keeps the one timer
+            self._refresh_timer = self.set_interval(REFRESH_SECONDS, self._refresh_if_changed)
         self.dashboard.api_status = self.api_status()
         self.dashboard.reload()
 
@@ -173,7 +215,7 @@ class BillingApp(App[None]):
         (with what the result says). Its webhooks then leave at once. Returns (ok, result)."""
         try:
             result = command()
-        except (BillingError, StoreError) as error:
+        except BillingError as error:
             self.notify(str(error), title="Refused", severity="error")
             return False, None
         except Exception as error:  # a bug must not end a demo
@@ -218,10 +260,80 @@ class BillingApp(App[None]):
             title="Copied",
         )
 
+    # --- the demo itself: guided tours, reset -------------------------------------------------
+    def choose_tour(self) -> None:
+        """Pick a packaged tour and play it over the dashboard (on its own workspace)."""
+        try:
+            titles = {name: tours.load(tours.find(name)).title for name in tours.names()}
+        except BillingError as error:
+            self.notify(str(error), title="Refused", severity="error")
+            return
+        self.push_screen(TourChooser(titles), lambda name: self.start_tour(name) if name else None)
+
+    def start_tour(self, name: str) -> None:
+        try:
+            tour = tours.load(tours.find(name))
+            tours.check(tour)
+            player = tours.TourPlayer(tour)
+        except BillingError as error:
+            self.notify(str(error), title="Refused", severity="error")
+            return
+        self.push_screen(TourDashboard(player))
+
+    def end_tour(self, screen: TourDashboard) -> None:
+        """Leave a tour: the tour started from the command line ends the app; one started
+        from the dashboard returns to it and removes its workspace."""
+        if screen is self.dashboard:
+            self.exit()
+            return
+        self.pop_screen()
+        screen.player.close()
+        self.dashboard.reload()
+
+    def confirm_reset(self) -> None:
+        """Ask, then rebuild the workspace from the packaged demo scenario."""
+
+        async def confirmed(yes: bool | None) -> None:
+            if yes:
+                await self.reset_demo()
+
+        self.push_screen(ConfirmReset(self.service.repository.path), confirmed)
+
+    async def reset_demo(self) -> None:
+        serve = self.serve if self.integration is not None else None
+        if self.integration is not None:
+            await self.integration.stop()
+            self.integration = None
+        path = self.service.repository.path
+        plan: scenario.Scenario = scenario.load(scenario.bundled(DEFAULT_SCENARIO))
+        self.service.close()
+        try:
+            self.service = scenario.build(path, plan, force=True)
+        except BillingError as error:
+            self.notify(f"{error}; reopening the workspace as it was", title="Reset failed", severity="error")
+            self.service = Service.open(path)
+        self.dashboard.service = self.service
+        self.dashboard.selected = None
+        self.dashboard.reload()
+        self.notify(f"{path}: rebuilt from the demo scenario", title="Demo reset")
+        if serve is not None:
+            await self._start_integration(serve)
+
+    def key_for(self, binding_id: str) -> str:
+        """The first key of dashboard binding ``binding_id``, as the keymap may rebind it."""
+        return self.keymap.get(binding_id, binding_ids()[binding_id]).split(",")[0]
+
+    def keys_of(self, binding: Binding) -> str:
+        """A binding's keys, as the keymap may have rebound them (comma-separated)."""
+        return self.keymap.get(binding.id, binding.key) if binding.id else binding.key
+
     async def action_quit(self) -> None:
         if self.integration is not None:
             await self.integration.stop()
             self.integration = None
+        for screen in self.screen_stack:  # a tour played over the dashboard: its workspace goes
+            if isinstance(screen, TourDashboard) and screen is not self.dashboard:
+                screen.player.close()
         self.exit()
 
     async def run_action(
@@ -239,7 +351,7 @@ class BillingApp(App[None]):
                 return True
         return await super().run_action(action, default_namespace, namespaces)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette lists every dashboard action by name with its key; those not
         possible now are marked with the reason (choosing one says it again)."""
         yield from super().get_system_commands(screen)
@@ -247,7 +359,9 @@ class BillingApp(App[None]):
             for binding in screen.BINDINGS:
                 if not isinstance(binding, Binding) or binding.action.startswith("app."):
                     continue
-                keys = " ".join(self.get_key_display(Binding(k.strip(), "")) for k in binding.key.split(","))
+                keys = " ".join(
+                    self.get_key_display(Binding(k.strip(), "")) for k in self.keys_of(binding).split(",")
+                )
                 refusal = screen.refusal(binding.action.split("(", 1)[0])
                 help_text = f"key {keys}" + (
                     f" · not possible now: {refusal.splitlines()[0]}" if refusal else ""

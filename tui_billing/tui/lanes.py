@@ -1,4 +1,4 @@
-"""The lifecycle panes: which short statuses each pane groups (DOMAIN.md §2)."""
+"""The lifecycle panes: which short statuses each pane groups (docs/lifecycle.md)."""
 
 from dataclasses import dataclass
 

@@ -1,9 +1,9 @@
 """What every dialog shares: a framed box, a title, an error line, esc to cancel."""
 
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -15,7 +15,7 @@ T = TypeVar("T")
 class Dialog(ModalScreen[T], Generic[T]):
     """Subclasses yield their fields from ``fields()`` and implement ``submit()``."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
         # Before the fields' own ctrl+c (copy): people press it to get out of a form.
         Binding("ctrl+c", "cancel", "Cancel", id="dialog.interrupt", priority=True),

@@ -1,7 +1,9 @@
 """Choosers and confirmations."""
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Checkbox, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -83,7 +85,7 @@ class ConfirmDelete(Dialog[bool]):
 
     TITLE_TEXT = "Delete invoice?"
     HINT = "y: delete · esc/n: keep it"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "submit", "Delete", id="confirm.yes"),
         Binding("n", "cancel", "Keep", id="confirm.no"),
     ]

@@ -5,10 +5,11 @@ table); nothing here restates a lifecycle rule.
 """
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
@@ -16,11 +17,11 @@ from textual.screen import Screen
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ...domain import schemas
+from ...domain.errors import WorkspaceUnusable
 from ...domain.events import envelope
 from ...domain.models import Invoice
 from ...domain.status import Status
 from ...service import Service
-from ...store.journal import StoreError
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
 from ..lanes import LANES, lane_of, list_label
@@ -72,9 +73,9 @@ def _money(row: Row) -> str:
 
 
 class Dashboard(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (140, "-wide")]  # noqa: RUF012 (a Textual instance attribute)
+    VERTICAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-short"), (40, "-tall")]  # noqa: RUF012 (a Textual instance attribute)
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
         Binding("I", "toggle_hook('issuing')", "Issuing hook", id="hooks.issuing"),
         Binding("s", "sync", "Sync", id="invoice.sync"),
@@ -87,6 +88,7 @@ class Dashboard(Screen[None]):
         Binding("t", "clock", "Clock", id="clock.advance"),
         Binding("e", "event_log", "Events", id="events.log"),
         Binding("A", "integration", "API", id="integration.open"),
+        Binding("T", "tour", "Tour", id="tour.start"),
         Binding("slash", "filter", "Filter", id="list.filter"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "app.quit", "Quit", id="app.quit"),
@@ -94,6 +96,7 @@ class Dashboard(Screen[None]):
         Binding("f", "fail", "Report sync failure", id="invoice.fail", show=False),
         Binding("w", "workflow", "Workflow", id="workflow.edit", show=False),
         Binding("y", "copy_json", "Copy JSON", id="preview.copy", show=False),
+        Binding("R", "reset_demo", "Reset the demo workspace", id="workspace.reset", show=False),
         Binding("left,h,left_square_bracket", "lane(-1)", "Previous pane", id="lanes.previous", show=False),
         Binding("right,l,right_square_bracket", "lane(1)", "Next pane", id="lanes.next", show=False),
         Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
@@ -285,7 +288,7 @@ class Dashboard(Screen[None]):
         self.actions = self.service.actions(invoice) if invoice else {}
         now = self.service.now()
         keyed = {
-            name: (ACTION_KEYS.get(name.split(":")[0], "p"), target)
+            name: (self._shown_key(ACTION_KEYS.get(name.split(":")[0], "p")), target)
             for name, target in self.actions.items()
             if name != "edit"
         }
@@ -293,6 +296,12 @@ class Dashboard(Screen[None]):
         self._stale_tabs = {"tab-generated", "tab-v1", "tab-events"}
         self._fill_tab(self.query_one(TabbedContent).active)
         self.refresh_bindings()
+
+    def _shown_key(self, key: str) -> str:
+        """The key to show for a binding's default ``key``, as the keymap may rebind it."""
+        binding = next((b for b in self.BINDINGS if isinstance(b, Binding) and key in b.key.split(",")), None)
+        keys_of = getattr(self.app, "keys_of", None)
+        return keys_of(binding).split(",")[0] if binding is not None and keys_of else key
 
     def _fill_tab(self, tab: str) -> None:
         """Fill JSON tab ``tab`` for the selected invoice, unless it is filled already."""
@@ -325,7 +334,7 @@ class Dashboard(Screen[None]):
         else:
             try:
                 webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
-            except StoreError as error:  # a damaged payload file: say so, keep the dashboard
+            except WorkspaceUnusable as error:  # a damaged payload file: say so, keep the dashboard
                 view.show(None, Content.styled(str(error), "bold $error"))
                 return
             view.show(
@@ -495,10 +504,19 @@ class Dashboard(Screen[None]):
 
         self.app.push_screen(Integration(self.service))
 
+    def action_tour(self) -> None:
+        self.app.choose_tour()  # type: ignore[attr-defined]
+
+    def action_reset_demo(self) -> None:
+        self.app.confirm_reset()  # type: ignore[attr-defined]
+
     def action_help(self) -> None:
         from .help import Help
 
-        self.app.push_screen(Help(self.BINDINGS))
+        keys_of = self.app.keys_of  # type: ignore[attr-defined]  # the keymap may rebind them
+        self.app.push_screen(
+            Help([replace(b, key=keys_of(b)) if isinstance(b, Binding) else b for b in self.BINDINGS])
+        )
 
     def action_scroll_preview(self, direction: int, page: bool = False) -> None:
         pane = self.query_one(TabbedContent).active_pane
@@ -538,7 +556,7 @@ class Dashboard(Screen[None]):
         if active not in ("tab-generated", "tab-events"):
             active = "tab-v1"  # from the detail tab, y copies the invoice JSON
         self._fill_tab(active)
-        self.app.copy_text(
-            self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,  # type: ignore[attr-defined]
+        self.app.copy_text(  # type: ignore[attr-defined]  # BillingApp's, not Textual's
+            self.query_one(f"#{active.replace('tab-', 'json-')}", JsonView).text,
             "JSON",
         )

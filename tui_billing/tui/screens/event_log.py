@@ -1,15 +1,17 @@
 """Every emitted event, newest first; the highlighted one's payload beside it."""
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Label
 
+from ...domain.errors import WorkspaceUnusable
 from ...domain.events import envelope
 from ...service import Service
-from ...store.journal import StoreError
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import JsonView
 from ..widgets.row_list import Column, ListHeader, RowList
@@ -21,13 +23,13 @@ def event_columns(numbers: dict[str, str]) -> list[Column]:
         Column("#", lambda r: str(r["seq"]), 5, right=True),
         Column("Type", lambda r: r["type"], 17),
         Column("Time", lambda r: r["timestamp"][5:16].replace("T", " "), 11),
-        Column("Invoice", lambda r: numbers.get(r["invoice_id"], r["invoice_id"])),
+        Column("Invoice", lambda r: numbers.get(r["invoice_id"]) or str(r["invoice_id"])),
     ]
 
 
 class EventLog(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (a Textual instance attribute)
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,e", "app.pop_screen", "Back", id="events.back"),
         Binding("y", "copy_json", "Copy JSON", id="events.copy"),
     ]
@@ -59,7 +61,7 @@ class EventLog(Screen[None]):
             return
         try:
             full = self.service.event(event.row)
-        except StoreError as error:  # a damaged payload file: say so, keep the log
+        except WorkspaceUnusable as error:  # a damaged payload file: say so, keep the log
             payload.show(None, Content.styled(str(error), "bold $error"))
             return
         kind = (

@@ -2,6 +2,7 @@
 OpenMeter's code rather than its docs."""
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,11 +13,19 @@ from textual.widgets import Static
 
 from ..lanes import LANES, resting_in
 
-NOTES = """\
-[b $accent]Hooks[/]  Draft hook on: invoices wait in draft.syncing for [b]draft synchronized[/]. Issuing hook on: they wait in issuing.syncing for [b]issuing synchronized[/]. Flags are read live: an invoice already waiting moves on at its next advancement ([b]n[/]).
-[b $accent]Clock[/]  Simulated and forward only. Advancing it releases collection and draft-period waits and bills subscription periods that ended. Overdue never happens by time: the external system reports it.
-[b $accent]Faithful to production[/]  Where OpenMeter's code and docs disagree the simulator follows the code: with the issuing hook on and no number in the callback, an invoice keeps its DRAFT- number.
-"""
+# One paragraph a line.
+PARAGRAPHS = (
+    "[b $accent]Hooks[/]  Draft hook on: invoices wait in draft.syncing for [b]draft synchronized[/]. "
+    "Issuing hook on: they wait in issuing.syncing for [b]issuing synchronized[/]. Flags are read live: "
+    "an invoice already waiting moves on at its next advancement ([b]n[/]).",
+    "[b $accent]Clock[/]  Simulated and forward only. Advancing it releases collection and draft-period "
+    "waits and bills subscription periods that ended. Overdue never happens by time: the external "
+    "system reports it.",
+    "[b $accent]Faithful to production[/]  Where OpenMeter's code and docs disagree the simulator "
+    "follows the code: with the issuing hook on and no number in the callback, an invoice keeps its "
+    "DRAFT- number.",
+)
+NOTES = "".join(f"{paragraph}\n" for paragraph in PARAGRAPHS)
 
 
 def _panes() -> Content:
@@ -31,7 +40,9 @@ def _panes() -> Content:
 
 
 class Help(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")
+    ]
 
     def __init__(self, bindings: Iterable[BindingType]) -> None:
         super().__init__()

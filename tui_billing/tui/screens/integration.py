@@ -1,9 +1,9 @@
 """The integration surface live: API calls, webhook channels and rules, every delivery attempt."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
 from textual.content import Content
 from textual.screen import Screen
@@ -31,8 +31,8 @@ def _call_row(call: Any) -> Row:
 
 
 class Integration(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (a Textual instance attribute)
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,A", "app.pop_screen", "Back", id="integration.back"),
         Binding("plus", "add_endpoint", "Add channel", id="integration.add"),
         Binding("minus", "remove_endpoint", "Remove channel", id="integration.remove"),

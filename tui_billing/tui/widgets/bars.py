@@ -56,16 +56,18 @@ class AppBar(Widget):
         app, workflow, now, extra = self.state
         status_style = "$success" if app.status == "ready" else "$error"
         auto = "auto" if workflow.auto_advance else "manual"
+        key = self.app.key_for  # type: ignore[attr-defined]  # as the keymap may rebind them
         parts = [
             Content.assemble((app.name, "bold"), " ", (f"● {app.status}", status_style)),
             Content.assemble(
-                ("[t] clock ", "$text-muted"),
+                (f"[{key('clock.advance')}] clock ", "$text-muted"),
                 ((rfc3339(now) or "")[:16].replace("T", " ") + "Z", "bold $accent"),
             ),
-            _switch("draft hook", "D", app.enable_draft_sync_hook),
-            _switch("issuing hook", "I", app.enable_issuing_sync_hook),
+            _switch("draft hook", key("hooks.draft"), app.enable_draft_sync_hook),
+            _switch("issuing hook", key("hooks.issuing"), app.enable_issuing_sync_hook),
             Content.assemble(
-                ("[w] ", "$text-muted"), f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}"
+                (f"[{key('workflow.edit')}] ", "$text-muted"),
+                f"{auto} · draft {workflow.draft_period} · due {workflow.due_after}",
             ),
         ]
         if extra.cell_length:

@@ -83,7 +83,8 @@ class InvoiceDetail(VerticalScroll, can_focus=False):
         if invoice.external_invoicing_id or invoice.external_payment_id:
             field(
                 "external",
-                f"invoicing {invoice.external_invoicing_id or '-'} · payment {invoice.external_payment_id or '-'}",
+                f"invoicing {invoice.external_invoicing_id or '-'} · "
+                f"payment {invoice.external_payment_id or '-'}",
             )
         for label, moment in (
             ("created", invoice.created_at),

@@ -6,11 +6,11 @@ draws the visible lines on demand (the Line API).
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.events import Click
 from textual.geometry import Size
@@ -53,14 +53,16 @@ def _fit(text: str, width: int, right: bool) -> str:
 class RowList(ScrollView, can_focus=True):
     """Rows of dicts under fixed columns, with a cursor; posts ``Highlighted`` on moves."""
 
-    COMPONENT_CLASSES = {"row-list--cursor", "row-list--alert"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"row-list--cursor", "row-list--alert"}
     DEFAULT_CSS = """
     RowList { height: 1fr; background: $surface; overflow-x: hidden; }
     RowList > .row-list--cursor { background: $block-cursor-blurred-background; text-style: bold; }
-    RowList:focus > .row-list--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    RowList:focus > .row-list--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+    }
     RowList > .row-list--alert { color: $error; text-style: bold; }
     """
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "move(-1)", "Up", show=False),
         Binding("down,j", "move(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
@@ -142,7 +144,7 @@ class RowList(ScrollView, can_focus=True):
         style = base + self.get_component_rich_style("row-list--cursor") if index == self.cursor else base
         alert = self.get_component_rich_style("row-list--alert", partial=True)
         segments: list[Segment] = []
-        for i, (column, cell_width) in enumerate(zip(self.columns, layout(self.columns, width))):
+        for i, (column, cell_width) in enumerate(zip(self.columns, layout(self.columns, width), strict=True)):
             if i:
                 segments.append(Segment(" ", style))
             cell_style = style + alert if column.alert and column.alert(row) else style
@@ -161,4 +163,4 @@ class ListHeader(Widget):
 
     def render(self) -> Content:
         widths = layout(self.columns, self.size.width)
-        return Content(" ".join(_fit(c.title, w, c.right) for c, w in zip(self.columns, widths)))
+        return Content(" ".join(_fit(c.title, w, c.right) for c, w in zip(self.columns, widths, strict=True)))
