@@ -4,6 +4,7 @@ channels with their signing secrets, and every delivery attempt."""
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical, VerticalScroll
@@ -195,7 +196,7 @@ class Integration(Screen[None]):
         if event.row_list is self._focused_list():
             self._show_detail()
 
-    def on_descendant_focus(self, event: Any) -> None:
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         self._show_detail()
 
     def _show_detail(self) -> None:
