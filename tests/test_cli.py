@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -630,7 +631,12 @@ def test_serve_on_a_new_path_creates_the_demo_workspace(process_env: dict[str, s
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == f"created the demo workspace {path}\n"
-        assert process.stdout.readline().startswith("tui-billing API on http://127.0.0.1:")
+        banner = process.stdout.readline()
+        assert banner.startswith("tui-billing API on http://127.0.0.1:"), banner
+        process.stdout.readline()
+        # An answer means the loop waits for Ctrl-C, its handler in place.
+        with urllib.request.urlopen(banner.split()[3] + "/api/v1/apps", timeout=30) as answer:
+            assert answer.status == 200
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     finally:

@@ -212,7 +212,7 @@ def _print_hooks(service: Service) -> None:
 
 
 def hooks(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=args.draft is None and args.issuing is None) as service:
         if args.draft is not None or args.issuing is not None:
             service.set_hooks(draft=args.draft, issuing=args.issuing)
         _print_hooks(service)
@@ -220,13 +220,13 @@ def hooks(args: argparse.Namespace) -> int:
 
 
 def workflow(args: argparse.Namespace) -> int:
-    with _service(args) as service:
-        changes = {
-            "auto_advance": args.auto_advance,
-            "draft_period": args.draft_period,
-            "due_after": args.due_after,
-            "collection_interval": args.collection_interval,
-        }
+    changes = {
+        "auto_advance": args.auto_advance,
+        "draft_period": args.draft_period,
+        "due_after": args.due_after,
+        "collection_interval": args.collection_interval,
+    }
+    with _service(args, read_only=all(v is None for v in changes.values())) as service:
         if any(v is not None for v in changes.values()):
             service.set_workflow(**changes)
         current = service.workspace().workflow
@@ -309,7 +309,7 @@ def fail(args: argparse.Namespace) -> int:
 
 
 def clock(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=args.action == "show") as service:
         if args.action == "advance":
             report = service.advance_clock(args.duration)
             print(

@@ -194,7 +194,7 @@ def _attempt_printer(service: Service, urls: dict[str, str]) -> Callable[[Delive
 
 
 def callback_response(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=args.mode is None) as service:
         if args.mode:
             service.set_callback_response(args.mode)
         print(service.workspace().callback_response)
