@@ -12,9 +12,10 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,13 @@ from corehttp.exceptions import ClientAuthenticationError, HttpResponseError
 from jsonschema import Draft202012Validator, FormatChecker
 from openmeter._generated import models as sdk_models
 
-from tui_billing.api import ApiCall, ApiServer, start_api, start_integration
+from tui_billing.api import ApiCall, ApiServer, operations, start_api, start_integration
 from tui_billing.api import server as server_module
 from tui_billing.api.invoice_v3 import invoice_v3
 from tui_billing.api.problems import Issue, extensions
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict
-from tui_billing.service import Service
+from tui_billing.service import Service, seeding
 
 TOKEN = "s3cret-token"
 CALLBACKS = "/api/v1/apps/custom-invoicing"
@@ -338,6 +339,22 @@ APP_V3_BODY = {
 }
 
 
+MINIMAL_PUT = {
+    "supplier": {},
+    "customer": {},
+    "workflow": {"workflow": {"invoicing": {}, "payment": {}}},
+    "lines": [
+        {
+            "name": "Fee",
+            "period": {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"},
+            "invoiceAt": "2026-02-01T00:00:00Z",
+            "rateCard": {"price": {"type": "flat", "amount": "10"}},
+        }
+    ],
+}
+"""The smallest body the invoice PUT takes (the spec's required fields and one line)."""
+
+
 def valid_body(method: str, template: str) -> Any:
     """A body the operation accepts (so only the id can be what is wrong)."""
     if template.endswith("/draft/synchronized"):
@@ -346,6 +363,8 @@ def valid_body(method: str, template: str) -> Any:
         return {"trigger": "paid"}
     if method == "PUT" and "/apps/" in template:
         return APP_V3_BODY if "/openmeter/" in template else APP_V1_BODY
+    if method == "PUT" and template.endswith("/billing/invoices/{invoiceId}"):
+        return MINIMAL_PUT
     if method == "PUT" and "/notification/channels/" in template:
         return {"type": "WEBHOOK", "name": "x", "url": "http://127.0.0.1:9/x"}
     if method == "PUT" and "/notification/rules/" in template:
@@ -642,6 +661,44 @@ def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
     run(scenario())
 
 
+def test_list_answers_follow_every_change_despite_the_text_cache(service: Service) -> None:
+    """Listed invoices are served from rendered texts: a changed invoice, a moved clock or
+    switched hooks render afresh, and a listed invoice is its GET without lines."""
+    service.set_workflow(auto_advance=False)
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+
+    async def listed(http: aiohttp.ClientSession) -> dict[str, Any]:
+        status, _, page = await call(http, "GET", f"{INVOICES}?expand=lines")
+        assert status == 200
+        (item,) = [i for i in page["items"] if i["id"] == invoice_id]
+        _, _, single = await call(http, "GET", f"{INVOICES}/{invoice_id}")
+        assert item == single
+        status, _, page = await call(http, "GET", INVOICES)
+        assert [i for i in page["items"] if i["id"] == invoice_id] == [
+            {k: v for k, v in single.items() if k != "lines"}
+        ]
+        return item
+
+    async def scenario() -> list[dict[str, Any]]:
+        seen = []
+        async with serving(service) as (_, http):
+            seen.append(await listed(http))
+            seen.append(await listed(http))  # from the cache
+            service.collect(invoice_id)  # a change behind the server's back
+            seen.append(await listed(http))
+            service.set_hooks(issuing=True)  # approve would now stop for the issuing sync
+            seen.append(await listed(http))
+            service.advance_clock("1d")
+            seen.append(await listed(http))
+        return seen
+
+    first, again, collected, hooked, later = run(scenario())
+    assert first == again
+    assert collected["statusDetails"]["extendedStatus"] != first["statusDetails"]["extendedStatus"]
+    assert hooked["statusDetails"]["availableActions"] != collected["statusDetails"]["availableActions"]
+    assert later == json.loads(json.dumps(service.invoice_v1(service.invoice(invoice_id))))
+
+
 def test_list_invoices_time_filters(service: Service) -> None:
     """Each time filter is inclusive at both ends; an invoice without the time never matches."""
     customer = service.customers()[0].key
@@ -781,6 +838,128 @@ def test_billing_actions(service: Service) -> None:
     assert calls[2].detail and calls[2].invoice_id == held
 
 
+# --- the invoice PUT (OpenMeter's InvoiceReplaceUpdate) ---------------------------------------
+def _replacement(invoice: dict[str, Any]) -> dict[str, Any]:
+    """A partner's PUT body: the invoice as GET answered it, its usage line repriced, its flat
+    line dropped, a new usage line added."""
+    usage = next(line for line in invoice["lines"] if line["rateCard"]["price"]["type"] == "unit")
+    usage = {**usage, "name": "API calls", "rateCard": {"price": {"type": "unit", "amount": "0.003"}}}
+    added = {
+        "name": "Storage",
+        "period": usage["period"],
+        "invoiceAt": usage["invoiceAt"],
+        "price": {"type": "unit", "amount": "0.5"},  # the deprecated place of the price
+    }
+    return {**invoice, "description": "edited", "metadata": {"po": "42"}, "lines": [usage, added]}
+
+
+def test_invoice_put_replaces_lines_keeping_kept_lines_ids_and_quantities(service: Service) -> None:
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+    before = service.invoice(invoice_id)
+    usage = next(line for line in before.lines if line.price.type == "unit")
+
+    async def scenario() -> tuple[int, Any]:
+        async with serving(service) as (_, http):
+            _, _, invoice = await call(http, "GET", f"{INVOICES}/{invoice_id}")
+            status, _, answer = await call(http, "PUT", f"{INVOICES}/{invoice_id}", _replacement(invoice))
+            return status, answer
+
+    status, answer = run(scenario())
+    assert status == 200, answer
+    after = service.invoice(invoice_id)
+    assert service.invoice_v1(after) == answer
+    kept, added = after.lines
+    assert (kept.id, kept.name, kept.quantity, kept.price.amount) == (
+        usage.id,
+        "API calls",
+        usage.quantity,
+        Decimal("0.003"),
+    )
+    assert added.id not in {line.id for line in before.lines} and added.quantity > 0
+    assert (after.description, after.metadata) == ("edited", {"po": "42"})
+    assert "updated" in [step.trigger for step in after.history[len(before.history) :]]
+    # The same edit on another copy of the workspace seeds the same quantity for the new line.
+    assert added.quantity == seeding.usage_quantity(SEED, f"edit:{invoice_id}:Storage")
+
+
+def test_invoice_put_is_refused_where_the_lifecycle_allows_no_edit(
+    service: Service, workspace_path: Path
+) -> None:
+    invoice_id = in_syncing(service)
+    body = _replacement(service.invoice_v1(service.invoice(invoice_id)))
+    before = _files(workspace_path)
+
+    async def scenario() -> dict[str, Any]:
+        async with serving(service) as (_, http):
+            status, kind, problem = await call(http, "PUT", f"{INVOICES}/{invoice_id}", body)
+            return check_problem(f"{INVOICES}/{invoice_id}", 400, kind, problem) | {"status": status}
+
+    problem = run(scenario())
+    assert problem["status"] == 400 and "draft.syncing" in problem["detail"]
+    assert problem["extensions"]["code"] == "invoice_action_not_available"
+    assert _files(workspace_path) == before
+
+
+def _put_body(service: Service, invoice_id: str) -> dict[str, Any]:
+    return _replacement(service.invoice_v1(service.invoice(invoice_id)))
+
+
+BAD_PUTS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
+    ("not JSON", lambda body: b"{lines"),
+    ("empty", lambda body: b""),
+    ("no lines", lambda body: {k: v for k, v in body.items() if k != "lines"}),
+    ("no supplier", lambda body: {k: v for k, v in body.items() if k != "supplier"}),
+    ("no workflow settings", lambda body: {**body, "workflow": {}}),
+    ("empty lines", lambda body: {**body, "lines": []}),
+    ("a line without a name", lambda body: {**body, "lines": [{**body["lines"][0], "name": ""}]}),
+    ("a line without a period", lambda body: {**body, "lines": [{**body["lines"][0], "period": None}]}),
+    ("a line id twice", lambda body: {**body, "lines": [body["lines"][0]] * 2}),
+    ("a line id not a ULID", lambda body: {**body, "lines": [{**body["lines"][0], "id": "line-1"}]}),
+    (
+        "a tiered price",
+        lambda body: {**body, "lines": [{**body["lines"][0], "rateCard": {"price": {"type": "tiered"}}}]},
+    ),
+    ("a free line", lambda body: {**body, "lines": [{**body["lines"][0], "rateCard": {"price": None}}]}),
+    (
+        "an amount not a number",
+        lambda body: {
+            **body,
+            "lines": [{**body["lines"][0], "rateCard": {"price": {"type": "unit", "amount": "1e3"}}}],
+        },
+    ),
+    (
+        "a huge amount",
+        lambda body: {
+            **body,
+            "lines": [{**body["lines"][0], "rateCard": {"price": {"type": "flat", "amount": "9" * 40}}}],
+        },
+    ),
+    ("metadata not strings", lambda body: {**body, "metadata": {"a": 1}}),
+    ("a long description", lambda body: {**body, "description": "x" * 1025}),
+]
+
+
+@pytest.mark.parametrize("make", [m for _, m in BAD_PUTS], ids=[name for name, _ in BAD_PUTS])
+def test_invoice_put_refuses_bad_bodies_changing_nothing(
+    service: Service, workspace_path: Path, make: Callable[[dict[str, Any]], Any]
+) -> None:
+    invoice_id = service.create_invoice(service.customers()[0].key).id
+    body = make(_put_body(service, invoice_id))
+    before = _files(workspace_path)
+
+    async def scenario() -> tuple[int, str, Any]:
+        async with serving(service) as (_, http):
+            raw = body if isinstance(body, bytes) else None
+            return await call(
+                http, "PUT", f"{INVOICES}/{invoice_id}", None if raw is not None else body, raw=raw
+            )
+
+    status, kind, problem = run(scenario())
+    check_problem(f"{INVOICES}/{invoice_id}", 400, kind, problem)
+    assert status == 400 and problem["detail"]
+    assert _files(workspace_path) == before
+
+
 # --- invoices, v3 -----------------------------------------------------------------------------------
 V3_INVOICES = "/api/v3/openmeter/billing/invoices"
 
@@ -918,6 +1097,14 @@ def test_route_table_declares_each_operation_once() -> None:
     assert len(served) == len(set(served))
     assert ("GET", "/api/v3/openmeter/billing/invoices") in served and ("GET", "/v3/openmeter/apps") in served
     assert not any(path.startswith("/openmeter/") for _, path in served)
+
+
+def test_operations_page_is_generated_from_the_route_table() -> None:
+    page = Path(__file__).parent.parent / "docs" / "api-operations.md"
+    assert all(route.summary for route in server_module.ROUTES)
+    assert page.read_text(encoding="utf-8") == operations.markdown(), (
+        "docs/api-operations.md is stale: run `python -m tui_billing.api.operations > docs/api-operations.md`"
+    )
 
 
 # --- the app, v1 and v3 ----------------------------------------------------------------------------

@@ -742,3 +742,15 @@ def test_the_issuing_syncing_event_already_carries_the_invoice_number(service: S
     assert numbers["issuing.line_finalization"].startswith("DRAFT-")
     assert numbers["issuing.syncing"] == invoice.number
     assert invoice.number.startswith("INV-")
+
+
+def test_a_refused_payment_status_names_the_trigger_the_partner_sent(service: Service) -> None:
+    """payment_failed is the lifecycle's `failed` trigger, but the refusal speaks the
+    partner's word (API, CLI and the dashboard's dimmed-key reason alike)."""
+    invoice = create(service)
+    service.payment_status(invoice.id, "paid")
+    with pytest.raises(NotAllowed, match=r"^payment_failed is not allowed in paid"):
+        service.payment_status(invoice.id, "payment_failed")
+    assert service.refusals(service.invoice(invoice.id))["payment:payment_failed"].startswith(
+        "payment_failed is not allowed"
+    )

@@ -15,7 +15,8 @@ import pytest
 from test_api import UNKNOWN_ULID, _files, call, run, serving
 from test_webhooks import receiving, settled, until, webhook_events
 
-from tui_billing.api import start_integration
+from tui_billing.api import notification, start_integration
+from tui_billing.api import server as server_module
 from tui_billing.service import Service
 from tui_billing.service.webhooks import EventQuery, Webhooks
 
@@ -62,6 +63,21 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
     def look(url: str, event_id: str) -> dict[str, Any]:
         return _as_dict(openmeter.Client(endpoint=url).notification_events.get(event_id))
 
+    def edit(url: str, invoice_id: str) -> dict[str, Any]:
+        """A partner reprices a draft: GET, change the usage line's price, PUT it back."""
+        client = openmeter.Client(endpoint=url)
+        invoice = _as_dict(client.invoice.get_invoice(invoice_id))
+        for line in invoice["lines"]:
+            if line["rateCard"]["price"]["type"] == "unit":
+                line["rateCard"] = {"price": {"type": "unit", "amount": "0.001"}}
+        return _as_dict(client.invoice.update_invoice(invoice_id, invoice))
+
+    def find(url: str, customer_ids: list[str], statuses: list[str]) -> list[str]:
+        listed = openmeter.Client(endpoint=url).invoices.list(
+            customers=customer_ids, extended_statuses=statuses
+        )
+        return [item["id"] for item in _as_dict(listed)["items"]]
+
     async def scenario() -> dict[str, Any]:
         async with receiving() as receiver:
             integration = await start_integration(service, port=0, schedule=(0.05,))
@@ -79,6 +95,19 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
                         (f"{base}/payment/status", {"trigger": "paid"}),
                     ):
                         assert (await call(http, "POST", path, body))[0] == 200
+                other = service.create_invoice(service.customers()[1].key)
+                seen["edited"] = await asyncio.to_thread(edit, integration.url, other.id)
+                seen["invoices"] = (invoice.id, other.id)
+                customers = [service.customers()[i].id for i in (0, 1)]
+                seen["found"] = [
+                    await asyncio.to_thread(find, integration.url, chosen, statuses)
+                    for chosen, statuses in (
+                        (customers, ["paid"]),
+                        (customers[1:], ["paid"]),
+                        (customers, ["paid", other.status.value]),
+                        (customers[1:], [other.status.value, "draft.syncing"]),
+                    )
+                ]
                 integration.notify()
                 await until(settled(service, integration.dispatcher), "every delivery")
                 before = len(receiver.received)
@@ -109,7 +138,13 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
     assert [e["createdAt"] for e in events["items"]] == sorted(
         (e["createdAt"] for e in events["items"]), reverse=True
     )
+    paid, edited = seen["invoices"]
+    assert seen["found"] == [[paid], [], [paid, edited], [edited]]
+    assert seen["edited"]["statusDetails"]["extendedStatus"] == service.invoice(edited).status.value
+    assert {line["rateCard"]["price"]["amount"] for line in seen["edited"]["lines"]} >= {"0.001"}
     one = seen["one"]
+    # The resend is the same webhook: the id of the event's first delivery.
+    assert received[-1].headers["webhook-id"] in {r.headers["webhook-id"] for r in received[:-1]}
     assert received[-1].headers["svix-id"] == one["id"] == one["payload"]["id"]
     assert received[-1].json == one["payload"] and one["payload"]["data"]["id"]
     (status,) = one["deliveryStatus"]
@@ -256,3 +291,67 @@ def test_event_list_filters_and_order(service: Service) -> None:
     assert len(mine) == 2 and {r["type"] for r in mine} == {"invoice.created"}
     newest_first = hooks.notification_rows(EventQuery(descending=True, order_by="id"))
     assert [r["id"] for r in newest_first] == sorted((r["id"] for r in everything), reverse=True)
+
+
+# --- bad input to every notification operation, generated from the route table ----------------
+NOTIFICATION_ROUTES = [r for r in server_module.ROUTES if r.path.startswith(notification.BASE)]
+PUT_BODIES = {
+    "channels": {"type": "WEBHOOK", "name": "x", "url": "http://127.0.0.1:9/other"},
+    "rules": {"type": "invoice.created", "name": "x", "channels": ["{channelId}"]},
+}
+
+
+def _bad_requests(route: Any) -> list[tuple[str, Any, int]]:
+    """(path, body, expected status) for ``route``: ``{known}`` stands for an existing id."""
+    known = route.path.replace("{channelId}", "{known}").replace("{ruleId}", "{known}")
+    known = known.replace("{eventId}", "{known}")
+    collection = route.path.removeprefix(notification.BASE + "/").split("/")[0]
+    body = PUT_BODIES.get(collection) if route.method in ("POST", "PUT") else None
+    cases: list[tuple[str, Any, int]] = [(known + "?bogus=1", body, 400)]
+    if "{" in route.path:
+        cases += [(known.replace("{known}", "not-a-ulid"), body, 400)]
+        cases += [(known.replace("{known}", UNKNOWN_ULID), body, 404)]
+    if route.method in ("POST", "PUT") and not route.path.endswith("/test"):
+        cases += [(known, b"{not json", 400), (known, [1], 400)]
+        if body is not None:
+            cases += [(known, {**body, "name": ""}, 400), (known, {**body, "type": "EMAIL"}, 400)]
+    if "pageSize" in route.query:
+        cases += [(known + "?pageSize=0", None, 400), (known + "?page=x", None, 400)]
+    if "order" in route.query:
+        cases += [(known + "?order=sideways", None, 400)]
+    return cases
+
+
+@pytest.mark.parametrize(
+    "route", NOTIFICATION_ROUTES, ids=[f"{r.method} {r.path}" for r in NOTIFICATION_ROUTES]
+)
+def test_every_notification_operation_refuses_bad_input_changing_nothing(
+    service: Service, workspace_path: Any, route: Any
+) -> None:
+    hooks = Webhooks(service)
+    channel, rules = hooks.add("http://127.0.0.1:9/hook")
+    service.create_invoice(service.customers()[0].key)
+    hooks.enqueue_new_events()
+    event_id = hooks.notification_rows()[0]["id"]
+    known = {"channels": channel.id, "rules": rules[0].id, "events": event_id}
+    collection = route.path.removeprefix(notification.BASE + "/").split("/")[0]
+    before = _files(workspace_path)
+
+    async def scenario() -> list[tuple[str, int, int, str, Any]]:
+        answers = []
+        async with serving(service) as (_, http):
+            for path, body, expected in _bad_requests(route):
+                path = path.replace("{known}", known[collection])
+                if isinstance(body, dict):
+                    body = json.loads(json.dumps(body).replace("{channelId}", channel.id))
+                raw = body if isinstance(body, bytes) else None
+                status, kind, problem = await call(
+                    http, route.method, path, None if raw is not None else body, raw=raw
+                )
+                answers.append((path, expected, status, kind, problem))
+        return answers
+
+    for path, expected, status, kind, problem in run(scenario()):
+        assert (status, kind) == (expected, "application/problem+json"), (path, problem)
+        assert problem["detail"]
+    assert _files(workspace_path) == before

@@ -27,6 +27,7 @@ from tui_billing.domain.timefmt import rfc3339
 from tui_billing.service import Service
 from tui_billing.service.webhooks import (
     WEBHOOK_EVENTS,
+    AttemptResult,
     Channel,
     Notification,
     Webhooks,
@@ -240,6 +241,48 @@ def test_an_unreachable_endpoint_is_logged_and_retried(service: Service) -> None
     deliveries = Webhooks(service).deliveries()
     assert deliveries and all(d.status == "failed" and len(d.attempts) == 2 for d in deliveries)
     assert all(a.status_code is None and "127.0.0.1:9" in a.response for d in deliveries for a in d.attempts)
+
+
+def test_each_channel_keeps_its_newest_deliveries(workspace_path: Path) -> None:
+    """Retention: finished deliveries beyond the newest N of a channel are pruned in the
+    commit that logs attempts; pending ones stay; the other channel is untouched."""
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    with pytest.raises(InvalidValue, match="1 to 1,000,000"):
+        service.set_delivery_retention(0)
+    service.set_delivery_retention(3)
+    hooks = Webhooks(service)
+    busy, _ = hooks.add("http://127.0.0.1:9/busy")
+    quiet, _ = hooks.add("http://127.0.0.1:9/quiet", event_types=["invoice.created"])
+    for customer in service.customers()[:3]:
+        service.create_invoice(customer.key)
+    hooks.enqueue_new_events()
+    mine = [d for d in hooks.pending() if d.channel_id == busy.id]
+    assert len(mine) > 4
+    # Every delivery of the busy channel but the newest answered; the newest stays pending.
+    hooks.record_attempts(AttemptResult(d.id, FIXED_CLOCK, 1.0, 200) for d in mine[:-1])
+    left = [d for d in hooks.deliveries() if d.channel_id == busy.id]
+    assert [d.id for d in left] == [d.id for d in mine[-3:]]
+    assert [d.status for d in left] == ["succeeded", "succeeded", "pending"]
+    assert len([d for d in hooks.deliveries() if d.channel_id == quiet.id]) == 3  # not touched
+    service.close()
+    reopened = Service.open(workspace_path)  # the pruning is in the journal
+    try:
+        assert [d.id for d in Webhooks(reopened).deliveries() if d.channel_id == busy.id] == [
+            d.id for d in left
+        ]
+    finally:
+        reopened.close()
+
+
+def test_retention_cli(workspace_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = ["--db", str(workspace_path)]
+    assert cli_main([*db, "init", "--seed", str(SEED), "--now", rfc3339(FIXED_CLOCK) or ""]) == 0
+    assert cli_main([*db, "webhooks", "keep"]) == 0
+    assert cli_main([*db, "webhooks", "keep", "50"]) == 0
+    assert cli_main([*db, "webhooks", "keep", "-1"]) == 1
+    out = capsys.readouterr()
+    assert "keeps the newest 1000 deliveries" in out.out and "keeps the newest 50 deliveries" in out.out
+    assert "1 to 1,000,000" in out.err
 
 
 def test_replay_sends_the_event_again_with_the_same_id(service: Service) -> None:
@@ -535,3 +578,22 @@ def _first_customer(workspace_path: Path) -> str:
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
+
+
+def test_a_rules_test_event_lists_after_the_invoice_events_it_follows(service: Service) -> None:
+    """Notification events are listed in event order even when a rule's test event was stored
+    before the invoice events it follows were enqueued."""
+    hooks = Webhooks(service)
+    _, rules = hooks.add("http://127.0.0.1:9/hook")
+    service.create_invoice(service.customers()[0].key)
+    tested = hooks.test_rule(rules[0].id)
+    hooks.enqueue_new_events()
+    service.create_invoice(service.customers()[1].key)
+    hooks.enqueue_new_events()
+    rows = hooks.notification_rows()
+    stored = [row["id"] for row in service.repository.rows("notifications")]
+    assert stored.index(tested.id) == 0  # stored first ...
+    position = [row["id"] for row in rows].index(tested.id)
+    assert all(row["event_seq"] <= tested.event_seq for row in rows[:position])  # ... listed in order
+    assert all(row["event_seq"] > tested.event_seq for row in rows[position + 1 :])
+    assert 0 < position < len(rows) - 1

@@ -8,7 +8,10 @@ whose facts it captures: v1 ``Invoice``, ``InvoiceStatusDetails``, ``InvoiceTota
 ``InvoiceWorkflowSettings``, ``BillingProfileAppReferences``, ``ValidationIssue``,
 ``InvoiceLine``, ``InvoiceDetailedLine``, ``InvoicePaginatedResponse``,
 ``UnexpectedProblemResponse``, ``CustomInvoicingApp``, ``AppPaginatedResponse``,
-``NotificationEventInvoiceCreatedPayload`` / ``…UpdatedPayload``; v3 ``BillingAppExternalInvoicing``,
+``NotificationEventInvoiceCreatedPayload`` / ``…UpdatedPayload``, the notification API's
+``NotificationChannelWebhook``, ``NotificationRuleInvoiceCreated`` / ``…Updated``,
+``NotificationEvent`` with its delivery statuses and attempts, and their paginated
+responses; v3 ``BillingAppExternalInvoicing``,
 ``BillingAppCatalogItem``, ``BaseError``, ``BadRequestError``.
 
 The facts captured are the ones integrations trip over: required fields, enums, id and number
@@ -596,3 +599,120 @@ WEBHOOK_PAYLOADS: dict[str, type[BaseModel]] = {
     "invoice.updated": InvoiceUpdatedPayload,
 }
 """The webhook body model of each event type OpenMeter sends as a webhook."""
+
+
+# --- the notification API (v1) ---------------------------------------------------------------
+DeliveryState = Literal["SUCCESS", "FAILED", "SENDING", "PENDING", "RESENDING"]
+SigningSecret = Annotated[str, StringConstraints(pattern=r"^(whsec_)?[a-zA-Z0-9+/=]{32,100}$")]
+
+
+class _Resource(Open):
+    """What every channel and rule carries: id, times (``deletedAt`` once deleted), name."""
+
+    id: Ulid
+    createdAt: DateTime
+    updatedAt: DateTime
+    deletedAt: DateTime | None = None
+    name: Name
+    disabled: bool | None = None
+    annotations: dict[str, Any] | None = None
+    metadata: Metadata | None = None
+
+
+class NotificationChannel(_Resource):
+    """``NotificationChannelWebhook`` (the only channel type): a URL, custom headers and the
+    ``whsec_`` secret its deliveries are signed with."""
+
+    type: Literal["WEBHOOK"]
+    url: str
+    customHeaders: dict[str, str] | None = None
+    signingSecret: SigningSecret | None = None
+
+
+class ChannelMeta(Open):
+    """``NotificationChannelMeta``: a channel as rules and delivery statuses name it."""
+
+    id: Ulid
+    type: Literal["WEBHOOK"]
+
+
+class InvoiceRule(_Resource):
+    """``NotificationRuleInvoiceCreated`` / ``…Updated`` (the rule types served)."""
+
+    type: Literal["invoice.created", "invoice.updated"]
+    channels: list[ChannelMeta]
+
+
+class AttemptResponse(Open):
+    """``EventDeliveryAttemptResponse``: ``body`` and ``durationMs`` always, a status code
+    when the endpoint answered."""
+
+    statusCode: int | None = None
+    body: str
+    durationMs: int
+    url: str | None = None
+
+
+class DeliveryAttempt(Open):
+    """``NotificationEventDeliveryAttempt``."""
+
+    state: DeliveryState
+    response: AttemptResponse
+    timestamp: DateTime
+
+
+class DeliveryStatus(Open):
+    """``NotificationEventDeliveryStatus``: one per channel the event goes to."""
+
+    state: DeliveryState
+    reason: str
+    updatedAt: DateTime
+    channel: ChannelMeta
+    annotations: dict[str, Any] | None = None
+    nextAttempt: DateTime | None = None
+    attempts: list[DeliveryAttempt]
+
+
+class NotificationEvent(Open):
+    """``NotificationEvent`` of an invoice rule: its payload is the webhook body itself."""
+
+    id: Ulid
+    type: Literal["invoice.created", "invoice.updated"]
+    createdAt: DateTime
+    rule: InvoiceRule
+    deliveryStatus: list[DeliveryStatus]
+    payload: InvoiceCreatedPayload | InvoiceUpdatedPayload
+    annotations: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _payload_is_this_event(self) -> "NotificationEvent":
+        """The payload's ``id`` and ``type`` are the event's (the webhook id is the event id)."""
+        if (self.payload.id, self.payload.type) != (self.id, self.type):
+            raise ValueError("the payload's id and type are not the event's")
+        if self.rule.type != self.type:
+            raise ValueError("the event's type is not its rule's")
+        return self
+
+
+class _Page(Open):
+    totalCount: Annotated[int, Field(ge=0)]
+    page: Annotated[int, Field(ge=1)]
+    pageSize: Annotated[int, Field(ge=1)]
+
+
+class ChannelPage(_Page):
+    """``NotificationChannelPaginatedResponse``."""
+
+    items: list[NotificationChannel]
+
+
+class RulePage(_Page):
+    """``NotificationRulePaginatedResponse`` (of invoice rules)."""
+
+    items: list[InvoiceRule]
+
+
+class EventPage(_Page):
+    """``NotificationEventPaginatedResponse``."""
+
+    items: list[NotificationEvent]

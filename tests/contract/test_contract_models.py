@@ -10,14 +10,20 @@ import pytest
 from openmeter_contract import (
     AppPage,
     BadRequestV3,
+    ChannelPage,
     CustomInvoicingApp,
+    EventPage,
     ExternalInvoicingAppV3,
     Invoice,
     InvoiceCreatedPayload,
     InvoicePage,
+    InvoiceRule,
     InvoiceUpdatedPayload,
+    NotificationChannel,
+    NotificationEvent,
     Problem,
     ProblemV3,
+    RulePage,
 )
 from pydantic import BaseModel, ValidationError
 
@@ -248,6 +254,72 @@ def created() -> dict[str, Any]:
     return {"id": "01KDWCJ2M0KJCCCJ0C14P4YSMF", "type": "invoice.created", "timestamp": AT, "data": invoice()}
 
 
+CHANNEL_ID = "01KDWCJ2M0ZR3W5Y4QFK6V2B8C"
+RULE_ID = "01KDWCJ2M0ZR3W5Y4QFK6V2B8D"
+EVENT_ID = "01KDWCJ2M0KJCCCJ0C14P4YSMF"
+
+
+def channel() -> dict[str, Any]:
+    return {
+        "id": CHANNEL_ID,
+        "type": "WEBHOOK",
+        "name": "partner",
+        "createdAt": AT,
+        "updatedAt": AT,
+        "disabled": False,
+        "url": "https://partner.example/hooks",
+        "customHeaders": {"X-Partner": "acme"},
+        "signingSecret": "whsec_" + "A" * 32,
+        "metadata": {},
+    }
+
+
+def rule() -> dict[str, Any]:
+    return {
+        "id": RULE_ID,
+        "type": "invoice.created",
+        "name": "invoices",
+        "createdAt": AT,
+        "updatedAt": AT,
+        "disabled": False,
+        "channels": [{"id": CHANNEL_ID, "type": "WEBHOOK"}],
+    }
+
+
+def notification_event() -> dict[str, Any]:
+    attempt = {
+        "state": "SUCCESS",
+        "response": {
+            "statusCode": 200,
+            "body": "ok",
+            "durationMs": 12,
+            "url": "https://partner.example/hooks",
+        },
+        "timestamp": AT,
+    }
+    return {
+        "id": EVENT_ID,
+        "type": "invoice.created",
+        "createdAt": AT,
+        "rule": rule(),
+        "deliveryStatus": [
+            {
+                "state": "SUCCESS",
+                "reason": "delivered",
+                "updatedAt": AT,
+                "channel": {"id": CHANNEL_ID, "type": "WEBHOOK"},
+                "attempts": [attempt],
+            }
+        ],
+        "payload": created(),
+        "annotations": {"event.invoice.id": INVOICE_ID},
+    }
+
+
+def paged(item: dict[str, Any]) -> dict[str, Any]:
+    return {"items": [item], "page": 1, "pageSize": 100, "totalCount": 1}
+
+
 def mutated(doc: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     doc = copy.deepcopy(doc)
     node = doc
@@ -313,6 +385,21 @@ VALID = {
         ),
     ),
     "offset date-time": (Invoice, mutated(invoice(), ("issuedAt",), "2026-01-01T10:00:00+01:00")),
+    "webhook channel": (NotificationChannel, channel()),
+    "deleted channel": (NotificationChannel, {**channel(), "deletedAt": AT, "disabled": True}),
+    "channel page": (ChannelPage, paged(channel())),
+    "invoice rule": (InvoiceRule, rule()),
+    "rule page": (RulePage, paged(rule())),
+    "notification event": (NotificationEvent, notification_event()),
+    "pending event, no attempt yet": (
+        NotificationEvent,
+        mutated(
+            mutated(notification_event(), ("deliveryStatus", 0, "state"), "PENDING"),
+            ("deliveryStatus", 0, "attempts"),
+            [],
+        ),
+    ),
+    "event page": (EventPage, paged(notification_event())),
 }
 
 
@@ -462,6 +549,39 @@ BAD = {
     ),
     "a lower-case v3 id": (ExternalInvoicingAppV3, ("id",), APP_ID.lower(), "pattern"),
     "a v3 label value with a space": (ExternalInvoicingAppV3, ("labels", "env"), "a b", "label"),
+    # the notification API
+    "an EMAIL channel": (NotificationChannel, ("type",), "EMAIL", "WEBHOOK"),
+    "a channel without a url": (NotificationChannel, ("url",), DROP, "Field required"),
+    "a short signing secret": (NotificationChannel, ("signingSecret",), "whsec_abc", "pattern"),
+    "custom header values not strings": (NotificationChannel, ("customHeaders", "X-Partner"), 1, "string"),
+    "a rule naming channels by id only": (InvoiceRule, ("channels", 0), CHANNEL_ID, "an object"),
+    "an entitlements rule": (InvoiceRule, ("type",), "entitlements.reset", "invoice.created"),
+    "a delivery state in lower case": (
+        NotificationEvent,
+        ("deliveryStatus", 0, "state"),
+        "success",
+        "SUCCESS",
+    ),
+    "an attempt without durationMs": (
+        NotificationEvent,
+        ("deliveryStatus", 0, "attempts", 0, "response", "durationMs"),
+        DROP,
+        "Field required",
+    ),
+    "a payload whose id is not the event's": (
+        NotificationEvent,
+        ("payload", "id"),
+        RULE_ID,
+        "not the event's",
+    ),
+    "a delivery status without a reason": (
+        NotificationEvent,
+        ("deliveryStatus", 0, "reason"),
+        DROP,
+        "Field required",
+    ),
+    "an event page without totalCount": (EventPage, ("totalCount",), DROP, "Field required"),
+    "page 0": (ChannelPage, ("page",), 0, "greater than or equal"),
 }
 SAMPLES = {
     Invoice: invoice,
@@ -470,6 +590,11 @@ SAMPLES = {
     Problem: problem,
     CustomInvoicingApp: app_v1,
     ExternalInvoicingAppV3: app_v3,
+    NotificationChannel: channel,
+    InvoiceRule: rule,
+    NotificationEvent: notification_event,
+    EventPage: lambda: paged(notification_event()),
+    ChannelPage: lambda: paged(channel()),
 }
 
 

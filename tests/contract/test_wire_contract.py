@@ -18,6 +18,7 @@ for an invoice in ``delete.*`` or ``deleted`` (allowed by the ``Invoice`` model 
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,16 +31,23 @@ from openmeter_contract import (
     WEBHOOK_PAYLOADS,
     AppPage,
     BadRequestV3,
+    ChannelPage,
     CustomInvoicingApp,
+    EventPage,
     ExternalInvoicingAppV3,
     Invoice,
     InvoicePage,
+    InvoiceRule,
+    NotificationChannel,
+    NotificationEvent,
     Problem,
     ProblemV3,
+    RulePage,
 )
 from pydantic import BaseModel, ValidationError
 
-from tui_billing.api import start_api
+from tui_billing.api import notification, start_api
+from tui_billing.api import server as server_module
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.events import envelope
 from tui_billing.service import Service, scenario
@@ -510,6 +518,186 @@ async def phase_b(service: Service, walk: Walk) -> None:
         await server.stop()
 
 
+NOTIFY = "/api/v1/notification"
+
+
+def _listed(item_id: str) -> Check:
+    def check(page: dict[str, Any]) -> str | None:
+        return None if item_id in [i["id"] for i in page["items"]] else f"{item_id} is not listed"
+
+    return check
+
+
+async def phase_notify(service: Service, walk: Walk) -> None:
+    """Every operation of the notification API: channels, rules, a rule's test event, the
+    events an invoice made, a resend, deletion; each with a refused call beside it."""
+    server = await start_api(service, port=0)
+    try:
+        async with aiohttp.ClientSession(server.url) as http:
+            call = Client(http, walk)
+            channel_body = {
+                "type": "WEBHOOK",
+                "name": "contract",
+                "url": "http://127.0.0.1:9/notify",
+                "customHeaders": {"X-Partner": "acme"},
+                "metadata": {"team": "billing"},
+            }
+            channel = await call(
+                "notify",
+                "create channel",
+                "POST",
+                f"{NOTIFY}/channels",
+                201,
+                NotificationChannel,
+                channel_body,
+            )
+            await call(
+                "notify",
+                "create channel, ftp URL",
+                "POST",
+                f"{NOTIFY}/channels",
+                400,
+                Problem,
+                {**channel_body, "url": "ftp://x"},
+            )
+            cid = channel["id"]
+            await call(
+                "notify",
+                "list channels",
+                "GET",
+                f"{NOTIFY}/channels?includeDisabled=true&order=DESC&orderBy=createdAt",
+                200,
+                ChannelPage,
+                check=_listed(cid),
+            )
+            await call("notify", "get channel", "GET", f"{NOTIFY}/channels/{cid}", 200, NotificationChannel)
+            await call("notify", "unknown channel", "GET", f"{NOTIFY}/channels/{UNKNOWN_ULID}", 404, Problem)
+            await call(
+                "notify",
+                "update channel",
+                "PUT",
+                f"{NOTIFY}/channels/{cid}",
+                200,
+                NotificationChannel,
+                {**channel_body, "name": "contract 2"},
+            )
+            rules = [
+                await call(
+                    "notify",
+                    f"create rule {kind}",
+                    "POST",
+                    f"{NOTIFY}/rules",
+                    201,
+                    InvoiceRule,
+                    {"type": kind, "name": kind, "channels": [cid]},
+                )
+                for kind in ("invoice.created", "invoice.updated")
+            ]
+            rule_ids = [r["id"] for r in rules]
+            await call(
+                "notify",
+                "create rule without channels",
+                "POST",
+                f"{NOTIFY}/rules",
+                400,
+                Problem,
+                {"type": "invoice.created", "name": "x", "channels": []},
+            )
+            await call(
+                "notify",
+                "list rules",
+                "GET",
+                f"{NOTIFY}/rules?channel={cid}",
+                200,
+                RulePage,
+                check=_listed(rule_ids[1]),
+            )
+            await call("notify", "get rule", "GET", f"{NOTIFY}/rules/{rule_ids[0]}", 200, InvoiceRule)
+            await call(
+                "notify",
+                "update rule",
+                "PUT",
+                f"{NOTIFY}/rules/{rule_ids[0]}",
+                200,
+                InvoiceRule,
+                {"type": "invoice.created", "name": "renamed", "channels": [cid]},
+            )
+            tested = await call(
+                "notify", "test rule", "POST", f"{NOTIFY}/rules/{rule_ids[0]}/test", 201, NotificationEvent
+            )
+            await call(
+                "notify", "delete a channel in use", "DELETE", f"{NOTIFY}/channels/{cid}", 400, Problem
+            )
+            invoice = service.create_invoice(service.customers()[0].key)
+            service.collect(invoice.id)
+            Webhooks(service).enqueue_new_events()  # what a serving dispatcher does next
+            events = await call(
+                "notify",
+                "list events",
+                "GET",
+                f"{NOTIFY}/events?pageSize=5&order=DESC",
+                200,
+                EventPage,
+                check=_page_of(1, 5),
+            )
+            await call(
+                "notify",
+                "list events, filtered",
+                "GET",
+                f"{NOTIFY}/events?rule={rule_ids[1]}&channel={cid}&from=2000-01-01T00:00:00Z&orderBy=id",
+                200,
+                EventPage,
+                check=lambda page: None if page["items"] else "the invoice's events are not listed",
+            )
+            await call("notify", "list events, from=nope", "GET", f"{NOTIFY}/events?from=nope", 400, Problem)
+            await call(
+                "notify", "get test event", "GET", f"{NOTIFY}/events/{tested['id']}", 200, NotificationEvent
+            )
+            first = events["items"][0]["id"]
+            await call(
+                "notify", "get invoice event", "GET", f"{NOTIFY}/events/{first}", 200, NotificationEvent
+            )
+            await call("notify", "unknown event", "GET", f"{NOTIFY}/events/{UNKNOWN_ULID}", 404, Problem)
+            await call(
+                "notify",
+                "resend",
+                "POST",
+                f"{NOTIFY}/events/{tested['id']}/resend",
+                202,
+                None,
+                {"channels": [cid]},
+            )
+            await call(
+                "notify",
+                "resend an unknown event",
+                "POST",
+                f"{NOTIFY}/events/{UNKNOWN_ULID}/resend",
+                404,
+                Problem,
+                {},
+            )
+            await call(
+                "notify", "get resent event", "GET", f"{NOTIFY}/events/{tested['id']}", 200, NotificationEvent
+            )
+            for rule_id in rule_ids:
+                await call("notify", "delete rule", "DELETE", f"{NOTIFY}/rules/{rule_id}", 204, None)
+            await call("notify", "delete channel", "DELETE", f"{NOTIFY}/channels/{cid}", 204, None)
+            await call(
+                "notify", "get deleted channel", "GET", f"{NOTIFY}/channels/{cid}", 200, NotificationChannel
+            )
+            await call(
+                "notify",
+                "list deleted rules",
+                "GET",
+                f"{NOTIFY}/rules?includeDeleted=true",
+                200,
+                RulePage,
+                check=_listed(rule_ids[0]),
+            )
+    finally:
+        await server.stop()
+
+
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
     """The walk's answers and bodies; the workspace is closed again, for the CLI to open."""
@@ -523,6 +711,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
         asyncio.run(phase_b(service, result))
         result.logged = [envelope(e) for e in service.events()]
         result.delivered = [hooks.body(d) for d in hooks.enqueue_new_events()]
+        asyncio.run(phase_notify(service, result))
     finally:
         service.close()
     return result
@@ -542,10 +731,19 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Walk:
         "actions",
         "not-found",
         "unauthorized",
+        "notify",
     ],
 )
 def test_answers_keep_the_contract(walk: Walk, group: str) -> None:
     assert_contract(walk.group(group))
+
+
+def test_every_notification_operation_was_called(walk: Walk) -> None:
+    called = {(a.label.split(" ", 1)[0], a.label.split(" ", 2)[1]) for a in walk.group("notify")}
+    for route in server_module.ROUTES:
+        if route.path.startswith(notification.BASE):
+            pattern = re.sub(r"\\{\w+\\}", "[^/?]+", re.escape(route.path)) + r"(\?.*)?$"
+            assert any(m == route.method and re.match(pattern, p) for m, p in called), route.path
 
 
 def test_every_resting_state_was_read(walk: Walk) -> None:

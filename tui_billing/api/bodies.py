@@ -6,9 +6,10 @@ unknown fields, as OpenMeter's server does (read-only fields sent back, ``id``,
 schemas say (``additionalProperties: false``).
 """
 
-from typing import Annotated, Literal, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from .problems import ApiProblem, Parameter
@@ -102,6 +103,86 @@ class AppV3Update(_V3):
     type: Literal["external_invoicing"]
     enable_draft_sync_hook: bool
     enable_issuing_sync_hook: bool
+
+
+Numeric = Annotated[str, Field(pattern=r"^\-?[0-9]+(\.[0-9]+)?$")]
+Ulid = Annotated[str, Field(pattern=r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
+
+
+class Period(_V1):
+    from_: datetime = Field(alias="from")
+    to: datetime
+
+
+class LinePrice(_V1):
+    """A line's price: ``flat`` or ``unit`` (the prices simulated lines have); tiered,
+    dynamic and package prices are refused by name."""
+
+    type: Literal["flat", "unit", "tiered", "dynamic", "package"]
+    amount: Numeric | None = None
+
+
+class RateCard(_V1):
+    feature_key: str | None = None
+    price: LinePrice | None
+
+
+class LineReplace(_V1):
+    """``InvoiceLineReplaceUpdate``: a line kept (``id`` of an existing line) or new."""
+
+    id: Ulid | None = None
+    name: Name
+    description: Description | None = None
+    metadata: dict[str, str] | None = None
+    period: Period
+    invoice_at: datetime
+    rate_card: RateCard | None = None
+    price: LinePrice | None = None
+    """Deprecated in OpenMeter in favour of ``rateCard.price``; either is read."""
+    feature_key: str | None = None
+
+
+class BillingParty(_V1):
+    key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    name: str | None = None
+    tax_id: dict[str, Any] | None = None
+    addresses: Annotated[list[dict[str, Any]], Field(max_length=1)] | None = None
+
+
+class WorkflowInvoicing(_V1):
+    auto_advance: bool | None = None
+    draft_period: str | None = None
+    due_after: str | None = None
+
+
+class WorkflowSettings(_V1):
+    invoicing: WorkflowInvoicing
+    payment: dict[str, Any]
+
+
+class InvoiceWorkflow(_V1):
+    workflow: WorkflowSettings
+
+
+class InvoiceReplace(_V1):
+    """``PUT /api/v1/billing/invoices/{id}``: OpenMeter's ``InvoiceReplaceUpdate``.
+
+    Required as the spec says (supplier, customer, lines, workflow); the simulator applies
+    the lines, the description and the metadata (docs/fidelity.md)."""
+
+    description: Description | None = None
+    metadata: dict[str, str] | None = None
+    supplier: BillingParty
+    customer: BillingParty
+    lines: list[LineReplace]
+    workflow: InvoiceWorkflow
+
+    @model_validator(mode="after")
+    def _distinct_line_ids(self) -> "InvoiceReplace":
+        ids = [line.id for line in self.lines if line.id]
+        if len(ids) != len(set(ids)):
+            raise ValueError("lines name the same line id twice")
+        return self
 
 
 Body = TypeVar("Body", bound=BaseModel)

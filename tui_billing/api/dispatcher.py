@@ -82,9 +82,11 @@ class Dispatcher:
         """Attempts in flight per channel."""
         self._results: list[AttemptResult] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- control -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="tui-billing webhook dispatcher")
 
     def notify(self) -> None:
@@ -105,6 +107,9 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Stop sending. Attempts cut short stay pending and are sent again next start."""
+        # The flag ends the loop even when Python 3.11's wait_for swallows the cancellation
+        # (an attempt cancelled below sets the wake event at the same moment).
+        self._stopping = True
         tasks = [t for t in (self._task, *self._inflight.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -120,7 +125,7 @@ class Dispatcher:
 
     # --- the loop ------------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 wait = self._turn()

@@ -26,8 +26,9 @@ from ..domain.apps import app_v1, app_v3
 from ..domain.errors import BillingError, NotAllowed, NotFound, WorkspaceUnusable
 from ..domain.ids import is_ulid
 from ..domain.models import Invoice
-from ..service import Service
-from . import bodies, guard, notification, query
+from ..domain.money import parse_decimal
+from ..service import LineEdit, Service
+from . import bodies, guard, listing, notification, query
 from .invoice_v3 import invoice_v3
 from .problems import (
     Api,
@@ -57,6 +58,21 @@ PAYMENT_COMPONENT = "app.custom_invoicing.collectPayments.trigger_invoice"
 Handler = Callable[["ApiServer", web.Request], Awaitable[web.StreamResponse]]
 
 
+def _line_edit(index: int, line: bodies.LineReplace) -> LineEdit:
+    """A line of the invoice PUT as the service's edit: a flat or unit price (``rateCard``'s,
+    else the deprecated ``price``); other price types are not simulated."""
+    price = line.rate_card.price if line.rate_card is not None else line.price
+    where = f"lines.{index}.rateCard.price"
+    if price is None or price.type not in ("flat", "unit") or price.amount is None:
+        kind = "no price" if price is None else f"a {price.type} price" if price.amount else "no amount"
+        reason = f"simulated lines have a flat or unit price with an amount, got {kind}"
+        raise ApiProblem(400, f"{where}: {reason}", parameters=[Parameter(where, reason, "body", "invalid")])
+    amount = parse_decimal(price.amount, where + ".amount")
+    if price.type == "flat":
+        return LineEdit(line.name, amount=amount, replaces=line.id and line.id.upper())
+    return LineEdit(line.name, unit_price=amount, replaces=line.id and line.id.upper())
+
+
 def _payment_refused(detail: str) -> Issue:
     """A refused payment trigger: OpenMeter records it as an issue of the payment component."""
     return Issue("critical", detail, component=PAYMENT_COMPONENT)
@@ -75,6 +91,8 @@ class Route:
     method: str
     path: str
     handler: Handler
+    summary: str
+    """What the operation does, in a few words (docs/api-operations.md lists them)."""
     api: Api = "v1"
     query: frozenset[str] = frozenset()
     billing: bool = False
@@ -150,6 +168,7 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._id_prefix = f"tui-billing/{secrets.token_hex(4)}"
         self._requests = 0
+        self.v1_texts = listing.V1Texts(service)
         self.app = web.Application(middlewares=[self._middleware, guard.middleware])
         for route in ROUTES:
             for base in route.bases:
@@ -338,22 +357,27 @@ class ApiServer:
 
     # --- invoices, v1 ----------------------------------------------------------------------------
     async def list_invoices(self, request: web.Request) -> web.Response:
+        """A page of v1 invoices; without ``expand=workflow.apps`` each one's text comes from
+        ``V1Texts`` (rendered once per stored version) and the page is joined around them."""
         invoice_query, expand = query.invoice_list(request.query, lambda text: bool(V1_ULID.match(text)))
-        total, invoices = self.service.invoice_page(invoice_query)
+        total, rows = self.service.invoice_page_rows(invoice_query)
         ctx = self.service.context()
-        items = []
-        for invoice in invoices:
-            body = self.service.invoice_v1(invoice, ctx, expand_apps="workflow.apps" in expand)
-            if "lines" not in expand:
-                body.pop("lines", None)
-            items.append(body)
-        return _json(
-            {
-                "totalCount": total,
-                "page": invoice_query.page,
-                "pageSize": invoice_query.page_size,
-                "items": items,
-            }
+        lines = "lines" in expand
+        if "workflow.apps" in expand:
+            bodies = [
+                self.service.invoice_v1(self.service.invoice_of(row), ctx, expand_apps=True) for row in rows
+            ]
+            texts = [
+                compact_json(body if lines else {k: v for k, v in body.items() if k != "lines"})
+                for body in bodies
+            ]
+        else:
+            texts = [self.v1_texts.text(row, ctx, lines=lines) for row in rows]
+        head = compact_json(
+            {"totalCount": total, "page": invoice_query.page, "pageSize": invoice_query.page_size}
+        )
+        return web.Response(
+            text=f'{head[:-1]},"items":[{",".join(texts)}]}}', content_type="application/json"
         )
 
     async def get_invoice(self, request: web.Request) -> web.Response:
@@ -367,6 +391,18 @@ class ApiServer:
         if "lines" not in expand:
             body.pop("lines", None)
         return _json(body)
+
+    async def replace_invoice(self, request: web.Request) -> web.Response:
+        """OpenMeter's ``InvoiceReplaceUpdate``: the lines, description and metadata replace
+        the invoice's where the lifecycle allows an edit (the ``updated`` trigger)."""
+        body = bodies.parse(bodies.InvoiceReplace, await request.read())
+        invoice = self.service.replace_invoice(
+            request.match_info["invoiceId"],
+            [_line_edit(index, line) for index, line in enumerate(body.lines)],
+            description=body.description,
+            metadata=body.metadata,
+        )
+        return _json(self.service.invoice_v1(invoice))
 
     async def delete_invoice(self, request: web.Request) -> web.Response:
         self.service.delete(request.match_info["invoiceId"])
@@ -482,59 +518,138 @@ INVOICES = "/api/v1/billing/invoices"
 V3_INVOICES = "/openmeter/billing/invoices"
 ROUTES: tuple[Route, ...] = (
     # The External Invoicing app's callbacks.
-    Route("POST", f"{CALLBACKS}/draft/synchronized", ApiServer.draft_synchronized, billing=True),
-    Route("POST", f"{CALLBACKS}/issuing/synchronized", ApiServer.issuing_synchronized, billing=True),
+    Route(
+        "POST",
+        f"{CALLBACKS}/draft/synchronized",
+        ApiServer.draft_synchronized,
+        summary="The external system has synchronized the draft invoice",
+        billing=True,
+    ),
+    Route(
+        "POST",
+        f"{CALLBACKS}/issuing/synchronized",
+        ApiServer.issuing_synchronized,
+        summary="The external system has issued the invoice",
+        billing=True,
+    ),
     Route(
         "POST",
         f"{CALLBACKS}/payment/status",
         ApiServer.payment_status,
+        summary="The external system reports a payment status change",
         billing=True,
         refusal=_payment_refused,
     ),
     # Invoices, v1.
-    Route("GET", INVOICES, ApiServer.list_invoices, query=query.INVOICE_LIST),
-    Route("GET", INVOICES + "/{invoiceId}", ApiServer.get_invoice, query=query.INVOICE_GET, billing=True),
+    Route(
+        "GET",
+        INVOICES,
+        ApiServer.list_invoices,
+        summary="List invoices (filters, order, pages)",
+        query=query.INVOICE_LIST,
+    ),
+    Route(
+        "GET",
+        INVOICES + "/{invoiceId}",
+        ApiServer.get_invoice,
+        summary="Get an invoice",
+        query=query.INVOICE_GET,
+        billing=True,
+    ),
+    Route(
+        "PUT",
+        INVOICES + "/{invoiceId}",
+        ApiServer.replace_invoice,
+        summary="Replace an invoice's lines where the lifecycle allows an edit",
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
+    ),
     Route(
         "DELETE",
         INVOICES + "/{invoiceId}",
         ApiServer.delete_invoice,
+        summary="Delete an invoice",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
     ),
-    Route("POST", INVOICES + "/{invoiceId}/advance", ApiServer.advance, billing=True, refusal=CANNOT_ADVANCE),
+    Route(
+        "POST",
+        INVOICES + "/{invoiceId}/advance",
+        ApiServer.advance,
+        summary="Advance an invoice to its next state",
+        billing=True,
+        refusal=CANNOT_ADVANCE,
+    ),
     Route(
         "POST",
         INVOICES + "/{invoiceId}/approve",
         ApiServer.approve,
+        summary="Approve an invoice waiting for approval",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
     ),
     Route(
-        "POST", INVOICES + "/{invoiceId}/retry", ApiServer.retry, billing=True, refusal=ACTION_NOT_AVAILABLE
+        "POST",
+        INVOICES + "/{invoiceId}/retry",
+        ApiServer.retry,
+        summary="Retry a failed invoice",
+        billing=True,
+        refusal=ACTION_NOT_AVAILABLE,
     ),
     Route(
         "POST",
         INVOICES + "/{invoiceId}/snapshot-quantities",
         ApiServer.snapshot_quantities,
+        summary="Collect usage now (snapshot the quantities)",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
     ),
-    Route("POST", INVOICES + "/{invoiceId}/void", ApiServer.void_invoice, billing=True),
+    Route(
+        "POST",
+        INVOICES + "/{invoiceId}/void",
+        ApiServer.void_invoice,
+        summary="Void an invoice (not implemented, as in OpenMeter)",
+        billing=True,
+    ),
     # The app, v1.
-    Route("GET", "/api/v1/apps", ApiServer.list_apps_v1, query=query.PAGE),
-    Route("GET", "/api/v1/apps/{appId}", ApiServer.get_app_v1),
-    Route("PUT", "/api/v1/apps/{appId}", ApiServer.put_app_v1),
+    Route("GET", "/api/v1/apps", ApiServer.list_apps_v1, summary="List installed apps", query=query.PAGE),
+    Route("GET", "/api/v1/apps/{appId}", ApiServer.get_app_v1, summary="Get the app"),
+    Route("PUT", "/api/v1/apps/{appId}", ApiServer.put_app_v1, summary="Replace the app's settings"),
     # The app, v3.
-    Route("GET", "/openmeter/apps", ApiServer.list_apps_v3, api="v3", query=query.PAGE_V3),
-    Route("GET", "/openmeter/apps/{appId}", ApiServer.get_app_v3, api="v3"),
-    Route("PUT", "/openmeter/apps/{appId}", ApiServer.put_app_v3, api="v3"),
+    Route(
+        "GET",
+        "/openmeter/apps",
+        ApiServer.list_apps_v3,
+        summary="List installed apps",
+        api="v3",
+        query=query.PAGE_V3,
+    ),
+    Route("GET", "/openmeter/apps/{appId}", ApiServer.get_app_v3, summary="Get the app", api="v3"),
+    Route(
+        "PUT", "/openmeter/apps/{appId}", ApiServer.put_app_v3, summary="Replace the app's settings", api="v3"
+    ),
     # Invoices, v3.
-    Route("GET", V3_INVOICES, ApiServer.list_invoices_v3, api="v3", query=query.INVOICE_LIST_V3),
-    Route("GET", V3_INVOICES + "/{invoiceId}", ApiServer.get_invoice_v3, api="v3", billing=True),
+    Route(
+        "GET",
+        V3_INVOICES,
+        ApiServer.list_invoices_v3,
+        summary="List invoices (filters, sort, pages)",
+        api="v3",
+        query=query.INVOICE_LIST_V3,
+    ),
+    Route(
+        "GET",
+        V3_INVOICES + "/{invoiceId}",
+        ApiServer.get_invoice_v3,
+        summary="Get an invoice",
+        api="v3",
+        billing=True,
+    ),
     Route(
         "POST",
         V3_INVOICES + "/{invoiceId}/advance",
         ApiServer.advance_v3,
+        summary="Advance an invoice to its next state",
         api="v3",
         billing=True,
         refusal=CANNOT_ADVANCE,
@@ -543,6 +658,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         V3_INVOICES + "/{invoiceId}/approve",
         ApiServer.approve_v3,
+        summary="Approve an invoice waiting for approval",
         api="v3",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
@@ -551,6 +667,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         V3_INVOICES + "/{invoiceId}/retry",
         ApiServer.retry_v3,
+        summary="Retry a failed invoice",
         api="v3",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
@@ -559,6 +676,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         V3_INVOICES + "/{invoiceId}/snapshot-quantities",
         ApiServer.snapshot_quantities_v3,
+        summary="Collect usage now (snapshot the quantities)",
         api="v3",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from .. import settings as user_settings
 from .. import workspace
+from ..certify import cli as certify_cli
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..service.scenario import MAX_CUSTOMERS
@@ -179,6 +180,7 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     server = settings.server
     sub.choices["serve"].set_defaults(host=server.host, port=server.port, token=server.token)
     parser.set_defaults(settings=settings)
+    certify_cli.add_parser(sub)
     return parser
 
 
@@ -210,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(no COMMAND); use `tui-billing serve` to serve headless"
         )
     try:
-        return HANDLERS[args.command or "dashboard"](args)
+        return {**HANDLERS, **certify_cli.HANDLERS}[args.command or "dashboard"](args)
     except BillingError as error:
         print(f"{paint('tui-billing:', '1;31', sys.stderr)} {error}", file=sys.stderr)
         return 1

@@ -86,6 +86,9 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     actions.add_parser(
         "replay", help="resend a notification event (or every one of an invoice event), same webhook id"
     ).add_argument("event", metavar="EVENT_ID")
+    actions.add_parser(
+        "keep", help="show or set how many deliveries each channel keeps (older finished ones are pruned)"
+    ).add_argument("keep", metavar="N", nargs="?", type=int)
 
 
 def _service(args: argparse.Namespace, *, read_only: bool = False) -> AbstractContextManager[Service]:
@@ -227,6 +230,9 @@ def webhooks(args: argparse.Namespace) -> int:
             )
         elif action == "deliveries":
             _deliveries(hooks, args.event, args.json)
+        elif action == "keep":
+            ws = service.workspace() if args.keep is None else service.set_delivery_retention(args.keep)
+            print(f"each channel keeps the newest {ws.delivery_retention} deliveries (pending ones always)")
         else:
             created = hooks.replay(args.event)
             print(

@@ -354,22 +354,32 @@ def find_transition(invoice: Invoice, trigger: Trigger, ctx: Context) -> Transit
     return None
 
 
-def refusal(invoice: Invoice, trigger: Trigger, ctx: Context) -> str:
-    """Why ``trigger`` cannot fire now, in words."""
+def refusal(invoice: Invoice, trigger: Trigger, ctx: Context, name: str | None = None) -> str:
+    """Why ``trigger`` cannot fire now, in words; ``name``: what the caller called it (the
+    payment status ``payment_failed`` is the ``failed`` trigger)."""
+    said = name or trigger.value
     candidates = _BY_SOURCE.get((invoice.status, trigger), ())
     for transition in candidates:
         failing = [GUARD_REASONS[g] for g in transition.guards if not g(invoice, ctx)]
         if failing:
-            return f"{trigger.value} is not allowed in {invoice.status.value}: {failing[0]}"
-    return f"{trigger.value} is not allowed in {invoice.status.value}"
+            return f"{said} is not allowed in {invoice.status.value}: {failing[0]}"
+    return f"{said} is not allowed in {invoice.status.value}"
 
 
-def fire(invoice: Invoice, trigger: Trigger, ctx: Context, outcome: Outcome | None = None) -> Outcome:
-    """Fire ``trigger`` then advance; raise NotAllowed (invoice untouched) if it can't fire."""
+def fire(
+    invoice: Invoice,
+    trigger: Trigger,
+    ctx: Context,
+    outcome: Outcome | None = None,
+    *,
+    name: str | None = None,
+) -> Outcome:
+    """Fire ``trigger`` then advance; raise NotAllowed (invoice untouched) if it can't fire
+    (``name`` words the refusal, see ``refusal``)."""
     outcome = outcome if outcome is not None else Outcome()
     transition = find_transition(invoice, trigger, ctx)
     if transition is None:
-        raise NotAllowed(refusal(invoice, trigger, ctx))
+        raise NotAllowed(refusal(invoice, trigger, ctx, name))
     if trigger is T.RETRY:
         # OpenMeter's RetryInvoice keeps every issue but downgrades critical ones to warnings
         # (billing/service/invoice.go); validation then finds whatever is still wrong.

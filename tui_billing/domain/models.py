@@ -412,6 +412,8 @@ class Workspace(Model):
     callback_response: Literal["invoice", "no_content"] = "invoice"
     """How the three callbacks answer success over HTTP: 200 with the invoice, as
     OpenMeter's server does, or 204 as its OpenAPI spec and official SDK expect."""
+    delivery_retention: int = 1000
+    """How many deliveries each webhook channel keeps (the newest; pending ones always)."""
 
 
 def default_profile_id(seed: int, created_at: datetime) -> str:

@@ -8,9 +8,10 @@ anything raises before the commit, nothing was written: a refused command change
 import heapq
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,11 @@ from ..domain.models import (
     Event,
     EventType,
     Invoice,
+    Line,
     Plan,
     Subscription,
     Supplier,
+    UnitPrice,
     ValidationIssue,
     Workflow,
     Workspace,
@@ -47,7 +50,7 @@ from ..domain.status import PaymentTrigger, Status, Trigger
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..store.inspection import copy_workspace
 from ..store.lock import WorkspaceBusy
-from ..store.repository import Put, Repository, real_path
+from ..store.repository import Change, Put, Repository, real_path
 from . import seeding
 
 DEFAULT_SUPPLIER = Supplier(
@@ -83,6 +86,20 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
+MAX_DELIVERY_RETENTION = 1_000_000
+
+
+@dataclass(frozen=True)
+class LineEdit:
+    """A line of ``Service.replace_invoice``: a flat fee of ``amount``, or usage at
+    ``unit_price`` per unit; ``replaces`` names the existing line it keeps (None: new)."""
+
+    name: str
+    amount: Decimal = Decimal(0)
+    unit_price: Decimal | None = None
+    replaces: str | None = None
+
+
 @dataclass
 class ClockReport:
     start: datetime
@@ -98,7 +115,7 @@ class _Tx:
         self.service = service
         self.ws = service.workspace()
         self.app = service.app()
-        self.puts: list[Put] = []
+        self.puts: list[Change] = []
         self.invoices: dict[str, Invoice] = {}
 
     def new_id(self) -> str:
@@ -311,25 +328,37 @@ class Service:
         return self.repository.rows("invoices")
 
     def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
-        """The invoices a list query selects: how many match, and the page asked for.
+        """The invoices a list query selects: how many match, and the page asked for."""
+        total, rows = self.invoice_page_rows(query)
+        return total, [self.invoice_of(row) for row in rows]
+
+    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[Mapping[str, Any]]]:
+        """``invoice_page`` as summary rows (read-only; ``invoice_of`` reads one).
 
         Filters and orders the summaries; only the page's invoices are read (and those whose
         summary predates the fields lists filter on, written by an older version)."""
         page = select(
             (
-                row if "created_at" in row else {**row, **self._invoice_of(row).summary()}
+                row if "created_at" in row else {**row, **self.invoice_of(row).summary()}
                 for row in self.invoice_rows()
             ),
             query,
         )
-        return page.total, [self._invoice_of(row) for row in page.rows]
+        return page.total, list(page.rows)
 
-    def _invoice_of(self, row: Mapping[str, Any]) -> Invoice:
+    def invoice_of(self, row: Mapping[str, Any]) -> Invoice:
+        """The invoice of a summary row."""
         return Invoice.model_validate(self.repository.decode("invoices", row))
+
+    @staticmethod
+    def invoice_version(row: Mapping[str, Any]) -> object:
+        """A token of a summary row's stored invoice that changes whenever the invoice does
+        (its stored document): what a cache of renderings is keyed on."""
+        return row["z"]
 
     def invoices(self, short: str | None = None) -> list[Invoice]:
         return [
-            self._invoice_of(row)
+            self.invoice_of(row)
             for row in self.invoice_rows()
             if short is None or row["status"].split(".", 1)[0] == short
         ]
@@ -386,7 +415,7 @@ class Service:
         ctx = self.context()
         possible = self.actions(invoice)
         reasons = {
-            name: lifecycle.refusal(invoice, trigger, ctx)
+            name: lifecycle.refusal(invoice, trigger, ctx, name.removeprefix("payment:"))
             for name, trigger in _ACTION_TRIGGERS.items()
             if name not in possible
         }
@@ -493,6 +522,16 @@ class Service:
         tx.commit()
         return tx.ws
 
+    def set_delivery_retention(self, keep: int) -> Workspace:
+        """How many deliveries each webhook channel keeps: older finished ones are pruned
+        whenever attempts are logged."""
+        if not 1 <= keep <= MAX_DELIVERY_RETENTION:
+            raise InvalidValue(f"a channel keeps 1 to {MAX_DELIVERY_RETENTION:,} deliveries, got {keep:,}")
+        tx = _Tx(self)
+        tx.ws.delivery_retention = keep
+        tx.commit()
+        return tx.ws
+
     # --- invoices --------------------------------------------------------------------
     def create_invoice(self, customer_key: str, lines: Iterable[LineSpec] = ()) -> Invoice:
         """A manual invoice for the customer, under its subscription (InvoiceGenerated names
@@ -515,12 +554,63 @@ class Service:
         specs = list(lines)
         if not specs:
             raise InvalidValue("an edit needs at least one --flat or --usage line")
+        return self._edit(invoice_id, lambda tx, invoice: [(spec, None) for spec in specs])
+
+    def replace_invoice(
+        self,
+        invoice_id: str,
+        lines: Sequence[LineEdit],
+        *,
+        description: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> Invoice:
+        """OpenMeter's invoice replace (``PUT``): an edit whose lines name the lines they keep.
+
+        A line naming an existing line keeps its id and external id, and a usage line its
+        quantity; any other usage line gets the simulator's seeded quantity for its name.
+        Lines left out are removed. The description and metadata are replaced too."""
+        if not lines:
+            raise InvalidValue("an invoice needs at least one line")
+
+        def resolve(tx: _Tx, invoice: Invoice) -> list[tuple[LineSpec, Line | None]]:
+            current = {line.id: line for line in invoice.lines}
+            resolved: list[tuple[LineSpec, Line | None]] = []
+            for edit in lines:
+                kept = current.get(edit.replaces or "")
+                spec: LineSpec
+                if edit.unit_price is None:
+                    spec = FlatFee(edit.name, edit.amount)
+                else:
+                    quantity = (
+                        kept.quantity
+                        if kept is not None and isinstance(kept.price, UnitPrice)
+                        else seeding.usage_quantity(tx.ws.seed, f"edit:{invoice.id}:{edit.name}")
+                    )
+                    spec = Usage(edit.name, quantity, edit.unit_price)
+                resolved.append((spec, kept))
+            invoice.description = description
+            invoice.metadata = dict(metadata or {})
+            return resolved
+
+        return self._edit(invoice_id, resolve)
+
+    def _edit(
+        self, invoice_id: str, resolve: Callable[[_Tx, Invoice], list[tuple[LineSpec, Line | None]]]
+    ) -> Invoice:
+        """Fire ``updated`` on the invoice with the lines ``resolve`` gives (each with the
+        line it keeps, if any); refused, like every command, before anything is written."""
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context()
         if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
             raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
-        invoice.lines = [priced_line(spec, invoice, tx.new_id(), tx.ws.now) for spec in specs]
+        priced = []
+        for spec, kept in resolve(tx, invoice):
+            line = priced_line(spec, invoice, kept.id if kept else tx.new_id(), tx.ws.now)
+            if kept is not None:
+                line.created_at, line.external_id = kept.created_at, kept.external_id
+            priced.append(line)
+        invoice.lines = priced
         schedule(invoice)
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
         tx.commit()
@@ -643,7 +733,7 @@ class Service:
         except ValueError:
             allowed = ", ".join(t.value for t in PaymentTrigger)
             raise InvalidValue(f"{trigger!r} is not a payment trigger; use one of {allowed}") from None
-        return self._fire(invoice_id, payment.trigger)
+        return self._fire(invoice_id, payment.trigger, name=payment.value)
 
     # --- billing-side actions ---------------------------------------------------------------
     def approve(self, invoice_id: str) -> Invoice:
@@ -692,11 +782,13 @@ class Service:
         tx.commit()
         return invoice
 
-    def _fire(self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False) -> Invoice:
+    def _fire(
+        self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False, name: str | None = None
+    ) -> Invoice:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context(delete_fails=delete_fails)
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome), ctx)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome, name=name), ctx)
         tx.commit()
         return invoice
 

@@ -37,7 +37,7 @@ from ..domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
 from ..domain.events import webhook_envelope
 from ..domain.ids import is_ulid
 from ..domain.timefmt import rfc3339
-from ..store.repository import Put
+from ..store.repository import Delete, Put
 from .service import Service, _Tx
 
 SECRET_PREFIX = "whsec_"
@@ -541,9 +541,7 @@ class Webhooks:
                 for row in self.repository.rows("deliveries")
                 if row.get("channel_id") in query.channels
             }
-        rows = sorted(
-            self.repository.rows("notifications"), key=lambda row: (row["event_seq"], row["event_id"] is None)
-        )
+        rows = _in_creation_order(self.repository.rows("notifications"))
 
         def created(row: dict[str, Any]) -> datetime:
             return datetime.fromisoformat(row["created_at"])
@@ -567,6 +565,14 @@ class Webhooks:
         if doc is None:
             raise NotFound(f"no notification event {notification_id!r}")
         return Notification.model_validate(doc)
+
+    def invoice_notifications(self, invoice_id: str) -> list[Notification]:
+        """The notification events about one invoice (its webhooks), oldest first."""
+        return [
+            Notification.model_validate(row)
+            for row in self.repository.rows("notifications")
+            if row["invoice_id"] == invoice_id
+        ]
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The body sent: OpenMeter's ``{id, type, timestamp, data: <Invoice>}``."""
@@ -726,8 +732,29 @@ class Webhooks:
         if changed:
             tx = _Tx(self.service)
             tx.puts += [Put("deliveries", _dump(d)) for d in changed.values()]
+            tx.puts += self._beyond_retention(tx.ws.delivery_retention, changed)
             tx.commit()
         return list(changed.values())
+
+    def _beyond_retention(self, keep: int, changed: Mapping[str, Delivery]) -> list[Delete]:
+        """The oldest finished deliveries of each channel in ``changed`` beyond its newest
+        ``keep`` (pending ones always stay): the delivery log's retention."""
+        channels = {d.channel_id for d in changed.values()}
+        rows_of: dict[str, list[dict[str, Any]]] = {}
+        for row in self.repository.rows("deliveries"):  # oldest first
+            if row.get("channel_id") in channels:
+                rows_of.setdefault(row["channel_id"], []).append(row)
+        dropped: list[Delete] = []
+        for rows in rows_of.values():
+            excess = len(rows) - keep
+            for row in rows:
+                if excess <= 0:
+                    break
+                status = changed[row["id"]].status if row["id"] in changed else row["status"]
+                if status != "pending":
+                    dropped.append(Delete("deliveries", row["id"]))
+                    excess -= 1
+        return dropped
 
     # --- helpers -----------------------------------------------------------------------------
     def _deliveries_for(
@@ -770,6 +797,18 @@ class Webhooks:
         while start > 0 and rows[start - 1]["seq"] > seq:
             start -= 1
         return rows[start:]
+
+
+def _in_creation_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Notification rows by event sequence number, a test event after the invoice events of
+    its number. Stored rows are nearly in that order: the sort on a plain field is linear,
+    and the few test events are put in place by bisection."""
+    seq = itemgetter("event_seq")
+    ordered = [row for row in rows if row["event_id"] is not None]
+    ordered.sort(key=seq)
+    for test in sorted([row for row in rows if row["event_id"] is None], key=seq):
+        ordered.insert(bisect_right(ordered, seq(test), key=seq), test)
+    return ordered
 
 
 LEGACY_INPUTS = ("webhooks", "channels", "deliveries", "events", "invoices")

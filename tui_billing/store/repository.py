@@ -21,7 +21,7 @@ Two tables are stored in a compact form so that large tables parse fast (measure
 import os
 import shutil
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +120,17 @@ class Put:
     table: str
     document: dict[str, Any]
     summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Remove the document ``key`` from ``table`` (nothing happens when there is none)."""
+
+    table: str
+    key: str
+
+
+Change = Put | Delete
 
 
 class Repository:
@@ -297,7 +308,7 @@ class Repository:
         return len(self._index[table])
 
     # --- writing -------------------------------------------------------------------------
-    def commit(self, changes: list[Put]) -> None:
+    def commit(self, changes: Sequence[Change]) -> None:
         """Make ``changes`` durable, then apply them; StoreError (nothing changed) if the
         disk refuses."""
         if self._closed:
@@ -315,7 +326,9 @@ class Repository:
         if self._journal.journal_bytes > max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes):
             self._compact()
 
-    def _encode(self, change: Put) -> Op:
+    def _encode(self, change: Change) -> Op:
+        if isinstance(change, Delete):
+            return ["delete", change.table, change.key, {}]
         document = change.document
         if change.table == "invoices":
             row = {**(change.summary or {}), "id": document["id"], "z": pack(document)}
@@ -339,7 +352,7 @@ class Repository:
                     self.path, f"a journal operation is not [kind, table, key, row]: {str(op)[:80]}"
                 )
             kind, table_name, key = op[0], op[1], op[2]
-            if kind != "put":
+            if kind not in ("put", "delete"):
                 raise StoreError(f"{self.path} holds an unknown operation {kind!r}")
             if table_name in self._waiting:
                 self._waiting[table_name].append(op)
@@ -348,6 +361,11 @@ class Repository:
                 raise StoreError(f"{self.path} holds an unknown table {table_name!r}")
             table = self._db.table(table_name)
             index = self._index[table_name]
+            if kind == "delete":
+                gone = index.pop(key, None)
+                if gone is not None:
+                    table.remove(doc_ids=[gone])
+                continue
             doc_id = index.get(key)
             if doc_id is None:
                 index[key] = table.insert(op[3])

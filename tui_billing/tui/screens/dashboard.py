@@ -22,6 +22,7 @@ from ...domain.events import envelope
 from ...domain.models import Invoice
 from ...domain.status import Status
 from ...service import Service
+from ...service.webhooks import Webhooks
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
 from ..lanes import LANES, lane_of, list_label
@@ -316,7 +317,8 @@ class Dashboard(Screen[None]):
         """Fill JSON tab ``tab`` for the selected invoice, unless it is filled already."""
         if tab not in self._stale_tabs:
             return
-        self._stale_tabs.discard(tab)
+        if tab != "tab-events":  # webhooks leave after the command: refilled when shown
+            self._stale_tabs.discard(tab)
         view = self.query_one(f"#{tab.replace('tab-', 'json-')}", JsonView)
         invoice = self.selected
         if invoice is None:
@@ -342,14 +344,24 @@ class Dashboard(Screen[None]):
             )
         else:
             try:
-                webhook_events = [e for e in reversed(self.service.events(invoice.id)) if e.is_webhook]
+                hooks = Webhooks(self.service)
+                sent = list(reversed(hooks.invoice_notifications(invoice.id)))
+                payloads = [hooks.payload(n) for n in sent]
+                if not sent:  # what a rule would send: the invoice's webhook events
+                    payloads = [
+                        envelope(e) for e in reversed(self.service.events(invoice.id)) if e.is_webhook
+                    ]
             except WorkspaceUnusable as error:  # a damaged payload file: say so, keep the dashboard
                 view.show(None, Content.styled(str(error), "bold $error"))
                 return
             view.show(
-                [envelope(e) for e in webhook_events],
+                payloads,
                 Content.styled(
-                    f"{len(webhook_events)} webhook events, newest first (e: the whole event log)",
+                    f"{len(sent)} notification events sent (their ids are the webhook ids), "
+                    "newest first (e: the whole event log)"
+                    if sent
+                    else f"none sent yet: the {len(payloads)} webhook events a rule would send, newest "
+                    "first (sent while the API serves; each gets its webhook id then)",
                     "$text-muted",
                 ),
             )
