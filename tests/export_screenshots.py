@@ -25,7 +25,7 @@ async def export(shot: Shot, directory: Path) -> str:
     """The SVG of ``shot``, taken on a fresh demo workspace in ``directory``."""
     service = open_demo(directory / f"{shot.name}.db")
     try:
-        app = make_app(service, theme=shot.theme)
+        app = make_app(service, theme=shot.theme, serve=shot.serve)
         async with app.run_test(size=shot.size, notifications=True) as pilot:
             await shot.drive(pilot)
             await pilot.wait_for_scheduled_animations()

@@ -6,8 +6,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -566,6 +569,87 @@ def test_a_locked_workspace_exits_1_untouched(cli: Cli, demo: Path, by_status: d
     assert cli("payment", by_status["payment_processing.pending"], "paid").code == 0
 
 
+def _recording_close(close: Callable[[Service], None], copies: list[Path]) -> Callable[[Service], None]:
+    """``Service.close`` that notes the copies it closes."""
+
+    def recording(service: Service) -> None:
+        if service.snapshot_of is not None:
+            copies.append(service.repository.path)
+        close(service)
+
+    return recording
+
+
+def test_reading_commands_work_beside_a_holder_from_a_copy(
+    cli: Cli, demo: Path, by_status: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a dashboard or ``serve`` holds the workspace, commands that only read show it
+    as of now (from a copy, said on stderr); writes are still refused, and nothing changes."""
+    assert cli("webhooks", "add", "http://127.0.0.1:9/hooks").code == 0
+    holder = Service.open(demo)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    copies: list[Path] = []
+    monkeypatch.setattr(Service, "close", _recording_close(Service.close, copies))
+    try:
+        before = files(demo)
+        listed = cli("webhooks", "list", "--json")
+        assert listed.code == 0 and listed.json()[0]["signingSecret"].startswith("whsec_")
+        assert listed.err == (
+            f"tui-billing: note: {demo} is open in another tui-billing process; showing it as of now\n"
+        )
+        paid = by_status["paid"]
+        for args in (
+            ("invoices",),
+            ("show", paid),
+            ("events", "--invoice", paid),
+            ("webhooks", "deliveries"),
+        ):
+            result = cli(*args)
+            assert result.code == 0 and result.out, args
+        assert paid in cli("invoices", "--json").out
+        refused = cli("hooks", "--draft", "off")
+        assert refused.code == 1 and "is already open in another tui-billing process" in refused.err
+        assert files(demo) == before
+        assert copies and all(c.parent.parent == scratch for c in copies)
+        assert list(scratch.iterdir()) == []  # each copy went with its command
+    finally:
+        holder.close()
+    assert cli("invoices").err == ""  # no holder: read as usual
+
+
+def test_serve_on_a_new_path_creates_the_demo_workspace(process_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "new" / "demo.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_billing", "--db", str(path), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=process_env,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == f"created the demo workspace {path}\n"
+        banner = process.stdout.readline()
+        assert banner.startswith("tui-billing API on http://127.0.0.1:"), banner
+        process.stdout.readline()
+        # An answer means the loop waits for Ctrl-C, its handler in place.
+        with urllib.request.urlopen(banner.split()[3] + "/api/v1/apps", timeout=30) as answer:
+            assert answer.status == 200
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    service = Service.open(path)
+    try:
+        assert len(service.invoice_rows()) > 10  # the demo's invoices
+    finally:
+        service.close()
+
+
 # --- determinism -------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "how", [("--scenario", str(DEMO)), ("--seed", "11", "--customers", "9")], ids=" ".join
@@ -629,7 +713,7 @@ def test_processes_refuse_a_locked_or_corrupt_workspace(process_env: dict[str, s
     holder = Service.open(demo)
     try:
         before = files(demo)
-        locked = tui_billing(process_env, "--db", str(demo), "invoices")
+        locked = tui_billing(process_env, "--db", str(demo), "hooks", "--draft", "off")
         assert locked.returncode == 1 and locked.stdout == ""
         assert locked.stderr == (
             f"tui-billing: workspace {demo} is already open in another tui-billing "

@@ -5,6 +5,7 @@ Behaviour only; how the screens look is ``test_tui_snapshots.py``'s job.
 """
 
 import errno
+import json
 import os
 import socket
 from decimal import Decimal
@@ -22,23 +23,34 @@ from tui_flows_def import (
     PAYMENT_PENDING,
     SUBMIT,
     TAB_KEYS,
+    call_api,
     dashboard,
     draft_sync_behind_the_back,
+    partner_calls,
     select_invoice,
 )
 from tui_support import StillApp, make_app, pilot_test
 
 from tui_billing.api import start_integration
+from tui_billing.api.server import ROUTES
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.service.webhooks import Webhooks
 from tui_billing.tui.app import ServeOptions
-from tui_billing.tui.dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
-from tui_billing.tui.dialogs.forms import ClockForm, DraftSyncForm, IssuingSyncForm, WorkflowForm
+from tui_billing.tui.dialogs.choosers import Confirm, ConfirmDelete, CustomerChooser, PaymentChooser
+from tui_billing.tui.dialogs.forms import (
+    ClockForm,
+    DraftSyncForm,
+    EndpointForm,
+    IssuingSyncForm,
+    WorkflowForm,
+)
 from tui_billing.tui.lanes import LANES, lane_of
 from tui_billing.tui.screens.dashboard import Dashboard
 from tui_billing.tui.screens.event_log import EventLog
 from tui_billing.tui.screens.help import Help
+from tui_billing.tui.screens.integration import Integration
+from tui_billing.tui.widgets.activity import OPERATIONS, ActivityStrip
 from tui_billing.tui.widgets.bars import AppBar, LaneBar
 from tui_billing.tui.widgets.key_bar import KeyBar
 from tui_billing.tui.widgets.preview import JsonView
@@ -629,3 +641,96 @@ async def test_available_now_shows_without_scrolling(demo_service: Service, size
             lines = detail(pilot).splitlines()
             first_action = lines.index("Available now") + 1
             assert first_action < view.scrollable_content_region.height, (number, size)
+
+
+@pilot_test
+async def test_outside_calls_show_by_operation_in_the_strip_and_the_api_screen(
+    demo_service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TMUX", raising=False)
+    app = make_app(demo_service, serve=ServeOptions(start_integration, port=0))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        strip = dashboard(pilot).query_one(ActivityStrip)
+        assert strip.display and not strip.entries  # serving, no call yet
+        await call_api(pilot, partner_calls(demo_service))
+        assert strip.entries == [
+            ("payment status: paid", PAYMENT_PENDING, 200),
+            ("invoice approve", PAYMENT_PENDING, 400),
+            ("draft synchronized", "ERP-2026-77", 200),
+            ("invoice list", "", 200),
+        ]
+        assert dashboard(pilot).query_one("#invoices", RowList).region.height >= 6  # the list stays
+
+        await pilot.press("A")
+        assert isinstance(app.screen, Integration)
+        calls = app.screen.query_one("#calls", RowList).rows
+        assert [(r["operation"], r["number"], r["status"]) for r in calls][:2] == [
+            ("payment status: paid", PAYMENT_PENDING, "200"),
+            ("invoice approve", PAYMENT_PENDING, "400"),
+        ]
+        shown = str(app.screen.query_one("#detail-text", Static).content)
+        assert "simulated 2026-01-01 09:00:00Z" in shown and "wall      2026-03-02 14:00:04Z" in shown
+        assert '"trigger": "paid"' in shown and '"status": "paid"' in shown
+        await pilot.press("y")
+        assert json.loads(app.clipboard)["number"] == PAYMENT_PENDING  # the response body
+        await pilot.press("j")  # the refused approve: its problem body
+        shown = str(app.screen.query_one("#detail-text", Static).content)
+        assert "400 in 1.5 ms · POST" in shown and '"status": 400' in shown
+
+
+@pilot_test
+async def test_a_channel_is_added_inline_its_secret_copied_and_its_removal_confirmed(
+    demo_service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TMUX", raising=False)
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("A", "plus")
+        form = app.screen
+        assert isinstance(form, EndpointForm)
+        form.query_one("#url", Input).value = "ftp://example.com/hooks"
+        await pilot.press(SUBMIT)
+        assert app.screen is form  # stays open, says why under the fields, keeps the input
+        assert "http:// or https://" in str(form.query_one("#dialog-error", Static).content)
+        assert form.query_one("#url", Input).value == "ftp://example.com/hooks"
+        assert not refused(app)  # inline, not a toast
+        form.query_one("#url", Input).value = "http://127.0.0.1:9/hooks"
+        await pilot.press(SUBMIT)
+        screen = app.screen
+        assert isinstance(screen, Integration)
+        (channel,) = Webhooks(demo_service).channels()
+        assert app.focused is screen.query_one("#channels", RowList)
+        shown = str(screen.query_one("#detail-text", Static).content)
+        assert f"signing secret {channel.signing_secret}" in shown
+        assert channel.signing_secret.startswith("whsec_")
+        await pilot.press("y")
+        assert app.clipboard == channel.signing_secret
+        assert app.notices[-1].title == "Copied" and "signing secret" in app.notices[-1].message
+
+        await pilot.press("minus")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("minus", "n")  # only y removes it
+        assert app.screen is screen and Webhooks(demo_service).channels() == [channel]
+        await pilot.press("minus", "y")
+        assert app.screen is screen and Webhooks(demo_service).channels() == []
+        assert screen.query_one("#channels", RowList).rows == []
+
+
+@pilot_test
+async def test_the_docked_log_at_200x50_shows_the_highlighted_event_beside_the_list(
+    demo_service: Service,
+) -> None:
+    app = make_app(demo_service)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        board = dashboard(pilot)
+        log, payload = board.query_one("#log", RowList), board.query_one("#log-payload", JsonView)
+        assert log.region.width <= 72 and payload.region.width >= 120
+        assert log.region.y - 1 == payload.region.y  # beside (under the header), not under
+        assert json.loads(payload.text)["id"] == log.rows[0]["id"]  # the newest event
+
+
+def test_every_api_operation_is_named_in_words() -> None:
+    """The strip and the API screen name calls by operation: a new route needs its words."""
+    assert {route.handler.__name__ for route in ROUTES} == set(OPERATIONS)

@@ -18,5 +18,5 @@ from tui_billing.service import Service
 @pytest.mark.parametrize("shot", SHOTS, ids=[shot.name for shot in SHOTS])
 def test_screen(shot: Shot, demo_service: Service, snap_compare: Callable[..., bool]) -> None:
     """The screen of each shot; the shot's title says what it should show."""
-    app = make_app(demo_service, theme=shot.theme)
+    app = make_app(demo_service, theme=shot.theme, serve=shot.serve)
     assert snap_compare(app, terminal_size=shot.size, run_before=shot.drive), shot.title

@@ -7,10 +7,14 @@ below are the demo's.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import aiohttp
 from textual.pilot import Pilot
 
+from tui_billing.api import start_integration
 from tui_billing.service import Service
+from tui_billing.tui.app import BillingApp, ServeOptions
 from tui_billing.tui.lanes import LANES, lane_of
 from tui_billing.tui.screens.dashboard import Dashboard
 from tui_billing.tui.widgets.row_list import RowList
@@ -55,6 +59,38 @@ def draft_sync_behind_the_back(service: Service) -> None:
     service.draft_synchronized(service.invoice(DRAFT_SYNCING).id)
 
 
+Request = tuple[str, str, Any]
+"""An HTTP call a partner's system makes: method, path, JSON body (None: no body)."""
+CALLBACKS = "/api/v1/apps/custom-invoicing"
+
+
+def partner_calls(service: Service) -> list[Request]:
+    """What an ERP does while the dashboard serves: lists invoices, syncs a draft, tries to
+    approve an invoice that is not waiting for approval (refused), reports a payment."""
+    draft, paid = service.invoice(DRAFT_SYNCING).id, service.invoice(PAYMENT_PENDING).id
+    return [
+        ("GET", "/api/v1/billing/invoices?pageSize=2", None),
+        ("POST", f"{CALLBACKS}/{draft}/draft/synchronized", {"invoicing": {"invoiceNumber": "ERP-2026-77"}}),
+        ("POST", f"/api/v1/billing/invoices/{paid}/approve", None),
+        ("POST", f"{CALLBACKS}/{paid}/payment/status", {"trigger": "paid"}),
+    ]
+
+
+async def call_api(pilot: Pilot[None], requests: list[Request]) -> None:
+    """Make ``requests`` to the API the app serves, then let the dashboard redraw; the
+    toasts they raise are cleared, so the screen shows what stays."""
+    app = pilot.app
+    assert isinstance(app, BillingApp) and app.integration is not None, "the app does not serve the API"
+    async with aiohttp.ClientSession() as client:
+        for method, path, body in requests:
+            async with client.request(method, app.integration.url + path, json=body) as answer:
+                await answer.read()
+    app._refresh_if_changed()
+    await pilot.pause()  # the toasts are messages: shown first, then cleared
+    app.clear_notifications()
+    await pilot.pause()
+
+
 @dataclass(frozen=True)
 class Shot:
     """One screen: select ``invoice`` (if any), run ``meanwhile`` on the service (if any),
@@ -67,6 +103,13 @@ class Shot:
     size: tuple[int, int] = (80, 24)
     theme: str | None = None
     meanwhile: Callable[[Service], None] | None = None
+    api_calls: Callable[[Service], list[Request]] | None = None
+    """HTTP calls made to the API the app serves (on a free port) before the keys."""
+
+    @property
+    def serve(self) -> ServeOptions | None:
+        """How the app serves the API for this shot (None: it does not)."""
+        return ServeOptions(start_integration, port=0) if self.api_calls is not None else None
 
     async def drive(self, pilot: Pilot[None]) -> None:
         """Bring the app to this shot's screen."""
@@ -75,6 +118,8 @@ class Shot:
             await select_invoice(pilot, self.invoice)
         if self.meanwhile is not None:
             self.meanwhile(dashboard(pilot).service)
+        if self.api_calls is not None:
+            await call_api(pilot, self.api_calls(dashboard(pilot).service))
         await pilot.press(*self.keys)
         await pilot.pause()
 
@@ -137,6 +182,25 @@ SHOTS: tuple[Shot, ...] = (
         "The same tour step at 160×48",
         ("T", "down", "down", "down", "enter", "right", "right"),
         size=(160, 48),
+    ),
+    Shot(
+        "activity-80x24",
+        "Outside activity: the partner's API calls by operation, invoice and status, above the panes",
+        api_calls=partner_calls,
+    ),
+    Shot("activity-160x48", "The activity strip at 160×48", size=(160, 48), api_calls=partner_calls),
+    Shot(
+        "api-call-80x24",
+        "A: the API screen, the newest call's detail: both clocks, request and response bodies",
+        ("A",),
+        api_calls=partner_calls,
+    ),
+    Shot(
+        "api-call-160x48",
+        "The API call detail at 160×48",
+        ("A",),
+        size=(160, 48),
+        api_calls=partner_calls,
     ),
     Shot(
         "refused-notification",

@@ -9,10 +9,12 @@ pilot tests, the snapshot tests and ``export_screenshots.py`` alike.
 import asyncio
 import functools
 import inspect
+import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conftest import DEMO
 from textual import events
@@ -21,6 +23,12 @@ from textual.widgets import Input
 
 from tui_billing.service import Service, scenario
 from tui_billing.tui.app import BillingApp, ServeOptions
+
+if TYPE_CHECKING:
+    from tui_billing.api import ApiCall
+
+STILL_WALL = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+"""The wall clock of the still app's API calls (the first one a second later)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,23 @@ class StillApp(BillingApp):
         """Every Input (the forms' fields, the filter, the palette's) keeps a steady cursor."""
         if isinstance(event.widget, Input):
             event.widget.cursor_blink = False
+
+    def api_status(self) -> str:
+        """The app bar's API segment with the port a test's server got replaced by 8888."""
+        return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:8888", super().api_status())
+
+    def _called(self, call: "ApiCall") -> None:
+        """Calls keep what the API recorded, with the wall clock, the duration and the
+        request id made steady: a second apart from a fixed time, 1.5 ms, numbered."""
+        number = len(self.calls) + 1
+        super()._called(
+            replace(
+                call,
+                at=STILL_WALL + timedelta(seconds=number),
+                duration_ms=1.5,
+                request_id=f"req-{number:03d}",
+            )
+        )
 
     def notify(
         self, message: str, *, title: str = "", severity: SeverityLevel = "information", **kwargs: Any

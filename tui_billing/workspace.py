@@ -36,14 +36,26 @@ def open_service(path: Path, *, create_demo: bool) -> Service:
 
 
 @contextmanager
-def opened(explicit: str | None, *, create_demo: bool = False) -> Iterator[Service]:
+def opened(explicit: str | None, *, create_demo: bool = False, read_only: bool = False) -> Iterator[Service]:
     """The service on the workspace ``resolve`` picks (the demo one when none was chosen
-    and none exists yet), closed on exit; what opening tolerated is printed to stderr."""
+    and none exists yet), closed on exit; what opening tolerated is printed to stderr.
+    ``read_only``: a command that only reads, so a workspace another process holds is read
+    from a copy taken now (said on stderr) instead of refused."""
     path, chosen = resolve(explicit)
-    service = open_service(path, create_demo=create_demo or not chosen)
+    if read_only and path.exists():
+        service = Service.open_for_reading(path)
+    else:
+        service = open_service(path, create_demo=create_demo or not chosen)
     try:
-        for notice in service.repository.notices:
-            print(f"tui-billing: note: {notice}", file=sys.stderr)
+        if service.snapshot_of is not None:
+            print(
+                f"tui-billing: note: {service.snapshot_of} is open in another tui-billing process; "
+                "showing it as of now",
+                file=sys.stderr,
+            )
+        else:
+            for notice in service.repository.notices:
+                print(f"tui-billing: note: {notice}", file=sys.stderr)
         yield service
     finally:
         service.close()

@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -47,6 +48,8 @@ V3_BASES = ("/api/v3", "/v3")
 """Where v3 is served: OpenMeter's own base, and Konnect's (``https://<region>.api.konghq.com/v3``)."""
 V1_ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")
 """v1's path id pattern (either case); v3's is upper case only (``is_ulid``)."""
+KEPT_BODY = 64 * 1024
+"""Bytes of each request and response body the call log keeps (the dashboard keeps 500 calls)."""
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._~/-]{1,128}$")
 INVOICE_NOT_FOUND = Issue("critical", "invoice not found", "invoice_not_found")
 CANNOT_ADVANCE = Issue("critical", "invoice cannot advance", "invoice_cannot_advance")
@@ -126,6 +129,13 @@ class ApiCall:
     detail: str | None = None
     """The problem's detail when the call was refused."""
     request_id: str | None = None
+    operation: str | None = None
+    """The operation's handler (``draft_synchronized``); None when no route matched."""
+    request_body: bytes = b""
+    response_body: bytes = b""
+    """The bodies as sent, each cut at ``KEPT_BODY`` bytes."""
+    simulated_at: datetime | None = None
+    """The simulated clock when the call was answered."""
 
     @property
     def changed(self) -> bool:
@@ -242,11 +252,20 @@ class ApiServer:
             invoice_id=request.match_info.get("invoiceId"),
             detail=problem.detail if problem else None,
             request_id=request_id,
+            operation=route.handler.__name__ if (route := request.get(ROUTE)) else None,
+            request_body=await _request_body(request),
+            response_body=_kept(response.body if isinstance(response, web.Response) else None),
+            simulated_at=self._simulated_now(),
         )
         if call.changed:
             _notify(self.on_change)
         _notify(self.on_call, call)
         return response
+
+    def _simulated_now(self) -> datetime | None:
+        with suppress(BillingError):  # an unusable workspace: the call log still shows the call
+            return self.service.now()
+        return None
 
     def _request_id(self, request: web.Request) -> str:
         """The caller's ``X-Request-Id`` when it is a plain token, else a new one."""
@@ -672,6 +691,22 @@ def operations() -> Iterator[tuple[str, str]]:
     for route in ROUTES:
         for base in route.bases:
             yield route.method, base + route.path
+
+
+async def _request_body(request: web.Request) -> bytes:
+    """The request's body for the call log (read once by aiohttp, so the handler's read is
+    reused); none when it cannot be read (too large, the client gone)."""
+    if not request.body_exists:
+        return b""
+    try:
+        return _kept(await request.read())
+    except (TimeoutError, web.HTTPException, OSError):
+        return b""
+
+
+def _kept(body: object) -> bytes:
+    """A body as the call log keeps it: bytes, at most ``KEPT_BODY`` of them."""
+    return bytes(body[:KEPT_BODY]) if isinstance(body, bytes | bytearray) else b""
 
 
 def _notify(callback: Callable[..., None] | None, *args: Any) -> None:

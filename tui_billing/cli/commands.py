@@ -22,8 +22,10 @@ from .arguments import in_range, not_blank
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 
-def _service(args: argparse.Namespace, *, create_demo: bool = False) -> AbstractContextManager[Service]:
-    return workspace.opened(args.db, create_demo=create_demo)
+def _service(
+    args: argparse.Namespace, *, create_demo: bool = False, read_only: bool = False
+) -> AbstractContextManager[Service]:
+    return workspace.opened(args.db, create_demo=create_demo, read_only=read_only)
 
 
 def _print_json(value: Any) -> None:
@@ -62,7 +64,7 @@ def init(args: argparse.Namespace) -> int:
 
 
 def customers(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=True) as service:
         people = service.customers()
         if args.json:
             _print_json([c.model_dump(mode="json") for c in people])
@@ -79,7 +81,7 @@ def customers(args: argparse.Namespace) -> int:
 
 
 def invoices(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=True) as service:
         if args.json:
             _print_json([service.invoice_v1(i) for i in service.invoices(args.status)])
             return 0
@@ -106,7 +108,7 @@ def invoices(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=True) as service:
         invoice = service.invoice(args.id)
         if args.json:
             _print_json(service.invoice_v1(invoice))
@@ -160,7 +162,7 @@ def _print_invoice(service: Service, invoice: Invoice) -> None:
 
 
 def app(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=True) as service:
         current = service.app()
         if args.json:
             _print_json(app_v3(current))
@@ -173,7 +175,7 @@ def app(args: argparse.Namespace) -> int:
 
 
 def events(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=True) as service:
         invoice_id = service.invoice(args.invoice).id if args.invoice else None
         if args.json:
             _print_json(
@@ -210,7 +212,7 @@ def _print_hooks(service: Service) -> None:
 
 
 def hooks(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=args.draft is None and args.issuing is None) as service:
         if args.draft is not None or args.issuing is not None:
             service.set_hooks(draft=args.draft, issuing=args.issuing)
         _print_hooks(service)
@@ -218,13 +220,13 @@ def hooks(args: argparse.Namespace) -> int:
 
 
 def workflow(args: argparse.Namespace) -> int:
-    with _service(args) as service:
-        changes = {
-            "auto_advance": args.auto_advance,
-            "draft_period": args.draft_period,
-            "due_after": args.due_after,
-            "collection_interval": args.collection_interval,
-        }
+    changes = {
+        "auto_advance": args.auto_advance,
+        "draft_period": args.draft_period,
+        "due_after": args.due_after,
+        "collection_interval": args.collection_interval,
+    }
+    with _service(args, read_only=all(v is None for v in changes.values())) as service:
         if any(v is not None for v in changes.values()):
             service.set_workflow(**changes)
         current = service.workspace().workflow
@@ -307,7 +309,7 @@ def fail(args: argparse.Namespace) -> int:
 
 
 def clock(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=args.action == "show") as service:
         if args.action == "advance":
             report = service.advance_clock(args.duration)
             print(

@@ -91,8 +91,8 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     ).add_argument("keep", metavar="N", nargs="?", type=int)
 
 
-def _service(args: argparse.Namespace) -> AbstractContextManager[Service]:
-    return workspace.opened(args.db)
+def _service(args: argparse.Namespace, *, read_only: bool = False) -> AbstractContextManager[Service]:
+    return workspace.opened(args.db, read_only=read_only)
 
 
 def _when(moment: datetime | None) -> str:
@@ -110,7 +110,10 @@ def serve(args: argparse.Namespace) -> int:
     in_range(args.port, 0, 65535, "--port")
     not_blank(args.host, "--host", "it would listen on every interface")
     not_blank(args.token, "--token", "leave it out to serve without a token")
-    with _service(args) as service:
+    created = not workspace.resolve(args.db)[0].exists()
+    with workspace.opened(args.db, create_demo=True) as service:
+        if created:
+            print(f"created the demo workspace {service.repository.path}", flush=True)
         return asyncio.run(_serve(service, args))
 
 
@@ -194,7 +197,7 @@ def _attempt_printer(service: Service, urls: dict[str, str]) -> Callable[[Delive
 
 
 def callback_response(args: argparse.Namespace) -> int:
-    with _service(args) as service:
+    with _service(args, read_only=args.mode is None) as service:
         if args.mode:
             service.set_callback_response(args.mode)
         print(service.workspace().callback_response)
@@ -204,7 +207,7 @@ def callback_response(args: argparse.Namespace) -> int:
 # --- webhooks --------------------------------------------------------------------------------
 def webhooks(args: argparse.Namespace) -> int:
     action = args.webhooks_action or "list"
-    with _service(args) as service:
+    with _service(args, read_only=action in ("list", "deliveries")) as service:
         hooks = Webhooks(service)
         if action == "add":
             channel, rules = hooks.add(

@@ -6,6 +6,8 @@ anything raises before the commit, nothing was written: a refused command change
 """
 
 import heapq
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,7 +48,9 @@ from ..domain.numbering import DRAFT, customer_prefix, format_number
 from ..domain.schedule import schedule
 from ..domain.status import PaymentTrigger, Status, Trigger
 from ..domain.timefmt import parse_rfc3339, rfc3339
-from ..store.repository import Change, Put, Repository
+from ..store.inspection import copy_workspace
+from ..store.lock import WorkspaceBusy
+from ..store.repository import Change, Put, Repository, real_path
 from . import seeding
 
 DEFAULT_SUPPLIER = Supplier(
@@ -186,11 +190,30 @@ class _Tx:
 class Service:
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
+        self.snapshot_of: Path | None = None
+        """The workspace this one is a copy of (``open_for_reading``), else None."""
 
     # --- opening ---------------------------------------------------------------------
     @classmethod
     def open(cls, path: Path) -> "Service":
         return cls(Repository.open(path))
+
+    @classmethod
+    def open_for_reading(cls, path: Path) -> "Service":
+        """The workspace, for commands that only read: opened as usual, or, while another
+        process holds it (a dashboard, a server), a copy taken now, without taking its lock
+        (``snapshot_of`` then names the workspace; the copy goes with ``close``)."""
+        try:
+            return cls.open(path)
+        except WorkspaceBusy:
+            scratch = Path(tempfile.mkdtemp(prefix="tui-billing-read-"))
+            try:
+                service = cls(Repository.open(copy_workspace(real_path(path), scratch)))
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            service.snapshot_of = real_path(path)
+            return service
 
     @classmethod
     def create(
@@ -241,6 +264,8 @@ class Service:
 
     def close(self) -> None:
         self.repository.close()
+        if self.snapshot_of is not None:
+            shutil.rmtree(self.repository.path.parent, ignore_errors=True)
 
     # --- reads -----------------------------------------------------------------------
     def workspace(self) -> Workspace:

@@ -40,18 +40,24 @@ class WorkspaceStorage(Storage):
         self._tables = {}
 
 
-def _snapshot_tables(path: Path) -> dict[str, dict[str, Any]]:
-    """Every table of the workspace at ``path``, decoded, keyed by TinyDB document ids."""
+def copy_workspace(path: Path, directory: Path) -> Path:
+    """Copy the workspace at ``path`` (and its payloads) into ``directory``, without its
+    lock: a consistent snapshot even while another process writes it. Returns the copy."""
     if not path.is_file():
         raise StoreError(f"no workspace at {path}")
+    copy = directory / path.name
+    # The workspace first, then its payloads: payloads are written before the journal
+    # records that point at them, so every record copied finds its payload.
+    shutil.copyfile(path, copy)
+    if payloads_path(path).exists():
+        shutil.copyfile(payloads_path(path), payloads_path(copy))
+    return copy
+
+
+def _snapshot_tables(path: Path) -> dict[str, dict[str, Any]]:
+    """Every table of the workspace at ``path``, decoded, keyed by TinyDB document ids."""
     with tempfile.TemporaryDirectory(prefix="tui-billing-inspect-") as scratch:
-        copy = Path(scratch) / path.name
-        # The workspace first, then its payloads: payloads are written before the journal
-        # records that point at them, so every record copied finds its payload.
-        shutil.copyfile(path, copy)
-        if payloads_path(path).exists():
-            shutil.copyfile(payloads_path(path), payloads_path(copy))
-        repository = Repository.open(copy)
+        repository = Repository.open(copy_workspace(path, Path(scratch)))
         try:
             return {
                 name: {

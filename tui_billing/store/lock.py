@@ -22,6 +22,11 @@ READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 """Why a lock file cannot be opened for writing when the workspace can still be read."""
 
 
+class WorkspaceBusy(StoreError):
+    """Another process holds the workspace (a dashboard, a server): it cannot be opened
+    here, though a copy of it can be read."""
+
+
 class WorkspaceLock:
     """Held while a process has the workspace open; the kernel drops it if the process dies."""
 
@@ -50,7 +55,7 @@ class WorkspaceLock:
         except OSError:
             fields = os.read(fd, 64).decode(errors="replace").split()
             os.close(fd)
-            raise StoreError(
+            raise WorkspaceBusy(
                 f"workspace {self.workspace} is already open in another tui-billing "
                 f"process (pid {fields[0] if fields else 'unknown'}); close it first or use another --db"
             ) from None

@@ -28,6 +28,7 @@ from .screens.dashboard import Dashboard
 from .screens.tour import TourDashboard
 from .themes import DEFAULT as DEFAULT_THEME
 from .themes import THEMES
+from .widgets.activity import operation
 
 if TYPE_CHECKING:
     from ..api import ApiCall, Integration
@@ -36,13 +37,6 @@ REFRESH_SECONDS = 0.2
 MAX_CALL_TOASTS = 3
 """At most this many toasts per redraw: a burst of calls must not bury the screen."""
 log = logging.getLogger(__name__)
-
-
-def operation(call: "ApiCall") -> str:
-    """The operation an invoice call made, in words: its path after the invoice id
-    (``draft/synchronized`` → "draft synchronized"), or "delete" for a DELETE."""
-    tail = call.path.split("?", 1)[0].split(call.invoice_id or "", 1)[-1].strip("/")
-    return tail.replace("/", " ") or call.method.lower()
 
 
 @cache
@@ -125,6 +119,7 @@ class BillingApp(App[None]):
         self._outside_change = False
         self._outside_calls: list[ApiCall] = []
         """Calls that changed an invoice since the last redraw: each gets a toast."""
+        self._new_calls = False
 
     async def on_mount(self) -> None:
         # Log records (a failed command, the API's errors) must not be printed over the screen.
@@ -178,13 +173,20 @@ class BillingApp(App[None]):
 
     def _called(self, call: "ApiCall") -> None:
         self.calls.append(call)
+        self._new_calls = True
         if call.changed and call.invoice_id:
             self._outside_calls.append(call)
 
     def _refresh_if_changed(self) -> None:
         """Calls and deliveries can come by the hundred a second: redraw at most 5 times.
         A call that changed an invoice is shown: a toast names the operation and the
-        transition, and the dashboard follows the invoice (the last one changed)."""
+        transition, and the dashboard follows the invoice (the last one changed). Any new
+        call shows in the activity strip and the API screen."""
+        new_calls, self._new_calls = self._new_calls, False
+        if new_calls and not self._outside_change:
+            self.dashboard.show_activity()
+            if hasattr(self.screen, "reload") and self.screen is not self.dashboard:
+                self.screen.reload()
         if self._outside_change:
             self._outside_change = False
             operations: dict[str, list[str]] = {}  # invoice id → what was done to it, in order
@@ -209,14 +211,20 @@ class BillingApp(App[None]):
         move = f"{was} → {status}" if was != status else f"still {status}"
         self.notify(f"{done} · {was_number}{renamed}: {move}", title="API call")
 
-    def run_command(self, done: str, command: Callable[[], Any]) -> tuple[bool, Any]:
+    def run_command(
+        self, done: str, command: Callable[[], Any], *, refused: Callable[[str], None] | None = None
+    ) -> tuple[bool, Any]:
         """Run a service command for a screen and say how it went: refused (why; nothing
         changed), a bug (nothing was saved: the service raises before its commit), or done
-        (with what the result says). Its webhooks then leave at once. Returns (ok, result)."""
+        (with what the result says). Its webhooks then leave at once. Returns (ok, result).
+        ``refused``: where a form shows the refusal inline instead of a toast."""
         try:
             result = command()
         except BillingError as error:
-            self.notify(str(error), title="Refused", severity="error")
+            if refused is not None:
+                refused(str(error))
+            else:
+                self.notify(str(error), title="Refused", severity="error")
             return False, None
         except Exception as error:  # a bug must not end a demo
             log.exception("command failed")

@@ -100,3 +100,25 @@ class ConfirmDelete(Dialog[bool]):
 
     def action_submit(self) -> None:
         self.dismiss(self.query_one("#simulate-failure", Checkbox).value)
+
+
+class Confirm(Dialog[bool]):
+    """A change that cannot be undone needs a second, different key: ``y`` confirms."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "submit", "Yes", id="confirm.yes"),
+        Binding("n", "cancel", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, message: str, verb: str) -> None:
+        """``verb`` is what ``y`` does ("remove"), for the hint."""
+        super().__init__()
+        self.TITLE_TEXT = title
+        self.HINT = f"y: {verb} · esc/n: keep it"
+        self.message = message
+
+    def fields(self) -> ComposeResult:
+        yield Static(self.message)
+
+    def action_submit(self) -> None:
+        self.dismiss(True)

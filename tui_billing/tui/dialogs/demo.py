@@ -1,14 +1,13 @@
 """Dialogs of the demo itself: choose a guided tour, confirm a reset of the workspace."""
 
 from pathlib import Path
-from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from .base import Dialog
+from .choosers import Confirm
 
 
 class TourChooser(Dialog[str]):
@@ -33,24 +32,12 @@ class TourChooser(Dialog[str]):
             self.dismiss(option_list.options[option_list.highlighted].id)
 
 
-class ConfirmReset(Dialog[bool]):
+class ConfirmReset(Confirm):
     """Replacing the workspace with the demo needs a second, different key: ``y``."""
 
-    TITLE_TEXT = "Reset the demo workspace?"
-    HINT = "y: reset · esc/n: keep it"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "submit", "Reset", id="confirm.yes"),
-        Binding("n", "cancel", "Keep", id="confirm.no"),
-    ]
-
     def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-    def fields(self) -> ComposeResult:
-        yield Static(
-            f"{self.path} will be rebuilt from the packaged demo scenario; everything done in it is lost."
+        super().__init__(
+            "Reset the demo workspace?",
+            f"{path} will be rebuilt from the packaged demo scenario; everything done in it is lost.",
+            "reset",
         )
-
-    def action_submit(self) -> None:
-        self.dismiss(True)

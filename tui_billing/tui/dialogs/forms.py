@@ -11,6 +11,7 @@ from ...domain.durations import parse_duration
 from ...domain.errors import InvalidValue
 from ...domain.models import Invoice, Workflow
 from ...domain.timefmt import parse_rfc3339, rfc3339
+from ...service.webhooks import Channel, Webhooks
 from .base import Dialog
 
 
@@ -163,10 +164,16 @@ class WorkflowForm(Dialog[dict[str, Any]]):
         self.dismiss(values)
 
 
-class EndpointForm(Dialog[dict[str, Any]]):
-    """A webhook channel: where to send events, and the event types it gets a rule for."""
+class EndpointForm(Dialog[Channel]):
+    """A webhook channel: where to send events, and the event types it gets a rule for.
+    Submitting adds it; a refusal (a bad URL, a duplicate) shows under the fields and
+    keeps the form open with what was typed."""
 
     TITLE_TEXT = "Add a webhook channel"
+
+    def __init__(self, webhooks: Webhooks) -> None:
+        super().__init__()
+        self.webhooks = webhooks
 
     def fields(self) -> ComposeResult:
         yield from _field("URL", "http://127.0.0.1:9000/webhooks", "url")
@@ -174,7 +181,7 @@ class EndpointForm(Dialog[dict[str, Any]]):
             "Rules for event types, comma-separated (empty: both)",
             "",
             "events",
-            placeholder="invoice.created,invoice.updated",
+            placeholder="e.g. invoice.created",
         )
 
     def action_submit(self) -> None:
@@ -183,4 +190,10 @@ class EndpointForm(Dialog[dict[str, Any]]):
             self.fail("Give the URL the events are sent to.")
             return
         events = [t.strip() for t in (self.value("events") or "").split(",") if t.strip()]
-        self.dismiss({"url": url, "event_types": events})
+        ok, added = self.app.run_command(  # type: ignore[attr-defined]
+            f"Channel added: {url}",
+            lambda: self.webhooks.add(url, event_types=events),
+            refused=self.fail,
+        )
+        if ok:
+            self.dismiss(added[0])

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -26,11 +26,12 @@ from ...service.webhooks import Webhooks
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
 from ..lanes import LANES, lane_of, list_label
+from ..widgets.activity import ActivityStrip
 from ..widgets.bars import AppBar, LaneBar
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import InvoiceDetail, JsonView
 from ..widgets.row_list import Column, ListHeader, Row, RowList
-from .event_log import EventLog, event_columns
+from .event_log import EventLog, event_columns, show_event
 
 # Dashboard action → the service actions (from ``Service.actions``) that make it possible.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -136,7 +137,7 @@ class Dashboard(Screen[None]):
         self.service = service
         self.selected: Invoice | None = None
         self.api_status = ""
-        """The app bar's word on the HTTP API when the dashboard serves it (``--serve``)."""
+        """The activity strip's word on the HTTP API when the dashboard serves it (``--serve``)."""
         self.api_problem = ""
         """Why the API asked for (``--serve``) is not running; shown until the app ends."""
         self.actions: dict[str, Status] = {}
@@ -161,6 +162,7 @@ class Dashboard(Screen[None]):
             Column("Due", lambda r: (r["due_at"] or "-")[:10], 10, alert=self._past_due),
         ]
         yield AppBar(id="app-bar")
+        yield ActivityStrip(id="activity")
         yield LaneBar(id="lanes")
         with Container(id="body"):
             with Vertical(id="list-pane"):
@@ -176,11 +178,13 @@ class Dashboard(Screen[None]):
                     yield JsonView(id="json-v1")
                 with TabPane("Webhooks", id="tab-events"):
                     yield JsonView(id="json-events")
-        with Vertical(id="log-panel"):
+        with Horizontal(id="log-panel"):
             self._numbers: dict[str, str] = {}
             log_columns = event_columns(self._numbers)
-            yield ListHeader(log_columns)
-            yield RowList(log_columns, empty="no events yet", id="log")
+            with Vertical(id="log-list"):
+                yield ListHeader(log_columns)
+                yield RowList(log_columns, empty="no events yet", id="log")
+            yield JsonView(id="log-payload")  # the highlighted event, beside the list
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -215,17 +219,20 @@ class Dashboard(Screen[None]):
                     self._kept.add(follow)
         self.query_one(LaneBar).active = self.lane
         app = self.service.app()
-        api = (
-            Content.styled(self.api_status, "bold $accent")
-            if self.api_status
-            else Content.styled(f"✖ {self.api_problem}", "bold $error")
-            if self.api_problem
-            else Content("")
-        )
+        # Where the API serves shows in the activity strip; why it does not, here.
+        api = Content.styled(f"✖ {self.api_problem}", "bold $error") if self.api_problem else Content("")
         self.query_one(AppBar).state = (app, self.service.workspace().workflow, now, api)
         self._fill_list(select=follow or (self.selected.id if self.selected else None))
+        self.show_activity()
         if self.is_current:  # else on_screen_resume fills it
             self.call_after_refresh(self._fill_log)  # the panes first, the docked log a frame later
+
+    def show_activity(self) -> None:
+        """The latest outside API calls (the app keeps them), in the activity strip."""
+        calls = getattr(self.app, "calls", ())
+        self.query_one(ActivityStrip).show(
+            reversed(calls), lambda invoice_id: (self.shown_as(invoice_id) or (None,))[0], self.api_status
+        )
 
     def shown_as(self, invoice_id: str) -> tuple[str, str] | None:
         """The invoice's number and status as of the last reload (None: not there then)."""
@@ -270,6 +277,8 @@ class Dashboard(Screen[None]):
         # _fill_list has shown its row already; only a cursor move shows another one.
         if event.row_list.id == "invoices" and event.row != self._shown_row:
             self.show(event.row)
+        elif event.row_list.id == "log":
+            show_event(self.query_one("#log-payload", JsonView), self.service, event.row)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fill_log)  # the breakpoints may have docked the log

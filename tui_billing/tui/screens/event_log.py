@@ -14,7 +14,7 @@ from ...domain.events import envelope
 from ...service import Service
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import JsonView
-from ..widgets.row_list import Column, ListHeader, RowList
+from ..widgets.row_list import Column, ListHeader, Row, RowList
 
 
 def event_columns(numbers: dict[str, str]) -> list[Column]:
@@ -25,6 +25,21 @@ def event_columns(numbers: dict[str, str]) -> list[Column]:
         Column("Time", lambda r: r["timestamp"][5:16].replace("T", " "), 11),
         Column("Invoice", lambda r: numbers.get(r["invoice_id"]) or str(r["invoice_id"])),
     ]
+
+
+def show_event(view: JsonView, service: Service, row: Row | None) -> None:
+    """Show the event of log row ``row`` (or nothing): a webhook event's envelope, an
+    InvoiceGenerated event's payload."""
+    if row is None:
+        view.show(None)
+        return
+    try:
+        full = service.event(row)
+    except WorkspaceUnusable as error:  # a damaged payload file: say so, keep the log
+        view.show(None, Content.styled(str(error), "bold $error"))
+        return
+    kind = "InvoiceGenerated domain event (payload)" if not full.is_webhook else "webhook event (envelope)"
+    view.show(full.data if not full.is_webhook else envelope(full), Content.styled(kind, "$text-muted"))
 
 
 class EventLog(Screen[None]):
@@ -55,21 +70,7 @@ class EventLog(Screen[None]):
         events.focus()
 
     def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
-        payload = self.query_one(JsonView)
-        if event.row is None:
-            payload.show(None)
-            return
-        try:
-            full = self.service.event(event.row)
-        except WorkspaceUnusable as error:  # a damaged payload file: say so, keep the log
-            payload.show(None, Content.styled(str(error), "bold $error"))
-            return
-        kind = (
-            "InvoiceGenerated domain event (payload)" if not full.is_webhook else "webhook event (envelope)"
-        )
-        payload.show(
-            full.data if not full.is_webhook else envelope(full), Content.styled(kind, "$text-muted")
-        )
+        show_event(self.query_one(JsonView), self.service, event.row)
 
     def action_copy_json(self) -> None:
         self.app.copy_to_clipboard(self.query_one(JsonView).text)

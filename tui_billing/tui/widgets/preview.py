@@ -130,6 +130,11 @@ class InvoiceDetail(VerticalScroll, can_focus=False):
         return Content("\n").join(lines)
 
 
+def pretty_json(value: Any) -> str:
+    """``value`` as the previews show JSON: indented by two, non-ASCII kept."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 class JsonView(VerticalScroll, can_focus=False):
     """Pretty-printed, highlighted JSON under a one-line note (e.g. "schema valid")."""
 
@@ -147,7 +152,7 @@ class JsonView(VerticalScroll, can_focus=False):
         yield Static(id="json-body")
 
     def show(self, value: Any, note: Content | str = "") -> None:
-        self.text = json.dumps(value, indent=2, ensure_ascii=False) if value is not None else ""
+        self.text = pretty_json(value) if value is not None else ""
         self.query_one("#json-note", Static).update(note)
         self.query_one("#json-body", Static).update(
             highlight(self.text, language="json") if self.text else ""
