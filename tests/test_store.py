@@ -592,3 +592,94 @@ def test_a_new_workspace_starts_without_events(workspace_path: Path) -> None:
     with pytest.raises(ValueError, match="without events"):
         Repository.create(workspace_path, [Put("events", {"id": "e", "data": {}})])
     assert not workspace_path.exists()
+
+
+# --- indexes, tails, background compaction, group commit -------------------------------------------
+def test_events_of_one_invoice_come_from_the_index(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        rows = service.repository.rows("events")
+        for invoice_id in {row["invoice_id"] for row in rows}:
+            assert service.event_rows(invoice_id) == [r for r in rows if r["invoice_id"] == invoice_id]
+        assert service.event_rows("no such invoice") == []
+        assert service.recent_event_rows(5) == rows[::-1][:5]
+        created = service.create_invoice(service.customers()[0].key)  # the index follows writes
+        rows = service.repository.rows("events")
+        assert service.event_rows(created.id) == [r for r in rows if r["invoice_id"] == created.id] != []
+        assert service.recent_event_rows(1)[0]["invoice_id"] == created.id
+    finally:
+        service.close()
+
+
+def test_background_compaction_keeps_every_command(
+    workspace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compactions start after commands and run beside the next ones; carried operations
+    of tables never parsed are folded in when the workspace closes."""
+    monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(repository_module, "ROWS_PER_CHUNK", 3)  # many chunks, many interleavings
+    started: list[object] = []
+    real_compact_from = Repository._compact_from
+
+    def counting(self: Repository, *args: Any) -> None:
+        started.append(self._compactor)
+        real_compact_from(self, *args)
+
+    monkeypatch.setattr(Repository, "_compact_from", counting)
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    work(service, rounds=4)
+    before = state(service)
+    service.close()
+    assert any(thread is not None for thread in started), "a compaction ran in the background"
+    assert reopen_state(workspace_path) == before
+    snapshot_count, lines = journal_lines(workspace_path)
+    assert len(lines) == 1 + snapshot_count
+
+
+def test_group_commit_applies_at_once_and_is_durable_after_flush(built: Path) -> None:
+    repository = Repository.open(built)
+    try:
+        length = repository._journal.length
+        first = repository.commit([Put("rules", {"id": "r1", "n": 1})], durable=False)
+        second = repository.commit([Put("rules", {"id": "r2", "n": 2})], durable=False)
+        assert repository.get("rules", "r2") == {"id": "r2", "n": 2}  # applied, not yet written
+        assert repository._journal.length == length and repository.unflushed == second
+        repository.flush(first)  # one write and one fsync for both
+        assert repository.unflushed == 0
+        lines = built.read_bytes()[length:].splitlines()
+        assert len(lines) == 2
+        repository.flush(second)  # already durable: nothing to do
+        assert repository._journal.length == length + sum(len(line) + 1 for line in lines)
+        repository.commit([Put("rules", {"id": "r3", "n": 3})], durable=False)
+    finally:
+        repository.close()  # flushes the queue
+    reopened = Repository.open(built)
+    try:
+        assert [reopened.get("rules", key)["n"] for key in ("r1", "r2", "r3")] == [1, 2, 3]
+    finally:
+        reopened.close()
+
+
+def test_a_failed_group_commit_refuses_every_later_change(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = Repository.open(built)
+    try:
+        ticket = repository.commit([Put("rules", {"id": "r1"})], durable=False)
+
+        def full_disk(fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(journal_module.os, "fsync", full_disk)
+        with pytest.raises(StoreError, match="reopen the workspace"):
+            repository.flush(ticket)
+        monkeypatch.undo()
+        with pytest.raises(StoreError, match="reopen the workspace"):
+            repository.commit([Put("rules", {"id": "r2"})])
+    finally:
+        repository.close()
+    reopened = Repository.open(built)
+    try:
+        assert reopened.get("rules", "r1") is None  # never acknowledged, never written
+    finally:
+        reopened.close()

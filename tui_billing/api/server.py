@@ -9,6 +9,7 @@ a command takes a few milliseconds and the service is not thread-safe, so handin
 a thread pool would be both slower and wrong.
 """
 
+import asyncio
 import hmac
 import logging
 import re
@@ -27,6 +28,7 @@ from ..domain.ids import is_ulid
 from ..domain.models import Invoice
 from ..service import Service
 from ..store.journal import StoreError
+from ..store.repository import group_commit
 from . import bodies, guard, notification, query
 from .invoice_v3 import invoice_v3
 from .problems import (
@@ -198,7 +200,9 @@ class ApiServer:
         problem: ApiProblem | None = None
         try:
             self._authorize(request)
-            response = await handler(request)
+            with group_commit():
+                response = await handler(request)
+            await self._durable()
         except Unauthorized as error:
             problem = ApiProblem(401, str(error), headers={"WWW-Authenticate": "Bearer"})
         except ApiProblem as error:
@@ -229,6 +233,13 @@ class ApiServer:
             _notify(self.on_change)
         _notify(self.on_call, call)
         return response
+
+    async def _durable(self) -> None:
+        """Wait until every change made so far (this request's, and those it may have
+        read) is durable: one fsync, in a worker thread, for every request waiting on it."""
+        repository = self.service.repository
+        if ticket := repository.unflushed:
+            await asyncio.get_running_loop().run_in_executor(None, repository.flush, ticket)
 
     def _request_id(self, request: web.Request) -> str:
         """The caller's ``X-Request-Id`` when it is a plain token, else a new one."""

@@ -305,12 +305,14 @@ class Service:
         ]
 
     def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
-        """Event envelopes without data, oldest first; optionally one invoice's."""
-        return [
-            row
-            for row in self.repository.rows("events")
-            if invoice_id is None or row["invoice_id"] == invoice_id
-        ]
+        """Event envelopes without data, oldest first; optionally one invoice's (indexed)."""
+        if invoice_id is None:
+            return self.repository.rows("events")
+        return self.repository.rows_where("events", invoice_id)
+
+    def recent_event_rows(self, count: int) -> list[dict[str, Any]]:
+        """The last ``count`` event envelopes, newest first (what a docked log shows)."""
+        return self.repository.tail("events", count)
 
     def event(self, row: dict[str, Any]) -> Event:
         """The whole event (its data read from the payload file)."""

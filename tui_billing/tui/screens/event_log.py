@@ -14,6 +14,9 @@ from ..widgets.key_bar import KeyBar
 from ..widgets.preview import JsonView
 from ..widgets.row_list import Column, ListHeader, RowList
 
+LOG_ROWS = 200
+"""Events the docked log shows (the newest); the event log screen shows them all."""
+
 
 def event_columns(numbers: dict[str, str]) -> list[Column]:
     """Columns of the event log; ``numbers`` maps invoice ids to their numbers."""
