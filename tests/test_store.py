@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.store import journal as journal_module
+from tui_billing.store import payloads as payloads_module
 from tui_billing.store import repository as repository_module
 from tui_billing.store.journal import SCHEMA_VERSION, UPGRADABLE_VERSIONS, StoreError
 from tui_billing.store.repository import TABLES, Put, Repository
@@ -303,6 +305,10 @@ def test_schema_version_mismatch_is_a_clear_error(built: Path, version: int | No
 SCHEMA3 = Path(__file__).parent / "data" / "schema3-workspace"
 """Written by tui-billing at schema 3 (one amount per line): a month billed, a draft waiting
 for the draft hook, an invalid draft (negative usage), a sync failure, line external ids."""
+
+
+SCHEMA4 = Path(__file__).parent / "data" / "schema4-workspace"
+"""Written by tui-billing at schema 4: three customers, a synced draft, a month billed."""
 
 
 @pytest.fixture
@@ -683,3 +689,64 @@ def test_a_failed_group_commit_refuses_every_later_change(
         assert reopened.get("rules", "r1") is None  # never acknowledged, never written
     finally:
         reopened.close()
+
+
+# --- event payloads: deltas, read back byte for byte ---------------------------------------------
+def test_event_data_reads_back_byte_for_byte_and_mostly_as_deltas(
+    workspace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: dict[str, bytes] = {}
+    real_commit = Repository.commit
+
+    def recording(self: Repository, changes: list[Put], **kwargs: Any) -> int:
+        written.update(
+            (c.document["id"], journal_module.dumps(c.document["data"]))
+            for c in changes
+            if c.table == "events"
+        )
+        return real_commit(self, changes, **kwargs)
+
+    monkeypatch.setattr(Repository, "commit", recording)
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    work(service, rounds=4)
+    service.close()
+    reopened = Service.open(workspace_path)  # a fresh session: nothing cached
+    try:
+        events = reopened.repository.rows("events")
+        assert {row["id"] for row in events} == set(written)
+        for row in reversed(events):  # newest first: each read walks its chain of bases
+            assert (
+                journal_module.dumps(reopened.repository.decode("events", row)["data"]) == written[row["id"]]
+            )
+        payloads = reopened.repository._payloads
+        deltas = [row for row in events if payloads.read(row["payload"])[:1] == payloads_module.DELTA]
+        assert len(deltas) > len(events) * 0.9
+    finally:
+        reopened.close()
+
+
+def test_a_schema4_workspace_is_upgraded_and_its_events_read_as_they_were(tmp_path: Path) -> None:
+    """Written by tui-billing at schema 4 (every payload plain zlib): it opens as schema 5,
+    its old events read as before and new ones are stored as deltas beside them."""
+    path = tmp_path / "partner.db"
+    path.write_bytes(SCHEMA4.read_bytes())
+    payloads_of(path).write_bytes(payloads_of(SCHEMA4).read_bytes())
+    service = Service.open(path)
+    try:
+        old = [event.model_dump(mode="json") for event in service.events()]
+        stored = payloads_of(SCHEMA4).read_bytes()
+        assert (
+            [event["data"] for event in old]
+            == [  # schema 4: each payload plain zlib
+                json.loads(zlib.decompress(stored[row["payload"][0] : row["payload"][0] + row["payload"][1]]))
+                for row in service.event_rows()
+            ]
+        )
+        assert len(old) == 15
+        invoice = service.create_invoice(service.customers()[0].key)
+        assert [event.model_dump(mode="json") for event in service.events()][: len(old)] == old
+        assert service.events(invoice.id)
+    finally:
+        service.close()
+    assert json.loads(path.read_bytes().split(b"\n")[0])["schema_version"] == SCHEMA_VERSION == 5
+    assert path.with_name("partner.db.schema4").read_bytes() == SCHEMA4.read_bytes()

@@ -36,8 +36,10 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "tui-billing/workspace"
-SCHEMA_VERSION = 4  # 3: event payloads are zlib-compressed; 4: lines with detailed lines
-UPGRADABLE_VERSIONS = frozenset({3})
+SCHEMA_VERSION = 5
+# 3: event payloads are zlib-compressed; 4: lines with detailed lines; 5: event payloads
+# may be deltas (compressed against an earlier payload, see ``payloads``)
+UPGRADABLE_VERSIONS = frozenset({3, 4})
 """Older versions opened by upgrading them (``migrations.py``)."""
 
 Op = list[Any]

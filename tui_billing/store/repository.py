@@ -48,7 +48,7 @@ from .journal import (
     parse,
 )
 from .lock import WorkspaceLock
-from .payloads import PayloadFile, compress, decompress, pack, unpack
+from .payloads import PayloadFile, pack, unpack
 
 TABLES = (
     "meta",
@@ -336,7 +336,7 @@ class Repository:
                 return unpack(row["z"])
             if table == "events":
                 document = {k: v for k, v in row.items() if k != "payload"}
-                document["data"] = decompress(self._payloads.read(row["payload"]))
+                document["data"] = self._payloads.get(row["payload"])
                 return document
         except (KeyError, TypeError, ValueError, zlib.error):  # binascii.Error is a ValueError
             raise _damaged(self.path, f"its {table} row {row.get('id')!r} cannot be decoded") from None
@@ -448,7 +448,9 @@ class Repository:
             row = {**(change.summary or {}), "id": document["id"], "z": pack(document)}
         elif change.table == "events":
             row = {k: v for k, v in document.items() if k != "data"}
-            row["payload"] = self._payloads.append(compress(document["data"]))
+            # chained per invoice and event type: payloads of one shape compress best against each other
+            kind = str(row.get("type"))
+            row["payload"] = self._payloads.put(document["data"], f"{row.get('invoice_id')}/{kind}", kind)
         else:
             row = document
         return ["put", change.table, document["id"], row]
