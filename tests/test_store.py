@@ -617,6 +617,21 @@ def test_events_of_one_invoice_come_from_the_index(built: Path) -> None:
         service.close()
 
 
+def test_the_tail_of_the_event_log_is_read_without_parsing_it(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        service.set_hooks(draft=True)  # parses meta and app only
+        service.create_invoice(service.customers()[0].key)  # events waiting for the table
+        tails = [service.recent_event_rows(count) for count in (1, 3, 40)]
+        assert "events" in service.repository._unparsed, "the tail was read without parsing"
+        everything = service.recent_event_rows(10_000)  # more than there are: parsed whole
+        rows = service.repository.rows("events")
+        assert tails == [rows[::-1][:count] for count in (1, 3, 40)]
+        assert everything == rows[::-1]
+    finally:
+        service.close()
+
+
 def test_background_compaction_keeps_every_command(
     workspace_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

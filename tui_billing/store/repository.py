@@ -2,7 +2,9 @@
 
 The service is its only writer. A command hands ``commit`` the documents it changed; they
 are appended to the journal as one fsynced record and only then applied to the TinyDB
-tables, so a command is either wholly durable or not at all.
+tables, so a command is either wholly durable or not at all. Inside ``group_commit()``
+(the API's requests) a record is queued and applied at once, and ``flush`` writes every
+queued record with one fsync: the caller acknowledges only after it.
 
 Opening is cheap at any size: each table is parsed from its snapshot line when it is
 first used, and journal operations on a table not parsed yet wait until it is. A command
@@ -13,13 +15,22 @@ Two tables are stored in a compact form so that large tables parse fast (measure
 
 * ``invoices`` rows hold the summary fields lists need plus ``z``, the full document as
   base64 zlib-compressed JSON, decoded only when one invoice is read.
-* ``events`` rows hold the envelope fields; each event's ``data``, zlib-compressed, lives in the
-  append-only payload file ``<workspace>.payloads``, read on demand. Payloads are
-  written and fsynced before the journal record that points at them.
+* ``events`` rows hold the envelope fields; each event's ``data`` lives in the append-only
+  payload file ``<workspace>.payloads`` (mostly as a delta against the previous payload of
+  the same invoice and type, see ``payloads``), read on demand. Payloads are written and
+  fsynced before the journal record that points at them. An index by invoice finds one
+  invoice's events without a scan.
+
+When the journal outgrows the snapshot, a compaction runs in a background thread on a
+shallow copy of the tables (rows are replaced, never changed in place), so commands go
+on meanwhile; it renames the new file over the workspace only after copying to it the
+records appended since, holding the journal (see ``_compact_from``).
 """
 
 import itertools
+import json
 import os
+import re
 import shutil
 import threading
 import zlib
@@ -68,6 +79,8 @@ COMPACT_MIN_BYTES = 4 * 1024 * 1024
 INDEXED = {"events": "invoice_id"}
 """Secondary indexes kept in memory (table → field): built when the table is parsed,
 maintained by every write, so one invoice's events are found without a scan."""
+APPEND_ONLY = frozenset({"events"})
+"""Tables whose rows are only ever added, never replaced: their tail can be read alone."""
 ROWS_PER_CHUNK = 2000
 """Rows a background compaction encodes between two looks at the lock (keeps each hold of
 the interpreter short, so commands go on meanwhile)."""
@@ -355,7 +368,16 @@ class Repository:
         return [raw[str(doc_id)] for doc_id in self._by[table].get(value, ())]
 
     def tail(self, table: str, count: int) -> list[dict[str, Any]]:
-        """The last ``count`` rows of ``table``, newest first (read-only: do not mutate)."""
+        """The last ``count`` rows of ``table``, newest first (read-only: do not mutate).
+        An ``APPEND_ONLY`` table not parsed yet stays so: only the end of its snapshot line
+        is read."""
+        if table in APPEND_ONLY and table not in self._index:
+            inserted = [op[3] for op in reversed(self._waiting[table])]
+            if len(inserted) >= count:
+                return inserted[:count]
+            older = _last_rows(self._unparsed.get(table, b"{}"), count - len(inserted))
+            if older is not None:
+                return inserted + older
         self.table(table)
         return list(itertools.islice(reversed(self._db.storage.read()[table].values()), count))
 
@@ -621,6 +643,30 @@ def _check_replaceable(path: Path, force: bool) -> None:
         raise StoreError(
             f"{payloads} exists without its workspace {path.name}; move it away or pass --force to replace it"
         )
+
+
+_ROW_START = re.compile(rb',"\d+":\{')
+
+
+def _last_rows(body: bytes | memoryview, count: int) -> list[dict[str, Any]] | None:
+    """The last ``count`` rows of a table's snapshot body, newest first, parsing only its
+    end; None when that cannot be done (a short table: parse it whole). A ``,"<id>":{``
+    inside a row would make the parse fail, never give a wrong row."""
+    size = len(body)
+    window = 512 * count
+    while True:
+        end = bytes(body[max(0, size - window) :])
+        starts = [match.start() for match in _ROW_START.finditer(end)]
+        if len(starts) >= count or window >= size:
+            break
+        window *= 4
+    if len(starts) < count:
+        return None
+    try:
+        rows = json.loads(b"{" + end[starts[-count] + 1 :])
+    except ValueError:
+        return None
+    return list(reversed(rows.values())) if isinstance(rows, dict) and len(rows) == count else None
 
 
 Frozen = dict[str, Any] | tuple[bytes | memoryview, list[Op]]
