@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, suppress
@@ -81,9 +82,9 @@ INDEXED = {"events": "invoice_id"}
 maintained by every write, so one invoice's events are found without a scan."""
 APPEND_ONLY = frozenset({"events"})
 """Tables whose rows are only ever added, never replaced: their tail can be read alone."""
-ROWS_PER_CHUNK = 2000
-"""Rows a background compaction encodes between two looks at the lock (keeps each hold of
-the interpreter short, so commands go on meanwhile)."""
+ROWS_PER_CHUNK = 100
+"""Rows a compaction encodes before it lets other threads run (a command waiting for the
+interpreter after an fsync waits for at most this many rows)."""
 
 
 _GROUP_COMMIT: ContextVar[bool] = ContextVar("group_commit", default=False)
@@ -685,4 +686,5 @@ def _chunks(raw: dict[str, Any]) -> Iterator[bytes]:
             parts.append(separator + b'"' + key.encode() + b'":' + dumps(row))
             separator = b","
         yield b"".join(parts)
+        time.sleep(0)  # hand the interpreter to a waiting command now, not at the next switch interval
     yield b"}"
