@@ -6,7 +6,9 @@ A handler is any ``async def handler(server: ApiServer, request) -> Response``, 
 modules' operations join the table as more ``Route`` entries.
 Every handler runs on the event loop's thread and calls the synchronous service directly:
 a command takes a few milliseconds and the service is not thread-safe, so handing it to
-a thread pool would be both slower and wrong.
+a thread pool would be both slower and wrong. Only the fsync leaves the loop: handlers
+commit in group (``group_commit``), and the middleware answers once a worker thread has
+made every change so far durable, one fsync for all the requests waiting on it.
 """
 
 import asyncio
