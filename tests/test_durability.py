@@ -2,6 +2,7 @@
 in the middle of a compaction; the workspace always opens and holds every command the
 process acknowledged (printed after the command returned)."""
 
+import asyncio
 import json
 import random
 import signal
@@ -10,10 +11,13 @@ import sys
 import textwrap
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 from conftest import FIXED_CLOCK, SEED
 
+from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 
 ROUNDS = 12
@@ -167,3 +171,85 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_command(workspace_path:
         statuses, now = actual, actual_now
     assert acknowledged >= ROUNDS * 5
     assert killed_mid_compaction >= 1, "no kill landed between writing a compacted file and its rename"
+
+
+SERVER = textwrap.dedent("""
+    import asyncio, sys
+    from tui_billing.api import start_api
+    from tui_billing.service import Service
+
+    async def main():
+        server = await start_api(Service.open(sys.argv[1]), port=0)
+        print(server.url, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+""")
+CLIENTS = 8
+
+
+async def _callbacks_until_killed(
+    url: str, invoice_ids: list[str], child: subprocess.Popen, kill_after: int
+) -> list[str]:
+    """Eight partners send draft-synchronized callbacks at once; the server is SIGKILLed
+    after ``kill_after`` answers. The invoices whose callback was answered 200."""
+    queue = list(invoice_ids)
+    acknowledged: list[str] = []
+
+    async def partner(http: aiohttp.ClientSession) -> None:
+        while queue:
+            invoice_id = queue.pop(0)
+            try:
+                path = f"/api/v1/apps/custom-invoicing/{invoice_id}/draft/synchronized"
+                async with http.post(path, json={"invoicing": {}}) as response:
+                    await response.read()
+                    if response.status in (200, 204):
+                        acknowledged.append(invoice_id)
+            except aiohttp.ClientError:
+                return  # the server is gone
+            if len(acknowledged) >= kill_after and child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+
+    async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=CLIENTS)) as http:
+        await asyncio.gather(*(partner(http) for _ in range(CLIENTS)))
+    return acknowledged
+
+
+def test_sigkill_during_group_commits_loses_no_acknowledged_callback(workspace_path: Path) -> None:
+    """Concurrent callbacks share fsyncs (group commit); a kill among them loses none that
+    was answered, and leaves every invoice wholly before or wholly after its callback."""
+    Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK).close()
+    rng = random.Random(20261129)
+    for _ in range(3):
+        service = Service.open(workspace_path)
+        service.set_hooks(draft=True, issuing=True)  # new invoices wait in draft.syncing
+        keys = [customer.key for customer in service.customers()]
+        ids = [
+            service.create_invoice(keys[i % len(keys)], [FlatFee("Fee", Decimal("10.00"))]).id
+            for i in range(40)
+        ]
+        before = {invoice_id: len(service.event_rows(invoice_id)) for invoice_id in ids}
+        service.close()
+        child = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(workspace_path)], stdout=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None
+        url = child.stdout.readline().strip()
+        acknowledged = asyncio.run(_callbacks_until_killed(url, ids, child, rng.randint(1, 30)))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+        assert acknowledged, "no callback was answered before the kill"
+
+        statuses, _ = _reopen(workspace_path)
+        service = Service.open(workspace_path)
+        try:
+            applied = [i for i in ids if statuses[i] != "draft.syncing"]
+            assert set(acknowledged) <= set(applied), "an acknowledged callback was lost"
+            after = {len(service.event_rows(i)) - before[i] for i in applied}
+            assert len(after) == 1 and 0 not in after, "an applied callback is missing some of its events"
+            for invoice_id in set(ids) - set(applied):
+                assert len(service.event_rows(invoice_id)) == before[invoice_id], "half-applied"
+        finally:
+            service.close()

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.store import journal as journal_module
+from tui_billing.store import payloads as payloads_module
 from tui_billing.store import repository as repository_module
 from tui_billing.store.journal import SCHEMA_VERSION, UPGRADABLE_VERSIONS, StoreError
 from tui_billing.store.repository import TABLES, Put, Repository
@@ -303,6 +305,10 @@ def test_schema_version_mismatch_is_a_clear_error(built: Path, version: int | No
 SCHEMA3 = Path(__file__).parent / "data" / "schema3-workspace"
 """Written by tui-billing at schema 3 (one amount per line): a month billed, a draft waiting
 for the draft hook, an invalid draft (negative usage), a sync failure, line external ids."""
+
+
+SCHEMA4 = Path(__file__).parent / "data" / "schema4-workspace"
+"""Written by tui-billing at schema 4: three customers, a synced draft, a month billed."""
 
 
 @pytest.fixture
@@ -615,3 +621,170 @@ def test_the_tinydb_private_method_the_store_overrides_is_still_there() -> None:
     table.update({"a": 2}, doc_ids=[doc_id])
     assert db.storage.read()["t"] is raw  # updated in place, not replaced by a copy
     assert table.get(doc_id=doc_id) == {"a": 2}
+
+
+# --- indexes, tails, background compaction, group commit -------------------------------------------
+def test_events_of_one_invoice_come_from_the_index(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        rows = service.repository.rows("events")
+        for invoice_id in {row["invoice_id"] for row in rows}:
+            assert service.event_rows(invoice_id) == [r for r in rows if r["invoice_id"] == invoice_id]
+        assert service.event_rows("no such invoice") == []
+        assert service.recent_event_rows(5) == rows[::-1][:5]
+        created = service.create_invoice(service.customers()[0].key)  # the index follows writes
+        rows = service.repository.rows("events")
+        assert service.event_rows(created.id) == [r for r in rows if r["invoice_id"] == created.id] != []
+        assert service.recent_event_rows(1)[0]["invoice_id"] == created.id
+    finally:
+        service.close()
+
+
+def test_the_tail_of_the_event_log_is_read_without_parsing_it(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        service.set_hooks(draft=True)  # parses meta and app only
+        service.create_invoice(service.customers()[0].key)  # events waiting for the table
+        tails = [service.recent_event_rows(count) for count in (1, 3, 40)]
+        assert "events" in service.repository._unparsed, "the tail was read without parsing"
+        everything = service.recent_event_rows(10_000)  # more than there are: parsed whole
+        rows = service.repository.rows("events")
+        assert tails == [rows[::-1][:count] for count in (1, 3, 40)]
+        assert everything == rows[::-1]
+    finally:
+        service.close()
+
+
+def test_background_compaction_keeps_every_command(
+    workspace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compactions start after commands and run beside the next ones; carried operations
+    of tables never parsed are folded in when the workspace closes."""
+    monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr(repository_module, "ROWS_PER_CHUNK", 3)  # many chunks, many interleavings
+    started: list[object] = []
+    real_compact_from = Repository._compact_from
+
+    def counting(self: Repository, *args: Any) -> None:
+        started.append(self._compactor)
+        real_compact_from(self, *args)
+
+    monkeypatch.setattr(Repository, "_compact_from", counting)
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    work(service, rounds=4)
+    before = state(service)
+    service.close()
+    assert any(thread is not None for thread in started), "a compaction ran in the background"
+    assert reopen_state(workspace_path) == before
+    snapshot_count, lines = journal_lines(workspace_path)
+    assert len(lines) == 1 + snapshot_count
+
+
+def test_group_commit_applies_at_once_and_is_durable_after_flush(built: Path) -> None:
+    repository = Repository.open(built)
+    try:
+        length = repository._journal.length
+        first = repository.commit([Put("rules", {"id": "r1", "n": 1})], durable=False)
+        second = repository.commit([Put("rules", {"id": "r2", "n": 2})], durable=False)
+        assert repository.get("rules", "r2") == {"id": "r2", "n": 2}  # applied, not yet written
+        assert repository._journal.length == length and repository.unflushed == second
+        repository.flush(first)  # one write and one fsync for both
+        assert repository.unflushed == 0
+        lines = built.read_bytes()[length:].splitlines()
+        assert len(lines) == 2
+        repository.flush(second)  # already durable: nothing to do
+        assert repository._journal.length == length + sum(len(line) + 1 for line in lines)
+        repository.commit([Put("rules", {"id": "r3", "n": 3})], durable=False)
+    finally:
+        repository.close()  # flushes the queue
+    reopened = Repository.open(built)
+    try:
+        assert [reopened.get("rules", key)["n"] for key in ("r1", "r2", "r3")] == [1, 2, 3]
+    finally:
+        reopened.close()
+
+
+def test_a_failed_group_commit_refuses_every_later_change(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = Repository.open(built)
+    try:
+        ticket = repository.commit([Put("rules", {"id": "r1"})], durable=False)
+
+        def full_disk(fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(journal_module.os, "fsync", full_disk)
+        with pytest.raises(StoreError, match="reopen the workspace"):
+            repository.flush(ticket)
+        monkeypatch.undo()
+        with pytest.raises(StoreError, match="reopen the workspace"):
+            repository.commit([Put("rules", {"id": "r2"})])
+    finally:
+        repository.close()
+    reopened = Repository.open(built)
+    try:
+        assert reopened.get("rules", "r1") is None  # never acknowledged, never written
+    finally:
+        reopened.close()
+
+
+# --- event payloads: deltas, read back byte for byte ---------------------------------------------
+def test_event_data_reads_back_byte_for_byte_and_mostly_as_deltas(
+    workspace_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: dict[str, bytes] = {}
+    real_commit = Repository.commit
+
+    def recording(self: Repository, changes: list[Put], **kwargs: Any) -> int:
+        written.update(
+            (c.document["id"], journal_module.dumps(c.document["data"]))
+            for c in changes
+            if c.table == "events"
+        )
+        return real_commit(self, changes, **kwargs)
+
+    monkeypatch.setattr(Repository, "commit", recording)
+    service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
+    work(service, rounds=4)
+    service.close()
+    reopened = Service.open(workspace_path)  # a fresh session: nothing cached
+    try:
+        events = reopened.repository.rows("events")
+        assert {row["id"] for row in events} == set(written)
+        for row in reversed(events):  # newest first: each read walks its chain of bases
+            assert (
+                journal_module.dumps(reopened.repository.decode("events", row)["data"]) == written[row["id"]]
+            )
+        payloads = reopened.repository._payloads
+        deltas = [row for row in events if payloads.read(row["payload"])[:1] == payloads_module.DELTA]
+        assert len(deltas) > len(events) * 0.9
+    finally:
+        reopened.close()
+
+
+def test_a_schema4_workspace_is_upgraded_and_its_events_read_as_they_were(tmp_path: Path) -> None:
+    """Written by tui-billing at schema 4 (every payload plain zlib): it opens as schema 5,
+    its old events read as before and new ones are stored as deltas beside them."""
+    path = tmp_path / "partner.db"
+    path.write_bytes(SCHEMA4.read_bytes())
+    payloads_of(path).write_bytes(payloads_of(SCHEMA4).read_bytes())
+    service = Service.open(path)
+    try:
+        old = [event.model_dump(mode="json") for event in service.events()]
+        stored = payloads_of(SCHEMA4).read_bytes()
+        assert (
+            [event["data"] for event in old]
+            == [  # schema 4: each payload plain zlib
+                json.loads(zlib.decompress(stored[row["payload"][0] : row["payload"][0] + row["payload"][1]]))
+                for row in service.event_rows()
+            ]
+        )
+        assert len(old) == 15
+        invoice = service.create_invoice(service.customers()[0].key)
+        assert [event.model_dump(mode="json") for event in service.events()][: len(old)] == old
+        assert service.events(invoice.id)
+    finally:
+        service.close()
+    assert json.loads(path.read_bytes().split(b"\n")[0])["schema_version"] == SCHEMA_VERSION == 5
+    assert path.with_name("partner.db.schema4").read_bytes() == SCHEMA4.read_bytes()

@@ -6,9 +6,12 @@ A handler is any ``async def handler(server: ApiServer, request) -> Response``, 
 modules' operations join the table as more ``Route`` entries.
 Every handler runs on the event loop's thread and calls the synchronous service directly:
 a command takes a few milliseconds and the service is not thread-safe, so handing it to
-a thread pool would be both slower and wrong.
+a thread pool would be both slower and wrong. Only the fsync leaves the loop: handlers
+commit in group (``group_commit``), and the middleware answers once a worker thread has
+made every change so far durable, one fsync for all the requests waiting on it.
 """
 
+import asyncio
 import hmac
 import logging
 import re
@@ -226,7 +229,9 @@ class ApiServer:
         problem: ApiProblem | None = None
         try:
             self._authorize(request)
-            response = await handler(request)
+            with self.service.group_commit():
+                response = await handler(request)
+            await self._durable()
         except Unauthorized as error:
             problem = ApiProblem(401, str(error), headers={"WWW-Authenticate": "Bearer"})
         except ApiProblem as error:
@@ -266,6 +271,12 @@ class ApiServer:
         with suppress(BillingError):  # an unusable workspace: the call log still shows the call
             return self.service.now()
         return None
+
+    async def _durable(self) -> None:
+        """Wait until every change made so far (this request's, and those it may have
+        read) is durable: one fsync, in a worker thread, for every request waiting on it."""
+        if ticket := self.service.unflushed():
+            await asyncio.get_running_loop().run_in_executor(None, self.service.flush, ticket)
 
     def _request_id(self, request: web.Request) -> str:
         """The caller's ``X-Request-Id`` when it is a plain token, else a new one."""

@@ -8,7 +8,8 @@ anything raises before the commit, nothing was written: a refused command change
 import heapq
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -50,7 +51,7 @@ from ..domain.status import PaymentTrigger, Status, Trigger
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..store.inspection import copy_workspace
 from ..store.lock import WorkspaceBusy
-from ..store.repository import Change, Put, Repository, real_path
+from ..store.repository import Change, Put, Repository, group_commit, real_path
 from . import seeding
 
 DEFAULT_SUPPLIER = Supplier(
@@ -262,6 +263,23 @@ class Service:
         ]
         return cls(Repository.create(path, changes, force=force))
 
+    # --- group commit (the API's) ---------------------------------------------------------
+    @contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """Commands run inside share fsyncs: each is applied at once and becomes durable at
+        the next ``flush``; acknowledge nothing before it (the API awaits it per request)."""
+        with group_commit():
+            yield
+
+    def unflushed(self) -> int:
+        """The ticket to ``flush`` if some change is not durable yet, else 0."""
+        return self.repository.unflushed
+
+    def flush(self, ticket: int) -> None:
+        """Return once the change of ``ticket`` is durable (one fsync for all queued);
+        thread-safe, meant for a worker thread."""
+        self.repository.flush(ticket)
+
     def close(self) -> None:
         self.repository.close()
         if self.snapshot_of is not None:
@@ -364,12 +382,14 @@ class Service:
         ]
 
     def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
-        """Event envelopes without data, oldest first; optionally one invoice's."""
-        return [
-            row
-            for row in self.repository.rows("events")
-            if invoice_id is None or row["invoice_id"] == invoice_id
-        ]
+        """Event envelopes without data, oldest first; optionally one invoice's (indexed)."""
+        if invoice_id is None:
+            return self.repository.rows("events")
+        return self.repository.rows_where("events", invoice_id)
+
+    def recent_event_rows(self, count: int) -> list[dict[str, Any]]:
+        """The last ``count`` event envelopes, newest first (what a docked log shows)."""
+        return self.repository.tail("events", count)
 
     def event(self, row: dict[str, Any]) -> Event:
         """The whole event (its data read from the payload file)."""

@@ -29,16 +29,19 @@ import json
 import os
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..domain.errors import WorkspaceUnusable
 
 FORMAT = "tui-billing/workspace"
-SCHEMA_VERSION = 4  # 3: event payloads are zlib-compressed; 4: lines with detailed lines
-UPGRADABLE_VERSIONS = frozenset({3})
+SCHEMA_VERSION = 5
+# 3: event payloads are zlib-compressed; 4: lines with detailed lines; 5: event payloads
+# may be deltas (compressed against an earlier payload, see ``payloads``)
+UPGRADABLE_VERSIONS = frozenset({3, 4})
 """Older versions opened by upgrading them (``migrations.py``)."""
 
 Op = list[Any]
@@ -73,7 +76,8 @@ def parse(body: bytes | memoryview) -> Any:
         return json.loads(bytes(body))
 
 
-def _frame(body: bytes) -> bytes:
+def frame(body: bytes) -> bytes:
+    """A journal line: checksum, space, body, newline."""
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
@@ -230,19 +234,24 @@ class Journal:
     def append(self, ops: list[Op]) -> None:
         """Append one record; durable (fsynced) when this returns. If the disk refuses,
         the file is cut back to its last whole record and OSError is raised."""
-        line = _frame(dumps(ops))
+        self.append_lines([frame(dumps(ops))])
+
+    def append_lines(self, lines: list[bytes]) -> None:
+        """Append framed records (``frame``) with one ``fsync`` for all of them: a group
+        commit. Durable when this returns; if the disk refuses, none of them is kept."""
+        data = b"".join(lines)
         fd = self._open_for_append()
         try:
             written = 0
-            while written < len(line):
-                written += os.pwrite(fd, line[written:], self._valid_length + written)
+            while written < len(data):
+                written += os.pwrite(fd, data[written:], self._valid_length + written)
             os.fsync(fd)
         except OSError:
             with suppress(OSError):
                 os.ftruncate(fd, self._valid_length)
             raise
-        self._valid_length += len(line)
-        self.journal_bytes += len(line)
+        self._valid_length += len(data)
+        self.journal_bytes += len(data)
 
     def _open_for_append(self) -> int:
         if self._fd is None:
@@ -256,36 +265,81 @@ class Journal:
             self._fd = fd
         return self._fd
 
-    def write_snapshot(self, bodies: dict[str, bytes | memoryview]) -> None:
+    def write_snapshot(self, bodies: Mapping[str, bytes | memoryview | Iterable[bytes]]) -> None:
         """Replace the file with a header and one line per table, atomically (write
         beside, fsync, rename); on failure the old file stays as it was."""
-        self.close()
+        self.install(self.prepare_snapshot(bodies), self.length)
+
+    def prepare_snapshot(
+        self, bodies: Mapping[str, bytes | memoryview | Iterable[bytes]], records: Iterable[list[Op]] = ()
+    ) -> "Prepared":
+        """Write a header, one line per table and then ``records`` (journal records the
+        snapshot does not hold) beside the file and fsync it; the file itself is untouched
+        until ``install``. A body is bytes or an iterable of byte chunks (written as they
+        come, so a large table is never one string in memory)."""
         temporary = self.path.with_name(self.path.name + ".tmp")
         header = (
             json.dumps({"format": FORMAT, "schema_version": SCHEMA_VERSION, "tables": list(bodies)}).encode()
             + b"\n"
         )
-        checksums = [b"%08x" % zlib.crc32(body) for body in bodies.values()]
+        checksums: list[bytes] = []
         try:
             temporary.unlink(missing_ok=True)  # a leftover of a killed run (or a planted link)
             with open(open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
                 handle.write(header)
-                for checksum, body in zip(checksums, bodies.values(), strict=True):
-                    handle.write(checksum + b" ")
-                    handle.write(body)
+                for body in bodies.values():
+                    start = handle.tell()
+                    handle.write(b"00000000 ")
+                    crc = 0
+                    for chunk in (body,) if isinstance(body, bytes | memoryview) else body:
+                        crc = zlib.crc32(chunk, crc)
+                        handle.write(chunk)
                     handle.write(b"\n")
+                    end = handle.tell()
+                    checksums.append(b"%08x" % crc)
+                    handle.seek(start)
+                    handle.write(checksums[-1])
+                    handle.seek(end)
+                for record in records:
+                    handle.write(frame(dumps(record)))
                 handle.flush()
                 os.fsync(handle.fileno())
                 size = handle.tell()
-            os.replace(temporary, self.path)
         except BaseException:
             with suppress(OSError):
                 temporary.unlink()
             raise
+        return Prepared(temporary, size, zlib.crc32(b"".join(checksums)))
+
+    def install(self, prepared: "Prepared", since: int) -> None:
+        """Rename a prepared snapshot over the file, after copying to it the journal
+        records appended from byte ``since`` on (those not in the snapshot), fsynced;
+        on failure the old file stays as it was and the prepared one is removed."""
+        try:
+            tail = b""
+            if since < self._valid_length:
+                with open(self.path, "rb") as handle:
+                    handle.seek(since)
+                    tail = handle.read(self._valid_length - since)
+            if tail:
+                with open(prepared.path, "r+b") as handle:
+                    handle.seek(prepared.size)
+                    handle.write(tail)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            self.close()
+            os.replace(prepared.path, self.path)
+        except BaseException:
+            with suppress(OSError):
+                prepared.path.unlink()
+            raise
         fsync_dir(self.path.parent)
-        self._valid_length = self.snapshot_bytes = size
-        self.journal_bytes = self.torn_bytes = 0
-        self.snapshot_id = zlib.crc32(b"".join(checksums))
+        # records carried into the snapshot count as snapshot: compaction cannot shorten them
+        self.snapshot_bytes = prepared.size
+        self._valid_length = prepared.size + len(tail)
+        self.journal_bytes = len(tail)
+        self.torn_bytes = 0
+        self.snapshot_id = prepared.snapshot_id
 
     @property
     def length(self) -> int:
@@ -296,6 +350,15 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A snapshot written and fsynced beside the workspace, not yet renamed over it."""
+
+    path: Path
+    size: int
+    snapshot_id: int
 
 
 def iter_ops(records: list[list[Op]]) -> Iterator[Op]:

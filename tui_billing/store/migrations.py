@@ -66,8 +66,17 @@ def _from_3(
     return puts
 
 
-UPGRADES: dict[int, Callable[..., list[Put]]] = {3: _from_3}
-"""The upgrade from each older schema version to the next."""
+def _from_4(
+    tables: dict[str, list[dict[str, Any]]], decode: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[Put]:
+    """Schema 4 → 5: no document changes. Version 5 payload files may hold deltas, which a
+    version 4 reader cannot read; the payloads of version 4 read as they are."""
+    return []
+
+
+UPGRADES: dict[int, Callable[..., list[Put]]] = {3: _from_3, 4: _from_4}
+"""The upgrade from each older schema version to the next; each returns the documents it
+changes, from the tables as stored (only one step changes documents so far)."""
 
 
 def upgrade(
@@ -75,7 +84,7 @@ def upgrade(
 ) -> list[Put]:
     """The documents that change when a workspace of ``version`` is brought to the current one."""
     try:
-        return UPGRADES[version](tables, decode)
+        return [put for step in range(version, max(UPGRADES) + 1) for put in UPGRADES[step](tables, decode)]
     except (KeyError, IndexError, TypeError, ValueError, ValidationError) as error:
         raise StoreError(
             f"cannot upgrade this workspace from schema version {version}: "

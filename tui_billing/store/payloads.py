@@ -3,7 +3,10 @@
 import base64
 import json
 import os
+import struct
 import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +25,38 @@ def unpack(text: str) -> dict[str, Any]:
     return document
 
 
-def compress(data: Any) -> bytes:
-    """An event's data as stored in the payload file: zlib-compressed JSON (about a third)."""
-    return zlib.compress(dumps(data), 1)
+MAX_DEPTH = 16
+"""Longest chain of payloads one payload is read through (its bases, theirs...)."""
+CHAINS_KEPT = 2048
+"""Chains whose last payload is kept in memory to compress the next one against."""
+READS_KEPT = 256
+"""Payloads kept decompressed after a read (reading one invoice's events decodes each base once)."""
+DELTA = b"d"
+"""First byte of a delta (a zlib stream starts with 0x78)."""
+DELTA_LEVEL = 6
+"""zlib level of deltas: level 1 finds long matches against the base poorly (2.5x larger), 6 is as fast."""
+BASE = struct.Struct("<QII")
+"""A delta's base address: offset, length, crc32."""
 
 
-def decompress(stored: bytes) -> Any:
-    return json.loads(zlib.decompress(stored))
+@dataclass(frozen=True)
+class _Link:
+    address: list[int]
+    raw: bytes
+    depth: int
 
 
 class PayloadFile:
-    """Append-only bytes addressed by (offset, length, crc32); never rewritten."""
+    """Append-only payloads (JSON values) addressed by ``[offset, length, crc32]``, never
+    rewritten.
+
+    A stored payload is zlib-compressed JSON, or a delta: ``DELTA``, its base's address
+    (``BASE``), then the JSON compressed with the base's JSON as zlib's preset dictionary
+    (``zdict``), so only what changed costs bytes. Payloads of one chain (the caller's
+    ``chain`` key: the events of one type of one invoice) are compressed against the
+    chain's previous payload, a chain's first against its family's anchor (the family's
+    first payload this session, stored without a base); a chain is cut after
+    ``MAX_DEPTH`` links. Reading gives back the same JSON byte for byte."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -41,6 +65,12 @@ class PayloadFile:
         self._unsynced = False
         self._unwritable: OSError | None = None
         """Why the file was opened for reading only."""
+        self._chains: OrderedDict[str, _Link] = OrderedDict()
+        """Each recent chain's last payload, least recently written first."""
+        self._anchors: dict[str, _Link] = {}
+        """Each family's payload stored without a base: where its new chains start."""
+        self._reads: OrderedDict[int, bytes] = OrderedDict()
+        """Recently read payloads' JSON by offset."""
 
     def _open(self, *, create: bool) -> int:
         if self._fd is None:
@@ -74,6 +104,50 @@ class PayloadFile:
         self._unsynced = True
         return address
 
+    def put(self, data: Any, chain: str, family: str) -> list[int]:
+        """Append ``data`` (not yet durable: call ``sync``); its address. ``chain``: the
+        payloads it follows (compressed against the last of them); ``family``: payloads of
+        the same shape (a new chain starts from the family's anchor)."""
+        raw = dumps(data)
+        base = self._chains.get(chain)
+        if base is None or base.depth >= MAX_DEPTH:
+            base = self._anchors.get(family)
+        if base is None:
+            link = self._anchors[family] = _Link(self.append(zlib.compress(raw, DELTA_LEVEL)), raw, 0)
+        else:
+            packer = zlib.compressobj(DELTA_LEVEL, zdict=base.raw)
+            delta = DELTA + BASE.pack(*base.address) + packer.compress(raw) + packer.flush()
+            link = _Link(self.append(delta), raw, base.depth + 1)
+        self._chains[chain] = link
+        self._chains.move_to_end(chain)
+        if len(self._chains) > CHAINS_KEPT:
+            self._chains.popitem(last=False)
+        return link.address
+
+    def get(self, address: list[int]) -> Any:
+        """The payload at ``address``; StoreError if it (or a base) is damaged."""
+        return json.loads(self._raw(address, MAX_DEPTH + 1))
+
+    def _raw(self, address: list[int], budget: int) -> bytes:
+        offset = address[0]
+        raw = self._reads.get(offset)
+        if raw is not None:
+            self._reads.move_to_end(offset)
+            return raw
+        if budget <= 0:
+            raise ValueError("a payload chain is too long")
+        stored = self.read(address)
+        if stored[:1] == DELTA:
+            base = list(BASE.unpack_from(stored, 1))
+            unpacker = zlib.decompressobj(zdict=self._raw(base, budget - 1))
+            raw = unpacker.decompress(stored[1 + BASE.size :]) + unpacker.flush()
+        else:
+            raw = zlib.decompress(stored)
+        self._reads[offset] = raw
+        if len(self._reads) > READS_KEPT:
+            self._reads.popitem(last=False)
+        return raw
+
     def reset(self) -> None:
         """Empty the file, durably: a new workspace starts without event data."""
         fd = self._open(create=True)
@@ -81,12 +155,15 @@ class PayloadFile:
         os.fsync(fd)
         fsync_dir(self.path.parent)
         self._end = 0
+        self._chains.clear()
+        self._reads.clear()
+        self._anchors.clear()
 
     def sync(self) -> None:
         """Make every appended byte durable (nothing to do if nothing was appended)."""
         if self._fd is not None and self._unsynced:
+            self._unsynced = False  # first: an append meanwhile marks the file again
             os.fsync(self._fd)
-            self._unsynced = False
 
     def read(self, address: list[int]) -> bytes:
         offset, length, crc = address

@@ -2,7 +2,9 @@
 
 The service is its only writer. A command hands ``commit`` the documents it changed; they
 are appended to the journal as one fsynced record and only then applied to the TinyDB
-tables, so a command is either wholly durable or not at all.
+tables, so a command is either wholly durable or not at all. Inside ``group_commit()``
+(the API's requests) a record is queued and applied at once, and ``flush`` writes every
+queued record with one fsync: the caller acknowledges only after it.
 
 Opening is cheap at any size: each table is parsed from its snapshot line when it is
 first used, and journal operations on a table not parsed yet wait until it is. A command
@@ -13,16 +15,30 @@ Two tables are stored in a compact form so that large tables parse fast (measure
 
 * ``invoices`` rows hold the summary fields lists need plus ``z``, the full document as
   base64 zlib-compressed JSON, decoded only when one invoice is read.
-* ``events`` rows hold the envelope fields; each event's ``data``, zlib-compressed, lives in the
-  append-only payload file ``<workspace>.payloads``, read on demand. Payloads are
-  written and fsynced before the journal record that points at them.
+* ``events`` rows hold the envelope fields; each event's ``data`` lives in the append-only
+  payload file ``<workspace>.payloads`` (mostly as a delta against the previous payload of
+  the same invoice and type, see ``payloads``), read on demand. Payloads are written and
+  fsynced before the journal record that points at them. An index by invoice finds one
+  invoice's events without a scan.
+
+When the journal outgrows the snapshot, a compaction runs in a background thread on a
+shallow copy of the tables (rows are replaced, never changed in place), so commands go
+on meanwhile; it renames the new file over the workspace only after copying to it the
+records appended since, holding the journal (see ``_compact_from``).
 """
 
+import gc
+import itertools
+import json
 import os
+import re
 import shutil
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +48,20 @@ from tinydb.storages import MemoryStorage
 from tinydb.table import Table
 
 from . import migrations
-from .journal import SCHEMA_VERSION, Journal, Op, StoreError, dumps, fsync_dir, iter_ops, os_message, parse
+from .journal import (
+    SCHEMA_VERSION,
+    Journal,
+    Op,
+    StoreError,
+    dumps,
+    frame,
+    fsync_dir,
+    iter_ops,
+    os_message,
+    parse,
+)
 from .lock import WorkspaceLock
-from .payloads import PayloadFile, compress, decompress, pack, unpack
+from .payloads import PayloadFile, pack, unpack
 
 TABLES = (
     "meta",
@@ -51,6 +78,31 @@ TABLES = (
     "notifications",
 )
 COMPACT_MIN_BYTES = 4 * 1024 * 1024
+INDEXED = {"events": "invoice_id"}
+"""Secondary indexes kept in memory (table → field): built when the table is parsed,
+maintained by every write, so one invoice's events are found without a scan."""
+FREEZE_ROWS = 10_000
+"""A table this large, once parsed, is moved out of the cyclic collector's sight: a full
+collection rescanning a million rows pauses a command for a quarter of a second."""
+APPEND_ONLY = frozenset({"events"})
+"""Tables whose rows are only ever added, never replaced: their tail can be read alone."""
+ROWS_PER_CHUNK = 100
+"""Rows a compaction encodes before it lets other threads run (a command waiting for the
+interpreter after an fsync waits for at most this many rows)."""
+
+
+_GROUP_COMMIT: ContextVar[bool] = ContextVar("group_commit", default=False)
+
+
+@contextmanager
+def group_commit() -> Iterator[None]:
+    """Inside this block (in this thread or asyncio task only), ``Repository.commit``
+    defaults to ``durable=False``: the caller must ``flush`` before it acknowledges anything."""
+    token = _GROUP_COMMIT.set(True)
+    try:
+        yield
+    finally:
+        _GROUP_COMMIT.reset(token)
 
 
 class _IntKeys(MutableMapping[int, Any]):
@@ -154,7 +206,24 @@ class Repository:
         """Operations on each table not parsed yet, in order."""
         self._index: dict[str, dict[str, int]] = {}
         """For each parsed table: document key → TinyDB doc id."""
+        self._by: dict[str, dict[Any, list[int]]] = {}
+        """For each parsed table of ``INDEXED``: field value → doc ids, in insertion order."""
         self._closed = False
+        self._broken: StoreError | None = None
+        """Why a group commit failed after its commands were applied: nothing more is written."""
+        self._io = threading.Lock()
+        """Held while the journal file is written, fsynced or replaced."""
+        self._queue = threading.Lock()
+        """Held while ``_pending`` changes."""
+        self._pending: list[bytes] = []
+        """Framed records applied in memory, not written yet (``commit(durable=False)``)."""
+        self._queued = 0
+        """Records ever queued; ``_durable`` of them are durable."""
+        self._durable = 0
+        self._compactor: threading.Thread | None = None
+        self._carried = False
+        """Whether a compaction carried operations of unparsed tables as records (close
+        folds them in)."""
         self.notices: list[str] = []
         """What opening found and tolerated (a torn last record), for the user to read."""
 
@@ -244,7 +313,13 @@ class Repository:
             return
         self._closed = True
         try:
-            if self._journal.journal_bytes > max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes // 4):
+            self._join_compactor()
+            if self._pending and self._broken is None:
+                with self._io:
+                    self._flush_pending()
+            if self._carried or self._journal.journal_bytes > max(
+                COMPACT_MIN_BYTES, self._journal.snapshot_bytes // 4
+            ):
                 self._compact()
         finally:
             self._journal.close()
@@ -272,7 +347,15 @@ class Repository:
                 raise _damaged(self.path, f"its {name} table is not a table of documents")
             self._tables()[name] = raw
             self._index[name] = {doc["id"]: int(doc_id) for doc_id, doc in raw.items()}
+            if name in INDEXED:
+                by: dict[Any, list[int]] = {}
+                field = INDEXED[name]
+                for doc_id, doc in raw.items():
+                    by.setdefault(doc.get(field), []).append(int(doc_id))
+                self._by[name] = by
             self._apply(self._waiting.pop(name))
+            if len(raw) >= FREEZE_ROWS:
+                gc.freeze()  # a large table's rows hold no cycles: full collections need not rescan them
         return self._db.table(name)
 
     def row(self, table: str, key: str) -> dict[str, Any] | None:
@@ -292,7 +375,7 @@ class Repository:
                 return unpack(row["z"])
             if table == "events":
                 document = {k: v for k, v in row.items() if k != "payload"}
-                document["data"] = decompress(self._payloads.read(row["payload"]))
+                document["data"] = self._payloads.get(row["payload"])
                 return document
         except (KeyError, TypeError, ValueError, zlib.error):  # binascii.Error is a ValueError
             raise _damaged(self.path, f"its {table} row {row.get('id')!r} cannot be decoded") from None
@@ -303,28 +386,109 @@ class Repository:
         self.table(table)
         return list(self._tables()[table].values())
 
+    def rows_where(self, table: str, value: Any) -> list[dict[str, Any]]:
+        """The rows of an ``INDEXED`` table whose indexed field is ``value``, in insertion
+        order, found through the index (read-only: do not mutate)."""
+        self.table(table)
+        raw = self._tables()[table]
+        return [raw[str(doc_id)] for doc_id in self._by[table].get(value, ())]
+
+    def tail(self, table: str, count: int) -> list[dict[str, Any]]:
+        """The last ``count`` rows of ``table``, newest first (read-only: do not mutate).
+        An ``APPEND_ONLY`` table not parsed yet stays so: only the end of its snapshot line
+        is read."""
+        if table in APPEND_ONLY and table not in self._index:
+            inserted = [op[3] for op in reversed(self._waiting[table])]
+            if len(inserted) >= count:
+                return inserted[:count]
+            older = _last_rows(self._unparsed.get(table, b"{}"), count - len(inserted))
+            if older is not None:
+                return inserted + older
+        self.table(table)
+        return list(itertools.islice(reversed(self._tables()[table].values()), count))
+
     def count(self, table: str) -> int:
         self.table(table)
         return len(self._index[table])
 
     # --- writing -------------------------------------------------------------------------
-    def commit(self, changes: Sequence[Change]) -> None:
+    def commit(self, changes: Sequence[Change], *, durable: bool | None = None) -> int:
         """Make ``changes`` durable, then apply them; StoreError (nothing changed) if the
-        disk refuses."""
+        disk refuses.
+
+        ``durable=False`` is a group commit: the changes are applied now and their record
+        queued; they are durable once ``flush`` with the returned ticket returns (which
+        writes every queued record with one fsync). Acknowledge nothing before that. A
+        later durable commit or ``close`` flushes the queue too. By default a commit is
+        durable, except inside ``group_commit()``."""
+        if durable is None:
+            durable = not _GROUP_COMMIT.get()
         if self._closed:
             raise StoreError(f"{self.path} is closed; nothing was changed")
+        if self._broken is not None:
+            raise self._broken
         if not changes:
-            return
+            return self._queued
         try:
             ops = [self._encode(change) for change in changes]
-            self._payloads.sync()
-            self._journal.append(ops)
         except OSError as error:
             raise StoreError(f"{os_message(self.path, error, 'write')}; nothing was changed") from None
-        self._record_length()
+        line = frame(dumps(ops))
+        if durable:
+            with self._io:
+                try:
+                    self._flush_pending()
+                    self._payloads.sync()
+                    self._journal.append_lines([line])
+                except OSError as error:
+                    message = os_message(self.path, error, "write")
+                    raise StoreError(f"{message}; nothing was changed") from None
+            self._record_length()
+            self._apply(ops)
+            self._maybe_compact()
+            return self._queued
+        with self._queue:
+            self._pending.append(line)
+            self._queued += 1
+            ticket = self._queued
         self._apply(ops)
-        if self._journal.journal_bytes > max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes):
-            self._compact()
+        self._maybe_compact()
+        return ticket
+
+    def flush(self, ticket: int) -> None:
+        """Return once the record of ``ticket`` (from ``commit(durable=False)``) is durable:
+        every record queued by then is written with one fsync. Thread-safe, meant to run
+        beside the thread that commits; StoreError if the disk refused (the workspace then
+        takes no more changes: reopen it)."""
+        with self._io:
+            if self._durable < ticket:
+                self._flush_pending()
+
+    @property
+    def unflushed(self) -> int:
+        """The ticket of the last queued record if it is not durable yet, else 0."""
+        return self._queued if self._queued > self._durable else 0
+
+    def _flush_pending(self) -> None:
+        """Write and fsync every queued record (caller holds ``_io``)."""
+        if self._broken is not None:
+            raise self._broken
+        with self._queue:
+            lines, self._pending = self._pending, []
+            queued = self._queued
+        if not lines:
+            return
+        try:
+            self._payloads.sync()
+            self._journal.append_lines(lines)
+        except OSError as error:
+            self._broken = StoreError(
+                f"{os_message(self.path, error, 'write')}; the last {len(lines)} unacknowledged "
+                "changes are lost: reopen the workspace"
+            )
+            raise self._broken from None
+        self._durable = queued
+        self._record_length()
 
     def _encode(self, change: Change) -> Op:
         if isinstance(change, Delete):
@@ -334,7 +498,9 @@ class Repository:
             row = {**(change.summary or {}), "id": document["id"], "z": pack(document)}
         elif change.table == "events":
             row = {k: v for k, v in document.items() if k != "data"}
-            row["payload"] = self._payloads.append(compress(document["data"]))
+            # chained per invoice and event type: payloads of one shape compress best against each other
+            kind = str(row.get("type"))
+            row["payload"] = self._payloads.put(document["data"], f"{row.get('invoice_id')}/{kind}", kind)
         else:
             row = document
         return ["put", change.table, document["id"], row]
@@ -364,13 +530,31 @@ class Repository:
             if kind == "delete":
                 gone = index.pop(key, None)
                 if gone is not None:
+                    by_field = self._by.get(table_name)
+                    if by_field is not None:  # an indexed table: the row leaves its index too
+                        row = self._tables()[table_name][str(gone)]
+                        by_field[row.get(INDEXED[table_name])].remove(gone)
                     table.remove(doc_ids=[gone])
                 continue
             doc_id = index.get(key)
+            by = self._by.get(table_name)
             if doc_id is None:
-                index[key] = table.insert(op[3])
-            else:
-                table.update(_replace_with(op[3]), doc_ids=[doc_id])
+                doc_id = index[key] = table.insert(op[3])
+                if by is not None:
+                    by.setdefault(op[3].get(INDEXED[table_name]), []).append(doc_id)
+                continue
+            raw = self._tables()[table_name]
+            if by is not None:
+                field = INDEXED[table_name]
+                old, new = raw[str(doc_id)].get(field), op[3].get(field)
+                if old != new:
+                    by[old].remove(doc_id)
+                    by.setdefault(new, []).append(doc_id)
+                    by[new].sort()
+            # a new row object, never a changed one: a background compaction may be
+            # encoding the old one
+            raw[str(doc_id)] = dict(op[3])
+            table.clear_cache()
 
     def _snapshot(self) -> dict[str, bytes | memoryview]:
         """Every table as a JSON body; one never parsed and unchanged is written back as read."""
@@ -382,6 +566,59 @@ class Repository:
                 self.table(name)
                 bodies[name] = dumps(self._tables()[name])
         return bodies
+
+    def _frozen(self) -> dict[str, "Frozen"]:
+        """The tables as they are now, for a compaction, without parsing any: an unparsed
+        table as its body as read and the operations waiting for it, a parsed one as a
+        shallow copy (rows are replaced, never changed, so the copy keeps them as they are)."""
+        frozen: dict[str, Frozen] = {}
+        for name in TABLES:
+            if name in self._index:
+                frozen[name] = dict(self._tables()[name])
+            else:
+                frozen[name] = (self._unparsed.get(name, b"{}"), list(self._waiting.get(name, ())))
+        return frozen
+
+    def _maybe_compact(self) -> None:
+        """Start a background compaction once the journal outgrows the snapshot."""
+        if self._compactor is not None or self._journal.journal_bytes <= max(
+            COMPACT_MIN_BYTES, self._journal.snapshot_bytes
+        ):
+            return
+        with self._io:
+            self._flush_pending()  # the copy below must hold nothing not in the file
+            since, frozen = self._journal.length, self._frozen()
+        self._compactor = threading.Thread(
+            target=self._compact_from, args=(frozen, since), name="compaction", daemon=True
+        )
+        self._compactor.start()
+
+    def _compact_from(self, frozen: dict[str, "Frozen"], since: int) -> None:
+        """Write the tables of ``frozen`` (the state at journal byte ``since``) beside the
+        workspace, then, holding the journal, add the records appended since and rename it
+        over the workspace. Crash safe at every step: until the rename the old file is
+        whole; after it the new one holds the same acknowledged commands. Only an
+        optimisation: if the disk refuses, the journal simply stays longer."""
+        bodies = {name: _chunks(body) if isinstance(body, dict) else body[0] for name, body in frozen.items()}
+        carried = (
+            ops[start : start + ROWS_PER_CHUNK]
+            for body in frozen.values()
+            if not isinstance(body, dict)
+            for ops in (body[1],)
+            for start in range(0, len(ops), ROWS_PER_CHUNK)
+        )
+        with suppress(OSError):
+            prepared = self._journal.prepare_snapshot(bodies, carried)
+            with self._io:
+                self._journal.install(prepared, since)
+                self._carried = any(not isinstance(body, dict) and body[1] for body in frozen.values())
+                self._record_length()
+
+    def _join_compactor(self) -> None:
+        """Wait for a background compaction to finish."""
+        if self._compactor is not None:
+            self._compactor.join()
+            self._compactor = None
 
     def _upgrade(self, version: int) -> None:
         """Bring a workspace of an older schema version to this one: the file as it was is
@@ -401,11 +638,16 @@ class Repository:
             ) from None
 
     def _compact(self) -> None:
-        """Rewrite the file as one fresh snapshot. Only an optimisation, done after a
-        command is durable: if the disk refuses, the journal simply stays longer."""
-        with suppress(OSError):
-            self._journal.write_snapshot(self._snapshot())
-            self._record_length()
+        """Rewrite the file as one fresh snapshot, now. Only an optimisation: if the disk
+        refuses, the journal simply stays longer."""
+        self._join_compactor()
+        for name, waiting in list(self._waiting.items()):
+            if waiting:
+                self.table(name)  # off the command path: fold every operation into its table
+        with self._io:
+            self._flush_pending()
+            since, frozen = self._journal.length, self._frozen()
+        self._compact_from(frozen, since)
 
     def _record_length(self) -> None:
         """Let the lock file remember how long the workspace is (see ``WorkspaceLock``)."""
@@ -440,9 +682,45 @@ def _check_replaceable(path: Path, force: bool) -> None:
         )
 
 
-def _replace_with(document: dict[str, Any]) -> Callable[[MutableMapping[Any, Any]], None]:
-    def replace(current: MutableMapping[Any, Any]) -> None:
-        current.clear()
-        current.update(document)
+_ROW_START = re.compile(rb',"\d+":\{')
 
-    return replace
+
+def _last_rows(body: bytes | memoryview, count: int) -> list[dict[str, Any]] | None:
+    """The last ``count`` rows of a table's snapshot body, newest first, parsing only its
+    end; None when that cannot be done (a short table: parse it whole). A ``,"<id>":{``
+    inside a row would make the parse fail, never give a wrong row."""
+    size = len(body)
+    window = 512 * count
+    while True:
+        end = bytes(body[max(0, size - window) :])
+        starts = [match.start() for match in _ROW_START.finditer(end)]
+        if len(starts) >= count or window >= size:
+            break
+        window *= 4
+    if len(starts) < count:
+        return None
+    try:
+        rows = json.loads(b"{" + end[starts[-count] + 1 :])
+    except ValueError:
+        return None
+    return list(reversed(rows.values())) if isinstance(rows, dict) and len(rows) == count else None
+
+
+Frozen = dict[str, Any] | tuple[bytes | memoryview, list[Op]]
+"""A table for a compaction: its rows, or its unparsed body and the operations waiting for it."""
+
+
+def _chunks(raw: dict[str, Any]) -> Iterator[bytes]:
+    """A table's JSON body (as ``dumps`` writes it) in chunks of ``ROWS_PER_CHUNK`` rows:
+    encoding row by row lets other threads run between rows."""
+    yield b"{"
+    separator = b""
+    rows = iter(raw.items())
+    while batch := list(itertools.islice(rows, ROWS_PER_CHUNK)):
+        parts = []
+        for key, row in batch:
+            parts.append(separator + b'"' + key.encode() + b'":' + dumps(row))
+            separator = b","
+        yield b"".join(parts)
+        time.sleep(0)  # hand the interpreter to a waiting command now, not at the next switch interval
+    yield b"}"

@@ -31,7 +31,7 @@ from ..widgets.bars import AppBar, LaneBar
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import InvoiceDetail, JsonView
 from ..widgets.row_list import Column, ListHeader, Row, RowList
-from .event_log import EventLog, event_columns, show_event
+from .event_log import LOG_ROWS, EventLog, event_columns, show_event
 
 # Dashboard action → the service actions (from ``Service.actions``) that make it possible.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -244,7 +244,7 @@ class Dashboard(Screen[None]):
         if self.query_one("#log-panel").display and seq != self._log_seq:
             self._log_seq = seq
             self._numbers.update((row["id"], row["number"]) for row in self.service.invoice_rows())
-            self.query_one("#log", RowList).set_rows(list(reversed(self.service.event_rows())))
+            self.query_one("#log", RowList).set_rows(self.service.recent_event_rows(LOG_ROWS))
 
     def _matches(self, row: Row) -> bool:
         """Whether the filter shows ``row``: what was typed is in its number, customer or

@@ -16,6 +16,11 @@ from ..widgets.key_bar import KeyBar
 from ..widgets.preview import JsonView
 from ..widgets.row_list import Column, ListHeader, Row, RowList
 
+LOG_ROWS = 200
+"""Events the docked log shows (the newest)."""
+SCREEN_ROWS = 2000
+"""Events the event log screen shows (the newest): read without parsing the whole log."""
+
 
 def event_columns(numbers: dict[str, str]) -> list[Column]:
     """Columns of the event log; ``numbers`` maps invoice ids to their numbers."""
@@ -56,7 +61,9 @@ class EventLog(Screen[None]):
 
     def compose(self) -> ComposeResult:
         columns = event_columns(self._numbers)
-        yield Label(Content.styled(" Event log — newest first", "bold $accent"), id="event-title")
+        total = self.service.workspace().event_seq
+        shown = f" (the newest {SCREEN_ROWS:,} of {total:,})" if total > SCREEN_ROWS else ""
+        yield Label(Content.styled(f" Event log — newest first{shown}", "bold $accent"), id="event-title")
         with Container(id="event-body"):
             with Vertical(id="event-list-pane"):
                 yield ListHeader(columns)
@@ -66,7 +73,7 @@ class EventLog(Screen[None]):
 
     def on_mount(self) -> None:
         events = self.query_one("#events", RowList)
-        events.set_rows(list(reversed(self.service.event_rows())))
+        events.set_rows(self.service.recent_event_rows(SCREEN_ROWS))
         events.focus()
 
     def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
