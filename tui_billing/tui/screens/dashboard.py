@@ -90,7 +90,7 @@ class Dashboard(Screen[None]):
         Binding("t", "clock", "Clock", id="clock.advance"),
         Binding("e", "event_log", "Events", id="events.log"),
         Binding("A", "integration", "API", id="integration.open"),
-        Binding("K", "certify", "Certify", id="certify.open"),
+        Binding("K", "certify", "Certify", id="certify.open", show=False),
         Binding("T", "tour", "Tour", id="tour.start"),
         Binding("slash", "filter", "Filter", id="list.filter"),
         Binding("question_mark", "help", "Help", id="app.help"),
