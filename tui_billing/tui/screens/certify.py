@@ -20,7 +20,7 @@ from ...service.certify_report import Check, Report, load
 from ..widgets.bars import wrap
 from ..widgets.key_bar import KeyBar
 from ..widgets.row_list import Column, ListHeader, Row, RowList
-from .integration import Detail
+from .integration import Detail, _clock
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 TONES = {"passed": "good", "failed": "alert", "skipped": "muted"}
@@ -83,39 +83,32 @@ class CertifyScreen(Screen[None]):
         self._show_detail(table.current)
 
     def _show_summary(self) -> None:
-        status = self.query_one("#certify-summary", Static)
-        width = max(status.content_size.width, 40)
+        """The run in one or two lines: verdict, counts, partner, API, when it finished."""
+        summary = self.query_one("#certify-summary", Static)
+        parts = [Content.styled("Certify", "bold $accent")]
         report = self.report
         if report is None:
-            status.update(
-                wrap(
-                    [
-                        Content.styled("Certify", "bold $accent"),
-                        Content.styled(
-                            self.problem or "no certify run yet", "bold $error" if self.problem else "bold"
-                        ),
-                    ],
-                    width,
+            parts.append(
+                Content.styled(self.problem, "bold $error") if self.problem else Content("no certify run yet")
+            )
+        else:
+            parts.append(
+                Content.styled("✔ certified", "bold $success")
+                if report.passed
+                else Content.styled("✖ not certified", "bold $error")
+            )
+            counts = {status: report.count(status) for status in MARKS}
+            parts.append(
+                Content(" · ").join(
+                    Content.styled(f"{count} {status}", STYLES[status] if count else "")
+                    for status, count in counts.items()
                 )
             )
-            return
-        verdict = (
-            Content.styled("✔ certified", "bold $success")
-            if report.passed
-            else Content.styled("✖ not certified", "bold $error")
-        )
-        counts = Content(" · ").join(
-            Content.styled(f"{report.count(status)} {status}", STYLES[status] if report.count(status) else "")
-            for status in MARKS
-        )
-        parts = [Content.styled("Certify", "bold $accent"), verdict, counts]
-        parts.append(Content.assemble(("partner ", "$text-muted"), report.partner_url or "?"))
-        parts.append(Content.assemble(("API ", "$text-muted"), report.api))
-        if report.finished_at is not None:
-            parts.append(
-                Content.assemble(("finished ", "$text-muted"), f"{report.finished_at:%Y-%m-%d %H:%M:%S}Z")
-            )
-        status.update(wrap(parts, width))
+            parts.append(Content.assemble(("partner ", "$text-muted"), report.partner_url or "?"))
+            parts.append(Content.assemble(("API ", "$text-muted"), report.api))
+            if report.finished_at is not None:
+                parts.append(Content.assemble(("finished ", "$text-muted"), _clock(report.finished_at)))
+        summary.update(wrap(parts, max(summary.content_size.width, 40)))
 
     def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
         self._show_detail(event.row)
