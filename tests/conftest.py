@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tui_billing import workspace
 from tui_billing.service import Service, scenario
 
 FIXED_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -18,8 +19,10 @@ DEMO = PROJECT / "fixtures" / "demo.json"
 
 @pytest.fixture(autouse=True)
 def no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The user's own settings file (theme, workspace, keymap…) never reaches a test."""
+    """The user's own settings file (theme, workspace, keymap…) never reaches a test, nor
+    their data dir (the default workspace, the last certify report)."""
     monkeypatch.setenv("TUI_BILLING_CONFIG", str(tmp_path / "no-settings.toml"))
+    monkeypatch.setattr(workspace, "data_dir", lambda: tmp_path / "user-data")
 
 
 @pytest.fixture

@@ -23,11 +23,12 @@ from xml.etree import ElementTree
 import pytest
 from conftest import PROJECT
 
+from tui_billing import workspace
 from tui_billing.certify import suites
 from tui_billing.certify.engine import EXPECTATIONS, Options, Run
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import InvalidValue
-from tui_billing.service import scenario
+from tui_billing.service import certify_report, scenario
 from tui_billing.service.webhooks import new_secret
 
 _spec = importlib.util.spec_from_file_location(
@@ -206,6 +207,12 @@ def test_the_reference_partner_passes_every_suite(capsys, tmp_path) -> None:
     cases = junit.findall("./testsuite/testcase")
     assert len(cases) == len(names) and not junit.findall(".//failure")
     assert {s.get("name") for s in junit.findall("testsuite")} == set(ALL)
+    # The run saved its --json document where the dashboard's Certify screen reads it.
+    saved = workspace.certify_report_path()
+    assert json.loads(saved.read_text(encoding="utf-8")) == document
+    assert saved.stat().st_mode & 0o777 == 0o600 and f"report saved to {saved}" in scorecard
+    report = certify_report.load(saved)
+    assert report is not None and report.partner_url == document["partner_url"] and report.passed
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,12 @@ SHOTS: tuple[Shot, ...] = (
         api_calls=partner_calls,
     ),
     Shot(
+        "certify-80x24",
+        "K: the last certify run, the failed check's evidence and what production does",
+        ("K",),
+    ),
+    Shot("certify-160x48", "The Certify screen at 160×48", ("K",), size=(160, 48)),
+    Shot(
         "refused-notification",
         "Refused: the invoice moved on meanwhile; nothing changes",
         ("s", SUBMIT),

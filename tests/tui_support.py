@@ -27,6 +27,9 @@ from tui_billing.tui.app import BillingApp, ServeOptions
 if TYPE_CHECKING:
     from tui_billing.api import ApiCall
 
+CERTIFY_REPORT = Path(__file__).with_name("data") / "certify-report.json"
+"""A real certify run's report (a partner that omits line external ids: one check fails,
+the opt-in payments suite is skipped), its ports and times made steady."""
 STILL_WALL = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 """The wall clock of the still app's API calls (the first one a second later)."""
 
@@ -102,5 +105,7 @@ def make_app(
     theme: str | None = None,
     serve: ServeOptions | None = None,
     first_start: bool = False,
+    certify_report: Path = CERTIFY_REPORT,
 ) -> StillApp:
-    return StillApp(service, theme=theme, serve=serve, first_start=first_start)
+    """The still app; its Certify screen shows ``certify_report`` (a fixed run's by default)."""
+    return StillApp(service, theme=theme, serve=serve, first_start=first_start, certify_report=certify_report)

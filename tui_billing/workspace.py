@@ -14,8 +14,19 @@ ENV_VAR = "TUI_BILLING_DB"
 DEFAULT_SCENARIO = "demo"
 
 
+def data_dir() -> Path:
+    """The user data dir: the default workspace and the last certify report live there."""
+    return user_data_path("tui-billing", appauthor=False)
+
+
 def default_path() -> Path:
-    return user_data_path("tui-billing", appauthor=False) / "workspace.db"
+    return data_dir() / "workspace.db"
+
+
+def certify_report_path() -> Path:
+    """Where every ``tui-billing certify`` run saves its report (the ``--json`` document);
+    the dashboard's Certify screen reads it."""
+    return data_dir() / "certify" / "last.json"
 
 
 def resolve(explicit: str | None) -> tuple[Path, bool]:

@@ -73,6 +73,8 @@ def _seconds(value: float, option: str) -> float:
 
 
 def certify(args: argparse.Namespace) -> int:
+    from ..service.certify_report import save as save_report
+    from ..workspace import certify_report_path
     from .engine import Options, Run  # aiohttp is imported only by the commands that serve
     from .report import dump_json, scorecard_line, summary, write_junit
 
@@ -107,8 +109,14 @@ def certify(args: argparse.Namespace) -> int:
     say(summary(results))
     if args.junit:
         write_junit(results, Path(args.junit))
+    document = dump_json(results, url=run.url, partner_url=args.partner_url, seed=run.seed)
+    try:
+        save_report(document, certify_report_path())
+        say(f"report saved to {certify_report_path()} (the dashboard's Certify screen shows it)")
+    except OSError as error:
+        print(f"tui-billing: note: the report was not saved: {error}", file=sys.stderr)
     if args.json:
-        print(dump_json(results, url=run.url, seed=run.seed))
+        print(document)
     return (
         0 if all(r.status != "failed" for r in results) and any(r.status == "passed" for r in results) else 1
     )

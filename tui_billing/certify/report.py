@@ -1,10 +1,12 @@
 """A certify run's results as a scorecard, a summary, JUnit XML and JSON."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from ..domain.timefmt import rfc3339
 from .engine import Result
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
@@ -31,9 +33,11 @@ def summary(results: list[Result]) -> str:
     return text + (f"\nfailed: {', '.join(failed)}" if failed else "\ncertified: every selected check passed")
 
 
-def to_json(results: list[Result], *, url: str, seed: int) -> dict[str, Any]:
+def to_json(results: list[Result], *, url: str, partner_url: str, seed: int) -> dict[str, Any]:
     return {
         "api": url,
+        "partner_url": partner_url,
+        "finished_at": rfc3339(datetime.now(UTC)),
         "seed": seed,
         "passed": all(r.status != "failed" for r in results) and any(r.status == "passed" for r in results),
         "checks": [
@@ -92,5 +96,7 @@ def write_junit(results: list[Result], path: Path) -> None:
     )
 
 
-def dump_json(results: list[Result], *, url: str, seed: int) -> str:
-    return json.dumps(to_json(results, url=url, seed=seed), indent=2, ensure_ascii=False)
+def dump_json(results: list[Result], *, url: str, partner_url: str, seed: int) -> str:
+    return json.dumps(
+        to_json(results, url=url, partner_url=partner_url, seed=seed), indent=2, ensure_ascii=False
+    )

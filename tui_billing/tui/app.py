@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.actions import ActionParseResult
@@ -22,7 +23,7 @@ from .. import settings
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.models import Invoice
 from ..service import ClockReport, Service, scenario, tours
-from ..workspace import DEFAULT_SCENARIO
+from ..workspace import DEFAULT_SCENARIO, certify_report_path
 from .dialogs.demo import ConfirmReset, TourChooser
 from .screens.dashboard import Dashboard
 from .screens.tour import TourDashboard
@@ -91,11 +92,15 @@ class BillingApp(App[None]):
         first_start: bool = False,
         tour: tours.TourPlayer | None = None,
         keymap: Mapping[str, str] | None = None,
+        certify_report: Path | None = None,
     ) -> None:
         """``first_start``: the workspace was just created (the dashboard says where).
         ``tour``: play this tour (on its own workspace, ``service``) and end with it.
-        ``keymap``: binding id → keys, rebinding the dashboard's keys (the settings file's)."""
+        ``keymap``: binding id → keys, rebinding the dashboard's keys (the settings file's).
+        ``certify_report``: the certify report the Certify screen shows (default: the one
+        every ``tui-billing certify`` run saves)."""
         super().__init__()
+        self.certify_report = certify_report or certify_report_path()
         self.keymap = dict(keymap or {})
         check_keymap(self.keymap)
         self.set_keymap(self.keymap)

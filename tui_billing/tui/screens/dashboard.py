@@ -90,6 +90,7 @@ class Dashboard(Screen[None]):
         Binding("t", "clock", "Clock", id="clock.advance"),
         Binding("e", "event_log", "Events", id="events.log"),
         Binding("A", "integration", "API", id="integration.open"),
+        Binding("K", "certify", "Certify", id="certify.open", show=False),
         Binding("T", "tour", "Tour", id="tour.start"),
         Binding("slash", "filter", "Filter", id="list.filter"),
         Binding("question_mark", "help", "Help", id="app.help"),
@@ -524,6 +525,11 @@ class Dashboard(Screen[None]):
         from .integration import Integration
 
         self.app.push_screen(Integration(self.service))
+
+    def action_certify(self) -> None:
+        from .certify import CertifyScreen
+
+        self.app.push_screen(CertifyScreen(self.app.certify_report))  # type: ignore[attr-defined]
 
     def action_tour(self) -> None:
         self.app.choose_tour()  # type: ignore[attr-defined]

@@ -32,6 +32,12 @@ class Column:
     right: bool = False
     alert: Callable[[Row], bool] | None = None
     """Rows for which this returns True show this cell in the alert colour."""
+    tone: Callable[[Row], str] | None = None
+    """This cell's colour for a row: one of ``TONES`` ("" leaves it plain)."""
+
+
+TONES = ("good", "muted", "alert")
+"""The cell colours a column may pick (``row-list--good`` …, theme variables in the CSS)."""
 
 
 def layout(columns: Sequence[Column], width: int) -> list[int]:
@@ -53,7 +59,7 @@ def _fit(text: str, width: int, right: bool) -> str:
 class RowList(ScrollView, can_focus=True):
     """Rows of dicts under fixed columns, with a cursor; posts ``Highlighted`` on moves."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"row-list--cursor", "row-list--alert"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"row-list--cursor", *(f"row-list--{tone}" for tone in TONES)}
     DEFAULT_CSS = """
     RowList { height: 1fr; background: $surface; overflow-x: hidden; }
     RowList > .row-list--cursor { background: $block-cursor-blurred-background; text-style: bold; }
@@ -61,6 +67,8 @@ class RowList(ScrollView, can_focus=True):
         background: $block-cursor-background; color: $block-cursor-foreground;
     }
     RowList > .row-list--alert { color: $error; text-style: bold; }
+    RowList > .row-list--good { color: $success; text-style: bold; }
+    RowList > .row-list--muted { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "move(-1)", "Up", show=False),
@@ -142,12 +150,16 @@ class RowList(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         row = self.rows[index]
         style = base + self.get_component_rich_style("row-list--cursor") if index == self.cursor else base
-        alert = self.get_component_rich_style("row-list--alert", partial=True)
         segments: list[Segment] = []
         for i, (column, cell_width) in enumerate(zip(self.columns, layout(self.columns, width), strict=True)):
             if i:
                 segments.append(Segment(" ", style))
-            cell_style = style + alert if column.alert and column.alert(row) else style
+            tone = column.tone(row) if column.tone else ""
+            if column.alert and column.alert(row):
+                tone = "alert"
+            cell_style = (
+                style + self.get_component_rich_style(f"row-list--{tone}", partial=True) if tone else style
+            )
             segments.append(Segment(_fit(column.value(row), cell_width, column.right), cell_style))
         return Strip(segments).adjust_cell_length(width, style)
 
