@@ -27,7 +27,7 @@ from corehttp.exceptions import ClientAuthenticationError, HttpResponseError
 from jsonschema import Draft202012Validator, FormatChecker
 from openmeter._generated import models as sdk_models
 
-from tui_billing.api import ApiCall, ApiServer, operations, start_api, start_integration
+from tui_billing.api import ApiCall, ApiServer, operations, start_api, start_serving
 from tui_billing.api import server as server_module
 from tui_billing.api.invoice_v3 import invoice_v3
 from tui_billing.api.problems import Issue, extensions
@@ -602,7 +602,7 @@ def test_refused_calls_leave_the_workspace_byte_identical(service: Service, work
     ]
 
     async def scenario() -> None:
-        integration = await start_integration(service, port=0, token=TOKEN)
+        integration = await start_serving(service, port=0, token=TOKEN)
         try:
             async with aiohttp.ClientSession(integration.url) as http:
                 for method, path, body, token in refused:

@@ -15,7 +15,7 @@ import pytest
 from test_api import UNKNOWN_ULID, _files, call, run, serving
 from test_webhooks import receiving, settled, until, webhook_events
 
-from tui_billing.api import notification, start_integration
+from tui_billing.api import notification, start_serving
 from tui_billing.api import server as server_module
 from tui_billing.service import Service
 from tui_billing.service.webhooks import EventQuery, Webhooks
@@ -80,7 +80,7 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
 
     async def scenario() -> dict[str, Any]:
         async with receiving() as receiver:
-            integration = await start_integration(service, port=0, schedule=(0.05,))
+            integration = await start_serving(service, port=0, schedule=(0.05,))
             try:
                 seen = await asyncio.to_thread(provision, integration.url, receiver.url)
                 receiver.secrets["hook"] = seen["channel"]["signingSecret"]
@@ -157,7 +157,7 @@ def test_rule_test_event_and_crud(service: Service) -> None:
 
     async def scenario() -> None:
         async with receiving() as receiver:
-            integration = await start_integration(service, port=0, schedule=(0.05,))
+            integration = await start_serving(service, port=0, schedule=(0.05,))
             try:
                 async with aiohttp.ClientSession(integration.url) as http:
                     status, _, channel = await call(

@@ -19,8 +19,8 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from tui_billing.domain import lifecycle
 from tui_billing.domain.errors import BillingError
-from tui_billing.domain.events import invoice_v1
 from tui_billing.domain.linespec import FlatFee, LineSpec, Usage
+from tui_billing.domain.shapes import invoice_v1
 from tui_billing.domain.status import RESTING, PaymentTrigger, Status
 from tui_billing.service import Service
 

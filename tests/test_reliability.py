@@ -24,7 +24,7 @@ from workspace_support import workspace_files as files
 from tui_billing import workspace
 from tui_billing.api import start_api
 from tui_billing.cli import main
-from tui_billing.cli.integration import exposure_warning
+from tui_billing.cli.serving import exposure_warning
 from tui_billing.domain.durations import parse_duration
 from tui_billing.domain.errors import InvalidValue
 from tui_billing.domain.money import parse_decimal

@@ -31,7 +31,7 @@ from tui_flows_def import (
 )
 from tui_support import StillApp, make_app, pilot_test
 
-from tui_billing.api import start_integration
+from tui_billing.api import start_serving
 from tui_billing.api.server import ROUTES
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
@@ -46,10 +46,10 @@ from tui_billing.tui.dialogs.forms import (
     WorkflowForm,
 )
 from tui_billing.tui.lanes import LANES, lane_of
+from tui_billing.tui.screens.api_screen import ApiScreen
 from tui_billing.tui.screens.dashboard import Dashboard
 from tui_billing.tui.screens.event_log import EventLog
 from tui_billing.tui.screens.help import Help
-from tui_billing.tui.screens.integration import Integration
 from tui_billing.tui.widgets.activity import OPERATIONS, ActivityStrip
 from tui_billing.tui.widgets.bars import AppBar, LaneBar
 from tui_billing.tui.widgets.key_bar import KeyBar
@@ -469,12 +469,12 @@ async def test_the_state_survives_a_restart(service: Service, workspace_path: Pa
 # --- outside calls (--serve) ------------------------------------------------------------------
 @pilot_test
 async def test_an_api_call_is_toasted_and_the_list_follows_its_invoice(demo_service: Service) -> None:
-    app = make_app(demo_service, serve=ServeOptions(start_integration, port=0))
+    app = make_app(demo_service, serve=ServeOptions(start_serving, port=0))
     async with app.run_test(size=SIZE) as pilot:
         await select_invoice(pilot, MANUAL_APPROVAL)
         target = demo_service.invoice(DRAFT_SYNCING)
         async with aiohttp.ClientSession() as client:
-            url = f"{app.integration.url}/api/v1/apps/custom-invoicing/{target.id}/draft/synchronized"  # type: ignore[union-attr]
+            url = f"{app.serving.url}/api/v1/apps/custom-invoicing/{target.id}/draft/synchronized"  # type: ignore[union-attr]
             async with client.post(url, json={"invoicing": {"invoiceNumber": "ERP-77"}}) as answer:
                 assert answer.status == 200
         for _ in range(50):  # the dashboard redraws on its refresh interval
@@ -496,10 +496,10 @@ async def test_a_failed_serve_stays_in_the_app_bar(demo_service: Service) -> Non
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        app = make_app(demo_service, serve=ServeOptions(start_integration, port=port))
+        app = make_app(demo_service, serve=ServeOptions(start_serving, port=port))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            assert app.integration is None
+            assert app.serving is None
             assert [n.title for n in app.notices] == ["API not started"]
             await pilot.pause(0.3)
             await pilot.press("right", "left")  # the screen redraws; the reason stays
@@ -648,7 +648,7 @@ async def test_outside_calls_show_by_operation_in_the_strip_and_the_api_screen(
     demo_service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TMUX", raising=False)
-    app = make_app(demo_service, serve=ServeOptions(start_integration, port=0))
+    app = make_app(demo_service, serve=ServeOptions(start_serving, port=0))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         strip = dashboard(pilot).query_one(ActivityStrip)
@@ -663,7 +663,7 @@ async def test_outside_calls_show_by_operation_in_the_strip_and_the_api_screen(
         assert dashboard(pilot).query_one("#invoices", RowList).region.height >= 6  # the list stays
 
         await pilot.press("A")
-        assert isinstance(app.screen, Integration)
+        assert isinstance(app.screen, ApiScreen)
         calls = app.screen.query_one("#calls", RowList).rows
         assert [(r["operation"], r["number"], r["status"]) for r in calls][:2] == [
             ("payment status: paid", PAYMENT_PENDING, "200"),
@@ -698,7 +698,7 @@ async def test_a_channel_is_added_inline_its_secret_copied_and_its_removal_confi
         form.query_one("#url", Input).value = "http://127.0.0.1:9/hooks"
         await pilot.press(SUBMIT)
         screen = app.screen
-        assert isinstance(screen, Integration)
+        assert isinstance(screen, ApiScreen)
         (channel,) = Webhooks(demo_service).channels()
         assert app.focused is screen.query_one("#channels", RowList)
         shown = str(screen.query_one("#detail-text", Static).content)

@@ -20,7 +20,7 @@ import svix.webhooks
 from aiohttp import web
 from conftest import FIXED_CLOCK, SEED
 
-from tui_billing.api import Dispatcher, start_dispatcher, start_integration
+from tui_billing.api import Dispatcher, start_dispatcher, start_serving
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
 from tui_billing.domain.timefmt import rfc3339
@@ -138,7 +138,7 @@ def test_every_delivery_is_signed_like_openmeter_and_verifies(service: Service) 
         async with receiving() as receiver:
             receiver.endpoint(service)
             since = service.workspace().event_seq
-            integration = await start_integration(service, port=0, schedule=FAST)
+            integration = await start_serving(service, port=0, schedule=FAST)
             try:
                 invoice = service.create_invoice(service.customers()[0].key)
                 service.collect(invoice.id)

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from textual.pilot import Pilot
 
-from tui_billing.api import start_integration
+from tui_billing.api import start_serving
 from tui_billing.service import Service
 from tui_billing.tui.app import BillingApp, ServeOptions
 from tui_billing.tui.lanes import LANES, lane_of
@@ -80,10 +80,10 @@ async def call_api(pilot: Pilot[None], requests: list[Request]) -> None:
     """Make ``requests`` to the API the app serves, then let the dashboard redraw; the
     toasts they raise are cleared, so the screen shows what stays."""
     app = pilot.app
-    assert isinstance(app, BillingApp) and app.integration is not None, "the app does not serve the API"
+    assert isinstance(app, BillingApp) and app.serving is not None, "the app does not serve the API"
     async with aiohttp.ClientSession() as client:
         for method, path, body in requests:
-            async with client.request(method, app.integration.url + path, json=body) as answer:
+            async with client.request(method, app.serving.url + path, json=body) as answer:
                 await answer.read()
     app._refresh_if_changed()
     await pilot.pause()  # the toasts are messages: shown first, then cleared
@@ -109,7 +109,7 @@ class Shot:
     @property
     def serve(self) -> ServeOptions | None:
         """How the app serves the API for this shot (None: it does not)."""
-        return ServeOptions(start_integration, port=0) if self.api_calls is not None else None
+        return ServeOptions(start_serving, port=0) if self.api_calls is not None else None
 
     async def drive(self, pilot: Pilot[None]) -> None:
         """Bring the app to this shot's screen."""

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ValidationError
 from tui_billing.api import notification, start_api
 from tui_billing.api import server as server_module
 from tui_billing.cli import main as cli_main
-from tui_billing.domain.events import envelope
+from tui_billing.domain.shapes import envelope
 from tui_billing.service import Service, scenario
 from tui_billing.service.webhooks import Webhooks
 

@@ -1,20 +1,20 @@
 """The integration surface: OpenMeter-compatible HTTP API and signed webhooks.
 
 A front door onto the service like the dashboard; it never imports Textual. Start both
-halves on a running asyncio loop with ``start_integration`` (or each with ``start_api``
+halves on a running asyncio loop with ``start_serving`` (or each with ``start_api``
 and ``start_dispatcher``) and ``await handle.stop()`` to end them.
 """
 
 from .dispatcher import Dispatcher, start_dispatcher
-from .integration import Integration, start_integration
 from .server import ApiCall, ApiServer, start_api
+from .serving import Serving, start_serving
 
 __all__ = [
     "ApiCall",
     "ApiServer",
     "Dispatcher",
-    "Integration",
+    "Serving",
     "start_api",
     "start_dispatcher",
-    "start_integration",
+    "start_serving",
 ]

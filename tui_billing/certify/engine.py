@@ -32,8 +32,8 @@ from ulid import ULID
 from ..api.dispatcher import Dispatcher, start_dispatcher
 from ..api.server import ApiServer
 from ..domain.errors import BillingError, InvalidValue
-from ..domain.events import webhook_envelope
 from ..domain.models import Invoice
+from ..domain.shapes import webhook_envelope
 from ..domain.timefmt import rfc3339
 from ..service import Service, scenario
 from ..service.signing import signed_headers

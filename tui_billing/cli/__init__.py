@@ -18,7 +18,7 @@ from ..certify import cli as certify_cli
 from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..service.scenario import MAX_CUSTOMERS
-from . import conventions, demo, integration
+from . import conventions, demo, serving
 from .commands import HANDLERS
 from .conventions import paint
 
@@ -174,7 +174,7 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
     p = command("clock", "show or advance the simulated clock")
     p.add_argument("action", nargs="?", choices=["show", "advance"], default="show")
     p.add_argument("duration", nargs="?", metavar="DURATION", help="e.g. 1h, 3d, 1mo, PT30M")
-    integration.add_parsers(sub)
+    serving.add_parsers(sub)
     demo.add_parsers(sub)
     conventions.add_parsers(sub)
     server = settings.server

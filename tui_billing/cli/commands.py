@@ -16,7 +16,7 @@ from ..domain.models import Invoice
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..service import Service
 from ..service import scenario as scenarios
-from . import conventions, demo, integration
+from . import conventions, demo, serving
 from .arguments import in_range, not_blank
 
 DEFAULT_CLOCK = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -331,16 +331,16 @@ def dashboard(args: argparse.Namespace) -> int:
         host, _, port = args.serve.rpartition(":")
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise InvalidValue(f"--serve {args.serve!r}: write PORT or HOST:PORT, e.g. 127.0.0.1:8888")
-        from ..api import start_integration  # aiohttp loads only when serving
+        from ..api import start_serving  # aiohttp loads only when serving
 
         serve = ServeOptions(
-            start_integration,
+            start_serving,
             host or args.settings.server.host,
             int(port),
             args.dashboard_token or args.settings.server.token,
             args.dashboard_callback_response,
         )
-        if warning := integration.exposure_warning(serve.host, serve.token):
+        if warning := serving.exposure_warning(serve.host, serve.token):
             print(warning, file=sys.stderr)  # stays readable after the dashboard's screen closes
     first_start = not workspace.resolve(args.db)[0].exists()
     with _service(args, create_demo=True) as service:
@@ -380,6 +380,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "clock": clock,
     "dashboard": dashboard,
 }
-HANDLERS.update(integration.HANDLERS)
+HANDLERS.update(serving.HANDLERS)
 HANDLERS.update(demo.HANDLERS)
 HANDLERS.update(conventions.HANDLERS)

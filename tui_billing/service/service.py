@@ -18,8 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..domain import events as shapes
-from ..domain import lifecycle
+from ..domain import lifecycle, shapes
 from ..domain.durations import add_months, parse_duration
 from ..domain.errors import InvalidValue, NotAllowed, NotFound
 from ..domain.ids import is_ulid, make_ulid

@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from ..domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
-from ..domain.events import webhook_envelope
 from ..domain.ids import is_ulid
+from ..domain.shapes import webhook_envelope
 from ..domain.timefmt import rfc3339
 from ..store.repository import Delete, Put
 from .service import Service, _Tx

@@ -32,7 +32,7 @@ from .themes import THEMES
 from .widgets.activity import operation
 
 if TYPE_CHECKING:
-    from ..api import ApiCall, Integration
+    from ..api import ApiCall, Serving
 
 REFRESH_SECONDS = 0.2
 MAX_CALL_TOASTS = 3
@@ -61,8 +61,8 @@ def check_keymap(keymap: Mapping[str, str]) -> None:
             )
 
 
-StartIntegration = Callable[..., Awaitable["Integration"]]
-"""Starts the API and the webhook dispatcher on the running loop (``api.start_integration``)."""
+StartServing = Callable[..., Awaitable["Serving"]]
+"""Starts the API and the webhook dispatcher on the running loop (``api.start_serving``)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ServeOptions:
     """How to serve the API beside the dashboard. ``start`` is handed in by the front door
     that composes the app (the CLI): the dashboard never imports the API package."""
 
-    start: StartIntegration
+    start: StartServing
     host: str = "127.0.0.1"
     port: int = 8888
     token: str | None = None
@@ -117,7 +117,7 @@ class BillingApp(App[None]):
                 )
             self.theme = theme
         self.serve = serve
-        self.integration: Integration | None = None
+        self.serving: Serving | None = None
         self.calls: deque[ApiCall] = deque(maxlen=500)
         """The most recent API calls, newest last, for the integration screen."""
         self._refresh_timer: Timer | None = None
@@ -139,11 +139,11 @@ class BillingApp(App[None]):
                 timeout=15,
             )
         if self.serve is not None:
-            await self._start_integration(self.serve)
+            await self._start_serving(self.serve)
 
-    async def _start_integration(self, options: ServeOptions) -> None:
+    async def _start_serving(self, options: ServeOptions) -> None:
         try:
-            self.integration = await options.start(
+            self.serving = await options.start(
                 self.service,
                 host=options.host,
                 port=options.port,
@@ -166,12 +166,12 @@ class BillingApp(App[None]):
 
     def api_status(self) -> str:
         """What the app bar says of the API: its URL and how callbacks are answered."""
-        if self.integration is None:
+        if self.serving is None:
             return ""
-        mode = self.integration.api.callback_response
+        mode = self.serving.api.callback_response
         answer = "200 + invoice" if mode == "invoice" else "204"
-        token = " · token" if self.integration.api.token else ""
-        return f"API {self.integration.url} · callbacks → {answer}{token}"
+        token = " · token" if self.serving.api.token else ""
+        return f"API {self.serving.url} · callbacks → {answer}{token}"
 
     def _changed_outside(self) -> None:
         self._outside_change = True
@@ -240,8 +240,8 @@ class BillingApp(App[None]):
         elif isinstance(result, ClockReport):
             done = f"{done}: {len(result.created)} invoices created, {len(result.advanced)} advanced"
         self.notify(done, title="Done")
-        if self.integration is not None:
-            self.integration.notify()
+        if self.serving is not None:
+            self.serving.notify()
         return True, result
 
     def copy_text(self, text: str, what: str) -> None:
@@ -313,10 +313,10 @@ class BillingApp(App[None]):
         self.push_screen(ConfirmReset(self.service.repository.path), confirmed)
 
     async def reset_demo(self) -> None:
-        serve = self.serve if self.integration is not None else None
-        if self.integration is not None:
-            await self.integration.stop()
-            self.integration = None
+        serve = self.serve if self.serving is not None else None
+        if self.serving is not None:
+            await self.serving.stop()
+            self.serving = None
         path = self.service.repository.path
         plan: scenario.Scenario = scenario.load(scenario.bundled(DEFAULT_SCENARIO))
         self.service.close()
@@ -330,7 +330,7 @@ class BillingApp(App[None]):
         self.dashboard.reload()
         self.notify(f"{path}: rebuilt from the demo scenario", title="Demo reset")
         if serve is not None:
-            await self._start_integration(serve)
+            await self._start_serving(serve)
 
     def key_for(self, binding_id: str) -> str:
         """The first key of dashboard binding ``binding_id``, as the keymap may rebind it."""
@@ -341,9 +341,9 @@ class BillingApp(App[None]):
         return self.keymap.get(binding.id, binding.key) if binding.id else binding.key
 
     async def action_quit(self) -> None:
-        if self.integration is not None:
-            await self.integration.stop()
-            self.integration = None
+        if self.serving is not None:
+            await self.serving.stop()
+            self.serving = None
         for screen in self.screen_stack:  # a tour played over the dashboard: its workspace goes
             if isinstance(screen, TourDashboard) and screen is not self.dashboard:
                 screen.player.close()

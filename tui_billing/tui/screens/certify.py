@@ -20,7 +20,7 @@ from ...service.certify_report import Check, Report, load
 from ..widgets.bars import wrap
 from ..widgets.key_bar import KeyBar
 from ..widgets.row_list import Column, ListHeader, Row, RowList
-from .integration import Detail, _clock
+from .api_screen import Detail, _clock
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 TONES = {"passed": "good", "failed": "alert", "skipped": "muted"}

@@ -18,8 +18,8 @@ from textual.widgets import Input, TabbedContent, TabPane
 
 from ...domain import schemas
 from ...domain.errors import WorkspaceUnusable
-from ...domain.events import envelope
 from ...domain.models import Invoice
+from ...domain.shapes import envelope
 from ...domain.status import Status
 from ...service import Service
 from ...service.webhooks import Webhooks
@@ -522,9 +522,9 @@ class Dashboard(Screen[None]):
         self.app.push_screen(EventLog(self.service))
 
     def action_integration(self) -> None:
-        from .integration import Integration
+        from .api_screen import ApiScreen
 
-        self.app.push_screen(Integration(self.service))
+        self.app.push_screen(ApiScreen(self.service))
 
     def action_certify(self) -> None:
         from .certify import CertifyScreen

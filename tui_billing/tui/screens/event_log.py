@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Label
 
 from ...domain.errors import WorkspaceUnusable
-from ...domain.events import envelope
+from ...domain.shapes import envelope
 from ...service import Service
 from ..widgets.key_bar import KeyBar
 from ..widgets.preview import JsonView

@@ -15,8 +15,8 @@ from textual.content import Content
 from textual.widgets import Static, TabbedContent
 
 from ...domain.errors import BillingError
-from ...domain.events import envelope
 from ...domain.models import Invoice
+from ...domain.shapes import envelope
 from ...service import ClockReport
 from ...service.signing import signed_headers
 from ...service.tours import TourPlayer

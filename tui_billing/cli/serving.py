@@ -118,11 +118,11 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(service: Service, args: argparse.Namespace) -> int:
-    from ..api import start_integration  # aiohttp is imported only by the commands that serve
+    from ..api import start_serving  # aiohttp is imported only by the commands that serve
 
     urls = {c.id: c.url for c in Webhooks(service).channels(include_deleted=True)}
     try:
-        integration = await start_integration(
+        serving = await start_serving(
             service,
             host=args.host,
             port=args.port,
@@ -137,8 +137,8 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    mode = integration.api.callback_response
-    print(f"tui-billing API on {integration.url}  (workspace {service.repository.path})")
+    mode = serving.api.callback_response
+    print(f"tui-billing API on {serving.url}  (workspace {service.repository.path})")
     print(
         f"callbacks answer {'200 with the invoice' if mode == 'invoice' else '204 No Content'} "
         f"({mode}); {'bearer token required' if args.token else 'no token'}; "
@@ -155,7 +155,7 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
     try:
         await stop.wait()
     finally:
-        await integration.stop()
+        await serving.stop()
         print("stopped", flush=True)
     return 0
 

@@ -10,7 +10,7 @@ from .server import ApiCall, ApiServer, CallbackResponse, start_api
 
 
 @dataclass
-class Integration:
+class Serving:
     api: ApiServer
     dispatcher: Dispatcher
 
@@ -28,7 +28,7 @@ class Integration:
         await self.dispatcher.stop()
 
 
-async def start_integration(
+async def start_serving(
     service: Service,
     *,
     host: str = "127.0.0.1",
@@ -39,7 +39,7 @@ async def start_integration(
     on_call: Callable[[ApiCall], None] | None = None,
     on_attempt: Callable[[Delivery, Attempt], None] | None = None,
     schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
-) -> Integration:
+) -> Serving:
     """Start the dispatcher, then the API (see ``start_api``), on the running loop.
 
     ``on_change`` is called, on the loop's thread, after every successful mutating API
@@ -68,4 +68,4 @@ async def start_integration(
     except BaseException:
         await dispatcher.stop()
         raise
-    return Integration(api, dispatcher)
+    return Serving(api, dispatcher)

@@ -59,7 +59,7 @@ def _body(title: str, body: bytes) -> Content:
     return Content("\n").join([heading, Content.styled(text, "$text-muted" if not body else "")])
 
 
-class Integration(Screen[None]):
+class ApiScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (a Textual instance attribute)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,A", "app.pop_screen", "Back", id="integration.back"),
@@ -120,10 +120,10 @@ class Integration(Screen[None]):
     def _show_status(self) -> None:
         """One line saying whether the API runs and how callbacks are answered; parts move
         to a second line only when the screen is too narrow for them."""
-        integration = getattr(self.app, "integration", None)
+        serving = getattr(self.app, "serving", None)
         mode = self.service.workspace().callback_response
         answer = "200 + invoice" if mode == "invoice" else "204"
-        if integration is not None:
+        if serving is not None:
             parts = [Content.assemble(("● ", "$success"), (self.app.api_status(), "bold"))]  # type: ignore[attr-defined]
         else:
             parts = [
@@ -324,13 +324,11 @@ class Integration(Screen[None]):
         )
 
     def action_toggle_mode(self) -> None:
-        integration = getattr(self.app, "integration", None)
-        current = (
-            integration.api.callback_response if integration else self.service.workspace().callback_response
-        )
+        serving = getattr(self.app, "serving", None)
+        current = serving.api.callback_response if serving else self.service.workspace().callback_response
         mode = "no_content" if current == "invoice" else "invoice"
-        if integration is not None:
-            integration.api.callback_override = None  # the workspace setting rules from now on
+        if serving is not None:
+            serving.api.callback_override = None  # the workspace setting rules from now on
         self._run(
             f"Callbacks now answer {'204' if mode == 'no_content' else '200 with the invoice'}",
             lambda: self.service.set_callback_response(mode),
