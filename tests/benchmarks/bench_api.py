@@ -40,6 +40,13 @@ from aiohttp import web
 from tui_billing.api import start_api, start_dispatcher
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
+from tui_billing.service.commands import (
+    CreateInvoice,
+    DraftSynchronized,
+    IssuingSynchronized,
+    PaymentStatus,
+    SetHooks,
+)
 from tui_billing.service.webhooks import Webhooks, new_secret
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -110,7 +117,9 @@ def new_invoices(service: Service, count: int) -> list[str]:
     """Flat-fee invoices (no collection wait, no draft period) resting in draft.syncing."""
     customers = [c.key for c in service.customers()]
     return [
-        service.create_invoice(customers[i % len(customers)], [FlatFee("Platform fee", Decimal("49"))]).id
+        service.execute(
+            CreateInvoice(customers[i % len(customers)], [FlatFee("Platform fee", Decimal("49"))])
+        ).id
         for i in range(count)
     ]
 
@@ -119,9 +128,9 @@ def bench_service(service: Service, ids: list[str]) -> float:
     """The same callbacks called on the service directly: the ceiling the API works under."""
     started = time.perf_counter()
     for invoice_id in ids:
-        service.draft_synchronized(invoice_id)
-        service.issuing_synchronized(invoice_id)
-        service.payment_status(invoice_id, "paid")
+        service.execute(DraftSynchronized(invoice_id))
+        service.execute(IssuingSynchronized(invoice_id))
+        service.execute(PaymentStatus(invoice_id, "paid"))
     elapsed = time.perf_counter() - started
     rate = 3 * len(ids) / elapsed
     print(
@@ -214,7 +223,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         service = Service.create(Path(folder) / "bench.db", seed=7, now=START, customers=20)
         try:
-            service.set_hooks(draft=True, issuing=True)
+            service.execute(SetHooks(draft=True, issuing=True))
             print(
                 f"workspace {service.repository.path}; {args.invoices} invoices per run, each "
                 f"command one fsynced journal record"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .. import workspace
 from ..service import Service
+from ..service.commands import SetCallbackResponse, SetDeliveryRetention
 from ..service.webhooks import WEBHOOK_EVENTS, Attempt, Delivery, Webhooks, channel_json, rule_json
 from .arguments import in_range, not_blank
 
@@ -199,7 +200,7 @@ def _attempt_printer(service: Service, urls: dict[str, str]) -> Callable[[Delive
 def callback_response(args: argparse.Namespace) -> int:
     with _service(args, read_only=args.mode is None) as service:
         if args.mode:
-            service.set_callback_response(args.mode)
+            service.execute(SetCallbackResponse(args.mode))
         print(service.workspace().callback_response)
     return 0
 
@@ -231,7 +232,9 @@ def webhooks(args: argparse.Namespace) -> int:
         elif action == "deliveries":
             _deliveries(hooks, args.event, args.json)
         elif action == "keep":
-            ws = service.workspace() if args.keep is None else service.set_delivery_retention(args.keep)
+            ws = (
+                service.workspace() if args.keep is None else service.execute(SetDeliveryRetention(args.keep))
+            )
             print(f"each channel keeps the newest {ws.delivery_retention} deliveries (pending ones always)")
         else:
             created = hooks.replay(args.event)

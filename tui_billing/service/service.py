@@ -8,11 +8,10 @@ anything raises before the commit, nothing was written: a refused command change
 import heapq
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from pydantic import BaseModel
 
 from ..domain import lifecycle, shapes
 from ..domain.durations import add_months, parse_duration
-from ..domain.errors import InvalidValue, NotAllowed, NotFound
+from ..domain.errors import InvalidValue, NotFound
 from ..domain.ids import is_ulid, make_ulid
 from ..domain.invoice_query import InvoiceQuery, select
-from ..domain.lifecycle import Callback, Context, Outcome, Step
+from ..domain.lifecycle import Context, Outcome, Step
 from ..domain.linespec import FlatFee, LineSpec, Usage, priced_line
 from ..domain.models import (
     SYNC_COMPONENT,
@@ -46,12 +45,12 @@ from ..domain.models import (
 )
 from ..domain.numbering import DRAFT, customer_prefix, format_number
 from ..domain.schedule import schedule
-from ..domain.status import PaymentTrigger, Status, Trigger
-from ..domain.timefmt import parse_rfc3339, rfc3339
+from ..domain.status import Status, Trigger
+from ..domain.timefmt import rfc3339
 from ..store.inspection import copy_workspace
 from ..store.lock import WorkspaceBusy
 from ..store.repository import Change, Put, Repository, group_commit, real_path
-from . import seeding
+from . import commands, seeding
 
 DEFAULT_SUPPLIER = Supplier(
     name="Simulated Billing Inc.",
@@ -59,45 +58,11 @@ DEFAULT_SUPPLIER = Supplier(
 )
 
 
-# ``actions`` names → the lifecycle triggers behind them (callbacks and ``fail`` aside).
-_ACTION_TRIGGERS: dict[str, Trigger] = {
-    "advance": Trigger.NEXT,
-    "approve": Trigger.APPROVE,
-    "retry": Trigger.RETRY,
-    "delete": Trigger.DELETE,
-    "collect": Trigger.FORCE_COLLECT,
-    "edit": Trigger.UPDATED,
-    "authorize": Trigger.AUTHORIZED,
-    **{f"payment:{payment.value}": payment.trigger for payment in PaymentTrigger},
-}
-
-
-def _failure_refusal(invoice: Invoice) -> str | None:
-    """Why a sync failure cannot be reported for ``invoice`` now (None: it can)."""
-    if invoice.status in lifecycle.SYNC_STATES:
-        return None
-    return (
-        f"a sync failure can be reported only while a sync is awaited (draft.syncing or "
-        f"issuing.syncing); invoice {invoice.number} is in {invoice.status.value}"
-    )
-
-
 def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
 MAX_DELIVERY_RETENTION = 1_000_000
-
-
-@dataclass(frozen=True)
-class LineEdit:
-    """A line of ``Service.replace_invoice``: a flat fee of ``amount``, or usage at
-    ``unit_price`` per unit; ``replaces`` names the existing line it keeps (None: new)."""
-
-    name: str
-    amount: Decimal = Decimal(0)
-    unit_price: Decimal | None = None
-    replaces: str | None = None
 
 
 @dataclass
@@ -411,96 +376,49 @@ class Service:
         return shapes.invoice_generated(invoice), invoice.generated_status is not None
 
     def actions(self, invoice: Invoice) -> dict[str, Status]:
-        """Every command possible on ``invoice`` now, with the state it would lead to."""
+        """Every command possible on ``invoice`` now (by ``InvoiceCommand.variants`` name),
+        with the state it would lead to: the lifecycle table's answer."""
         ctx = self.context()
-        found: dict[str, Status] = {}
-        for name, trigger in _ACTION_TRIGGERS.items():
-            target = lifecycle.preview(invoice, trigger, ctx)
-            if target is not None:
-                found[name] = target
-        for callback in Callback:
-            target = lifecycle.callback_preview(invoice, callback, ctx)
-            if target is not None:
-                found[callback.value] = target
-        if _failure_refusal(invoice) is None:
-            failure = lifecycle.find_transition(invoice, Trigger.FAILED, ctx)
-            if failure is not None:
-                found["fail"] = failure.target
-        return found
+        return {
+            name: target
+            for kind in commands.invoice_commands()
+            for name, trigger in kind.variants().items()
+            if (target := lifecycle.preview(invoice, trigger, ctx)) is not None
+        }
 
     def refusals(self, invoice: Invoice) -> dict[str, str]:
         """Why each command that ``actions`` leaves out is refused now, in the words the
         command itself would refuse with (names as in ``actions``)."""
         ctx = self.context()
         possible = self.actions(invoice)
-        reasons = {
-            name: lifecycle.refusal(invoice, trigger, ctx, name.removeprefix("payment:"))
-            for name, trigger in _ACTION_TRIGGERS.items()
+        return {
+            name: lifecycle.refusal(invoice, trigger, ctx, name.partition(":")[2] or None)
+            for kind in commands.invoice_commands()
+            for name, trigger in kind.variants().items()
             if name not in possible
         }
-        for callback in Callback:
-            try:
-                lifecycle.check_callback(invoice, callback)
-            except NotAllowed as error:
-                reasons[callback.value] = str(error)
-        if "fail" not in possible:
-            reasons["fail"] = _failure_refusal(invoice) or lifecycle.refusal(invoice, Trigger.FAILED, ctx)
-        return reasons
+
+    # --- commands ------------------------------------------------------------------------
+    def execute(self, command: commands.Command) -> Any:
+        """Run ``command``: one durable journal record, or a refusal (a ``BillingError``)
+        that changed nothing. Every front door changes the workspace through here."""
+        return command.run(self)
 
     # --- app and workflow ----------------------------------------------------------------
-    def set_hooks(self, *, draft: bool | None = None, issuing: bool | None = None) -> App:
+    def set_hooks(self, command: commands.SetHooks) -> App:
         """Toggle the sync hooks. Flags are read live: in-flight invoices see them at their
         next advancement (an invoice already waiting needs `advance`)."""
         tx = _Tx(self)
-        if draft is not None:
-            tx.app.enable_draft_sync_hook = draft
-        if issuing is not None:
-            tx.app.enable_issuing_sync_hook = issuing
+        if command.draft is not None:
+            tx.app.enable_draft_sync_hook = command.draft
+        if command.issuing is not None:
+            tx.app.enable_issuing_sync_hook = command.issuing
         tx.app.updated_at = tx.ws.now
         tx.commit()
         return tx.app
 
-    def update_app(
-        self,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> App:
-        """Change the given settings; those left None stay as they are."""
-        changes = {
-            k: v
-            for k, v in (
-                ("name", name),
-                ("description", description),
-                ("labels", dict(labels) if labels is not None else None),
-            )
-            if v is not None
-        }
-        return self._change_app(changes)
-
-    def replace_app(
-        self,
-        *,
-        name: str,
-        description: str | None,
-        labels: Mapping[str, str] | None,
-        draft_hook: bool,
-        issuing_hook: bool,
-    ) -> App:
-        """Replace the app's settings, as OpenMeter's app PUT does: a description or labels
-        left out (None) are cleared. One command: one journal record."""
-        return self._change_app(
-            {
-                "name": name,
-                "description": description,
-                "labels": dict(labels or {}),
-                "enable_draft_sync_hook": draft_hook,
-                "enable_issuing_sync_hook": issuing_hook,
-            }
-        )
-
-    def _change_app(self, changes: Mapping[str, Any]) -> App:
+    def change_app(self, changes: Mapping[str, Any]) -> App:
+        """The app with ``changes`` (field → value) applied and validated."""
         tx = _Tx(self)
         try:
             tx.app = App.model_validate({**_dump(tx.app), **changes, "updated_at": tx.ws.now})
@@ -509,25 +427,15 @@ class Service:
         tx.commit()
         return tx.app
 
-    def set_workflow(
-        self,
-        *,
-        auto_advance: bool | None = None,
-        draft_period: str | None = None,
-        due_after: str | None = None,
-        collection_interval: str | None = None,
-    ) -> Workflow:
+    def set_workflow(self, command: commands.SetWorkflow) -> Workflow:
         """Change the workflow for invoices created from now on (each invoice keeps a snapshot)."""
         tx = _Tx(self)
-        for name, text in (
-            ("draft_period", draft_period),
-            ("due_after", due_after),
-            ("collection_interval", collection_interval),
-        ):
+        for name in ("draft_period", "due_after", "collection_interval"):
+            text = getattr(command, name)
             if text is not None:
                 setattr(tx.ws.workflow, name, parse_duration(text).iso())
-        if auto_advance is not None:
-            tx.ws.workflow.auto_advance = auto_advance
+        if command.auto_advance is not None:
+            tx.ws.workflow.auto_advance = command.auto_advance
         tx.commit()
         return tx.ws.workflow
 
@@ -552,14 +460,14 @@ class Service:
         return tx.ws
 
     # --- invoices --------------------------------------------------------------------
-    def create_invoice(self, customer_key: str, lines: Iterable[LineSpec] = ()) -> Invoice:
+    def create_invoice(self, command: commands.CreateInvoice) -> Invoice:
         """A manual invoice for the customer, under its subscription (InvoiceGenerated names
         one); no lines: the plan's fee and Faker usage."""
         tx = _Tx(self)
-        customer = self.customer(customer_key)
+        customer = self.customer(command.customer)
         plan = self.plan(customer.plan_id)
         now = tx.ws.now
-        specs = list(lines) or self._plan_lines(tx, plan, customer)
+        specs = list(command.lines) or self._plan_lines(tx, plan, customer)
         subscription = next(
             (row["id"] for row in self.repository.rows("subscriptions") if row["customer_id"] == customer.id),
             None,
@@ -568,26 +476,20 @@ class Service:
         tx.commit()
         return invoice
 
-    def edit_invoice(self, invoice_id: str, lines: Iterable[LineSpec]) -> Invoice:
+    def edit_invoice(self, command: commands.EditInvoice) -> Invoice:
         """Replace the lines of a draft (the ``updated`` trigger)."""
-        specs = list(lines)
+        specs = list(command.lines)
         if not specs:
             raise InvalidValue("an edit needs at least one --flat or --usage line")
-        return self._edit(invoice_id, lambda tx, invoice: [(spec, None) for spec in specs])
+        return self._edit(command.invoice, lambda tx, invoice: [(spec, None) for spec in specs])
 
-    def replace_invoice(
-        self,
-        invoice_id: str,
-        lines: Sequence[LineEdit],
-        *,
-        description: str | None,
-        metadata: Mapping[str, str] | None,
-    ) -> Invoice:
+    def replace_invoice(self, command: commands.ReplaceInvoice) -> Invoice:
         """OpenMeter's invoice replace (``PUT``): an edit whose lines name the lines they keep.
 
         A line naming an existing line keeps its id and external id, and a usage line its
         quantity; any other usage line gets the simulator's seeded quantity for its name.
         Lines left out are removed. The description and metadata are replaced too."""
+        lines, description, metadata = command.lines, command.description, command.metadata
         if not lines:
             raise InvalidValue("an invoice needs at least one line")
 
@@ -611,7 +513,7 @@ class Service:
             invoice.metadata = dict(metadata or {})
             return resolved
 
-        return self._edit(invoice_id, resolve)
+        return self._edit(command.invoice, resolve)
 
     def _edit(
         self, invoice_id: str, resolve: Callable[[_Tx, Invoice], list[tuple[LineSpec, Line | None]]]
@@ -621,8 +523,7 @@ class Service:
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context()
-        if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
-            raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
+        lifecycle.require(invoice, Trigger.UPDATED, ctx)
         priced = []
         for spec, kept in resolve(tx, invoice):
             line = priced_line(spec, invoice, kept.id if kept else tx.new_id(), tx.ws.now)
@@ -686,103 +587,64 @@ class Service:
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------
-    def draft_synchronized(
-        self,
-        invoice_id: str,
-        *,
-        invoice_number: str | None = None,
-        external_id: str | None = None,
-        line_external_ids: Mapping[str, str] | None = None,
+    def fire(
+        self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False, name: str | None = None
     ) -> Invoice:
+        """Fire ``trigger`` on the invoice, then advance it (``name`` words a refusal)."""
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
-        lifecycle.check_callback(invoice, Callback.DRAFT_SYNCHRONIZED)
+        ctx = tx.context(delete_fails=delete_fails)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome, name=name), ctx)
+        tx.commit()
+        return invoice
+
+    # --- the integration's callbacks -------------------------------------------------------
+    def draft_synchronized(self, command: commands.DraftSynchronized) -> Invoice:
+        """The draft is in the external system: its number, external ids and line ids."""
+        tx = _Tx(self)
+        invoice = tx.invoice(command.invoice)
+        ctx = tx.context()
+        lifecycle.require(invoice, command.trigger, ctx)
         # Each id may name a line or a detailed line; the external id goes on the one named.
-        wanted = dict(line_external_ids or {})
+        wanted = dict(command.line_external_ids)
         targets = {line_id: invoice.line(line_id) for line_id in wanted}
         unknown = sorted(line_id for line_id, line in targets.items() if line is None)
         if unknown:
             raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
-        if invoice_number is not None:
-            invoice.number = _text(invoice_number, "invoice number")
-        if external_id is not None:
-            invoice.external_invoicing_id = _text(external_id, "external id")
+        if command.invoice_number is not None:
+            invoice.number = _text(command.invoice_number, "invoice number")
+        if command.external_id is not None:
+            invoice.external_invoicing_id = _text(command.external_id, "external id")
         for line_id, line in targets.items():
             if line is not None:
                 line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
                 line.updated_at = tx.ws.now
-        tx.run(
-            invoice,
-            lambda outcome, ctx: lifecycle.acknowledge(invoice, Callback.DRAFT_SYNCHRONIZED, ctx, outcome),
-        )
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, command.trigger, ctx, outcome), ctx)
         tx.commit()
         return invoice
 
-    def issuing_synchronized(
-        self,
-        invoice_id: str,
-        *,
-        invoice_number: str | None = None,
-        sent_to_customer_at: str | datetime | None = None,
-        payment_external_id: str | None = None,
-    ) -> Invoice:
+    def issuing_synchronized(self, command: commands.IssuingSynchronized) -> Invoice:
+        """The invoice is issued in the external system: its final number, when it was sent."""
         tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        lifecycle.check_callback(invoice, Callback.ISSUING_SYNCHRONIZED)
-        if invoice_number is not None:
-            invoice.number = _text(invoice_number, "invoice number")
-        if sent_to_customer_at is not None:
-            invoice.sent_to_customer_at = (
-                sent_to_customer_at
-                if isinstance(sent_to_customer_at, datetime)
-                else parse_rfc3339(sent_to_customer_at, "sent-to-customer time")
-            )
-        if payment_external_id is not None:
-            invoice.external_payment_id = _text(payment_external_id, "payment external id")
-        tx.run(
-            invoice,
-            lambda outcome, ctx: lifecycle.acknowledge(invoice, Callback.ISSUING_SYNCHRONIZED, ctx, outcome),
-        )
+        invoice = tx.invoice(command.invoice)
+        ctx = tx.context()
+        lifecycle.require(invoice, command.trigger, ctx)
+        if command.invoice_number is not None:
+            invoice.number = _text(command.invoice_number, "invoice number")
+        if command.sent_to_customer_at is not None:
+            invoice.sent_to_customer_at = command.sent_at
+        if command.payment_external_id is not None:
+            invoice.external_payment_id = _text(command.payment_external_id, "payment external id")
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, command.trigger, ctx, outcome), ctx)
         tx.commit()
         return invoice
 
-    def payment_status(self, invoice_id: str, trigger: PaymentTrigger | str) -> Invoice:
-        try:
-            payment = PaymentTrigger(trigger)
-        except ValueError:
-            allowed = ", ".join(t.value for t in PaymentTrigger)
-            raise InvalidValue(f"{trigger!r} is not a payment trigger; use one of {allowed}") from None
-        return self._fire(invoice_id, payment.trigger, name=payment.value)
-
-    # --- billing-side actions ---------------------------------------------------------------
-    def approve(self, invoice_id: str) -> Invoice:
-        return self._fire(invoice_id, Trigger.APPROVE)
-
-    def retry(self, invoice_id: str) -> Invoice:
-        return self._fire(invoice_id, Trigger.RETRY)
-
-    def advance(self, invoice_id: str) -> Invoice:
-        return self._fire(invoice_id, Trigger.NEXT)
-
-    def collect(self, invoice_id: str) -> Invoice:
-        """Collect usage now instead of waiting for ``collection_at`` (snapshotQuantities)."""
-        return self._fire(invoice_id, Trigger.FORCE_COLLECT)
-
-    def authorize_payment(self, invoice_id: str) -> Invoice:
-        """A payment authorized (simulator only: not a trigger of the payment status callback)."""
-        return self._fire(invoice_id, Trigger.AUTHORIZED)
-
-    def delete(self, invoice_id: str, *, simulate_failure: bool = False) -> Invoice:
-        """Delete a draft or issuing invoice; ``simulate_failure`` ends in ``delete.failed``."""
-        return self._fire(invoice_id, Trigger.DELETE, delete_fails=simulate_failure)
-
-    def report_failure(self, invoice_id: str, message: str | None = None) -> Invoice:
-        """The external system reports that syncing this invoice failed."""
+    def report_failure(self, command: commands.ReportFailure) -> Invoice:
+        """The external system reports that syncing this invoice failed: a critical issue."""
         tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        refused = _failure_refusal(invoice)
-        if refused is not None:
-            raise NotAllowed(refused)
+        invoice = tx.invoice(command.invoice)
+        ctx = tx.context()
+        lifecycle.require(invoice, command.trigger, ctx)
         invoice.validation_issues = [
             *invoice.validation_issues,
             ValidationIssue(
@@ -790,24 +652,14 @@ class Service:
                 severity="critical",
                 code="sync_failed",
                 component=SYNC_COMPONENT,
-                message=_text(message, "failure message")
-                if message
+                message=_text(command.message, "failure message")
+                if command.message
                 else "the external invoicing system reported a sync failure",
                 created_at=tx.ws.now,
                 updated_at=tx.ws.now,
             ),
         ]
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.FAILED, ctx, outcome))
-        tx.commit()
-        return invoice
-
-    def _fire(
-        self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False, name: str | None = None
-    ) -> Invoice:
-        tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        ctx = tx.context(delete_fails=delete_fails)
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome, name=name), ctx)
+        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, command.trigger, ctx, outcome), ctx)
         tx.commit()
         return invoice
 

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Label, Static
 
 from ...service import Service
+from ...service.commands import SetCallbackResponse
 from ...service.webhooks import Channel, Webhooks, channel_json, rule_json
 from ..dialogs.choosers import Confirm
 from ..dialogs.forms import EndpointForm
@@ -331,6 +332,6 @@ class ApiScreen(Screen[None]):
             serving.api.callback_override = None  # the workspace setting rules from now on
         self._run(
             f"Callbacks now answer {'204' if mode == 'no_content' else '200 with the invoice'}",
-            lambda: self.service.set_callback_response(mode),
+            lambda: self.service.execute(SetCallbackResponse(mode)),
         )
         self.app.dashboard.api_status = self.app.api_status()  # type: ignore[attr-defined]
