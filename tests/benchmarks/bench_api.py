@@ -40,7 +40,7 @@ from aiohttp import web
 from tui_billing.api import start_api, start_dispatcher
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
-from tui_billing.service.webhooks import Webhooks, new_secret
+from tui_billing.service.notifications import Webhooks, new_secret
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 CALLBACKS = "/api/v1/apps/custom-invoicing/{}/{}"

@@ -15,16 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..domain.ids import is_ulid
+from ..domain.notifications import Delivery, EventQuery, Notification, channel_json, delivery_state, rule_json
 from ..domain.timefmt import rfc3339
-from ..service.webhooks import (
-    Delivery,
-    EventQuery,
-    Notification,
-    Webhooks,
-    channel_json,
-    delivery_state,
-    rule_json,
-)
+from ..service.notifications import Webhooks
 from . import bodies, query
 from .problems import compact_json
 

@@ -22,7 +22,7 @@ from ...domain.models import Invoice
 from ...domain.shapes import envelope
 from ...domain.status import Status
 from ...service import Service
-from ...service.webhooks import Webhooks
+from ...service.notifications import Webhooks
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
 from ..lanes import LANES, lane_of, list_label
