@@ -393,7 +393,7 @@ def notification_of(id: str, rule: Rule, row: Mapping[str, Any], invoice_number:
     )
 
 
-def test_subject(invoice_rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+def probe_invoice(invoice_rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The invoice a rule's test event sends: the newest one not deleted, else the newest."""
     if not invoice_rows:
         raise NotAllowed("the workspace has no invoice to send as test data yet; create one first")

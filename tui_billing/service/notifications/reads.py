@@ -2,12 +2,16 @@
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ...domain.errors import NotFound
 from ...domain.notifications import Channel, Delivery, Notification, Rule, check_id, deliveries_for
 from ...store.repository import Put
 from ..service import Service, _dump
 from .migration import migrate
+
+Setting = TypeVar("Setting", Channel, Rule)
+"""What a user sets up: a channel or a rule (listed alike, soft-deleted alike)."""
 
 
 def utcnow() -> datetime:
@@ -23,32 +27,16 @@ class WebhookReads:
         migrate(service)
 
     def channels(self, *, include_deleted: bool = False, include_disabled: bool = True) -> list[Channel]:
-        found = [Channel.model_validate(doc) for doc in self.repository.rows("channels")]
-        return [
-            c
-            for c in found
-            if (include_deleted or c.deleted_at is None) and (include_disabled or not c.disabled)
-        ]
+        return self._listed(Channel, "channels", include_deleted, include_disabled)
 
     def channel(self, channel_id: str, *, include_deleted: bool = False) -> Channel:
-        doc = self.repository.get("channels", check_id(channel_id, "channel"))
-        if doc is None or (doc.get("deleted_at") is not None and not include_deleted):
-            raise NotFound(f"no notification channel {channel_id!r}; `tui-billing webhooks list` lists them")
-        return Channel.model_validate(doc)
+        return self._one(Channel, "channels", channel_id, include_deleted)
 
     def rules(self, *, include_deleted: bool = False, include_disabled: bool = True) -> list[Rule]:
-        found = [Rule.model_validate(doc) for doc in self.repository.rows("rules")]
-        return [
-            r
-            for r in found
-            if (include_deleted or r.deleted_at is None) and (include_disabled or not r.disabled)
-        ]
+        return self._listed(Rule, "rules", include_deleted, include_disabled)
 
     def rule(self, rule_id: str, *, include_deleted: bool = False) -> Rule:
-        doc = self.repository.get("rules", check_id(rule_id, "rule"))
-        if doc is None or (doc.get("deleted_at") is not None and not include_deleted):
-            raise NotFound(f"no notification rule {rule_id!r}; `tui-billing webhooks list` lists them")
-        return Rule.model_validate(doc)
+        return self._one(Rule, "rules", rule_id, include_deleted)
 
     def notification(self, notification_id: str) -> Notification:
         doc = self.repository.get("notifications", notification_id.strip())
@@ -86,7 +74,24 @@ class WebhookReads:
         some appeared since the last look."""
         return self.repository.count("deliveries")
 
-    # --- helpers of the commands -----------------------------------------------------------------
+    # --- helpers ---------------------------------------------------------------------------------
+    def _listed(
+        self, model: type[Setting], table: str, include_deleted: bool, include_disabled: bool
+    ) -> list[Setting]:
+        found = [model.model_validate(doc) for doc in self.repository.rows(table)]
+        return [
+            m
+            for m in found
+            if (include_deleted or m.deleted_at is None) and (include_disabled or not m.disabled)
+        ]
+
+    def _one(self, model: type[Setting], table: str, key: str, include_deleted: bool) -> Setting:
+        what = table.removesuffix("s")
+        doc = self.repository.get(table, check_id(key, what))
+        if doc is None or (doc.get("deleted_at") is not None and not include_deleted):
+            raise NotFound(f"no notification {what} {key!r}; `tui-billing webhooks list` lists them")
+        return model.model_validate(doc)
+
     def _delivery(self, delivery_id: str) -> Delivery | None:
         doc = self.repository.get("deliveries", delivery_id)
         return None if doc is None else Delivery.model_validate(doc)

@@ -2,7 +2,7 @@
 
 from typing import Unpack
 
-from ...domain.notifications import Notification, Rule, RuleFields, rule_from, test_subject
+from ...domain.notifications import Notification, Rule, RuleFields, probe_invoice, rule_from
 from ...store.repository import Put
 from ..service import _dump, _Tx
 from .reads import WebhookReads
@@ -28,7 +28,7 @@ class RuleCommands(WebhookReads):
         """A test event of the rule's type, sent now to its enabled channels. Its invoice is
         the workspace's newest one not deleted (else the newest), as it is now."""
         rule = self.rule(rule_id)
-        invoice = self.service.invoice(test_subject(self.service.invoice_rows())["id"])
+        invoice = self.service.invoice(probe_invoice(self.service.invoice_rows())["id"])
         tx = _Tx(self.service)
         notification = Notification(
             id=tx.new_id(),
