@@ -17,9 +17,10 @@ from test_webhooks import receiving, settled, until, webhook_events
 
 from tui_billing.api import notification, start_serving
 from tui_billing.api import server as server_module
+from tui_billing.domain.notifications import EventQuery
 from tui_billing.service import Service
 from tui_billing.service.commands import AdvanceClock, Collect, CreateInvoice, SetHooks
-from tui_billing.service.webhooks import EventQuery, Webhooks
+from tui_billing.service.notifications import Webhooks
 
 BASE = "/api/v1/notification"
 

@@ -36,7 +36,7 @@ from tui_billing.api.server import ROUTES
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.service.commands import CreateInvoice
-from tui_billing.service.webhooks import Webhooks
+from tui_billing.service.notifications import Webhooks
 from tui_billing.tui.app import ServeOptions
 from tui_billing.tui.dialogs.choosers import Confirm, ConfirmDelete, CustomerChooser, PaymentChooser
 from tui_billing.tui.dialogs.forms import (

@@ -23,18 +23,11 @@ from conftest import FIXED_CLOCK, SEED
 from tui_billing.api import Dispatcher, start_dispatcher, start_serving
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
+from tui_billing.domain.notifications import WEBHOOK_EVENTS, AttemptResult, Channel, Notification, secret_key
 from tui_billing.domain.timefmt import rfc3339
 from tui_billing.service import Service
 from tui_billing.service.commands import Approve, Collect, CreateInvoice, SetDeliveryRetention, SetHooks
-from tui_billing.service.webhooks import (
-    WEBHOOK_EVENTS,
-    AttemptResult,
-    Channel,
-    Notification,
-    Webhooks,
-    new_secret,
-    secret_key,
-)
+from tui_billing.service.notifications import Webhooks, new_secret
 from tui_billing.store.journal import StoreError
 from tui_billing.store.repository import Put
 

@@ -47,7 +47,7 @@ from tui_billing.service.commands import (
     PaymentStatus,
     SetHooks,
 )
-from tui_billing.service.webhooks import Webhooks, new_secret
+from tui_billing.service.notifications import Webhooks, new_secret
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 CALLBACKS = "/api/v1/apps/custom-invoicing/{}/{}"

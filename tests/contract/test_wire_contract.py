@@ -52,7 +52,7 @@ from tui_billing.cli import main as cli_main
 from tui_billing.domain.shapes import envelope
 from tui_billing.service import Service, scenario
 from tui_billing.service.commands import Collect, CreateInvoice
-from tui_billing.service.webhooks import Webhooks
+from tui_billing.service.notifications import Webhooks
 
 UNKNOWN_ULID = "01G65Z755AFWAKHE12NY0CQ9FH"
 TOKEN = "contract-token"

@@ -26,17 +26,10 @@ from datetime import datetime
 
 import aiohttp
 
+from ..domain.notifications import DEFAULT_RETRY_SCHEDULE, Attempt, AttemptResult, Channel, Delivery
 from ..service import Service
+from ..service.notifications import Webhooks, utcnow
 from ..service.signing import signed_headers
-from ..service.webhooks import (
-    DEFAULT_RETRY_SCHEDULE,
-    Attempt,
-    AttemptResult,
-    Channel,
-    Delivery,
-    Webhooks,
-    utcnow,
-)
 
 log = logging.getLogger("tui_billing.api.webhooks")
 
@@ -152,7 +145,7 @@ class Dispatcher:
 
     def _track(self, created: list[Delivery]) -> None:
         """Follow new deliveries; reread every pending one when others appeared (a resend)."""
-        rows = self.service.repository.count("deliveries")
+        rows = self.webhooks.delivery_count()
         if rows - len(created) != self._known_rows:
             self._pending = {d.id: d for d in self.webhooks.pending()}
             self._due = {}

@@ -3,8 +3,8 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..domain.notifications import DEFAULT_RETRY_SCHEDULE, Attempt, Delivery
 from ..service import Service
-from ..service.webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Delivery
 from .dispatcher import Dispatcher, start_dispatcher
 from .server import ApiCall, ApiServer, CallbackResponse, start_api
 

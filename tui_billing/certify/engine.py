@@ -33,12 +33,13 @@ from ..api.dispatcher import Dispatcher, start_dispatcher
 from ..api.server import ApiServer
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.models import Invoice
+from ..domain.notifications import Attempt, Delivery
 from ..domain.shapes import webhook_envelope
 from ..domain.timefmt import rfc3339
 from ..service import Service, scenario
 from ..service.commands import COMMANDS
+from ..service.notifications import Webhooks, new_secret
 from ..service.signing import signed_headers
-from ..service.webhooks import Attempt, Delivery, Webhooks, new_secret
 from .faults import Call, CallLog, Fault
 from .suites import CheckSpec, Suite, load_all, select
 

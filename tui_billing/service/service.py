@@ -727,6 +727,17 @@ class Service:
         )
         return invoice
 
+    # --- the workspace's file, for the front doors to show -----------------------------
+    @property
+    def path(self) -> Path:
+        """The workspace file (for ``open_for_reading``: the copy's)."""
+        return self.repository.path
+
+    @property
+    def notices(self) -> list[str]:
+        """What opening the workspace found and tolerated, for the user to read."""
+        return self.repository.notices
+
 
 def _advancing(invoice: Invoice) -> Callable[[Outcome, Context], Outcome]:
     """The clock's command for one invoice: advance it as far as its guards let it."""

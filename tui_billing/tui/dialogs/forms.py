@@ -9,9 +9,10 @@ from textual.widgets import Input, Label, Switch
 from ...domain.durations import parse_duration
 from ...domain.errors import InvalidValue
 from ...domain.models import Invoice, Workflow
+from ...domain.notifications import Channel
 from ...domain.timefmt import parse_rfc3339, rfc3339
 from ...service.commands import DraftSynchronized, IssuingSynchronized, ReportFailure, SetWorkflow
-from ...service.webhooks import Channel, Webhooks
+from ...service.notifications import Webhooks
 from .base import Dialog
 
 

@@ -13,9 +13,10 @@ from textual.highlight import highlight
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
+from ...domain.notifications import Channel, channel_json, rule_json
 from ...service import Service
 from ...service.commands import SetCallbackResponse
-from ...service.webhooks import Channel, Webhooks, channel_json, rule_json
+from ...service.notifications import Webhooks
 from ..dialogs.choosers import Confirm
 from ..dialogs.forms import EndpointForm
 from ..widgets.activity import body_json, invoice_number, operation

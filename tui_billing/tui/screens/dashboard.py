@@ -39,7 +39,7 @@ from ...service.commands import (
     Retry,
     SetHooks,
 )
-from ...service.webhooks import Webhooks
+from ...service.notifications import Webhooks
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
 from ..lanes import LANES, lane_of, list_label
