@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -31,8 +31,10 @@ from ..domain.models import (
     Customer,
     CustomerSnapshot,
     Event,
+    EventRow,
     EventType,
     Invoice,
+    InvoiceSummary,
     Line,
     Plan,
     Subscription,
@@ -148,7 +150,9 @@ class _Tx:
 
     def commit(self) -> None:
         puts = [Put("meta", _dump(self.ws)), Put("app", _dump(self.app))]
-        puts += [Put("invoices", _dump(invoice), invoice.summary()) for invoice in self.invoices.values()]
+        puts += [
+            Put("invoices", _dump(invoice), dict(invoice.summary())) for invoice in self.invoices.values()
+        ]
         self.service.repository.commit(puts + self.puts)
 
 
@@ -303,18 +307,18 @@ class Service:
             raise NotFound(f"no invoice {ref!r}")
         return Invoice.model_validate(doc)
 
-    def invoice_rows(self) -> list[dict[str, Any]]:
+    def invoice_rows(self) -> list[InvoiceSummary]:
         """Invoice summaries (``Invoice.summary`` plus ``id``), oldest first; read-only.
 
         Lists and counts use these: they cost nothing to read, even at 10k invoices."""
-        return self.repository.rows("invoices")
+        return cast(list[InvoiceSummary], self.repository.rows("invoices"))
 
     def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
         """The invoices a list query selects: how many match, and the page asked for."""
         total, rows = self.invoice_page_rows(query)
         return total, [self.invoice_of(row) for row in rows]
 
-    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[Mapping[str, Any]]]:
+    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[InvoiceSummary]]:
         """``invoice_page`` as summary rows (read-only; ``invoice_of`` reads one).
 
         Filters and orders the summaries; only the page's invoices are read (and those whose
@@ -326,7 +330,7 @@ class Service:
             ),
             query,
         )
-        return page.total, list(page.rows)
+        return page.total, cast(list[InvoiceSummary], list(page.rows))
 
     def invoice_of(self, row: Mapping[str, Any]) -> Invoice:
         """The invoice of a summary row."""
@@ -345,17 +349,20 @@ class Service:
             if short is None or row["status"].split(".", 1)[0] == short
         ]
 
-    def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+    def event_rows(self, invoice_id: str | None = None) -> list[EventRow]:
         """Event envelopes without data, oldest first; optionally one invoice's (indexed)."""
-        if invoice_id is None:
-            return self.repository.rows("events")
-        return self.repository.rows_where("events", invoice_id)
+        rows = (
+            self.repository.rows("events")
+            if invoice_id is None
+            else self.repository.rows_where("events", invoice_id)
+        )
+        return cast(list[EventRow], rows)
 
-    def recent_event_rows(self, count: int) -> list[dict[str, Any]]:
+    def recent_event_rows(self, count: int) -> list[EventRow]:
         """The last ``count`` event envelopes, newest first (what a docked log shows)."""
-        return self.repository.tail("events", count)
+        return cast(list[EventRow], self.repository.tail("events", count))
 
-    def event(self, row: dict[str, Any]) -> Event:
+    def event(self, row: Mapping[str, Any]) -> Event:
         """The whole event (its data read from the payload file)."""
         return Event.model_validate(self.repository.decode("events", row))
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 from ...domain.errors import NotFound
+from ...domain.models import EventRow
 from ...domain.notifications import (
     Delivery,
     EventQuery,
@@ -82,7 +83,7 @@ class EventCommands(WebhookReads):
         tx.commit()
         return created
 
-    def _event_rows_after(self, seq: int) -> list[dict[str, Any]]:
+    def _event_rows_after(self, seq: int) -> list[EventRow]:
         """Event rows with a sequence number above ``seq``, oldest first (the log is
         appended in sequence order, so only its tail is read)."""
         rows = self.service.event_rows()

@@ -1,6 +1,7 @@
 """The integration surface live: API calls (what each did, its bodies, both clocks), webhook
 channels with their signing secrets, and every delivery attempt."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -185,7 +186,7 @@ class ApiScreen(Screen[None]):
         self._set_rows("#deliveries", rows)
         self._show_detail()
 
-    def _set_rows(self, selector: str, rows: list[Row]) -> None:
+    def _set_rows(self, selector: str, rows: Sequence[Row]) -> None:
         table = self.query_one(selector, RowList)
         table.set_rows(rows, select=table.current["id"] if table.current else None)
 

@@ -234,9 +234,9 @@ class Dashboard(Screen[None]):
         for row in reversed(rows):
             self._lanes[lane_of(row["status"]).key].append(row)
         if follow is not None:
-            row = next((r for r in rows if r["id"] == follow), None)
-            if row is not None:
-                self.set_reactive(Dashboard.lane, LANES.index(lane_of(row["status"])))
+            followed = next((r for r in rows if r["id"] == follow), None)
+            if followed is not None:
+                self.set_reactive(Dashboard.lane, LANES.index(lane_of(followed["status"])))
                 if self.filter_text:
                     self._kept.add(follow)
         self.query_one(LaneBar).active = self.lane
