@@ -527,21 +527,18 @@ class Service:
     ) -> Invoice:
         """Fire ``updated`` on the invoice with the lines ``resolve`` gives (each with the
         line it keeps, if any); refused, like every command, before anything is written."""
-        tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        ctx = tx.context()
-        lifecycle.require(invoice, Trigger.UPDATED, ctx)
-        priced = []
-        for spec, kept in resolve(tx, invoice):
-            line = priced_line(spec, invoice, kept.id if kept else tx.new_id(), tx.ws.now)
-            if kept is not None:
-                line.created_at, line.external_id = kept.created_at, kept.external_id
-            priced.append(line)
-        invoice.lines = priced
-        schedule(invoice)
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
-        tx.commit()
-        return invoice
+
+        def reprice(tx: _Tx, invoice: Invoice) -> None:
+            priced = []
+            for spec, kept in resolve(tx, invoice):
+                line = priced_line(spec, invoice, kept.id if kept else tx.new_id(), tx.ws.now)
+                if kept is not None:
+                    line.created_at, line.external_id = kept.created_at, kept.external_id
+                priced.append(line)
+            invoice.lines = priced
+            schedule(invoice)
+
+        return self.fire(invoice_id, Trigger.UPDATED, prepare=reprice)
 
     def _plan_lines(self, tx: _Tx, plan: Plan, customer: Customer, key: str | None = None) -> list[LineSpec]:
         quantity = seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
@@ -595,12 +592,23 @@ class Service:
 
     # --- the integration's callbacks -------------------------------------------------------
     def fire(
-        self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False, name: str | None = None
+        self,
+        invoice_id: str,
+        trigger: Trigger,
+        *,
+        delete_fails: bool = False,
+        name: str | None = None,
+        prepare: Callable[[_Tx, Invoice], None] | None = None,
     ) -> Invoice:
-        """Fire ``trigger`` on the invoice, then advance it (``name`` words a refusal)."""
+        """Fire ``trigger`` on the invoice, then advance it: one transaction. ``prepare``
+        changes the invoice first, once the table allows the trigger (a refusal comes
+        before any other complaint); ``name`` words a refusal."""
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context(delete_fails=delete_fails)
+        lifecycle.require(invoice, trigger, ctx, name)
+        if prepare is not None:
+            prepare(tx, invoice)
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome, name=name), ctx)
         tx.commit()
         return invoice
@@ -608,67 +616,59 @@ class Service:
     # --- the integration's callbacks -------------------------------------------------------
     def draft_synchronized(self, command: commands.DraftSynchronized) -> Invoice:
         """The draft is in the external system: its number, external ids and line ids."""
-        tx = _Tx(self)
-        invoice = tx.invoice(command.invoice)
-        ctx = tx.context()
-        lifecycle.require(invoice, command.trigger, ctx)
-        # Each id may name a line or a detailed line; the external id goes on the one named.
-        wanted = dict(command.line_external_ids)
-        targets = {line_id: invoice.line(line_id) for line_id in wanted}
-        unknown = sorted(line_id for line_id, line in targets.items() if line is None)
-        if unknown:
-            raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
-        if command.invoice_number is not None:
-            invoice.number = _text(command.invoice_number, "invoice number")
-        if command.external_id is not None:
-            invoice.external_invoicing_id = _text(command.external_id, "external id")
-        for line_id, line in targets.items():
-            if line is not None:
-                line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
-                line.updated_at = tx.ws.now
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, command.trigger, ctx, outcome), ctx)
-        tx.commit()
-        return invoice
+
+        def record(tx: _Tx, invoice: Invoice) -> None:
+            # Each id may name a line or a detailed line; the external id goes on the one named.
+            wanted = dict(command.line_external_ids)
+            targets = {line_id: invoice.line(line_id) for line_id in wanted}
+            unknown = sorted(line_id for line_id, line in targets.items() if line is None)
+            if unknown:
+                raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
+            if command.invoice_number is not None:
+                invoice.number = _text(command.invoice_number, "invoice number")
+            if command.external_id is not None:
+                invoice.external_invoicing_id = _text(command.external_id, "external id")
+            for line_id, line in targets.items():
+                if line is not None:
+                    line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
+                    line.updated_at = tx.ws.now
+
+        return self.fire(command.invoice, command.trigger, prepare=record)
 
     def issuing_synchronized(self, command: commands.IssuingSynchronized) -> Invoice:
         """The invoice is issued in the external system: its final number, when it was sent."""
-        tx = _Tx(self)
-        invoice = tx.invoice(command.invoice)
-        ctx = tx.context()
-        lifecycle.require(invoice, command.trigger, ctx)
-        if command.invoice_number is not None:
-            invoice.number = _text(command.invoice_number, "invoice number")
-        if command.sent_to_customer_at is not None:
-            invoice.sent_to_customer_at = command.sent_at
-        if command.payment_external_id is not None:
-            invoice.external_payment_id = _text(command.payment_external_id, "payment external id")
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, command.trigger, ctx, outcome), ctx)
-        tx.commit()
-        return invoice
+
+        def record(tx: _Tx, invoice: Invoice) -> None:
+            if command.invoice_number is not None:
+                invoice.number = _text(command.invoice_number, "invoice number")
+            if command.sent_to_customer_at is not None:
+                invoice.sent_to_customer_at = command.sent_at
+            if command.payment_external_id is not None:
+                invoice.external_payment_id = _text(command.payment_external_id, "payment external id")
+
+        return self.fire(command.invoice, command.trigger, prepare=record)
 
     def report_failure(self, command: commands.ReportFailure) -> Invoice:
         """The external system reports that syncing this invoice failed: a critical issue."""
-        tx = _Tx(self)
-        invoice = tx.invoice(command.invoice)
-        ctx = tx.context()
-        lifecycle.require(invoice, command.trigger, ctx)
-        invoice.validation_issues = [
-            *invoice.validation_issues,
-            ValidationIssue(
-                id=tx.new_id(),
-                severity="critical",
-                code="sync_failed",
-                component=SYNC_COMPONENT,
-                message=_text(command.message, "failure message")
-                if command.message
-                else "the external invoicing system reported a sync failure",
-                created_at=tx.ws.now,
-                updated_at=tx.ws.now,
-            ),
-        ]
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, command.trigger, ctx, outcome), ctx)
-        tx.commit()
-        return invoice
+
+        def record(tx: _Tx, invoice: Invoice) -> None:
+            message = command.message
+            invoice.validation_issues = [
+                *invoice.validation_issues,
+                ValidationIssue(
+                    id=tx.new_id(),
+                    severity="critical",
+                    code="sync_failed",
+                    component=SYNC_COMPONENT,
+                    message=_text(message, "failure message")
+                    if message
+                    else "the external invoicing system reported a sync failure",
+                    created_at=tx.ws.now,
+                    updated_at=tx.ws.now,
+                ),
+            ]
+
+        return self.fire(command.invoice, command.trigger, prepare=record)
 
     # --- the simulated clock ----------------------------------------------------------------
     def advance_clock(self, duration: str) -> ClockReport:
