@@ -40,7 +40,6 @@ from ..service.commands import (
     FireTrigger,
     IssuingSynchronized,
     PaymentStatus,
-    ReplaceApp,
     ReplaceInvoice,
     Retry,
 )
@@ -501,19 +500,7 @@ class ApiServer:
     async def put_app_v1(self, request: web.Request) -> web.Response:
         self._app_id(request)
         body = bodies.parse(bodies.AppV1Update, await request.read())
-        return _json(
-            app_v1(
-                self.service.execute(
-                    ReplaceApp(
-                        app_name=body.name,
-                        description=body.description,
-                        labels=body.metadata,
-                        draft_hook=body.enable_draft_sync_hook,
-                        issuing_hook=body.enable_issuing_sync_hook,
-                    )
-                )
-            )
-        )
+        return _json(app_v1(self.service.execute(body.command())))
 
     async def list_apps_v3(self, request: web.Request) -> web.Response:
         number, size = query.page_v3(request.query)
@@ -527,19 +514,7 @@ class ApiServer:
     async def put_app_v3(self, request: web.Request) -> web.Response:
         self._app_id(request)
         body = bodies.parse(bodies.AppV3Update, await request.read())
-        return _json(
-            app_v3(
-                self.service.execute(
-                    ReplaceApp(
-                        app_name=body.name,
-                        description=body.description,
-                        labels=body.labels,
-                        draft_hook=body.enable_draft_sync_hook,
-                        issuing_hook=body.enable_issuing_sync_hook,
-                    )
-                )
-            )
-        )
+        return _json(app_v3(self.service.execute(body.command())))
 
     def _app_id(self, request: web.Request) -> None:
         app_id = request.match_info["appId"]
