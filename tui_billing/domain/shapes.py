@@ -1,14 +1,18 @@
 """Pure functions from the workspace's models to the JSON partners see.
 
 * ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, the API,
-  webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``.
+  webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``;
+  ``invoice_v1_json`` the same as JSON text (every event and callback answer is one).
 * ``webhook_envelope``: ``{id, type, timestamp, data}``.
 * ``invoice_generated``: the InvoiceGenerated domain event (docs/invoice-generated.md).
 """
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from pydantic import BaseModel
 
 from . import lifecycle
 from .apps import app_v1
@@ -171,6 +175,83 @@ def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> di
     to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
     totals = invoice.totals
     zero = totals.amount - totals.amount
+    lines = [_line_v1(line, invoice, zero) for line in invoice.lines] or None
+    return _body_v1(invoice, ctx, apps, totals, zero, lines)
+
+
+def invoice_v1_json(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> str:
+    """``invoice_v1`` as compact JSON (``compact_json``), the same text byte for byte."""
+    return invoice_v1_with_json(invoice, ctx, apps=apps)[1]
+
+
+def invoice_v1_with_json(
+    invoice: Invoice, ctx: Context, *, apps: App | None = None
+) -> tuple[dict[str, Any], str]:
+    """``invoice_v1`` and its ``compact_json`` text, made faster than the two apart: each
+    line's JSON and text are remembered (``_line_rendered``) and only the rest is encoded.
+    The JSON shares its lines with other renderings: read it, never change it."""
+    totals = invoice.totals
+    zero = totals.amount - totals.amount
+    if not invoice.lines:
+        body = _body_v1(invoice, ctx, apps, totals, zero, None)
+        return body, compact_json(body)
+    lines = [_line_rendered(line, invoice, zero) for line in invoice.lines]
+    body = _body_v1(invoice, ctx, apps, totals, zero, [json for json, _ in lines])
+    keys = list(body)
+    at = keys.index("lines")
+    head = compact_json({key: body[key] for key in keys[:at]})
+    tail = compact_json({key: body[key] for key in keys[at + 1 :]})
+    texts = ",".join([text for _, text in lines])
+    return body, f'{head[:-1]},"lines":[{texts}]{"}" if tail == "{}" else "," + tail[1:]}'
+
+
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""JSON as the API answers and the store keeps it: compact, UTF-8 text unescaped."""
+_LINES_RENDERED: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
+LINES_KEPT = 1024
+"""Lines whose JSON and text are remembered (the oldest go first): a few KB each."""
+
+
+def _line_rendered(line: Line, invoice: Invoice, zero: Decimal) -> tuple[dict[str, Any], str]:
+    """``_line_v1`` and its text, remembered by everything they read: the invoice's id,
+    currency and whether it is taxed, the zero its totals show, and the line's content."""
+    key = (invoice.id, invoice.currency, bool(invoice.tax_rate), str(zero), _fingerprint(line))
+    rendered = _LINES_RENDERED.get(key)
+    if rendered is None:
+        if len(_LINES_RENDERED) >= LINES_KEPT:
+            del _LINES_RENDERED[next(iter(_LINES_RENDERED))]
+        json = _line_v1(line, invoice, zero)
+        rendered = _LINES_RENDERED[key] = (json, compact_json(json))
+    return rendered
+
+
+def _fingerprint(value: object) -> object:
+    """A hashable value equal for two models exactly when they render the same: every
+    field, nested models and lists included; a decimal by its text (``1`` and ``1.0`` are
+    equal numbers but print differently). Times compare as instants, as they render."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is Decimal:
+        return str(value)
+    if isinstance(value, BaseModel):
+        fields = value.__dict__.values()
+        return (kind, *[field if type(field) in _PLAIN else _fingerprint(field) for field in fields])
+    if isinstance(value, list | tuple):
+        return tuple([item if type(item) in _PLAIN else _fingerprint(item) for item in value])
+    if isinstance(value, dict):
+        return tuple([(key, _fingerprint(item)) for key, item in value.items()])
+    return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None), datetime})
+"""Types a fingerprint holds as they are: equal values render the same."""
+
+
+def _body_v1(
+    invoice: Invoice, ctx: Context, apps: App | None, totals: Totals, zero: Decimal, lines: object
+) -> dict[str, Any]:
+    """The v1 invoice with ``lines`` as its lines (None: none)."""
     external_ids = _drop_none(
         {"invoicing": invoice.external_invoicing_id, "payment": invoice.external_payment_id}
     )
@@ -226,7 +307,7 @@ def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> di
             },
         },
         "metadata": dict(invoice.metadata),
-        "lines": [_line_v1(line, invoice, zero) for line in invoice.lines] or None,
+        "lines": lines,
         "validationIssues": [
             _drop_none(
                 {

@@ -50,6 +50,7 @@ from ..domain.status import PaymentTrigger, Status, Trigger
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..store.inspection import copy_workspace
 from ..store.lock import WorkspaceBusy
+from ..store.payloads import Encoded
 from ..store.repository import Change, Put, Repository, group_commit, real_path
 from . import seeding
 
@@ -145,7 +146,7 @@ class _Tx:
 
     def emit(self, event_type: EventType, invoice: Invoice, data: dict[str, Any]) -> None:
         self.ws.event_seq += 1
-        # The envelope's fields are ours and ``data`` is already JSON (built by events.py):
+        # The envelope's fields are ours and ``data`` is already JSON (built by shapes.py):
         # skipping validation and a deep re-dump of ``data`` saves a quarter of an event's cost.
         event = Event.model_construct(
             id=self.new_id(),
@@ -167,10 +168,15 @@ class _Tx:
     def observer(self, ctx: Context) -> Callable[[Invoice, Step], None]:
         def observe(invoice: Invoice, step: Step) -> None:
             if step.emits:
-                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx, apps=self.app))
+                self.emit("invoice.updated", invoice, self.invoice_v1(invoice, ctx))
             self.emit_generated_if_changed(invoice)
 
         return observe
+
+    def invoice_v1(self, invoice: Invoice, ctx: Context) -> Encoded:
+        """The invoice as its events carry it (``workflow.apps`` whole), with its text."""
+        body, text = shapes.invoice_v1_with_json(invoice, ctx, apps=self.app)
+        return Encoded(body, text.encode())
 
     def run(
         self, invoice: Invoice, command: Callable[[Outcome, Context], object], ctx: Context | None = None
@@ -682,7 +688,7 @@ class Service:
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
-        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx, apps=tx.app))
+        tx.emit("invoice.created", invoice, tx.invoice_v1(invoice, ctx))
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------
