@@ -47,13 +47,13 @@ def test_the_json_text_is_the_json_byte_for_byte(demo_service: Service) -> None:
 
 
 def test_a_changed_invoice_renders_its_new_state(service: Service) -> None:
-    """Each thing a line's rendering reads, changed in place on the same objects: the
-    remembered text never outlives it."""
+    """Each thing a remembered part (a line, the frame) reads, changed in place on the
+    same objects: the remembered text never outlives it."""
     customer = service.customers()[0].key
     invoice = service.create_invoice(
         customer, [FlatFee("Fee", Decimal("49")), Usage("API calls", Decimal(7), Decimal("0.5"))]
     )
-    ctx = service.context()
+    ctx, app = service.context(), service.app()
     line, usage = invoice.lines
     later = FIXED_CLOCK + timedelta(days=3)
     changes = [
@@ -65,19 +65,26 @@ def test_a_changed_invoice_renders_its_new_state(service: Service) -> None:
         lambda: setattr(usage, "quantity", Decimal("7.00")),
         lambda: setattr(usage.price, "amount", Decimal("0.75")),
         lambda: setattr(usage, "period_to", later),
+        lambda: setattr(invoice.customer, "name", "Renamed customer"),
+        lambda: setattr(invoice.supplier.address, "city", "Oakland"),
+        lambda: setattr(invoice.workflow, "due_after", "P7D"),
+        lambda: setattr(invoice, "period_to", later),
+        lambda: setattr(app, "name", "Renamed app"),
+        lambda: setattr(app, "updated_at", later),
         lambda: setattr(invoice, "tax_rate", Decimal("0.2") if not invoice.tax_rate else Decimal(0)),
         lambda: setattr(invoice, "currency", "EUR"),
         lambda: invoice.lines.reverse(),
         lambda: invoice.lines.pop(),
         lambda: invoice.lines.clear(),
     ]
-    seen = {shapes.invoice_v1_json(invoice, ctx)}
+    seen = {shapes.invoice_v1_json(invoice, ctx, apps=app)}
     for change in changes:
         change()
-        text = shapes.invoice_v1_json(invoice, ctx)
-        assert text == fresh_text(invoice, ctx)
+        text = shapes.invoice_v1_json(invoice, ctx, apps=app)
+        assert text == fresh_text(invoice, ctx, app)
         assert text not in seen
         seen.add(text)
+        assert shapes.invoice_v1_json(invoice, ctx) == fresh_text(invoice, ctx)
 
 
 def test_a_command_s_events_show_the_invoice_it_left(service: Service) -> None:

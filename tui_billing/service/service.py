@@ -49,6 +49,7 @@ from ..domain.schedule import schedule
 from ..domain.status import PaymentTrigger, Status, Trigger
 from ..domain.timefmt import parse_rfc3339, rfc3339
 from ..store.inspection import copy_workspace
+from ..store.journal import _gc_paused
 from ..store.lock import WorkspaceBusy
 from ..store.payloads import Encoded
 from ..store.repository import Change, Put, Repository, group_commit, real_path
@@ -175,7 +176,8 @@ class _Tx:
 
     def invoice_v1(self, invoice: Invoice, ctx: Context) -> Encoded:
         """The invoice as its events carry it (``workflow.apps`` whole), with its text."""
-        body, text = shapes.invoice_v1_with_json(invoice, ctx, apps=self.app)
+        with _gc_paused():
+            body, text = shapes.invoice_v1_with_json(invoice, ctx, apps=self.app)
         return Encoded(body, text.encode())
 
     def run(
@@ -184,13 +186,15 @@ class _Tx:
         ctx = ctx or self.context()
         outcome = Outcome(observer=self.observer(ctx))
         self.invoices[invoice.id] = invoice
-        command(outcome, ctx)
+        with _gc_paused():
+            command(outcome, ctx)
         return outcome
 
     def commit(self) -> None:
         puts = [Put("meta", _dump(self.ws)), Put("app", _dump(self.app))]
         puts += [Put("invoices", _dump(invoice), invoice.summary()) for invoice in self.invoices.values()]
-        self.service.repository.commit(puts + self.puts)
+        with _gc_paused():
+            self.service.repository.commit(puts + self.puts)
 
 
 class Service:
