@@ -473,8 +473,9 @@ def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
     """``preview`` of each of ``ACTIONS``, remembered by what decides it: the status and
     every guard's value on the invoice (the first check) and on its trial copy (the
     simulation). A simulated step sets only the status, ``updated_at`` and ``history``,
-    which no guard reads, and runs no ON_ENTER action, so the guards keep their values
-    along the way and the status alone picks each transition."""
+    which no guard reads (and, on retry or edit, the validation issues, which a trial
+    copy has none of), and runs no ON_ENTER action: the guards keep their values along
+    the way, so the status alone picks each transition."""
     trial = _trial_copy(invoice)
     key = (invoice.status, *[g(invoice, ctx) for g in GUARDS], *[g(trial, ctx) for g in GUARDS])
     found = _ACTIONS_SEEN.get(key)

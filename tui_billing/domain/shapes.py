@@ -344,8 +344,9 @@ def invoice_v1_with_json(
 compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """JSON as the API answers and the store keeps it: compact, UTF-8 text unescaped."""
 _REMEMBERED: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
-REMEMBERED_KEPT = 2048
-"""Renderings remembered (the oldest go first): a line or a frame each, a few KB."""
+REMEMBERED_KEPT = 1024
+"""Renderings remembered (the oldest go first): a line or a frame each, a few KB. A
+command renders its invoice at every step, an API client answers a few at a time."""
 
 
 def _remembered(render: Callable[..., dict[str, Any]], inputs: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
