@@ -521,12 +521,32 @@ ACTIONS: dict[str, Trigger] = {
 }
 
 
+GUARDS: tuple[Guard, ...] = tuple(dict.fromkeys(g for t in TRANSITIONS for g in t.guards))
+"""Every guard of the table, once."""
+_ACTIONS_SEEN: dict[tuple[object, ...], dict[str, Status]] = {}
+ACTIONS_KEPT = 4096
+"""Distinct (status, guard values) whose available actions are remembered."""
+
+
 def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
-    return {
-        name: target
-        for name, trigger in ACTIONS.items()
-        if (target := preview(invoice, trigger, ctx)) is not None
-    }
+    """``preview`` of each of ``ACTIONS``, remembered by what decides it: the status and
+    every guard's value on the invoice (the first check) and on its trial copy (the
+    simulation). A simulated step sets only the status, ``updated_at`` and ``history``,
+    which no guard reads (and, on retry or edit, the validation issues, which a trial
+    copy has none of), and runs no ON_ENTER action: the guards keep their values along
+    the way, so the status alone picks each transition."""
+    trial = _trial_copy(invoice)
+    key = (invoice.status, *[g(invoice, ctx) for g in GUARDS], *[g(trial, ctx) for g in GUARDS])
+    found = _ACTIONS_SEEN.get(key)
+    if found is None:
+        if len(_ACTIONS_SEEN) >= ACTIONS_KEPT:
+            _ACTIONS_SEEN.clear()
+        found = _ACTIONS_SEEN[key] = {
+            name: target
+            for name, trigger in ACTIONS.items()
+            if (target := preview(invoice, trigger, ctx)) is not None
+        }
+    return dict(found)
 
 
 def is_immutable(invoice: Invoice, ctx: Context) -> bool:

@@ -50,7 +50,9 @@ from ..domain.schedule import schedule
 from ..domain.status import Status, Trigger
 from ..domain.timefmt import rfc3339
 from ..store.inspection import copy_workspace
+from ..store.journal import _gc_paused
 from ..store.lock import WorkspaceBusy
+from ..store.payloads import Encoded
 from ..store.repository import Change, Put, Repository, group_commit, real_path
 from . import commands, seeding
 
@@ -112,7 +114,7 @@ class _Tx:
 
     def emit(self, event_type: EventType, invoice: Invoice, data: dict[str, Any]) -> None:
         self.ws.event_seq += 1
-        # The envelope's fields are ours and ``data`` is already JSON (built by events.py):
+        # The envelope's fields are ours and ``data`` is already JSON (built by shapes.py):
         # skipping validation and a deep re-dump of ``data`` saves a quarter of an event's cost.
         event = Event.model_construct(
             id=self.new_id(),
@@ -134,10 +136,16 @@ class _Tx:
     def observer(self, ctx: Context) -> Callable[[Invoice, Step], None]:
         def observe(invoice: Invoice, step: Step) -> None:
             if step.emits:
-                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx, apps=self.app))
+                self.emit("invoice.updated", invoice, self.invoice_v1(invoice, ctx))
             self.emit_generated_if_changed(invoice)
 
         return observe
+
+    def invoice_v1(self, invoice: Invoice, ctx: Context) -> Encoded:
+        """The invoice as its events carry it (``workflow.apps`` whole), with its text."""
+        with _gc_paused():
+            body, text = shapes.invoice_v1_with_json(invoice, ctx, apps=self.app)
+        return Encoded(body, text.encode())
 
     def run(
         self, invoice: Invoice, command: Callable[[Outcome, Context], object], ctx: Context | None = None
@@ -145,7 +153,8 @@ class _Tx:
         ctx = ctx or self.context()
         outcome = Outcome(observer=self.observer(ctx))
         self.invoices[invoice.id] = invoice
-        command(outcome, ctx)
+        with _gc_paused():
+            command(outcome, ctx)
         return outcome
 
     def commit(self) -> None:
@@ -153,7 +162,8 @@ class _Tx:
         puts += [
             Put("invoices", _dump(invoice), dict(invoice.summary())) for invoice in self.invoices.values()
         ]
-        self.service.repository.commit(puts + self.puts)
+        with _gc_paused():
+            self.service.repository.commit(puts + self.puts)
 
 
 class Service:
@@ -587,7 +597,7 @@ class Service:
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
-        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx, apps=tx.app))
+        tx.emit("invoice.created", invoice, tx.invoice_v1(invoice, ctx))
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------
