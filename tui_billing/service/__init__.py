@@ -1,5 +1,5 @@
 """The service layer: every command goes through ``Service``; it alone writes the store."""
 
-from .service import ClockReport, LineEdit, Service
+from .service import ClockProgress, ClockReport, LineEdit, Service
 
-__all__ = ["ClockReport", "LineEdit", "Service"]
+__all__ = ["ClockProgress", "ClockReport", "LineEdit", "Service"]
