@@ -1,13 +1,16 @@
 """The service's clock: progress while it advances, one record, nothing half-applied."""
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from conftest import FIXED_CLOCK
 
+from tui_billing.cli import main
 from tui_billing.domain.errors import Conflict
 from tui_billing.service import ClockProgress, Service
+from tui_billing.service import service as service_module
 
 
 def _fingerprint(service: Service) -> tuple[object, ...]:
@@ -76,3 +79,33 @@ def test_a_command_run_in_the_middle_makes_the_advance_refuse_and_write_nothing(
     assert service.invoice(invoice.id).id == invoice.id
     assert service.now() == FIXED_CLOCK
     assert service.advance_clock("2mo").end == service.now() > FIXED_CLOCK + timedelta(days=58)
+
+
+def _advance_by_cli(
+    path: Path, tty: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    assert main(["--db", str(path), "clock", "advance", "3mo"]) == 0
+    out, err = capsys.readouterr()
+    return out, err
+
+
+def test_the_cli_shows_progress_on_a_terminal_only_and_prints_the_same_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("tty.db", "pipe.db"):
+        Service.create(tmp_path / name, seed=7, now=FIXED_CLOCK, customers=40).close()
+    monkeypatch.setattr(service_module, "PROGRESS_EVERY", 25)
+    out, err = _advance_by_cli(tmp_path / "tty.db", True, capsys, monkeypatch)
+    piped_out, piped_err = _advance_by_cli(tmp_path / "pipe.db", False, capsys, monkeypatch)
+    assert out == piped_out
+    assert out.startswith("2026-01-01T09:00:00.000Z → 2026-04-01T09:00:00.000Z: 120 invoices created, ")
+    assert piped_err == ""
+    lines = err.split("\r\x1b[K")
+    assert lines[0] == "" and lines[-1] == "", "each line rewrites the last; the last is wiped"
+    shown = lines[1:-1]
+    assert len(shown) > 2
+    assert shown[0] == "clock at 2026-02-01T09:00:00.000Z ( 34%): 25 invoices created, 0 advanced"
+    assert shown[-1] == "clock at 2026-04-01T09:00:00.000Z (100%): 120 invoices created, " + out.split(
+        "created, "
+    )[1].strip().replace(" advanced", " advanced, saving")

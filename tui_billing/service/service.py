@@ -842,7 +842,7 @@ class Service:
         """Move the clock forward, releasing time-based waits and billing ended periods
         in the order they fall due; one journal record. ``progress`` hears how far it has
         got every ``PROGRESS_EVERY`` items (before anything is written)."""
-        steps = self.clock_steps(duration)
+        steps = self.clock_steps(duration, PROGRESS_EVERY)
         while True:
             try:
                 reached = next(steps)
