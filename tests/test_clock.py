@@ -1,5 +1,7 @@
-"""The service's clock: progress while it advances, one record, nothing half-applied."""
+"""The clock: progress while it advances, one record, nothing half-applied; the CLI's progress
+line; the gate that makes the API wait for the dashboard's advance."""
 
+import asyncio
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXED_CLOCK
 
+from tui_billing.api.gate import Gate
 from tui_billing.cli import main
 from tui_billing.domain.errors import Conflict
 from tui_billing.service import ClockProgress, Service
@@ -109,3 +112,49 @@ def test_the_cli_shows_progress_on_a_terminal_only_and_prints_the_same_result(
     assert shown[-1] == "clock at 2026-04-01T09:00:00.000Z (100%): 120 invoices created, " + out.split(
         "created, "
     )[1].strip().replace(" advanced", " advanced, saving")
+
+
+def test_the_gate_holds_newcomers_waits_for_those_inside_and_lets_them_in_order() -> None:
+    gate = Gate()
+    order: list[str] = []
+
+    async def request(name: str, work: asyncio.Event | None = None) -> None:
+        async with gate.passage():
+            order.append(f"{name} in")
+            if work is not None:
+                await work.wait()
+            order.append(f"{name} out")
+
+    async def scenario() -> None:
+        slow = asyncio.Event()
+        inside = asyncio.create_task(request("inside", slow))
+        await asyncio.sleep(0)
+        holding = asyncio.Event()
+
+        async def hold() -> None:
+            async with gate.hold():
+                order.append("held")
+                holding.set()
+                await asyncio.sleep(0.01)
+                order.append("released")
+
+        holder = asyncio.create_task(hold())
+        await asyncio.sleep(0)
+        assert gate.held and not holding.is_set(), "the holder waits for the one inside"
+        waiting = [asyncio.create_task(request(name)) for name in ("first", "second")]
+        await asyncio.sleep(0)
+        slow.set()
+        await asyncio.gather(inside, holder, *waiting)
+
+    asyncio.run(scenario())
+    assert order == [
+        "inside in",
+        "inside out",
+        "held",
+        "released",
+        "first in",
+        "first out",
+        "second in",
+        "second out",
+    ]
+    assert not gate.held
