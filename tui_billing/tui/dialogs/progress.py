@@ -19,6 +19,14 @@ class ClockProgressDialog(Dialog[None]):
     """Shows how far the simulated clock has got; esc stops it (nothing is saved then).
     The dashboard's worker feeds it (``show``) and closes it when the advance ends."""
 
+    DEFAULT_CSS = """
+    ClockProgressDialog #clock-bar, ClockProgressDialog #clock-reached {
+        width: 100%;
+    }
+    ClockProgressDialog #clock-bar Bar {
+        width: 1fr;
+    }
+    """
     HINT = "other keys and API calls wait until it is done · esc or ctrl+c: stop (nothing is saved)"
 
     def __init__(self, duration: str) -> None:
