@@ -30,6 +30,7 @@ from ..domain.notifications import DEFAULT_RETRY_SCHEDULE, Attempt, AttemptResul
 from ..service import Service
 from ..service.notifications import Webhooks, utcnow
 from ..service.signing import signed_headers
+from .gate import Gate
 
 log = logging.getLogger("tui_billing.api.webhooks")
 
@@ -76,6 +77,8 @@ class Dispatcher:
         self._results: list[AttemptResult] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.gate = Gate()
+        """Turns wait here while the dashboard runs a long command alone (``Serving.hold``)."""
 
     # --- control -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -121,7 +124,8 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             try:
-                wait = self._turn()
+                async with self.gate.passage():
+                    wait = self._turn()
             except Exception:  # the store refused a write: the next turn tries again
                 log.exception("webhook dispatcher turn failed")
                 wait = self.poll_interval

@@ -45,6 +45,7 @@ from ..service.commands import (
     Retry,
 )
 from . import bodies, guard, listing, notification, query
+from .gate import Gate
 from .invoice_v3 import invoice_v3
 from .problems import (
     Api,
@@ -195,6 +196,8 @@ class ApiServer:
         self._id_prefix = f"tui-billing/{secrets.token_hex(4)}"
         self._requests = 0
         self.v1_texts = listing.V1Texts(service)
+        self.gate = Gate()
+        """Requests wait here while the dashboard runs a long command alone (``Serving.hold``)."""
         self.app = web.Application(middlewares=[self._middleware, guard.middleware])
         for route in ROUTES:
             for base in route.bases:
@@ -252,8 +255,9 @@ class ApiServer:
         problem: ApiProblem | None = None
         try:
             self._authorize(request)
-            with self.service.group_commit():
-                response = await handler(request)
+            async with self.gate.passage():
+                with self.service.group_commit():
+                    response = await handler(request)
             await self._durable()
         except Unauthorized as error:
             problem = ApiProblem(401, str(error), headers={"WWW-Authenticate": "Bearer"})

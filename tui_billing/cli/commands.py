@@ -14,7 +14,7 @@ from ..domain.errors import InvalidValue
 from ..domain.linespec import LineSpec, detail_summary, line_summary, parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..domain.timefmt import parse_rfc3339, rfc3339
-from ..service import Service
+from ..service import ClockProgress, Service
 from ..service import scenario as scenarios
 from ..service.commands import (
     COMMANDS,
@@ -341,10 +341,25 @@ def fail(args: argparse.Namespace) -> int:
         return _report(service.execute(ReportFailure(args.id, args.message)))
 
 
+def _clock_progress(progress: ClockProgress) -> None:
+    """One line on the terminal, rewritten in place, as the clock advances."""
+    sys.stderr.write(
+        f"\r\x1b[Kclock at {_when(progress.reached)} ({progress.fraction:4.0%}): "
+        f"{progress.created} invoices created, {progress.advanced} advanced"
+        + (", saving" if progress.reached == progress.end else "")
+    )
+    sys.stderr.flush()
+
+
 def clock(args: argparse.Namespace) -> int:
     with _service(args, read_only=args.action == "show") as service:
         if args.action == "advance":
-            report = service.execute(AdvanceClock(args.duration))
+            shown = sys.stderr.isatty()
+            try:
+                report = service.execute(AdvanceClock(args.duration, _clock_progress if shown else None))
+            finally:
+                if shown:
+                    sys.stderr.write("\r\x1b[K")  # the progress line goes; the result stays on stdout
             print(
                 f"{_when(report.start)} → {_when(report.end)}: {len(report.created)} invoices created, "
                 f"{len(report.advanced)} advanced"

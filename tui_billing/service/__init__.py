@@ -1,6 +1,7 @@
 """The service layer: every command goes through ``Service``; it alone writes the store."""
 
+from ..domain.billing_clock import ClockProgress, ClockReport
 from .commands import LineEdit
-from .service import ClockReport, Service
+from .service import Service
 
-__all__ = ["ClockReport", "LineEdit", "Service"]
+__all__ = ["ClockProgress", "ClockReport", "LineEdit", "Service"]

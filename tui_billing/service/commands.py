@@ -10,7 +10,7 @@ lead. Adding a command is a class here (a lifecycle trigger needs no more than i
 ``trigger``) plus its wording at each front door that offers it.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from ..domain.billing_clock import ClockProgress, ClockReport
 from ..domain.errors import InvalidValue
 from ..domain.linespec import LineSpec
 from ..domain.models import App, Invoice, Workflow, Workspace
@@ -25,7 +26,7 @@ from ..domain.status import PaymentTrigger, Trigger
 from ..domain.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
-    from .service import ClockReport, Service
+    from .service import Service
 
 
 @dataclass(frozen=True)
@@ -258,9 +259,11 @@ class AdvanceClock(Command):
     name = "advance_clock"
     summary = "advance the simulated clock (e.g. 1h, 3d, 1mo, PT30M)"
     duration: str
+    progress: Callable[[ClockProgress], None] | None = field(default=None, compare=False, repr=False)
+    """Hears how far the advance has got, now and then (before anything is written)."""
 
-    def run(self, service: "Service") -> "ClockReport":
-        return service.advance_clock(self.duration)
+    def run(self, service: "Service") -> ClockReport:
+        return service.advance_clock(self.duration, self.progress)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,14 @@ Which keys are possible is asked of the service (``Service.actions``, from the l
 table); nothing here restates a lifecycle rule.
 """
 
+import asyncio
+import time
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
@@ -21,7 +25,7 @@ from ...domain.errors import WorkspaceUnusable
 from ...domain.models import Invoice
 from ...domain.shapes import envelope
 from ...domain.status import Status
-from ...service import Service
+from ...service import ClockReport, Service
 from ...service.commands import (
     COMMANDS,
     Advance,
@@ -42,6 +46,7 @@ from ...service.commands import (
 from ...service.notifications import Webhooks
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
+from ..dialogs.progress import CLOCK_FRAME, CLOCK_PAUSE, CLOCK_STEP, ClockProgressDialog
 from ..lanes import LANES, lane_of, list_label
 from ..widgets.activity import ActivityStrip
 from ..widgets.bars import AppBar, LaneBar
@@ -486,9 +491,55 @@ class Dashboard(Screen[None]):
     def action_clock(self) -> None:
         def advance(duration: str | None) -> None:
             if duration is not None:
-                self.run_command(f"Clock +{duration}", AdvanceClock(duration))
+                self.advance_clock(duration)
 
         self.app.push_screen(ClockForm(), advance)
+
+    @work(exclusive=True, group="clock")
+    async def advance_clock(self, duration: str) -> None:
+        """Advance the clock as a worker on the event loop, in steps (``Service.execute_in_steps``),
+        with a progress dialog redrawn between them; the dashboard reloads when it is done.
+
+        Not a thread: the service is not thread-safe, and the API's handlers call it on the
+        loop's thread. The steps are one transaction, so no other command may run before
+        it ends: the dialog is modal (the dashboard's keys do not reach it), and when the
+        API is served its requests and the webhook dispatcher wait at their gate
+        (``Serving.hold``) until the advance has committed or stopped; should anything slip
+        through, the service refuses the commit (``Conflict``). Esc stops the advance
+        between two steps: nothing is written."""
+        dialog = ClockProgressDialog(duration)
+        await self.app.push_screen(dialog)
+        serving = self.app.serving  # type: ignore[attr-defined]
+        report: ClockReport | None = None
+        failure: Exception | None = None
+        async with serving.hold() if serving is not None else nullcontext():
+            steps = self.service.execute_in_steps(AdvanceClock(duration), every=CLOCK_STEP)
+            shown = time.monotonic()
+            try:
+                while not dialog.stop_asked:
+                    progress = next(steps)
+                    if time.monotonic() - shown >= CLOCK_FRAME or progress.reached == progress.end:
+                        dialog.show(progress)
+                        await asyncio.sleep(CLOCK_PAUSE)  # the loop redraws and takes keys
+                        shown = time.monotonic()
+            except StopIteration as done:
+                report = done.value
+            except Exception as error:  # reported below, as any command's error is
+                failure = error
+            finally:
+                steps.close()
+        await dialog.dismiss()
+        if report is None and failure is None:
+            self.app.notify("Clock advance stopped: nothing was changed", title="Stopped")
+            return
+
+        def outcome() -> ClockReport | None:
+            if failure is not None:
+                raise failure
+            return report
+
+        self.app.run_command(f"Clock +{duration}", outcome)  # type: ignore[attr-defined]
+        self.reload()
 
     def action_workflow(self) -> None:
         form = WorkflowForm(self.service.workspace().workflow)
