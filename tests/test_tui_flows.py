@@ -293,10 +293,38 @@ async def test_a_long_form_at_80x24_shows_its_first_label(demo_service: Service)
         await select_invoice(pilot, invoice.number)
         await pilot.press("s")
         form = app.screen
-        assert isinstance(form, DraftSyncForm) and len(form.query(Input)) == 7
+        assert isinstance(form, DraftSyncForm) and len(form.query(Input)) == 12  # 5 lines, 5 details
         fields, first = form.query_one("#dialog-fields"), form.query(".field-label").first()
         assert fields.max_scroll_y > 0  # the form does scroll
         assert fields.region.contains_region(first.region)
+
+
+@pilot_test
+async def test_a_detailed_lines_external_id_set_in_the_form_is_stored_on_it(demo_service: Service) -> None:
+    """The draft synchronized form offers every detailed line too, named after its parent;
+    enter walks to one (the form scrolls it into view) and what is typed lands on it."""
+    invoice = demo_service.invoice(DRAFT_SYNCING)
+    line = invoice.lines[-1]
+    child = line.children[-1]
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, DRAFT_SYNCING)
+        await pilot.press("s")
+        form = app.screen
+        assert isinstance(form, DraftSyncForm)
+        labels = [str(label.content) for label in form.query(".field-label")]
+        index = labels.index(f"External id of line “{line.name} › {child.name}”")  # noqa: RUF001
+        assert form.query(Input)[index].value == f"erp_line_{child.id[-6:].lower()}"
+        await pilot.press(*["enter"] * index)
+        field = form.query(Input)[index]
+        assert app.focused is field
+        assert form.query_one("#dialog-fields").region.contains_region(field.region)
+        field.value = "erp_detail_77"
+        await pilot.press(SUBMIT)
+        assert isinstance(app.screen, Dashboard)
+    stored = demo_service.invoice(invoice.id)
+    assert stored.line(child.id).external_id == "erp_detail_77"  # type: ignore[union-attr]
+    assert stored.line(line.id).external_id == f"erp_line_{line.id[-6:].lower()}"  # type: ignore[union-attr]
 
 
 @pilot_test
