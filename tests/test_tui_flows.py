@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TabbedContent
 from tui_flows_def import (
@@ -632,9 +633,6 @@ async def test_80x24_shows_every_part(demo_service: Service) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         board = dashboard(pilot)
-        keys = str(board.query_one(KeyBar).render())
-        shown = [b.description for b in board.BINDINGS if getattr(b, "show", False)]
-        assert all(description in keys for description in shown)
         assert board.query_one(KeyBar).region.bottom == SIZE[1]
         assert board.query_one("#invoices", RowList).region.height >= 6  # the whole Draft lane
         assert board.query_one("#preview").region.height >= 8
@@ -649,6 +647,42 @@ async def test_80x24_shows_every_part(demo_service: Service) -> None:
             board.query_one("#invoices", RowList).focus()
             await pilot.press(*keys_to_tab)
             assert tabs.active == tab
+
+
+def footer_words(board: Dashboard) -> set[str]:
+    """The words of the key bar: its keys among them."""
+    return set(str(board.query_one(KeyBar).render()).split())
+
+
+@pytest.mark.parametrize("size", [SIZE, (160, 48)])
+@pilot_test
+async def test_every_binding_has_its_key_in_the_footer_and_the_help(
+    demo_service: Service, size: tuple[int, int]
+) -> None:
+    """Every dashboard binding's key shows in the footer (a group's keys together; the
+    preview's scroll keys while the tabs have the focus, the list's own come first) and in
+    the help; at 80 columns the footer uses its short words, three lines from the list."""
+    app = make_app(demo_service)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        board = dashboard(pilot)
+        expected = {
+            binding.key_display or app.get_key_display(Binding(binding.key.split(",")[0], ""))
+            for binding in board.BINDINGS
+            if isinstance(binding, Binding)
+        }
+        bar = board.query_one(KeyBar)
+        assert bar.region.height == (3 if size == SIZE else 2)
+        assert ("f Fail" if size == SIZE else "f Report sync failure") in str(bar.render())
+        shown = footer_words(board)
+        await pilot.press("tab")  # the preview's tabs: their scroll keys join the footer
+        shown |= footer_words(board)
+        assert expected - {"←", "→"} <= shown and "←→" in shown
+        await pilot.press("question_mark")
+        help_text = " ".join(str(s.content) for s in app.screen.query(Static))
+        assert all(
+            binding.description in help_text for binding in board.BINDINGS if isinstance(binding, Binding)
+        )
 
 
 @pilot_test
