@@ -87,7 +87,7 @@ def offered_by(action_name: str) -> str | None:
     return OFFERED_BY.get(kind) if issubclass(kind, InvoiceCommand) else None
 
 
-PANES = Binding.Group("Pane", compact=True)
+PANES = Binding.Group("Pane")
 SCROLL = Binding.Group("Scroll")
 
 
@@ -130,7 +130,6 @@ class Dashboard(Screen[None]):
             "lane(-1)",
             "Previous pane",
             id="lanes.previous",
-            key_display="←",
             group=PANES,
         ),
         Binding(
@@ -138,7 +137,6 @@ class Dashboard(Screen[None]):
             "lane(1)",
             "Next pane",
             id="lanes.next",
-            key_display="→",
             group=PANES,
         ),
         # Tab has two stops, the list and the preview's tabs; from the tabs these scroll
