@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TabbedContent
 from tui_flows_def import (
@@ -293,10 +294,38 @@ async def test_a_long_form_at_80x24_shows_its_first_label(demo_service: Service)
         await select_invoice(pilot, invoice.number)
         await pilot.press("s")
         form = app.screen
-        assert isinstance(form, DraftSyncForm) and len(form.query(Input)) == 7
+        assert isinstance(form, DraftSyncForm) and len(form.query(Input)) == 12  # 5 lines, 5 details
         fields, first = form.query_one("#dialog-fields"), form.query(".field-label").first()
         assert fields.max_scroll_y > 0  # the form does scroll
         assert fields.region.contains_region(first.region)
+
+
+@pilot_test
+async def test_a_detailed_lines_external_id_set_in_the_form_is_stored_on_it(demo_service: Service) -> None:
+    """The draft synchronized form offers every detailed line too, named after its parent;
+    enter walks to one (the form scrolls it into view) and what is typed lands on it."""
+    invoice = demo_service.invoice(DRAFT_SYNCING)
+    line = invoice.lines[-1]
+    child = line.children[-1]
+    app = make_app(demo_service)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_invoice(pilot, DRAFT_SYNCING)
+        await pilot.press("s")
+        form = app.screen
+        assert isinstance(form, DraftSyncForm)
+        labels = [str(label.content) for label in form.query(".field-label")]
+        index = labels.index(f"External id of line “{line.name} › {child.name}”")  # noqa: RUF001
+        assert form.query(Input)[index].value == f"erp_line_{child.id[-6:].lower()}"
+        await pilot.press(*["enter"] * index)
+        field = form.query(Input)[index]
+        assert app.focused is field
+        assert form.query_one("#dialog-fields").region.contains_region(field.region)
+        field.value = "erp_detail_77"
+        await pilot.press(SUBMIT)
+        assert isinstance(app.screen, Dashboard)
+    stored = demo_service.invoice(invoice.id)
+    assert stored.line(child.id).external_id == "erp_detail_77"  # type: ignore[union-attr]
+    assert stored.line(line.id).external_id == f"erp_line_{line.id[-6:].lower()}"  # type: ignore[union-attr]
 
 
 @pilot_test
@@ -604,9 +633,6 @@ async def test_80x24_shows_every_part(demo_service: Service) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         board = dashboard(pilot)
-        keys = str(board.query_one(KeyBar).render())
-        shown = [b.description for b in board.BINDINGS if getattr(b, "show", False)]
-        assert all(description in keys for description in shown)
         assert board.query_one(KeyBar).region.bottom == SIZE[1]
         assert board.query_one("#invoices", RowList).region.height >= 6  # the whole Draft lane
         assert board.query_one("#preview").region.height >= 8
@@ -621,6 +647,42 @@ async def test_80x24_shows_every_part(demo_service: Service) -> None:
             board.query_one("#invoices", RowList).focus()
             await pilot.press(*keys_to_tab)
             assert tabs.active == tab
+
+
+def footer_words(board: Dashboard) -> set[str]:
+    """The words of the key bar: its keys among them."""
+    return set(str(board.query_one(KeyBar).render()).split())
+
+
+@pytest.mark.parametrize("size", [SIZE, (160, 48)])
+@pilot_test
+async def test_every_binding_has_its_key_in_the_footer_and_the_help(
+    demo_service: Service, size: tuple[int, int]
+) -> None:
+    """Every dashboard binding's key shows in the footer (a group's keys together; the
+    preview's scroll keys while the tabs have the focus, the list's own come first) and in
+    the help; at 80 columns the footer uses its short words, three lines from the list."""
+    app = make_app(demo_service)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        board = dashboard(pilot)
+        expected = {
+            app.get_key_display(Binding(binding.key.split(",")[0], ""))
+            for binding in board.BINDINGS
+            if isinstance(binding, Binding)
+        }
+        bar = board.query_one(KeyBar)
+        assert bar.region.height == (3 if size == SIZE else 2)
+        assert ("f Fail" if size == SIZE else "f Report sync failure") in str(bar.render())
+        shown = footer_words(board)
+        await pilot.press("tab")  # the preview's tabs: their scroll keys join the footer
+        shown |= footer_words(board)
+        assert expected <= shown
+        await pilot.press("question_mark")
+        help_text = " ".join(str(s.content) for s in app.screen.query(Static))
+        assert all(
+            binding.description in help_text for binding in board.BINDINGS if isinstance(binding, Binding)
+        )
 
 
 @pilot_test

@@ -8,7 +8,7 @@ from textual.widgets import Input, Label, Switch
 
 from ...domain.durations import parse_duration
 from ...domain.errors import InvalidValue
-from ...domain.models import Invoice, Workflow
+from ...domain.models import DetailedLine, Invoice, Line, Workflow
 from ...domain.notifications import Channel
 from ...domain.timefmt import parse_rfc3339, rfc3339
 from ...service.commands import DraftSynchronized, IssuingSynchronized, ReportFailure, SetWorkflow
@@ -29,6 +29,11 @@ class DraftSyncForm(Dialog[DraftSynchronized]):
     def __init__(self, invoice: Invoice) -> None:
         super().__init__()
         self.invoice = invoice
+        # The callback may name each line and each of its detailed lines.
+        self.lines: list[tuple[str, Line | DetailedLine]] = []
+        for line in invoice.lines:
+            self.lines.append((line.name, line))
+            self.lines.extend((f"{line.name} › {child.name}", child) for child in line.children)  # noqa: RUF001
 
     def fields(self) -> ComposeResult:
         suffix = self.invoice.id[-6:].lower()
@@ -38,16 +43,14 @@ class DraftSyncForm(Dialog[DraftSynchronized]):
             "number",
         )
         yield from _field("External invoicing id", f"erp_inv_{suffix}", "external-id")
-        for index, line in enumerate(self.invoice.lines):
+        for index, (name, line) in enumerate(self.lines):
             yield from _field(
-                f"External id of line “{line.name}”", f"erp_line_{line.id[-6:].lower()}", f"line-{index}"
+                f"External id of line “{name}”", f"erp_line_{line.id[-6:].lower()}", f"line-{index}"
             )
 
     def action_submit(self) -> None:
         lines = {
-            line.id: ext
-            for index, line in enumerate(self.invoice.lines)
-            if (ext := self.value(f"line-{index}"))
+            line.id: ext for index, (_, line) in enumerate(self.lines) if (ext := self.value(f"line-{index}"))
         }
         self.dismiss(
             DraftSynchronized(

@@ -92,6 +92,10 @@ def offered_by(action_name: str) -> str | None:
     return OFFERED_BY.get(kind) if issubclass(kind, InvoiceCommand) else None
 
 
+PANES = Binding.Group("Pane")
+SCROLL = Binding.Group("Scroll")
+
+
 def _status_cell(row: Row) -> str:
     return list_label(row["status"])
 
@@ -104,58 +108,87 @@ class Dashboard(Screen[None]):
     HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (140, "-wide")]  # noqa: RUF012 (a Textual instance attribute)
     VERTICAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-short"), (40, "-tall")]  # noqa: RUF012 (a Textual instance attribute)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
-        Binding("I", "toggle_hook('issuing')", "Issuing hook", id="hooks.issuing"),
+        # The footer shows every one, in this order: the invoice's actions, making and
+        # settings, the other screens, the list, the app.
         Binding("s", "sync", "Sync", id="invoice.sync"),
         Binding("p", "payment", "Payment", id="invoice.payment"),
         Binding("a", "approve", "Approve", id="invoice.approve"),
         Binding("r", "retry", "Retry", id="invoice.retry"),
         Binding("n", "advance", "Advance", id="invoice.advance"),
+        Binding("C", "collect", "Collect usage", id="invoice.collect"),
+        Binding("f", "fail", "Report sync failure", id="invoice.fail"),
         Binding("x", "delete", "Delete", id="invoice.delete"),
         Binding("c", "new_invoice", "New", id="invoice.new"),
         Binding("t", "clock", "Clock", id="clock.advance"),
+        Binding("w", "workflow", "Workflow", id="workflow.edit"),
+        Binding("D", "toggle_hook('draft')", "Draft hook", id="hooks.draft"),
+        Binding("I", "toggle_hook('issuing')", "Issuing hook", id="hooks.issuing"),
         Binding("e", "event_log", "Events", id="events.log"),
         Binding("A", "integration", "API", id="integration.open"),
-        Binding("K", "certify", "Certify", id="certify.open", show=False),
+        Binding("K", "certify", "Certify", id="certify.open"),
         Binding("T", "tour", "Tour", id="tour.start"),
         Binding("slash", "filter", "Filter", id="list.filter"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("q", "app.quit", "Quit", id="app.quit"),
-        Binding("C", "collect", "Collect usage", id="invoice.collect", show=False),
-        Binding("f", "fail", "Report sync failure", id="invoice.fail", show=False),
-        Binding("w", "workflow", "Workflow", id="workflow.edit", show=False),
-        Binding("y", "copy_json", "Copy JSON", id="preview.copy", show=False),
-        Binding("R", "reset_demo", "Reset the demo workspace", id="workspace.reset", show=False),
-        Binding("left,h,left_square_bracket", "lane(-1)", "Previous pane", id="lanes.previous", show=False),
-        Binding("right,l,right_square_bracket", "lane(1)", "Next pane", id="lanes.next", show=False),
-        Binding("escape", "clear_filter", "Clear filter", id="list.clear", show=False),
+        Binding("escape", "clear_filter", "Clear filter", id="list.clear"),
+        Binding("y", "copy_json", "Copy JSON", id="preview.copy"),
+        Binding(
+            "left,h,left_square_bracket",
+            "lane(-1)",
+            "Previous pane",
+            id="lanes.previous",
+            group=PANES,
+        ),
+        Binding(
+            "right,l,right_square_bracket",
+            "lane(1)",
+            "Next pane",
+            id="lanes.next",
+            group=PANES,
+        ),
         # Tab has two stops, the list and the preview's tabs; from the tabs these scroll
-        # the preview (the list's own keys move its cursor first).
+        # the preview (the list's own keys move its cursor first, so the footer shows
+        # them while the tabs have the focus).
         Binding(
             "down,j",
             "scroll_preview(1)",
             "Scroll the preview down (from its tabs)",
             id="preview.down",
-            show=False,
+            group=SCROLL,
         ),
         Binding(
-            "up,k", "scroll_preview(-1)", "Scroll the preview up (from its tabs)", id="preview.up", show=False
+            "up,k",
+            "scroll_preview(-1)",
+            "Scroll the preview up (from its tabs)",
+            id="preview.up",
+            group=SCROLL,
         ),
         Binding(
             "pagedown",
             "scroll_preview(1, True)",
             "Page the preview down (from its tabs)",
             id="preview.page_down",
-            show=False,
+            group=SCROLL,
         ),
         Binding(
             "pageup",
             "scroll_preview(-1, True)",
             "Page the preview up (from its tabs)",
             id="preview.page_up",
-            show=False,
+            group=SCROLL,
         ),
+        Binding("R", "reset_demo", "Reset the demo workspace", id="workspace.reset"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "app.quit", "Quit", id="app.quit"),
     ]
+    SHORT_LABELS: ClassVar[dict[str, str]] = {
+        "Collect usage": "Collect",
+        "Report sync failure": "Fail",
+        "Draft hook": "Draft",
+        "Issuing hook": "Issuing",
+        "Clear filter": "Clear",
+        "Copy JSON": "Copy",
+        "Reset the demo workspace": "Reset",
+    }
+    """The footer's words at narrow widths (see ``KeyBar``); the help and the palette keep the full ones."""
 
     lane: reactive[int] = reactive(0, init=False)
 
@@ -234,16 +267,23 @@ class Dashboard(Screen[None]):
         now = self.service.now()
         self._now_text = now.isoformat()  # read once, not for every row drawn
         self._lanes = {lane.key: [] for lane in LANES}
-        # Rows are the store's live summaries: keep what they said, to tell what changed.
-        self._shown_as = {row["id"]: (row["number"], row["status"]) for row in rows}
+        # One pass over every invoice, so it stays cheap at 10k: each status's lane is
+        # looked up once, and the rows are the store's live summaries, so what they said
+        # is kept, to tell what changed.
+        by_status: dict[str, list[Row]] = {}  # a status's lane's rows
+        shown_as: dict[str, tuple[str, str]] = {}
         for row in reversed(rows):
-            self._lanes[lane_of(row["status"]).key].append(row)
-        if follow is not None:
-            followed = next((r for r in rows if r["id"] == follow), None)
-            if followed is not None:
-                self.set_reactive(Dashboard.lane, LANES.index(lane_of(followed["status"])))
-                if self.filter_text:
-                    self._kept.add(follow)
+            status = row["status"]
+            shown_as[row["id"]] = (row["number"], status)
+            lane_rows = by_status.get(status)
+            if lane_rows is None:
+                lane_rows = by_status[status] = self._lanes[lane_of(status).key]
+            lane_rows.append(row)
+        self._shown_as = shown_as
+        if follow is not None and follow in shown_as:
+            self.set_reactive(Dashboard.lane, LANES.index(lane_of(shown_as[follow][1])))
+            if self.filter_text:
+                self._kept.add(follow)
         self.query_one(LaneBar).active = self.lane
         app = self.service.app()
         # Where the API serves shows in the activity strip; why it does not, here.

@@ -56,7 +56,7 @@ def _fit(text: str, width: int, right: bool) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
-class RowList(ScrollView, can_focus=True):
+class RowList(ScrollView, can_focus=True, inherit_bindings=False):
     """Rows of dicts under fixed columns, with a cursor; posts ``Highlighted`` on moves."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"row-list--cursor", *(f"row-list--{tone}" for tone in TONES)}
@@ -70,6 +70,8 @@ class RowList(ScrollView, can_focus=True):
     RowList > .row-list--good { color: $success; text-style: bold; }
     RowList > .row-list--muted { color: $text-muted; }
     """
+    # Only these keys (inherit_bindings=False): it never scrolls sideways, so ← and → stay
+    # the screen's (the dashboard's panes), as the footer shows them.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "move(-1)", "Up", show=False),
         Binding("down,j", "move(1)", "Down", show=False),
