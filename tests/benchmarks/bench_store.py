@@ -28,6 +28,7 @@ than the baseline; opening <= 0.5 s.
 
 import argparse
 import json
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -285,14 +286,28 @@ def measure_baseline(
 
 
 def run(
-    size: int, directory: Path, commands: int, baseline_commands: int, baseline_seconds: float
+    size: int,
+    directory: Path,
+    commands: int,
+    baseline_commands: int,
+    baseline_seconds: float,
+    cache: Path | None = None,
 ) -> Figures:
     figures = Figures(size)
     path = directory / f"bench-{size}.db"
+    cached = cache / path.name if cache is not None else None
     started = time.perf_counter()
-    service = build(path, size)
+    if cached is not None and cached.exists():
+        for name in (path.name, path.name + ".payloads"):
+            shutil.copyfile(cached.with_name(name), path.with_name(name))
+    else:
+        service = build(path, size)
+        service.close()  # compacts the long build journal, as a user's session would
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            for name in (path.name, path.name + ".payloads"):
+                shutil.copyfile(path.with_name(name), cached.with_name(name))
     figures.build_s = time.perf_counter() - started
-    service.close()  # compacts the long build journal, as a user's session would
     service = Service.open(path)
     tables = {
         name: {str(doc_id): row for doc_id, row in enumerate(service.repository.rows(name), 1)}
@@ -407,13 +422,26 @@ def main(argv: list[str] | None = None) -> int:
         help="stop the baseline after this long (it still runs five commands)",
     )
     parser.add_argument("--dir", type=Path, help="where to build (default: a temporary directory)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="keep each built workspace here and copy it instead of building it again "
+        "(the build is deterministic; delete the directory after changing the service)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(text) for text in args.sizes.split(",")]
     results: list[Figures] = []
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="tui-billing-bench-", dir=args.dir) as directory:
             results.append(
-                run(size, Path(directory), args.commands, args.baseline_commands, args.baseline_seconds)
+                run(
+                    size,
+                    Path(directory),
+                    args.commands,
+                    args.baseline_commands,
+                    args.baseline_seconds,
+                    args.cache,
+                )
             )
         report(results)  # the figures so far: a long run shows the small sizes early
     return 0

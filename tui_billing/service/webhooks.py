@@ -792,11 +792,7 @@ class Webhooks:
     def _event_rows_after(self, seq: int) -> list[dict[str, Any]]:
         """Event rows with a sequence number above ``seq``, oldest first (the log is
         appended in sequence order, so only its tail is read)."""
-        rows = self.service.event_rows()
-        start = len(rows)
-        while start > 0 and rows[start - 1]["seq"] > seq:
-            start -= 1
-        return rows[start:]
+        return self.repository.rows_after("events", "seq", seq)
 
 
 def _in_creation_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

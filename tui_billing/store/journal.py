@@ -31,7 +31,7 @@ import stat
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ UPGRADABLE_VERSIONS = frozenset({3, 4})
 """Older versions opened by upgrading them (``migrations.py``)."""
 
 Op = list[Any]
+COPY_BYTES = 1 << 20
+"""Bytes copied from file to file at a time."""
 
 
 class StoreError(WorkspaceUnusable):
@@ -150,6 +152,9 @@ class Journal:
         self.snapshot_id = 0
         """Identifies the snapshot (header and table checksums): tells a compacted or
         replaced file from a truncated one."""
+        self.lines: dict[str, Line] = {}
+        """Where each table's snapshot line is in the file (a compaction copies an
+        unchanged prefix of it instead of encoding its rows again)."""
 
     # --- reading ---------------------------------------------------------------------
     def load(self) -> tuple[dict[str, memoryview], list[list[Op]]]:
@@ -165,6 +170,7 @@ class Journal:
         if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
         snapshot: dict[str, memoryview] = {}
+        lines: dict[str, Line] = {}
         # bounds go on with the journal's lines after the tables' snapshot lines
         for number, (name, (start, end)) in enumerate(zip(names, bounds[1:], strict=False), start=2):
             try:
@@ -173,6 +179,8 @@ class Journal:
                 raise StoreError(
                     f"{self.path} is damaged at line {number} (its snapshot of {name}); it was left as it is"
                 ) from None
+            lines[name] = Line(start, end, int(raw[start : start + 8], 16))
+        self.lines = lines
         self.snapshot_bytes = self._valid_length = bounds[len(names)][1] + 1
         self.snapshot_id = zlib.crc32(
             b"".join(view[start : start + 8] for start, _ in bounds[1 : 1 + len(names)])
@@ -283,11 +291,12 @@ class Journal:
             + b"\n"
         )
         checksums: list[bytes] = []
+        lines: dict[str, Line] = {}
         try:
             temporary.unlink(missing_ok=True)  # a leftover of a killed run (or a planted link)
             with open(open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
                 handle.write(header)
-                for body in bodies.values():
+                for name, body in bodies.items():
                     start = handle.tell()
                     handle.write(b"00000000 ")
                     crc = 0
@@ -297,6 +306,7 @@ class Journal:
                     handle.write(b"\n")
                     end = handle.tell()
                     checksums.append(b"%08x" % crc)
+                    lines[name] = Line(start, end - 1, crc)
                     handle.seek(start)
                     handle.write(checksums[-1])
                     handle.seek(end)
@@ -309,7 +319,28 @@ class Journal:
             with suppress(OSError):
                 temporary.unlink()
             raise
-        return Prepared(temporary, size, zlib.crc32(b"".join(checksums)))
+        return Prepared(temporary, size, zlib.crc32(b"".join(checksums)), lines)
+
+    def catch_up(self, prepared: "Prepared", since: int) -> tuple["Prepared", int]:
+        """Copy to a prepared snapshot the records appended from byte ``since`` on, fsynced,
+        without holding up appends (bytes below ``length`` never change): ``install`` then
+        copies only what is appended meanwhile. The prepared file and the new ``since``."""
+        end = self._valid_length
+        if end <= since:
+            return prepared, since
+        with open(self.path, "rb") as source, open(prepared.path, "r+b") as target:
+            source.seek(since)
+            target.seek(prepared.size)
+            while since < end:
+                chunk = source.read(min(COPY_BYTES, end - since))
+                if not chunk:
+                    raise OSError(errno.EIO, f"{self.path} is shorter than its records")
+                target.write(chunk)
+                since += len(chunk)
+            target.flush()
+            os.fsync(target.fileno())
+            size = target.tell()
+        return replace(prepared, size=size), since
 
     def install(self, prepared: "Prepared", since: int) -> None:
         """Rename a prepared snapshot over the file, after copying to it the journal
@@ -340,6 +371,7 @@ class Journal:
         self.journal_bytes = len(tail)
         self.torn_bytes = 0
         self.snapshot_id = prepared.snapshot_id
+        self.lines = prepared.lines
 
     @property
     def length(self) -> int:
@@ -353,12 +385,28 @@ class Journal:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A snapshot line in the file: its body is ``[start + 9, end)`` (after the checksum and
+    its space, before the newline); ``crc`` is the body's checksum."""
+
+    start: int
+    end: int
+    crc: int
+
+    @property
+    def body_start(self) -> int:
+        return self.start + 9
+
+
+@dataclass(frozen=True)
 class Prepared:
-    """A snapshot written and fsynced beside the workspace, not yet renamed over it."""
+    """A snapshot written and fsynced beside the workspace, not yet renamed over it;
+    ``size`` bytes long (its records included)."""
 
     path: Path
     size: int
     snapshot_id: int
+    lines: dict[str, Line]
 
 
 def iter_ops(records: list[list[Op]]) -> Iterator[Op]:
