@@ -24,7 +24,7 @@ from tui_billing.store import journal as journal_module
 from tui_billing.store import payloads as payloads_module
 from tui_billing.store import repository as repository_module
 from tui_billing.store.journal import SCHEMA_VERSION, UPGRADABLE_VERSIONS, StoreError
-from tui_billing.store.repository import TABLES, Put, Repository
+from tui_billing.store.repository import TABLES, Delete, Put, Repository
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -651,6 +651,104 @@ def test_the_tail_of_the_event_log_is_read_without_parsing_it(built: Path) -> No
         rows = service.repository.rows("events")
         assert tails == [rows[::-1][:count] for count in (1, 3, 40)]
         assert everything == rows[::-1]
+    finally:
+        service.close()
+
+
+def test_rows_after_reads_only_the_end_of_the_event_log(built: Path) -> None:
+    service = Service.open(built)
+    try:
+        service.set_hooks(draft=True)  # parses meta and app only
+        service.create_invoice(service.customers()[0].key)  # events waiting for the table
+        last = service.recent_event_rows(1)[0]["seq"]
+        newest = [service.repository.rows_after("events", "seq", last - n) for n in (0, 2, 20)]
+        assert "events" in service.repository._unparsed, "read without parsing the event log"
+        rows = service.repository.rows("events")
+        assert len(rows) > 20
+        assert newest == [[row for row in rows if row["seq"] > last - n] for n in (0, 2, 20)]
+        assert newest[1] and newest[0] == []
+        assert service.repository.rows_after("events", "seq", 0) == rows  # parsed now
+        with pytest.raises(ValueError, match="not an append-only table"):
+            service.repository.rows_after("invoices", "number", "")
+    finally:
+        service.close()
+
+
+def _snapshot_tables(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every table's rows as the file's snapshot lines hold them (journal records aside)."""
+    count, lines = journal_lines(path)
+    names = json.loads(lines[0])["tables"]
+    return {
+        name: list(json.loads(line[9:]).values())
+        for name, line in zip(names, lines[1 : 1 + count], strict=True)
+    }
+
+
+def test_a_compaction_writes_the_tables_as_they_were_when_it_began(built: Path) -> None:
+    """Freezing takes no copy: rows replaced, deleted or added after the compaction began
+    are written as they were then (their records follow the snapshot), and the workspace
+    reopens as it is now."""
+    service = Service.open(built)
+    repository = service.repository
+    try:
+        service.invoice_rows(), service.event_rows()  # parsed: frozen as key order lists
+        repository.commit([Put("rules", {"id": f"r{n}", "n": n}) for n in range(3)])
+        then = json.loads(json.dumps({name: repository.rows(name) for name in TABLES}))
+        with repository._io:
+            since, frozen = repository._journal.length, repository._frozen()
+        repository.commit([Put("rules", {"id": "r1", "n": 10}), Delete("rules", "r0")])
+        repository.commit([Put("rules", {"id": "r3", "n": 3}), Delete("rules", "r2")])
+        work(service, rounds=2)  # replaced invoices, new events
+        repository._compact_from(frozen, since)
+        now = state(service)
+    finally:
+        service.close()
+    assert _snapshot_tables(built) == then
+    assert reopen_state(built) == now
+
+
+def test_a_compaction_copies_the_event_log_line_and_encodes_only_new_rows(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = Service.open(built)
+    try:
+        service.repository._compact()  # the event log's snapshot line now holds every event
+        before = len(service.event_rows())
+        work(service, rounds=1)
+        added = len(service.event_rows()) - before
+        encoded: list[Any] = []
+        real_dumps = repository_module.dumps
+
+        def counting_dumps(value: Any) -> bytes:
+            if isinstance(value, dict) and "seq" in value:
+                encoded.append(value)
+            return real_dumps(value)
+
+        monkeypatch.setattr(repository_module, "dumps", counting_dumps)
+        service.repository._compact()
+        assert encoded == service.event_rows()[before:] and added
+        now = state(service)
+    finally:
+        service.close()
+    assert reopen_state(built) == now
+
+
+def test_a_snapshot_line_changed_on_disk_stops_the_compaction(built: Path) -> None:
+    """The old line is checked while it is copied: a changed byte is never copied on."""
+    service = Service.open(built)
+    try:
+        service.repository._compact()  # the event log's snapshot line now holds every event
+        work(service, rounds=1)
+        line = service.repository._journal.lines["events"]
+        with open(built, "r+b") as handle:
+            handle.seek(line.body_start + 5)
+            byte = handle.read(1)
+            handle.seek(line.body_start + 5)
+            handle.write(b"x" if byte != b"x" else b"y")
+        length = built.stat().st_size
+        service.repository._compact()
+        assert built.stat().st_size == length, "the workspace was not replaced"
+        assert not built.with_name(built.name + ".tmp").exists()
     finally:
         service.close()
 
