@@ -33,12 +33,16 @@ HAMMER = textwrap.dedent("""
     from tui_billing.service import Service
     from tui_billing.store import journal, repository
 
+    def say(text):  # one write per line: the compaction thread announces beside the acks
+        sys.stdout.write(text + "\\n")
+        sys.stdout.flush()
+
     compact_from = int(sys.argv[2])  # from this step on, compact whenever the journal
     if compact_from >= 0:             # outgrows the snapshot (-1: never lower the threshold)
         real_replace = os.replace
 
         def announced_replace(source, target):
-            print("compacting", flush=True)
+            say("compacting")
             time.sleep(0.05)  # the new file is written and synced; the rename is yet to come
             real_replace(source, target)
 
@@ -48,7 +52,7 @@ HAMMER = textwrap.dedent("""
         real_copied_prefix = repository._copied_prefix
 
         def announced_copied_prefix(source, line):
-            print("copying", flush=True)
+            say("copying")
             time.sleep(0.05)
             yield from real_copied_prefix(source, line)
 
@@ -57,14 +61,14 @@ HAMMER = textwrap.dedent("""
         real_catch_up = journal.Journal.catch_up
 
         def announced_catch_up(self, prepared, since):
-            print("catching-up", flush=True)
+            say("catching-up")
             time.sleep(0.05)
             return real_catch_up(self, prepared, since)
 
         journal.Journal.catch_up = announced_catch_up
 
     def ack(**fields):
-        print(json.dumps(fields), flush=True)
+        say(json.dumps(fields))
 
     service = Service.open(sys.argv[1])
     service.event_rows()  # the event log parsed: a compaction copies its old line, adds new rows
