@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import zlib
 from decimal import Decimal
 from pathlib import Path
@@ -224,6 +225,66 @@ def test_missing_event_data_is_a_clear_error_and_not_recreated(built: Path) -> N
     finally:
         service.close()
     assert files(built) == before
+
+
+def test_a_last_record_whose_event_data_never_reached_the_disk_is_torn(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal and the payload file are fsynced at once: a crash between the two can
+    leave the last record durable and its event data not. That command was never
+    acknowledged (the lock never noted its length): opening drops it as a torn record."""
+    service = Service.open(built)
+    expected = state(service)
+    size = payloads_of(built).stat().st_size
+    monkeypatch.setattr(Repository, "_record_length", lambda self: None)  # killed before noting it
+    service.create_invoice(service.customers()[0].key)
+    service.close()
+    monkeypatch.undo()
+    os.truncate(payloads_of(built), size)  # its event data never reached the disk
+    reopened = Service.open(built)
+    try:
+        assert any("torn record" in notice for notice in reopened.repository.notices)
+        assert state(reopened) == expected
+        created = reopened.create_invoice(reopened.customers()[0].key).id  # cuts the torn record off
+        expected = state(reopened)
+    finally:
+        reopened.close()
+    assert reopen_state(built) == expected and created
+
+
+def test_acknowledged_records_whose_event_data_is_missing_are_refused(built: Path) -> None:
+    service = Service.open(built)
+    size = payloads_of(built).stat().st_size
+    service.create_invoice(service.customers()[0].key)
+    service.close()
+    os.truncate(payloads_of(built), size)
+    before = files(built)
+    with pytest.raises(StoreError, match="event data of acknowledged commands is missing"):
+        Service.open(built)
+    assert files(built) == before
+
+
+def test_a_refused_payload_fsync_takes_the_record_back(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service.open(built)
+    expected = state(service)
+    length = built.stat().st_size
+    real_fsync = os.fsync
+
+    def refusing(fd: int) -> None:
+        if threading.current_thread().name.startswith("payload-sync"):
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(journal_module.os, "fsync", refusing)
+    try:
+        with pytest.raises(StoreError, match="nothing was changed"):
+            service.create_invoice(service.customers()[0].key)
+        assert built.stat().st_size == length
+        assert state(service) == expected
+    finally:
+        monkeypatch.undo()
+        service.close()
+    assert reopen_state(built) == expected
 
 
 # --- foreign files -------------------------------------------------------------------------------

@@ -155,6 +155,8 @@ class Journal:
         self.snapshot_id = 0
         """Identifies the snapshot (header and table checksums): tells a compacted or
         replaced file from a truncated one."""
+        self._record_starts: list[int] = []
+        """Where each record read by ``load`` starts."""
         self.lines: dict[str, Line] = {}
         """Where each table's snapshot line is in the file (a compaction copies an
         unchanged prefix of it instead of encoding its rows again)."""
@@ -189,6 +191,7 @@ class Journal:
             b"".join(view[start : start + 8] for start, _ in bounds[1 : 1 + len(names)])
         )
         records: list[list[Op]] = []
+        self._record_starts = []
         for index, (start, end) in enumerate(bounds[1 + len(names) :]):
             number = index + 2 + len(names)
             try:
@@ -204,10 +207,24 @@ class Journal:
                     "not a list of operations; it was left as it is"
                 )
             records.append(record)
+            self._record_starts.append(start)
             self._valid_length = end + 1
         self.journal_bytes = self._valid_length - self.snapshot_bytes
         self.torn_bytes = len(raw) - self._valid_length
         return snapshot, records
+
+    def record_start(self, index: int) -> int:
+        """Where the record ``index`` (of those ``load`` returned) starts in the file."""
+        return self._record_starts[index]
+
+    def forget_records_from(self, index: int) -> None:
+        """Treat the records ``load`` returned from ``index`` on as a torn tail: ignored,
+        and cut off before the next append."""
+        start = self._record_starts[index]
+        self.torn_bytes += self._valid_length - start
+        self.journal_bytes -= self._valid_length - start
+        self._valid_length = start
+        del self._record_starts[index:]
 
     def probe(self) -> None:
         """Refuse, reading only the header, a file that is not a workspace we read: so
@@ -263,6 +280,15 @@ class Journal:
             raise
         self._valid_length += len(data)
         self.journal_bytes += len(data)
+
+    def retract(self, length: int) -> None:
+        """Take back, durably, the records appended after byte ``length``; OSError if the
+        disk refuses."""
+        fd = self._open_for_append()
+        os.ftruncate(fd, length)
+        os.fsync(fd)
+        self.journal_bytes -= self._valid_length - length
+        self._valid_length = length
 
     def _open_for_append(self) -> int:
         if self._fd is None:

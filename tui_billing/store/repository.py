@@ -38,6 +38,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -240,6 +241,8 @@ class Repository:
         """Records ever queued; ``_durable`` of them are durable."""
         self._durable = 0
         self._compactor: threading.Thread | None = None
+        self._syncer: ThreadPoolExecutor | None = None
+        """Fsyncs the payload file beside the journal's fsync (``_append``)."""
         self._carried = False
         """Whether a compaction carried operations of unparsed tables as records (close
         folds them in)."""
@@ -261,7 +264,7 @@ class Repository:
             snapshot, records = journal.load()
             _check_not_truncated(path, journal, lock)
             repository = cls(path, journal, lock, snapshot)
-            repository._apply(iter_ops(records))
+            repository._apply(iter_ops(repository._without_unbacked(records, lock.recorded)))
             if journal.schema_version != SCHEMA_VERSION:
                 repository._upgrade(journal.schema_version)
             repository._record_length()  # a replaced file is checked from now on too
@@ -341,6 +344,8 @@ class Repository:
             ):
                 self._compact()
         finally:
+            if self._syncer is not None:
+                self._syncer.shutdown()
             self._journal.close()
             self._payloads.close()
             self._lock.release()
@@ -478,8 +483,7 @@ class Repository:
             with self._io:
                 try:
                     self._flush_pending()
-                    self._payloads.sync()
-                    self._journal.append_lines([line])
+                    self._append([line])
                 except OSError as error:
                     message = os_message(self.path, error, "write")
                     raise StoreError(f"{message}; nothing was changed") from None
@@ -519,8 +523,7 @@ class Repository:
         if not lines:
             return
         try:
-            self._payloads.sync()
-            self._journal.append_lines(lines)
+            self._append(lines)
         except OSError as error:
             self._broken = StoreError(
                 f"{os_message(self.path, error, 'write')}; the last {len(lines)} unacknowledged "
@@ -529,6 +532,67 @@ class Repository:
             raise self._broken from None
         self._durable = queued
         self._record_length()
+
+    def _append(self, lines: list[bytes]) -> None:
+        """Append framed records to the journal, fsynced while the payload file is fsynced
+        beside it (caller holds ``_io``): the disk commits both at once, where one fsync
+        after the other cost two commits. Durable when this returns; OSError, nothing
+        kept, if the disk refuses. A crash meanwhile can leave the last records durable
+        and their event data not: opening drops them as torn (``_without_unbacked``)."""
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="payload-sync")
+        length = self._journal.length
+        payloads = self._syncer.submit(self._payloads.sync)
+        try:
+            self._journal.append_lines(lines)
+        finally:
+            refused = payloads.exception()
+        if refused is not None:
+            try:
+                self._journal.retract(length)
+            except OSError:
+                self._broken = StoreError(
+                    f"{self.path}: the event data of the last change could not be written and its "
+                    "record not taken back; reopen the workspace"
+                )
+                raise self._broken from None
+            raise refused
+
+    def _without_unbacked(self, records: list[list[Op]], recorded: tuple[int, int] | None) -> list[list[Op]]:
+        """The journal's records less the last ones whose event data never reached the
+        disk (a crash between the two fsyncs of ``_append``: never acknowledged), which
+        are then cut off as torn. A record the last writer acknowledged (``recorded``, the
+        lock's) with its data missing is damage, refused."""
+        if self._journal.schema_version != SCHEMA_VERSION or not self._payloads.path.exists():
+            return records  # written one fsync after the other; no event data at all: reading says so
+        kept = len(records)
+        while kept and not self._backed(records[kept - 1]):
+            kept -= 1
+        if kept == len(records):
+            return records
+        if (
+            recorded is not None
+            and recorded[0] == self._journal.snapshot_id
+            and self._journal.record_start(kept) < recorded[1]
+        ):
+            raise _damaged(self.path, "the event data of acknowledged commands is missing")
+        self._journal.forget_records_from(kept)
+        return records[:kept]
+
+    def _backed(self, record: list[Op]) -> bool:
+        """Whether every event row a journal record puts has its data on disk."""
+        for op in record:
+            if (
+                isinstance(op, list)
+                and len(op) == 4
+                and op[:2] == ["put", "events"]
+                and isinstance(op[3], dict)
+            ):
+                try:
+                    self._payloads.read(op[3]["payload"])
+                except (StoreError, OSError, KeyError, TypeError, ValueError):
+                    return False
+        return True
 
     def _encode(self, change: Change) -> Op:
         if isinstance(change, Delete):
