@@ -833,10 +833,11 @@ def test_background_compaction_keeps_every_command(
     work(service, rounds=4)
     before = state(service)
     service.close()
-    assert any(thread is not None for thread in started), "a compaction ran in the background"
+    assert sum(thread is not None for thread in started) >= 2, "compactions ran in the background, again"
     assert reopen_state(workspace_path) == before
     snapshot_count, lines = journal_lines(workspace_path)
-    assert len(lines) == 1 + snapshot_count
+    snapshot, journal = lines[: 1 + snapshot_count], lines[1 + snapshot_count :]
+    assert sum(map(len, journal)) <= sum(map(len, snapshot)) // 4, "close compacts a long journal"
 
 
 def test_group_commit_applies_at_once_and_is_durable_after_flush(built: Path) -> None:

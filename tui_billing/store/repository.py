@@ -711,10 +711,13 @@ class Repository:
         return frozen
 
     def _maybe_compact(self) -> None:
-        """Start a background compaction once the journal outgrows the snapshot."""
-        if self._compactor is not None or self._journal.journal_bytes <= max(
-            COMPACT_MIN_BYTES, self._journal.snapshot_bytes
-        ):
+        """Start a background compaction once the journal outgrows the snapshot (again,
+        once the last one has finished)."""
+        if self._compactor is not None:
+            if self._compactor.is_alive():
+                return
+            self._join_compactor()
+        if self._journal.journal_bytes <= max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes):
             return
         with self._io:
             self._flush_pending()  # the tables frozen below must hold nothing not in the file
