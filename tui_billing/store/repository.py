@@ -21,10 +21,17 @@ Two tables are stored in a compact form so that large tables parse fast (measure
   fsynced before the journal record that points at them. An index by invoice finds one
   invoice's events without a scan.
 
-When the journal outgrows the snapshot, a compaction runs in a background thread on a
-shallow copy of the tables (rows are replaced, never changed in place), so commands go
-on meanwhile; it renames the new file over the workspace only after copying to it the
-records appended since, holding the journal (see ``_compact_from``).
+A command's record and the event data it points at are fsynced at once, the payload file
+in a helper thread (``_append``): opening drops as torn a last record whose data never
+reached the disk.
+
+When the journal outgrows the snapshot, a compaction runs in a background thread. It
+starts in constant time: each table's keys are kept in insertion order (``_order``), a
+compaction reads the first keys there were, and commands record each row they replace or
+delete meanwhile as it was (``_before``). A table only added to since its snapshot line
+(the event log) is written as that line, copied, plus its new rows. The new file is
+renamed over the workspace only after copying to it the records appended since, the last
+of them holding the journal (see ``_compact_from``).
 """
 
 import errno
