@@ -59,6 +59,7 @@ from tinydb.table import Table
 from . import migrations
 from .journal import (
     COPY_BYTES,
+    NO_FOLLOW,
     SCHEMA_VERSION,
     Journal,
     Line,
@@ -570,11 +571,18 @@ class Repository:
         disk (a crash between the two fsyncs of ``_append``: never acknowledged), which
         are then cut off as torn. A record the last writer acknowledged (``recorded``, the
         lock's) with its data missing is damage, refused."""
-        if self._journal.schema_version != SCHEMA_VERSION or not self._payloads.path.exists():
-            return records  # written one fsync after the other; no event data at all: reading says so
-        kept = len(records)
-        while kept and not self._backed(records[kept - 1]):
-            kept -= 1
+        if self._journal.schema_version != SCHEMA_VERSION:
+            return records  # written one fsync after the other
+        try:
+            fd = os.open(self._payloads.path, os.O_RDONLY | NO_FOLLOW)
+        except OSError:
+            return records  # no readable event data at all: reading an event says why
+        try:
+            kept = len(records)
+            while kept and not _backed(records[kept - 1], fd):
+                kept -= 1
+        finally:
+            os.close(fd)
         if kept == len(records):
             return records
         if (
@@ -585,21 +593,6 @@ class Repository:
             raise _damaged(self.path, "the event data of acknowledged commands is missing")
         self._journal.forget_records_from(kept)
         return records[:kept]
-
-    def _backed(self, record: list[Op]) -> bool:
-        """Whether every event row a journal record puts has its data on disk."""
-        for op in record:
-            if (
-                isinstance(op, list)
-                and len(op) == 4
-                and op[:2] == ["put", "events"]
-                and isinstance(op[3], dict)
-            ):
-                try:
-                    self._payloads.read(op[3]["payload"])
-                except (StoreError, OSError, KeyError, TypeError, ValueError):
-                    return False
-        return True
 
     def _encode(self, change: Change) -> Op:
         if isinstance(change, Delete):
@@ -807,6 +800,21 @@ class Repository:
         """Let the lock file remember how long the workspace is (see ``WorkspaceLock``)."""
         with suppress(OSError):  # only a check for later: never a reason to fail a command
             self._lock.record(self._journal.snapshot_id, self._journal.length)
+
+
+def _backed(record: list[Op], payloads: int) -> bool:
+    """Whether the data of every event row a journal record puts is whole in the payload
+    file ``payloads`` (an address that is no address is left for reading to report)."""
+    for op in record:
+        if isinstance(op, list) and len(op) == 4 and op[:2] == ["put", "events"] and isinstance(op[3], dict):
+            try:
+                offset, length, crc = op[3]["payload"]
+                data = os.pread(payloads, length, offset)
+            except (KeyError, TypeError, ValueError, OSError):
+                continue
+            if len(data) != length or zlib.crc32(data) != crc:
+                return False
+    return True
 
 
 def _check_not_truncated(path: Path, journal: Journal, lock: WorkspaceLock) -> None:
