@@ -34,6 +34,15 @@ from tui_billing.api.problems import Issue, extensions
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict
 from tui_billing.service import Service, seeding
+from tui_billing.service.commands import (
+    AdvanceClock,
+    Collect,
+    CreateInvoice,
+    SetCallbackResponse,
+    SetHooks,
+    SetWorkflow,
+    UpdateApp,
+)
 
 TOKEN = "s3cret-token"
 CALLBACKS = "/api/v1/apps/custom-invoicing"
@@ -73,9 +82,9 @@ async def call(
 
 def in_syncing(service: Service, *, issuing: bool = True) -> str:
     """A new invoice resting in draft.syncing (both hooks on unless told)."""
-    service.set_hooks(draft=True, issuing=issuing)
-    invoice = service.create_invoice(service.customers()[0].key)
-    return service.collect(invoice.id).id
+    service.execute(SetHooks(draft=True, issuing=issuing))
+    invoice = service.execute(CreateInvoice(service.customers()[0].key))
+    return service.execute(Collect(invoice.id)).id
 
 
 # --- the official SDK, unmodified, against a no_content server ---------------------------------
@@ -218,7 +227,7 @@ def test_callback_response_follows_the_workspace_setting_unless_overridden(servi
             assert (status, kind) == (200, "application/json")
             assert body == service.invoice_v1(service.invoice(invoice_id))
             assert body["statusDetails"]["extendedStatus"] == "draft.waiting_auto_approval"
-            service.set_callback_response("no_content")  # read live: the next call answers 204
+            service.execute(SetCallbackResponse("no_content"))  # read live: the next call answers 204
             await call(http, "POST", f"{INVOICES}/{invoice_id}/approve")
             status, _, body = await call(
                 http, "POST", f"{CALLBACKS}/{invoice_id}/payment/status", {"trigger": "payment_overdue"}
@@ -496,7 +505,7 @@ def test_v3_problems(service: Service) -> None:
 
 
 def test_void_answers_501_as_openmeter_does(service: Service, workspace_path: Path) -> None:
-    invoice_id = service.create_invoice(service.customers()[0].key).id
+    invoice_id = service.execute(CreateInvoice(service.customers()[0].key)).id
     before = _files(workspace_path)
     problem = run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/void", {"action": {}}))
     assert (problem["status"], problem["title"]) == (501, "Not Implemented") and "payment/status" in problem[
@@ -506,7 +515,7 @@ def test_void_answers_501_as_openmeter_does(service: Service, workspace_path: Pa
 
 
 def test_snapshot_quantities_collects_now(service: Service) -> None:
-    invoice_id = service.create_invoice(service.customers()[0].key).id
+    invoice_id = service.execute(CreateInvoice(service.customers()[0].key)).id
     assert service.invoice(invoice_id).status.value == "draft.waiting_for_collection"
 
     async def scenario() -> None:
@@ -538,10 +547,10 @@ def test_other_problems(service: Service) -> None:
 def test_conflict_is_409(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     """No command of the core raises Conflict yet; the API maps it to 409 all the same."""
 
-    def conflicting(invoice_id: str) -> None:
-        raise Conflict(f"invoice {invoice_id} was changed meanwhile")
+    def conflicting(command: object) -> None:
+        raise Conflict(f"{command} was changed meanwhile")
 
-    monkeypatch.setattr(service, "approve", conflicting)
+    monkeypatch.setattr(service, "execute", conflicting)
     problem = run(_problem(service, "POST", f"{INVOICES}/{UNKNOWN_ULID}/approve", None))
     assert (problem["status"], problem["title"]) == (409, "Conflict")
 
@@ -664,8 +673,8 @@ def test_list_invoices_filters_and_pages(demo_service: Service) -> None:
 def test_list_answers_follow_every_change_despite_the_text_cache(service: Service) -> None:
     """Listed invoices are served from rendered texts: a changed invoice, a moved clock or
     switched hooks render afresh, and a listed invoice is its GET without lines."""
-    service.set_workflow(auto_advance=False)
-    invoice_id = service.create_invoice(service.customers()[0].key).id
+    service.execute(SetWorkflow(auto_advance=False))
+    invoice_id = service.execute(CreateInvoice(service.customers()[0].key)).id
 
     async def listed(http: aiohttp.ClientSession) -> dict[str, Any]:
         status, _, page = await call(http, "GET", f"{INVOICES}?expand=lines")
@@ -684,11 +693,11 @@ def test_list_answers_follow_every_change_despite_the_text_cache(service: Servic
         async with serving(service) as (_, http):
             seen.append(await listed(http))
             seen.append(await listed(http))  # from the cache
-            service.collect(invoice_id)  # a change behind the server's back
+            service.execute(Collect(invoice_id))  # a change behind the server's back
             seen.append(await listed(http))
-            service.set_hooks(issuing=True)  # approve would now stop for the issuing sync
+            service.execute(SetHooks(issuing=True))  # approve would now stop for the issuing sync
             seen.append(await listed(http))
-            service.advance_clock("1d")
+            service.execute(AdvanceClock("1d"))
             seen.append(await listed(http))
         return seen
 
@@ -703,8 +712,8 @@ def test_list_invoices_time_filters(service: Service) -> None:
     """Each time filter is inclusive at both ends; an invoice without the time never matches."""
     customer = service.customers()[0].key
     for _ in range(3):
-        service.create_invoice(customer)
-        service.advance_clock("P1D")
+        service.execute(CreateInvoice(customer))
+        service.execute(AdvanceClock("P1D"))
     invoices = service.invoices()
     created = sorted({i.created_at for i in invoices})
     issued = [i for i in invoices if i.issued_at is not None]
@@ -771,7 +780,7 @@ def test_list_invoices_refuses_bad_parameters(service: Service, query: str, deta
 
 
 def test_operations_without_query_parameters_refuse_them(service: Service) -> None:
-    invoice_id = service.create_invoice(service.customers()[0].key).id
+    invoice_id = service.execute(CreateInvoice(service.customers()[0].key)).id
     problem = run(_problem(service, "POST", f"{INVOICES}/{invoice_id}/advance?expand=lines", None))
     assert problem["status"] == 400 and "unknown query parameter expand; it takes none" in problem["detail"]
     assert service.invoice(invoice_id).status.value == "draft.waiting_for_collection"
@@ -787,7 +796,7 @@ def test_operations_without_query_parameters_refuse_them(service: Service) -> No
 
 
 def test_get_invoice_expands_lines_unless_told(service: Service) -> None:
-    invoice_id = service.create_invoice(service.customers()[0].key).id
+    invoice_id = service.execute(CreateInvoice(service.customers()[0].key)).id
 
     async def scenario() -> None:
         async with serving(service) as (_, http):
@@ -805,10 +814,10 @@ def test_get_invoice_expands_lines_unless_told(service: Service) -> None:
 
 
 def test_billing_actions(service: Service) -> None:
-    service.set_workflow(auto_advance=False)
+    service.execute(SetWorkflow(auto_advance=False))
     customer = service.customers()[0].key
-    held = service.collect(service.create_invoice(customer).id).id
-    draft = service.create_invoice(customer).id
+    held = service.execute(Collect(service.execute(CreateInvoice(customer)).id)).id
+    draft = service.execute(CreateInvoice(customer)).id
     changes: list[int] = []
     calls: list[ApiCall] = []
 
@@ -854,7 +863,7 @@ def _replacement(invoice: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_invoice_put_replaces_lines_keeping_kept_lines_ids_and_quantities(service: Service) -> None:
-    invoice_id = service.create_invoice(service.customers()[0].key).id
+    invoice_id = service.execute(CreateInvoice(service.customers()[0].key)).id
     before = service.invoice(invoice_id)
     usage = next(line for line in before.lines if line.price.type == "unit")
 
@@ -943,7 +952,7 @@ BAD_PUTS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
 def test_invoice_put_refuses_bad_bodies_changing_nothing(
     service: Service, workspace_path: Path, make: Callable[[dict[str, Any]], Any]
 ) -> None:
-    invoice_id = service.create_invoice(service.customers()[0].key).id
+    invoice_id = service.execute(CreateInvoice(service.customers()[0].key)).id
     body = make(_put_body(service, invoice_id))
     before = _files(workspace_path)
 
@@ -1023,10 +1032,10 @@ def test_v3_invoice_list_refuses_bad_parameters(service: Service, query: str, fi
 
 @pytest.mark.parametrize("base", ["/api/v3", "/v3"])
 def test_v3_invoice_get_and_actions(service: Service, base: str) -> None:
-    service.set_workflow(auto_advance=False)
+    service.execute(SetWorkflow(auto_advance=False))
     customer = service.customers()[0].key
-    held = service.collect(service.create_invoice(customer).id)
-    waiting = service.create_invoice(customer).id
+    held = service.execute(Collect(service.execute(CreateInvoice(customer)).id))
+    waiting = service.execute(CreateInvoice(customer)).id
     path = f"{base}/openmeter/billing/invoices"
 
     async def scenario() -> None:
@@ -1059,7 +1068,7 @@ def test_v3_invoice_get_and_actions(service: Service, base: str) -> None:
 def test_v3_lines_map_detailed_lines_when_the_v1_line_has_children(service: Service) -> None:
     """OpenMeter's v1 line (``usage_based`` with ``price`` and detailed ``children``) maps to a
     v3 ``standard_line`` whose ``detailed_lines`` are those children."""
-    invoice = service.create_invoice(service.customers()[0].key)
+    invoice = service.execute(CreateInvoice(service.customers()[0].key))
     v1 = service.invoice_v1(invoice)
     parent = v1["lines"][0]
     child = {
@@ -1193,8 +1202,8 @@ def test_app_put_replaces_in_one_command(
     fields: tuple[str, ...],
 ) -> None:
     """A description or labels left out of a PUT are cleared; the PUT is one journal record."""
-    service.update_app(description="before", labels={"team": "billing"})
-    service.set_hooks(draft=True, issuing=True)
+    service.execute(UpdateApp(description="before", labels={"team": "billing"}))
+    service.execute(SetHooks(draft=True, issuing=True))
     commits: list[object] = []
     commit = service.repository.commit
     monkeypatch.setattr(service.repository, "commit", lambda puts: (commits.append(puts), commit(puts))[1])

@@ -29,7 +29,7 @@ from tui_billing.certify.engine import EXPECTATIONS, Options, Run
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import InvalidValue
 from tui_billing.service import certify_report, scenario
-from tui_billing.service.webhooks import new_secret
+from tui_billing.service.notifications import new_secret
 
 _spec = importlib.util.spec_from_file_location(
     "reference_partner", PROJECT / "examples" / "reference_partner" / "partner.py"

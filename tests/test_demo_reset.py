@@ -10,6 +10,7 @@ from tui_support import make_app, open_demo, pilot_test
 
 from tui_billing.cli import main
 from tui_billing.service import Service, scenario
+from tui_billing.service.commands import CreateInvoice, SetHooks
 from tui_billing.tui.dialogs.demo import ConfirmReset
 
 
@@ -67,8 +68,8 @@ def test_demo_and_scenario_together_are_a_usage_error(tmp_path: Path) -> None:
 async def test_r_resets_the_workspace_after_a_confirmation(demo_service: Service, tmp_path: Path) -> None:
     path = demo_service.repository.path
     fresh = [(r["id"], r["status"]) for r in demo_service.invoice_rows()]
-    demo_service.set_hooks(draft=False)
-    demo_service.create_invoice(demo_service.customers()[0].key)
+    demo_service.execute(SetHooks(draft=False))
+    demo_service.execute(CreateInvoice(demo_service.customers()[0].key))
     app = make_app(demo_service)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()

@@ -20,6 +20,7 @@ from conftest import FIXED_CLOCK, SEED
 
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
+from tui_billing.service.commands import CreateInvoice, SetHooks
 
 ROUNDS = 12
 COMPACTION_EVERY = 3  # every third round is killed while the journal is being compacted
@@ -31,6 +32,7 @@ HAMMER = textwrap.dedent("""
     from tui_billing.domain.linespec import FlatFee
     from tui_billing.domain.timefmt import rfc3339
     from tui_billing.service import Service
+    from tui_billing.service.commands import AdvanceClock, CreateInvoice, PaymentStatus, SetHooks
     from tui_billing.store import journal, repository
 
     def say(text):  # one write per line: the compaction thread announces beside the acks
@@ -82,21 +84,23 @@ HAMMER = textwrap.dedent("""
             repository.COMPACT_MIN_BYTES = 0
         kind = step % 5
         if kind == 0:
-            invoice = service.create_invoice(keys[step % len(keys)], [FlatFee("Fee", Decimal("10.00"))])
+            fee = [FlatFee("Fee", Decimal("10.00"))]
+            invoice = service.execute(CreateInvoice(keys[step % len(keys)], fee))
             waiting[invoice.status.value].append(invoice.id)
             ack(op="create", id=invoice.id, status=invoice.status.value)
         elif kind == 1 and waiting["payment_processing.pending"]:
-            invoice = service.payment_status(waiting["payment_processing.pending"].pop(0), "payment_overdue")
+            pending = waiting["payment_processing.pending"].pop(0)
+            invoice = service.execute(PaymentStatus(pending, "payment_overdue"))
             waiting["overdue"].append(invoice.id)
             ack(op="payment", id=invoice.id, status=invoice.status.value)
         elif kind == 2 and waiting["overdue"]:
-            invoice = service.payment_status(waiting["overdue"].pop(0), "paid")
+            invoice = service.execute(PaymentStatus(waiting["overdue"].pop(0), "paid"))
             ack(op="payment", id=invoice.id, status=invoice.status.value)
         elif kind == 3:
-            service.set_hooks(draft=False, issuing=False)
+            service.execute(SetHooks(draft=False, issuing=False))
             ack(op="hooks")
         else:
-            report = service.advance_clock("1h")
+            report = service.execute(AdvanceClock("1h"))
             ack(op="clock", now=rfc3339(report.end))
         step += 1
 """)
@@ -224,6 +228,7 @@ SERVER = textwrap.dedent("""
     import asyncio, sys
     from tui_billing.api import start_api
     from tui_billing.service import Service
+    from tui_billing.service.commands import AdvanceClock, CreateInvoice, PaymentStatus, SetHooks
 
     async def main():
         server = await start_api(Service.open(sys.argv[1]), port=0)
@@ -269,10 +274,10 @@ def test_sigkill_during_group_commits_loses_no_acknowledged_callback(workspace_p
     rng = random.Random(20261129)
     for _ in range(3):
         service = Service.open(workspace_path)
-        service.set_hooks(draft=True, issuing=True)  # new invoices wait in draft.syncing
+        service.execute(SetHooks(draft=True, issuing=True))  # new invoices wait in draft.syncing
         keys = [customer.key for customer in service.customers()]
         ids = [
-            service.create_invoice(keys[i % len(keys)], [FlatFee("Fee", Decimal("10.00"))]).id
+            service.execute(CreateInvoice(keys[i % len(keys)], [FlatFee("Fee", Decimal("10.00"))])).id
             for i in range(40)
         ]
         before = {invoice_id: len(service.event_rows(invoice_id)) for invoice_id in ids}

@@ -17,6 +17,24 @@ from tui_billing.domain.models import DRAFT_SYNCED_MARKER, FINALIZED_MARKER, Eve
 from tui_billing.domain.numbering import customer_prefix
 from tui_billing.domain.status import RESTING, PaymentTrigger, Status
 from tui_billing.service import Service
+from tui_billing.service.commands import (
+    COMMANDS,
+    Advance,
+    AdvanceClock,
+    Approve,
+    AuthorizePayment,
+    Collect,
+    CreateInvoice,
+    Delete,
+    DraftSynchronized,
+    EditInvoice,
+    IssuingSynchronized,
+    PaymentStatus,
+    ReportFailure,
+    Retry,
+    SetHooks,
+    SetWorkflow,
+)
 
 S = Status
 NOW = FIXED_CLOCK
@@ -35,7 +53,7 @@ AFTER_ISSUING_SYNC = [S.ISSUING_CHARGE_BOOKING, S.ISSUED, S.PP_PENDING]
 
 
 def create(service: Service, lines: list[LineSpec] = FEES, customer: int = 0) -> Invoice:
-    return service.create_invoice(service.customers()[customer].key, lines)
+    return service.execute(CreateInvoice(service.customers()[customer].key, lines))
 
 
 def targets(invoice: Invoice, since: int = 0) -> list[Status]:
@@ -59,7 +77,7 @@ def generated(service: Service, invoice_id: str) -> list[str]:
 )
 def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuing_hook: bool) -> None:
     """Each hook holds the invoice until its callback; callbacks merge data and set markers."""
-    service.set_hooks(draft=draft_hook, issuing=issuing_hook)
+    service.execute(SetHooks(draft=draft_hook, issuing=issuing_hook))
     invoice = create(service)
     prefix = customer_prefix(invoice.customer.name)
     line_id = invoice.lines[0].id
@@ -67,8 +85,8 @@ def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuin
     if draft_hook:
         assert invoice.status is S.DRAFT_SYNCING
         assert targets(invoice) == path
-        invoice = service.draft_synchronized(
-            invoice.id, external_id="ext-42", line_external_ids={line_id: "ext-line-1"}
+        invoice = service.execute(
+            DraftSynchronized(invoice.id, external_id="ext-42", line_external_ids={line_id: "ext-line-1"})
         )
         assert invoice.metadata[DRAFT_SYNCED_MARKER] == NOW_TEXT
         assert invoice.external_invoicing_id == "ext-42"
@@ -79,8 +97,10 @@ def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuin
         assert targets(invoice) == path
         assert invoice.issued_at == NOW
         assert invoice.number == f"DRAFT-{prefix}-1"
-        invoice = service.issuing_synchronized(
-            invoice.id, sent_to_customer_at="2026-01-01T10:30:00+01:00", payment_external_id="pay-7"
+        invoice = service.execute(
+            IssuingSynchronized(
+                invoice.id, sent_to_customer_at="2026-01-01T10:30:00+01:00", payment_external_id="pay-7"
+            )
         )
         assert invoice.metadata[FINALIZED_MARKER] == NOW_TEXT
         assert invoice.sent_to_customer_at == NOW + timedelta(minutes=30)
@@ -107,31 +127,35 @@ def test_hook_combinations_end_to_end(service: Service, draft_hook: bool, issuin
 
 
 def test_callback_numbers_replace_the_number_as_given(service: Service) -> None:
-    service.set_hooks(draft=True, issuing=True)
+    service.execute(SetHooks(draft=True, issuing=True))
     invoice = create(service)
-    invoice = service.draft_synchronized(invoice.id, invoice_number="ERP-2026-0001")
+    invoice = service.execute(DraftSynchronized(invoice.id, invoice_number="ERP-2026-0001"))
     assert invoice.number == "ERP-2026-0001"
-    assert service.issuing_synchronized(invoice.id, invoice_number="ERP-FINAL-9").number == "ERP-FINAL-9"
+    assert (
+        service.execute(IssuingSynchronized(invoice.id, invoice_number="ERP-FINAL-9")).number == "ERP-FINAL-9"
+    )
 
 
 def test_a_draft_callback_number_is_not_turned_into_an_inv_number(service: Service) -> None:
     """Only a DRAFT- number becomes INV- on finalizing without the issuing hook."""
-    service.set_hooks(draft=True)
-    invoice = service.draft_synchronized(create(service).id, invoice_number="ERP-7")
+    service.execute(SetHooks(draft=True))
+    invoice = service.execute(DraftSynchronized(create(service).id, invoice_number="ERP-7"))
     assert invoice.status is S.PP_PENDING
     assert invoice.number == "ERP-7"
 
 
 def test_an_unknown_line_id_rejects_the_whole_draft_callback(service: Service) -> None:
-    service.set_hooks(draft=True)
+    service.execute(SetHooks(draft=True))
     invoice = create(service)
     state = workspace_state(service)
     with pytest.raises(InvalidValue, match="no-such-line"):
-        service.draft_synchronized(
-            invoice.id,
-            invoice_number="ERP-1",
-            external_id="ext-1",
-            line_external_ids={invoice.lines[0].id: "ok", "no-such-line": "x"},
+        service.execute(
+            DraftSynchronized(
+                invoice.id,
+                invoice_number="ERP-1",
+                external_id="ext-1",
+                line_external_ids={invoice.lines[0].id: "ok", "no-such-line": "x"},
+            )
         )
     assert workspace_state(service) == state
     assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
@@ -180,12 +204,12 @@ def test_a_usage_line_is_a_unit_price_detailing_positive_usage(
 
 def test_draft_callback_maps_line_and_detailed_line_ids(service: Service) -> None:
     """Each external id lands on the line it was given for, parent or detailed line."""
-    service.set_hooks(draft=True)
-    invoice = service.collect(create(service, FEES + USAGE).id)
+    service.execute(SetHooks(draft=True))
+    invoice = service.execute(Collect(create(service, FEES + USAGE).id))
     flat, usage = invoice.lines[0], invoice.lines[2]
     detail = usage.children[0]
-    invoice = service.draft_synchronized(
-        invoice.id, line_external_ids={flat.id: "erp-flat", detail.id: "erp-usage-detail"}
+    invoice = service.execute(
+        DraftSynchronized(invoice.id, line_external_ids={flat.id: "erp-flat", detail.id: "erp-usage-detail"})
     )
     shown = service.invoice_v1(invoice)["lines"]
     assert shown[0]["externalIds"] == {"invoicing": "erp-flat"}
@@ -196,13 +220,15 @@ def test_draft_callback_maps_line_and_detailed_line_ids(service: Service) -> Non
 
 
 def test_an_unknown_id_beside_a_detailed_line_id_rejects_the_whole_call(service: Service) -> None:
-    service.set_hooks(draft=True)
-    invoice = service.collect(create(service, USAGE).id)
+    service.execute(SetHooks(draft=True))
+    invoice = service.execute(Collect(create(service, USAGE).id))
     state = workspace_state(service)
     with pytest.raises(InvalidValue, match="has no line 01"):
-        service.draft_synchronized(
-            invoice.id,
-            line_external_ids={invoice.lines[0].children[0].id: "ok", "01KDWCJ2M0ZZZZZZZZZZZZZZZZ": "x"},
+        service.execute(
+            DraftSynchronized(
+                invoice.id,
+                line_external_ids={invoice.lines[0].children[0].id: "ok", "01KDWCJ2M0ZZZZZZZZZZZZZZZZ": "x"},
+            )
         )
     assert workspace_state(service) == state
 
@@ -226,12 +252,12 @@ def test_the_v1_invoice_names_its_app_profile_and_subjects(service: Service) -> 
 
 
 def test_validation_issues_have_ulids_and_keep_them_while_they_persist(service: Service) -> None:
-    invoice = service.collect(create(service, [Usage("Refund", Decimal(-5), Decimal(1))]).id)
+    invoice = service.execute(Collect(create(service, [Usage("Refund", Decimal(-5), Decimal(1))]).id))
     assert invoice.status is S.DRAFT_INVALID
     [issue] = [i for i in invoice.validation_issues if i.code == "line_amount_negative"]
     assert is_ulid(issue.id) and issue.created_at == issue.updated_at == NOW
-    service.advance_clock("1h")
-    again = service.retry(invoice.id)
+    service.execute(AdvanceClock("1h"))
+    again = service.execute(Retry(invoice.id))
     [same] = [i for i in again.validation_issues if i.code == "line_amount_negative"]
     assert (same.id, same.created_at) == (issue.id, issue.created_at)
     # The retry downgraded it to a warning and validation raised it again: updated then.
@@ -243,10 +269,10 @@ def test_validation_issues_have_ulids_and_keep_them_while_they_persist(service: 
 
 
 def test_an_empty_callback_body_is_fine(service: Service) -> None:
-    service.set_hooks(draft=True, issuing=True)
-    invoice = service.draft_synchronized(create(service).id)
+    service.execute(SetHooks(draft=True, issuing=True))
+    invoice = service.execute(DraftSynchronized(create(service).id))
     assert invoice.status is S.ISSUING_SYNCING
-    assert service.issuing_synchronized(invoice.id).status is S.PP_PENDING
+    assert service.execute(IssuingSynchronized(invoice.id)).status is S.PP_PENDING
 
 
 @pytest.mark.parametrize(
@@ -254,34 +280,34 @@ def test_an_empty_callback_body_is_fine(service: Service) -> None:
 )
 def test_callbacks_are_refused_outside_their_one_state(service: Service, hooks: dict) -> None:
     """draft synchronized only in draft.syncing, issuing synchronized only in issuing.syncing."""
-    service.set_hooks(**hooks)
+    service.execute(SetHooks(**hooks))
     invoice = create(service)
     state = workspace_state(service)
     if invoice.status is not S.DRAFT_SYNCING:
         with pytest.raises(NotAllowed):
-            service.draft_synchronized(invoice.id, invoice_number="X-1")
+            service.execute(DraftSynchronized(invoice.id, invoice_number="X-1"))
     if invoice.status is not S.ISSUING_SYNCING:
         with pytest.raises(NotAllowed):
-            service.issuing_synchronized(invoice.id, invoice_number="X-1")
+            service.execute(IssuingSynchronized(invoice.id, invoice_number="X-1"))
     assert workspace_state(service) == state
 
 
 def test_a_draft_waiting_for_its_hook_is_immutable(service: Service) -> None:
-    service.set_hooks(draft=True)
+    service.execute(SetHooks(draft=True))
     invoice = create(service)
     state = workspace_state(service)
     with pytest.raises(NotAllowed):
-        service.edit_invoice(invoice.id, [FlatFee("Other", Decimal("1"))])
+        service.execute(EditInvoice(invoice.id, [FlatFee("Other", Decimal("1"))]))
     assert workspace_state(service) == state
     assert service.invoice_v1(invoice)["statusDetails"]["immutable"] is True
 
 
 def test_markers_persist_so_a_later_edit_does_not_pause_at_the_hook(service: Service) -> None:
-    service.set_hooks(draft=True)
-    service.set_workflow(auto_advance=False)
-    invoice = service.draft_synchronized(create(service).id)
+    service.execute(SetHooks(draft=True))
+    service.execute(SetWorkflow(auto_advance=False))
+    invoice = service.execute(DraftSynchronized(create(service).id))
     assert invoice.status is S.DRAFT_MANUAL_APPROVAL_NEEDED
-    edited = service.edit_invoice(invoice.id, [FlatFee("Platform fee", Decimal("150"))])
+    edited = service.execute(EditInvoice(invoice.id, [FlatFee("Platform fee", Decimal("150"))]))
     assert edited.status is S.DRAFT_MANUAL_APPROVAL_NEEDED
     assert targets(edited, len(invoice.history)) == [
         S.DRAFT_UPDATING,
@@ -294,34 +320,34 @@ def test_markers_persist_so_a_later_edit_does_not_pause_at_the_hook(service: Ser
 
 def test_hook_flags_are_read_live(service: Service) -> None:
     """Turning a hook off lets an invoice waiting for it go at its next advancement."""
-    service.set_hooks(draft=True)
+    service.execute(SetHooks(draft=True))
     invoice = create(service)
-    service.set_hooks(draft=False)
+    service.execute(SetHooks(draft=False))
     assert service.invoice(invoice.id).status is S.DRAFT_SYNCING
-    assert service.advance(invoice.id).status is S.PP_PENDING
+    assert service.execute(Advance(invoice.id)).status is S.PP_PENDING
 
 
 def test_a_sync_failure_then_retry_waits_for_the_hook_again(service: Service) -> None:
-    service.set_hooks(draft=True)
-    invoice = service.report_failure(create(service).id, "ERP timed out")
+    service.execute(SetHooks(draft=True))
+    invoice = service.execute(ReportFailure(create(service).id, "ERP timed out"))
     assert invoice.status is S.DRAFT_SYNC_FAILED
     assert any(i.message == "ERP timed out" and i.severity == "critical" for i in invoice.validation_issues)
-    retried = service.retry(invoice.id)
+    retried = service.execute(Retry(invoice.id))
     assert retried.status is S.DRAFT_SYNCING
     assert not retried.has_critical_issues
 
 
 def test_a_failed_deletion_is_deleted_again(service: Service) -> None:
-    service.set_workflow(auto_advance=False)
+    service.execute(SetWorkflow(auto_advance=False))
     invoice = create(service)
-    failed = service.delete(invoice.id, simulate_failure=True)
+    failed = service.execute(Delete(invoice.id, simulate_failure=True))
     assert failed.status is S.DELETE_FAILED
     # The app's deletion sync is what fails; deletedAt was stamped on entering
     # delete.in_progress, before it (OpenMeter's deleteInvoice / syncDeletedInvoice).
     assert targets(failed, len(invoice.history)) == [S.DELETE_IN_PROGRESS, S.DELETE_SYNCING, S.DELETE_FAILED]
     assert failed.deleted_at == NOW
-    service.advance_clock("1h")
-    deleted = service.delete(invoice.id)
+    service.execute(AdvanceClock("1h"))
+    deleted = service.execute(Delete(invoice.id))
     assert deleted.status is S.DELETED
     assert deleted.deleted_at == NOW  # the first attempt's stamp stays
     assert service.invoice_v1(deleted)["status"] == "deleted"
@@ -351,21 +377,21 @@ def test_customer_prefix(name: str, prefix: str) -> None:
 
 
 def test_numbers_start_at_one_and_become_inv_on_finalizing(service: Service) -> None:
-    service.set_workflow(auto_advance=False)
+    service.execute(SetWorkflow(auto_advance=False))
     first = create(service, customer=0)
     second = create(service, customer=1)
     p0, p1 = (customer_prefix(c.name) for c in service.customers()[:2])
     assert (first.number, second.number) == (f"DRAFT-{p0}-1", f"DRAFT-{p1}-2")
     # Each kind has its own sequence: the first INV number is 1 whatever the DRAFT count.
-    assert service.approve(second.id).number == f"INV-{p1}-1"
-    assert service.approve(first.id).number == f"INV-{p0}-2"
+    assert service.execute(Approve(second.id)).number == f"INV-{p1}-1"
+    assert service.execute(Approve(first.id)).number == f"INV-{p0}-2"
 
 
 def test_keeping_the_draft_number_uses_no_inv_number(service: Service) -> None:
-    service.set_hooks(issuing=True)
-    kept = service.issuing_synchronized(create(service).id)
+    service.execute(SetHooks(issuing=True))
+    kept = service.execute(IssuingSynchronized(create(service).id))
     assert kept.number.startswith("DRAFT-")
-    service.set_hooks(issuing=False)
+    service.execute(SetHooks(issuing=False))
     issued = create(service)
     assert issued.number == f"INV-{customer_prefix(issued.customer.name)}-1"
 
@@ -386,9 +412,9 @@ def test_usage_waits_for_collection_until_collection_at(service: Service) -> Non
     assert invoice.collection_at == invoice.period_to + timedelta(hours=1) == NOW + timedelta(hours=1)
     assert invoice.draft_until == invoice.collection_at
     assert invoice.due_at == invoice.draft_until + timedelta(days=30)
-    service.advance_clock("59m")
+    service.execute(AdvanceClock("59m"))
     assert service.invoice(invoice.id).status is S.DRAFT_WAITING_FOR_COLLECTION
-    report = service.advance_clock("1m")
+    report = service.execute(AdvanceClock("1m"))
     released = service.invoice(invoice.id)
     assert report.advanced == [invoice.id]
     assert released.status is S.PP_PENDING
@@ -399,7 +425,7 @@ def test_usage_waits_for_collection_until_collection_at(service: Service) -> Non
 def test_collect_forces_collection_before_collection_at(service: Service) -> None:
     """Collected early, the draft still waits for draft_until = collection_at + draft period."""
     invoice = create(service, USAGE)
-    collected = service.collect(invoice.id)
+    collected = service.execute(Collect(invoice.id))
     assert collected.status is S.DRAFT_WAITING_AUTO_APPROVAL
     assert targets(collected, len(invoice.history)) == [
         S.DRAFT_COLLECTING,
@@ -407,12 +433,12 @@ def test_collect_forces_collection_before_collection_at(service: Service) -> Non
         S.DRAFT_SYNCING,
         S.DRAFT_WAITING_AUTO_APPROVAL,
     ]
-    service.advance_clock("1h")
+    service.execute(AdvanceClock("1h"))
     assert service.invoice(invoice.id).status is S.PP_PENDING
 
 
 def test_workflow_durations_set_the_schedule(service: Service) -> None:
-    service.set_workflow(collection_interval="PT2H", draft_period="P3D", due_after="P14D")
+    service.execute(SetWorkflow(collection_interval="PT2H", draft_period="P3D", due_after="P14D"))
     invoice = create(service, USAGE)
     assert invoice.collection_at == NOW + timedelta(hours=2)
     assert invoice.draft_until == NOW + timedelta(days=3, hours=2)
@@ -420,13 +446,13 @@ def test_workflow_durations_set_the_schedule(service: Service) -> None:
 
 
 def test_the_draft_period_is_released_by_the_clock(service: Service) -> None:
-    service.set_workflow(draft_period="P3D")
+    service.execute(SetWorkflow(draft_period="P3D"))
     invoice = create(service)
     assert invoice.status is S.DRAFT_WAITING_AUTO_APPROVAL
     assert invoice.draft_until == NOW + timedelta(days=3)
-    service.advance_clock("P2D")
+    service.execute(AdvanceClock("P2D"))
     assert service.invoice(invoice.id).status is S.DRAFT_WAITING_AUTO_APPROVAL
-    service.advance_clock("P2D")
+    service.execute(AdvanceClock("P2D"))
     released = service.invoice(invoice.id)
     assert released.status is S.PP_PENDING
     assert released.issued_at == invoice.draft_until
@@ -436,23 +462,23 @@ def test_the_draft_period_is_released_by_the_clock(service: Service) -> None:
 def test_approve_skips_the_draft_period_and_due_at_stays_draft_until_plus_due_after(service: Service) -> None:
     """With auto-advance, dueAt = draftUntil + dueAfter (invoicecalc/dueat.go): issuing
     early (or late) does not move it."""
-    service.set_workflow(draft_period="P3D")
+    service.execute(SetWorkflow(draft_period="P3D"))
     invoice = create(service)
     assert invoice.due_at == invoice.draft_until + timedelta(days=30)
-    service.advance_clock("1h")
-    approved = service.approve(invoice.id)
+    service.execute(AdvanceClock("1h"))
+    approved = service.execute(Approve(invoice.id))
     assert approved.status is S.PP_PENDING
     assert approved.issued_at == NOW + timedelta(hours=1)
     assert approved.due_at == NOW + timedelta(days=33)
 
 
 def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
-    service.set_workflow(auto_advance=False)
+    service.execute(SetWorkflow(auto_advance=False))
     invoice = create(service)
     assert (invoice.draft_until, invoice.due_at) == (None, None)
-    service.advance_clock("P5D")
+    service.execute(AdvanceClock("P5D"))
     assert service.invoice(invoice.id).status is S.DRAFT_MANUAL_APPROVAL_NEEDED
-    approved = service.approve(invoice.id)
+    approved = service.execute(Approve(invoice.id))
     assert approved.issued_at == NOW + timedelta(days=5)
     assert approved.due_at == NOW + timedelta(days=35)
 
@@ -463,15 +489,15 @@ def test_without_auto_advance_there_is_no_draft_until(service: Service) -> None:
 def test_a_retried_issue_is_stamped_again(service: Service, auto_advance: bool, due_days: int) -> None:
     """Entering issuing.syncing sets issued_at = now and recomputes due_at, a retry too; due_at
     follows issued_at only without auto-advance."""
-    service.set_workflow(auto_advance=auto_advance)
-    service.set_hooks(issuing=True)
+    service.execute(SetWorkflow(auto_advance=auto_advance))
+    service.execute(SetHooks(issuing=True))
     invoice = create(service)
     if not auto_advance:
-        invoice = service.approve(invoice.id)
-    invoice = service.report_failure(invoice.id)
+        invoice = service.execute(Approve(invoice.id))
+    invoice = service.execute(ReportFailure(invoice.id))
     assert invoice.status is S.ISSUING_FAILED
-    service.advance_clock("P1D")
-    retried = service.retry(invoice.id)
+    service.execute(AdvanceClock("P1D"))
+    retried = service.execute(Retry(invoice.id))
     assert retried.status is S.ISSUING_SYNCING
     assert retried.issued_at == NOW + timedelta(days=1)
     assert retried.due_at == NOW + timedelta(days=due_days)
@@ -482,14 +508,14 @@ def test_the_clock_refuses_to_stand_still_or_go_backwards(service: Service, dura
     create(service, USAGE)
     state = workspace_state(service)
     with pytest.raises(InvalidValue):
-        service.advance_clock(duration)
+        service.execute(AdvanceClock(duration))
     assert workspace_state(service) == state
     assert service.now() == NOW
 
 
 def test_subscriptions_bill_their_ended_period_and_roll_over(service: Service) -> None:
     subscriptions = service.subscriptions()
-    report = service.advance_clock("P1M")
+    report = service.execute(AdvanceClock("P1M"))
     period_end = add_months(NOW, 1)
     assert service.now() == period_end
     assert len(report.created) == len(subscriptions) == 6
@@ -503,12 +529,12 @@ def test_subscriptions_bill_their_ended_period_and_roll_over(service: Service) -
         assert invoice.collection_at == period_end + timedelta(hours=1)
     for subscription in service.subscriptions():
         assert (subscription.period_start, subscription.period_end) == (period_end, add_months(NOW, 2))
-    service.advance_clock("1h")
+    service.execute(AdvanceClock("1h"))
     assert {service.invoice(i).status for i in report.created} == {S.PP_PENDING}
 
 
 def test_a_long_clock_move_bills_every_ended_period_in_order(service: Service) -> None:
-    report = service.advance_clock("P2M")
+    report = service.execute(AdvanceClock("P2M"))
     invoices = [service.invoice(i) for i in report.created]
     assert len(invoices) == 12
     first = [i for i in invoices if i.period_from == NOW]
@@ -545,19 +571,19 @@ def test_creation_emits_updates_then_created_once(service: Service) -> None:
     created = events[-1]
     assert created.data["statusDetails"]["extendedStatus"] == "payment_processing.pending"
     assert created.data["id"] == invoice.id
-    service.payment_status(invoice.id, "paid")
+    service.execute(PaymentStatus(invoice.id, "paid"))
     assert [e.type for e in service.events(invoice.id)].count("invoice.created") == 1
 
 
 @pytest.mark.parametrize("action", ["approve", "delete", "edit"])
 def test_a_user_actions_first_transition_emits_nothing(service: Service, action: str) -> None:
-    service.set_workflow(auto_advance=False)
+    service.execute(SetWorkflow(auto_advance=False))
     invoice = create(service)
     seq = last_seq(service)
     if action == "edit":
-        after = service.edit_invoice(invoice.id, [FlatFee("Fee", Decimal("5"))])
+        after = service.execute(EditInvoice(invoice.id, [FlatFee("Fee", Decimal("5"))]))
     else:
-        after = getattr(service, action)(invoice.id)
+        after = service.execute(COMMANDS[action](invoice.id))
     assert after.history[len(invoice.history)].trigger == {"edit": "updated"}.get(action, action)
     assert_updates_follow(service, after, len(invoice.history), seq, skip_first=True)
 
@@ -565,12 +591,12 @@ def test_a_user_actions_first_transition_emits_nothing(service: Service, action:
 @pytest.mark.parametrize("action", ["retry", "collect"])
 def test_retry_and_collect_emit_only_for_the_automatic_transitions(service: Service, action: str) -> None:
     if action == "retry":
-        service.set_hooks(issuing=True)
-        invoice = service.report_failure(create(service).id)
+        service.execute(SetHooks(issuing=True))
+        invoice = service.execute(ReportFailure(create(service).id))
     else:
         invoice = create(service, USAGE)
     seq = last_seq(service)
-    after = getattr(service, action)(invoice.id)
+    after = service.execute(COMMANDS[action](invoice.id))
     assert_updates_follow(service, after, len(invoice.history), seq, skip_first=True)
 
 
@@ -578,18 +604,18 @@ def test_retry_and_collect_emit_only_for_the_automatic_transitions(service: Serv
 def test_a_payment_trigger_emits_for_its_own_transition(service: Service, payment: PaymentTrigger) -> None:
     invoice = create(service)
     seq = last_seq(service)
-    after = service.payment_status(invoice.id, payment)
+    after = service.execute(PaymentStatus(invoice.id, payment))
     assert_updates_follow(service, after, len(invoice.history), seq, skip_first=False)
 
 
 def test_callbacks_and_failure_reports_emit_for_every_transition(service: Service) -> None:
-    service.set_hooks(draft=True, issuing=True)
+    service.execute(SetHooks(draft=True, issuing=True))
     invoice = create(service)
     for command in (
-        lambda i: service.report_failure(i),
-        lambda i: service.retry(i),
-        lambda i: service.draft_synchronized(i),
-        lambda i: service.issuing_synchronized(i),
+        lambda i: service.execute(ReportFailure(i)),
+        lambda i: service.execute(Retry(i)),
+        lambda i: service.execute(DraftSynchronized(i)),
+        lambda i: service.execute(IssuingSynchronized(i)),
     ):
         seq = last_seq(service)
         before = service.invoice(invoice.id)
@@ -602,13 +628,9 @@ def test_callbacks_and_failure_reports_emit_for_every_transition(service: Servic
 def test_refused_commands_emit_nothing_and_seqs_strictly_increase(demo_service: Service) -> None:
     seq = last_seq(demo_service)
     for row in demo_service.invoice_rows():
-        callback = (
-            demo_service.issuing_synchronized
-            if row["status"] == "draft.syncing"
-            else demo_service.draft_synchronized
-        )
+        callback = IssuingSynchronized if row["status"] == "draft.syncing" else DraftSynchronized
         with pytest.raises(NotAllowed):
-            callback(row["id"], invoice_number="X-1")
+            demo_service.execute(callback(row["id"], invoice_number="X-1"))
     assert last_seq(demo_service) == seq
     seqs = [row["seq"] for row in demo_service.event_rows()]
     assert seqs == sorted(set(seqs))
@@ -620,17 +642,17 @@ def test_invoice_generated_follows_each_mapped_status_change(service: Service) -
     invoice = create(service)
     assert generated(service, invoice.id) == ["generated"]
     for payment in ("payment_overdue", "action_required", "payment_failed"):
-        service.payment_status(invoice.id, payment)
+        service.execute(PaymentStatus(invoice.id, payment))
     assert generated(service, invoice.id) == ["generated", "overdue", "generated"]
-    service.retry(invoice.id)
-    service.payment_status(invoice.id, "paid")
+    service.execute(Retry(invoice.id))
+    service.execute(PaymentStatus(invoice.id, "paid"))
     assert generated(service, invoice.id) == ["generated", "overdue", "generated", "paid"]
 
 
 def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> None:
     """A subscription invoice's payload: ids, number, dates, period and amounts (§6)."""
-    service.advance_clock("P1M")
-    service.advance_clock("1h")
+    service.execute(AdvanceClock("P1M"))
+    service.execute(AdvanceClock("1h"))
     invoice = next(i for i in service.invoices() if i.subscription_id)
     event = next(e for e in service.events(invoice.id) if e.type == "invoice.generated")
     payload = event.data
@@ -654,17 +676,17 @@ def test_invoice_generated_fields_come_from_the_invoice(service: Service) -> Non
 
 def test_cancelled_is_emitted_once_for_uncollectible_then_voided(service: Service) -> None:
     invoice = create(service)
-    service.payment_status(invoice.id, "payment_uncollectible")
-    service.payment_status(invoice.id, "void")
+    service.execute(PaymentStatus(invoice.id, "payment_uncollectible"))
+    service.execute(PaymentStatus(invoice.id, "void"))
     assert generated(service, invoice.id) == ["generated", "cancelled"]
 
 
 def test_an_invoice_sent_by_the_issuing_callback_is_emitted_as_sent(service: Service) -> None:
-    service.set_hooks(issuing=True)
+    service.execute(SetHooks(issuing=True))
     invoice = create(service)
     assert generated(service, invoice.id) == []
-    service.issuing_synchronized(invoice.id, sent_to_customer_at="2026-01-01T09:00:00Z")
-    service.payment_status(invoice.id, "paid")
+    service.execute(IssuingSynchronized(invoice.id, sent_to_customer_at="2026-01-01T09:00:00Z"))
+    service.execute(PaymentStatus(invoice.id, "paid"))
     assert generated(service, invoice.id) == ["sent", "paid"]
 
 
@@ -681,10 +703,10 @@ def test_invoices_never_issued_emit_no_invoice_generated(demo_service: Service) 
 
 
 def test_deleting_an_invoice_that_was_issuing_emits_no_invoice_generated(service: Service) -> None:
-    service.set_hooks(issuing=True)
+    service.execute(SetHooks(issuing=True))
     invoice = create(service)
     assert invoice.issued_at is not None
-    assert service.delete(invoice.id).status is S.DELETED
+    assert service.execute(Delete(invoice.id)).status is S.DELETED
     assert generated(service, invoice.id) == []
 
 
@@ -707,9 +729,9 @@ def test_invoice_generated_status_mapping(
 ) -> None:
     """docs/invoice-generated.md: issued/payment_processing → sent once sent_to_customer_at,
     else generated."""
-    service.set_hooks(issuing=True)
-    invoice = service.issuing_synchronized(
-        create(service).id, sent_to_customer_at="2026-01-01T09:00:00Z" if sent else None
+    service.execute(SetHooks(issuing=True))
+    invoice = service.execute(
+        IssuingSynchronized(create(service).id, sent_to_customer_at="2026-01-01T09:00:00Z" if sent else None)
     )
     payment = {
         S.PP_AUTHORIZED: None,
@@ -721,9 +743,9 @@ def test_invoice_generated_status_mapping(
         S.UNCOLLECTIBLE: "payment_uncollectible",
     }.get(status)
     if status is S.PP_AUTHORIZED:
-        invoice = service.authorize_payment(invoice.id)
+        invoice = service.execute(AuthorizePayment(invoice.id))
     elif payment:
-        invoice = service.payment_status(invoice.id, payment)
+        invoice = service.execute(PaymentStatus(invoice.id, payment))
     assert invoice.status is status
     assert generated(service, invoice.id)[-1] == expected
     payload, emitted = service.invoice_generated(invoice)
@@ -748,9 +770,9 @@ def test_a_refused_payment_status_names_the_trigger_the_partner_sent(service: Se
     """payment_failed is the lifecycle's `failed` trigger, but the refusal speaks the
     partner's word (API, CLI and the dashboard's dimmed-key reason alike)."""
     invoice = create(service)
-    service.payment_status(invoice.id, "paid")
+    service.execute(PaymentStatus(invoice.id, "paid"))
     with pytest.raises(NotAllowed, match=r"^payment_failed is not allowed in paid"):
-        service.payment_status(invoice.id, "payment_failed")
-    assert service.refusals(service.invoice(invoice.id))["payment:payment_failed"].startswith(
+        service.execute(PaymentStatus(invoice.id, "payment_failed"))
+    assert service.refusals(service.invoice(invoice.id))["payment_status:payment_failed"].startswith(
         "payment_failed is not allowed"
     )

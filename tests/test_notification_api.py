@@ -17,8 +17,10 @@ from test_webhooks import receiving, settled, until, webhook_events
 
 from tui_billing.api import notification, start_serving
 from tui_billing.api import server as server_module
+from tui_billing.domain.notifications import EventQuery
 from tui_billing.service import Service
-from tui_billing.service.webhooks import EventQuery, Webhooks
+from tui_billing.service.commands import AdvanceClock, Collect, CreateInvoice, SetHooks
+from tui_billing.service.notifications import Webhooks
 
 BASE = "/api/v1/notification"
 
@@ -29,7 +31,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> None:
-    service.set_hooks(draft=True, issuing=True)
+    service.execute(SetHooks(draft=True, issuing=True))
 
     def provision(url: str, receiver_url: str) -> dict[str, Any]:
         client = openmeter.Client(endpoint=url)
@@ -84,8 +86,8 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
             try:
                 seen = await asyncio.to_thread(provision, integration.url, receiver.url)
                 receiver.secrets["hook"] = seen["channel"]["signingSecret"]
-                invoice = service.create_invoice(service.customers()[0].key)
-                service.collect(invoice.id)
+                invoice = service.execute(CreateInvoice(service.customers()[0].key))
+                service.execute(Collect(invoice.id))
                 async with aiohttp.ClientSession(integration.url) as http:
                     base = f"/api/v1/apps/custom-invoicing/{invoice.id}"
                     for path, body in (
@@ -95,7 +97,7 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
                         (f"{base}/payment/status", {"trigger": "paid"}),
                     ):
                         assert (await call(http, "POST", path, body))[0] == 200
-                other = service.create_invoice(service.customers()[1].key)
+                other = service.execute(CreateInvoice(service.customers()[1].key))
                 seen["edited"] = await asyncio.to_thread(edit, integration.url, other.id)
                 seen["invoices"] = (invoice.id, other.id)
                 customers = [service.customers()[i].id for i in (0, 1)]
@@ -153,7 +155,7 @@ def test_partner_provisions_webhooks_with_the_official_sdk(service: Service) -> 
 
 
 def test_rule_test_event_and_crud(service: Service) -> None:
-    service.create_invoice(service.customers()[0].key)
+    service.execute(CreateInvoice(service.customers()[0].key))
 
     async def scenario() -> None:
         async with receiving() as receiver:
@@ -275,10 +277,10 @@ def test_event_list_filters_and_order(service: Service) -> None:
     hooks = Webhooks(service)
     hooks.add("http://127.0.0.1:9/both")
     created_only, _ = hooks.add("http://127.0.0.1:9/created", event_types=["invoice.created"])
-    service.create_invoice(service.customers()[0].key)
-    service.advance_clock("1d")
+    service.execute(CreateInvoice(service.customers()[0].key))
+    service.execute(AdvanceClock("1d"))
     later = service.now()
-    second = service.create_invoice(service.customers()[1].key)
+    second = service.execute(CreateInvoice(service.customers()[1].key))
     hooks.enqueue_new_events()
     everything = hooks.notification_rows()
     events = webhook_events(service, 0)
@@ -330,7 +332,7 @@ def test_every_notification_operation_refuses_bad_input_changing_nothing(
 ) -> None:
     hooks = Webhooks(service)
     channel, rules = hooks.add("http://127.0.0.1:9/hook")
-    service.create_invoice(service.customers()[0].key)
+    service.execute(CreateInvoice(service.customers()[0].key))
     hooks.enqueue_new_events()
     event_id = hooks.notification_rows()[0]["id"]
     known = {"channels": channel.id, "rules": rules[0].id, "events": event_id}

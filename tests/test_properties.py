@@ -23,6 +23,19 @@ from tui_billing.domain.linespec import FlatFee, LineSpec, Usage
 from tui_billing.domain.shapes import invoice_v1
 from tui_billing.domain.status import RESTING, PaymentTrigger, Status
 from tui_billing.service import Service
+from tui_billing.service.commands import (
+    COMMANDS,
+    AdvanceClock,
+    CreateInvoice,
+    Delete,
+    DraftSynchronized,
+    EditInvoice,
+    IssuingSynchronized,
+    PaymentStatus,
+    ReportFailure,
+    SetHooks,
+    SetWorkflow,
+)
 
 ALLOWED = {(t.source, t.trigger.value, t.target) for t in lifecycle.TRANSITIONS}
 TABLES = ("meta", "app", "customers", "plans", "subscriptions", "invoices", "events")
@@ -80,15 +93,17 @@ class BillingMachine(RuleBasedStateMachine):
     # --- rules ------------------------------------------------------------------------------
     @rule(target=invoices, customer=st.integers(0, 5), lines=line_specs)
     def create(self, customer: int, lines: list[LineSpec]) -> str:
-        return self.service.create_invoice(self.customers[customer], lines).id
+        return self.service.execute(CreateInvoice(self.customers[customer], lines)).id
 
     @rule(draft=maybe, issuing=maybe)
     def set_hooks(self, draft: bool | None, issuing: bool | None) -> None:
-        self.service.set_hooks(draft=draft, issuing=issuing)
+        self.service.execute(SetHooks(draft=draft, issuing=issuing))
 
     @rule(auto_advance=maybe, draft_period=st.sampled_from([None, "P0D", "P1D", "nonsense"]))
     def set_workflow(self, auto_advance: bool | None, draft_period: str | None) -> None:
-        self.attempt(lambda: self.service.set_workflow(auto_advance=auto_advance, draft_period=draft_period))
+        self.attempt(
+            lambda: self.service.execute(SetWorkflow(auto_advance=auto_advance, draft_period=draft_period))
+        )
 
     @rule(invoice=invoices, number=st.sampled_from([None, "ERP-1", ""]), bad_line=st.booleans())
     def draft_synchronized(self, invoice: str, number: str | None, bad_line: bool) -> None:
@@ -98,8 +113,8 @@ class BillingMachine(RuleBasedStateMachine):
             else {line.id: f"ext-{line.id}" for line in self.service.invoice(invoice).lines}
         )
         self.attempt(
-            lambda: self.service.draft_synchronized(
-                invoice, invoice_number=number, external_id="ext", line_external_ids=lines
+            lambda: self.service.execute(
+                DraftSynchronized(invoice, invoice_number=number, external_id="ext", line_external_ids=lines)
             )
         )
 
@@ -110,37 +125,39 @@ class BillingMachine(RuleBasedStateMachine):
     )
     def issuing_synchronized(self, invoice: str, number: str | None, sent: str | None) -> None:
         self.attempt(
-            lambda: self.service.issuing_synchronized(
-                invoice, invoice_number=number, sent_to_customer_at=sent, payment_external_id="pay"
+            lambda: self.service.execute(
+                IssuingSynchronized(
+                    invoice, invoice_number=number, sent_to_customer_at=sent, payment_external_id="pay"
+                )
             )
         )
 
     @rule(invoice=invoices, trigger=st.sampled_from([*PaymentTrigger, "refund"]))
     def payment_status(self, invoice: str, trigger: str) -> None:
-        self.attempt(lambda: self.service.payment_status(invoice, trigger))
+        self.attempt(lambda: self.service.execute(PaymentStatus(invoice, trigger)))
 
     @rule(
         invoice=invoices,
         action=st.sampled_from(["approve", "retry", "advance", "collect", "authorize_payment"]),
     )
     def action(self, invoice: str, action: str) -> None:
-        self.attempt(lambda: getattr(self.service, action)(invoice))
+        self.attempt(lambda: self.service.execute(COMMANDS[action](invoice)))
 
     @rule(invoice=invoices, simulate_failure=st.booleans())
     def delete(self, invoice: str, simulate_failure: bool) -> None:
-        self.attempt(lambda: self.service.delete(invoice, simulate_failure=simulate_failure))
+        self.attempt(lambda: self.service.execute(Delete(invoice, simulate_failure=simulate_failure)))
 
     @rule(invoice=invoices)
     def report_failure(self, invoice: str) -> None:
-        self.attempt(lambda: self.service.report_failure(invoice, "ERP said no"))
+        self.attempt(lambda: self.service.execute(ReportFailure(invoice, "ERP said no")))
 
     @rule(invoice=invoices, lines=line_specs)
     def edit(self, invoice: str, lines: list[LineSpec]) -> None:
-        self.attempt(lambda: self.service.edit_invoice(invoice, lines))
+        self.attempt(lambda: self.service.execute(EditInvoice(invoice, lines)))
 
     @rule(duration=st.sampled_from(["30m", "1h", "P1D", "P3D", "P1M", "P0D"]))
     def advance_clock(self, duration: str) -> None:
-        self.attempt(lambda: self.service.advance_clock(duration))
+        self.attempt(lambda: self.service.execute(AdvanceClock(duration)))
 
     # --- invariants ---------------------------------------------------------------------
     @invariant()

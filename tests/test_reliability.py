@@ -30,6 +30,7 @@ from tui_billing.domain.errors import InvalidValue
 from tui_billing.domain.money import parse_decimal
 from tui_billing.domain.timefmt import parse_rfc3339
 from tui_billing.service import Service, scenario
+from tui_billing.service.commands import Approve, Collect, CreateInvoice, DraftSynchronized, SetHooks
 from tui_billing.store import journal as journal_module
 from tui_billing.store import lock as lock_module
 from tui_billing.store import payloads as payloads_module
@@ -42,9 +43,9 @@ from tui_billing.store.repository import Repository, payloads_path
 def built(workspace_path: Path) -> Path:
     """A closed workspace with a journal after its snapshot (no compaction yet)."""
     service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
-    service.set_hooks(draft=False, issuing=False)
+    service.execute(SetHooks(draft=False, issuing=False))
     for _ in range(3):
-        service.create_invoice(service.customers()[0].key)
+        service.execute(CreateInvoice(service.customers()[0].key))
     service.close()
     return workspace_path
 
@@ -78,7 +79,7 @@ def test_compaction_through_a_link_writes_the_target(built: Path, monkeypatch: p
     link.symlink_to(built.name)
     monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
     service = Service.open(link)
-    service.set_hooks(draft=True)  # the journal now outgrows the snapshot: compacted
+    service.execute(SetHooks(draft=True))  # the journal now outgrows the snapshot: compacted
     service.close()
     assert link.is_symlink() and link.resolve() == built.resolve()
     assert len(built.read_bytes().splitlines()) == 1 + len(repository_module.TABLES)
@@ -135,8 +136,8 @@ def _request(method: str, path: str, headers: dict[str, str], body: bytes = b"")
 @pytest.fixture
 def syncing(service: Service) -> str:
     """An invoice waiting in draft.syncing for its draft callback."""
-    service.set_hooks(draft=True, issuing=True)
-    return service.collect(service.create_invoice(service.customers()[0].key).id).id
+    service.execute(SetHooks(draft=True, issuing=True))
+    return service.execute(Collect(service.execute(CreateInvoice(service.customers()[0].key)).id)).id
 
 
 def _serve(
@@ -199,7 +200,7 @@ def test_local_tools_still_pass(service: Service, syncing: str, monkeypatch: pyt
 # --- 9. the server's 500s and the HTTP library's own refusals -----------------------------------------
 def test_library_refusals_and_odd_headers_are_problems(service: Service, syncing: str) -> None:
     issuing = CALLBACK.format(id=syncing).replace("draft", "issuing")
-    service.approve(service.draft_synchronized(syncing).id)  # now in issuing.syncing
+    service.execute(Approve(service.execute(DraftSynchronized(syncing)).id))  # now in issuing.syncing
     requests = [
         ("GET", "/" + "a" * 9000, {"Host": "127.0.0.1:PORT"}, b""),
         ("G(T", "/api/v1/apps", {"Host": "127.0.0.1:PORT"}, b""),
@@ -253,7 +254,7 @@ def test_a_replaced_or_compacted_workspace_is_not_called_truncated(built: Path, 
     payloads_path(built).write_bytes(b"")
     Service.open(built).close()
     service = Service.open(built)
-    service.set_hooks(draft=True)  # grows the journal again: no compaction (a long snapshot)
+    service.execute(SetHooks(draft=True))  # grows the journal again: no compaction (a long snapshot)
     service.close()
     built.write_bytes(b"".join(_lines(built)[:-1]))
     with pytest.raises(StoreError, match="is truncated"):  # the replaced file is checked too
@@ -273,16 +274,16 @@ KILLED_INIT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from tui_billing.cli import main
-    from tui_billing.service import scenario
-    approve = scenario.COMMANDS["approve"]
+    from tui_billing.service.commands import Approve
+    approve = Approve.run
 
-    def killed(service, invoice):
+    def killed(command, service):
         # killed in the replay that builds the workspace (not in one replayed elsewhere)
         if Path(service.repository.path).parent == Path(sys.argv[1]).resolve().parent:
             os.kill(os.getpid(), signal.SIGKILL)
-        return approve(service, invoice)
+        return approve(command, service)
 
-    scenario.COMMANDS["approve"] = killed
+    Approve.run = killed
     main(["--db", sys.argv[1], "init", "--force", "--scenario", sys.argv[2]])
 """)
 
@@ -330,7 +331,7 @@ def test_readable_files_of_an_older_version_are_made_private(built: Path) -> Non
     for path in (built, payloads_path(built)):
         path.chmod(0o644)
     service = Service.open(built)
-    service.set_hooks(draft=True)
+    service.execute(SetHooks(draft=True))
     service.events()
     service.close()
     assert _mode(built) == _mode(payloads_path(built)) == 0o600
@@ -423,9 +424,9 @@ def test_bad_values_are_one_clear_line(
 ) -> None:
     monkeypatch.delenv(workspace.ENV_VAR, raising=False)
     service = Service.open(built)
-    service.set_hooks(draft=False, issuing=True)
-    issuing = service.collect(service.create_invoice(service.customers()[0].key).id)
-    ids = {"customer": service.customers()[0].key, "syncing": service.approve(issuing.id).id}
+    service.execute(SetHooks(draft=False, issuing=True))
+    issuing = service.execute(Collect(service.execute(CreateInvoice(service.customers()[0].key)).id))
+    ids = {"customer": service.customers()[0].key, "syncing": service.execute(Approve(issuing.id)).id}
     service.close()
     before = files(built)
     code, err = run(capsys, "--db", str(built), *(arg.format(**ids) for arg in args))
@@ -629,11 +630,15 @@ BODIES = st.one_of(
 )
 @given(bodies=st.lists(BODIES, min_size=1, max_size=5))
 def test_generated_callback_bodies_are_answered_below_500(service: Service, bodies: list[bytes]) -> None:
-    service.set_hooks(draft=True, issuing=True)
+    service.execute(SetHooks(draft=True, issuing=True))
     key = service.customers()[0].key
-    draft = service.collect(service.create_invoice(key).id).id
-    issuing = service.approve(
-        service.draft_synchronized(service.collect(service.create_invoice(key).id).id).id
+    draft = service.execute(Collect(service.execute(CreateInvoice(key)).id)).id
+    issuing = service.execute(
+        Approve(
+            service.execute(
+                DraftSynchronized(service.execute(Collect(service.execute(CreateInvoice(key)).id)).id)
+            ).id
+        )
     ).id
     paths = [
         CALLBACK.format(id=draft),

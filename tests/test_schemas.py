@@ -18,6 +18,17 @@ from tui_billing.domain.models import DRAFT_SYNCED_MARKER, FINALIZED_MARKER, Inv
 from tui_billing.domain.money import minor_unit, quantize
 from tui_billing.domain.status import Status
 from tui_billing.service import Service
+from tui_billing.service.commands import (
+    AdvanceClock,
+    Approve,
+    Collect,
+    CreateInvoice,
+    DraftSynchronized,
+    IssuingSynchronized,
+    PaymentStatus,
+    SetHooks,
+    UpdateApp,
+)
 
 # The app schema's `labels` refers to "#/components/schemas/Labels", which the seed does not
 # include: it is put where the reference points, as a map of string to string.
@@ -84,8 +95,8 @@ def test_the_app_validates(service: Service, app_validator: Draft202012Validator
 
 
 def test_the_app_validates_after_changes(service: Service, app_validator: Draft202012Validator) -> None:
-    service.set_hooks(draft=True, issuing=True)
-    service.update_app(name="ERP bridge", description="d" * 1024, labels={"team": "billing"})
+    service.execute(SetHooks(draft=True, issuing=True))
+    service.execute(UpdateApp(app_name="ERP bridge", description="d" * 1024, labels={"team": "billing"}))
     app = app_v3(service.app())
     assert errors(app_validator, app) == []
     assert app["labels"] == {"team": "billing"}
@@ -115,19 +126,21 @@ def test_the_app_validator_really_checks(
 @pytest.fixture
 def busy_service(demo_service: Service) -> Service:
     """The demo plus a month of subscription invoices, some sent, paid and overdue."""
-    demo_service.advance_clock("P1M")
-    demo_service.advance_clock("2h")
+    demo_service.execute(AdvanceClock("P1M"))
+    demo_service.execute(AdvanceClock("2h"))
     rows = [r for r in demo_service.invoice_rows() if r["status"] == "payment_processing.pending"]
     for row, trigger in zip(rows, ("paid", "payment_overdue", "void", "payment_uncollectible"), strict=False):
-        demo_service.payment_status(row["id"], trigger)
-    demo_service.set_hooks(draft=False, issuing=True)
-    sent = demo_service.create_invoice(
-        demo_service.customers()[3].key,
-        [FlatFee("Setup", Decimal("1234")), Usage("Requests", Decimal("3.5"), Decimal("0.3"))],
+        demo_service.execute(PaymentStatus(row["id"], trigger))
+    demo_service.execute(SetHooks(draft=False, issuing=True))
+    sent = demo_service.execute(
+        CreateInvoice(
+            demo_service.customers()[3].key,
+            [FlatFee("Setup", Decimal("1234")), Usage("Requests", Decimal("3.5"), Decimal("0.3"))],
+        )
     )
-    demo_service.collect(sent.id)
-    demo_service.approve(sent.id)
-    demo_service.issuing_synchronized(sent.id, sent_to_customer_at="2026-02-01T12:00:00Z")
+    demo_service.execute(Collect(sent.id))
+    demo_service.execute(Approve(sent.id))
+    demo_service.execute(IssuingSynchronized(sent.id, sent_to_customer_at="2026-02-01T12:00:00Z"))
     return demo_service
 
 
@@ -309,9 +322,9 @@ def test_every_webhook_carries_a_v1_invoice(demo_service: Service) -> None:
 
 
 def test_markers_and_external_ids_show_in_v1(service: Service) -> None:
-    service.set_hooks(draft=True, issuing=True)
-    invoice = service.create_invoice(service.customers()[0].key, [FlatFee("Fee", Decimal("10"))])
-    service.draft_synchronized(invoice.id, external_id="ext-1")
-    shown = service.invoice_v1(service.issuing_synchronized(invoice.id, payment_external_id="pay-1"))
+    service.execute(SetHooks(draft=True, issuing=True))
+    invoice = service.execute(CreateInvoice(service.customers()[0].key, [FlatFee("Fee", Decimal("10"))]))
+    service.execute(DraftSynchronized(invoice.id, external_id="ext-1"))
+    shown = service.invoice_v1(service.execute(IssuingSynchronized(invoice.id, payment_external_id="pay-1")))
     assert set(shown["metadata"]) == {DRAFT_SYNCED_MARKER, FINALIZED_MARKER}
     assert shown["externalIds"] == {"invoicing": "ext-1", "payment": "pay-1"}

@@ -21,6 +21,14 @@ from workspace_support import workspace_files as files
 from tui_billing.domain.ids import is_ulid
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
+from tui_billing.service.commands import (
+    AdvanceClock,
+    Collect,
+    CreateInvoice,
+    DraftSynchronized,
+    PaymentStatus,
+    SetHooks,
+)
 from tui_billing.store import journal as journal_module
 from tui_billing.store import payloads as payloads_module
 from tui_billing.store import repository as repository_module
@@ -51,15 +59,17 @@ def journal_lines(path: Path) -> tuple[int, list[bytes]]:
 def work(service: Service, rounds: int = 3) -> None:
     """A mix of commands: creations, payments, hook toggles and clock moves."""
     keys = [customer.key for customer in service.customers()]
-    service.set_hooks(draft=False, issuing=False)
+    service.execute(SetHooks(draft=False, issuing=False))
     for index in range(rounds):
-        invoice = service.create_invoice(keys[index % len(keys)])
-        flat = service.create_invoice(keys[(index + 1) % len(keys)], [FlatFee("Setup", Decimal("99.00"))])
-        service.payment_status(flat.id, "paid" if index % 2 else "payment_overdue")
-        service.collect(invoice.id)
-        service.set_hooks(draft=True)
-        service.set_hooks(draft=False)
-        service.advance_clock("1d")
+        invoice = service.execute(CreateInvoice(keys[index % len(keys)]))
+        flat = service.execute(
+            CreateInvoice(keys[(index + 1) % len(keys)], [FlatFee("Setup", Decimal("99.00"))])
+        )
+        service.execute(PaymentStatus(flat.id, "paid" if index % 2 else "payment_overdue"))
+        service.execute(Collect(invoice.id))
+        service.execute(SetHooks(draft=True))
+        service.execute(SetHooks(draft=False))
+        service.execute(AdvanceClock("1d"))
 
 
 @pytest.fixture
@@ -90,7 +100,7 @@ def test_reopen_equals_before_close(demo_service: Service, workspace_path: Path)
 def test_journal_ops_on_unparsed_tables_apply_when_parsed(built: Path) -> None:
     service = Service.open(built)
     try:
-        created = service.create_invoice(service.customers()[0].key)  # events not parsed yet
+        created = service.execute(CreateInvoice(service.customers()[0].key))  # events not parsed yet
         events = service.event_rows(created.id)
         assert [row["type"] for row in events][-1] == "invoice.created"
         assert service.event(events[-1]).data["id"] == created.id
@@ -103,7 +113,7 @@ def test_closing_twice_is_harmless_and_a_closed_workspace_refuses_writes(built: 
     service.close()
     service.close()
     with pytest.raises(StoreError, match="closed"):
-        service.set_hooks(draft=True)
+        service.execute(SetHooks(draft=True))
     reopened = Service.open(built)  # the lock was released once, not stolen twice
     reopened.close()
 
@@ -134,7 +144,7 @@ def test_torn_tail_is_ignored_then_cut_before_the_next_append(built: Path, kind:
     ]
     assert state(service) == expected
     assert built.read_bytes() == torn, "reading alone leaves the file as it is"
-    service.set_hooks(issuing=True)
+    service.execute(SetHooks(issuing=True))
     expected_after = state(service)
     service.close()
 
@@ -237,7 +247,7 @@ def test_a_last_record_whose_event_data_never_reached_the_disk_is_torn(
     expected = state(service)
     size = payloads_of(built).stat().st_size
     monkeypatch.setattr(Repository, "_record_length", lambda self: None)  # killed before noting it
-    service.create_invoice(service.customers()[0].key)
+    service.execute(CreateInvoice(service.customers()[0].key))
     service.close()
     monkeypatch.undo()
     os.truncate(payloads_of(built), size)  # its event data never reached the disk
@@ -245,7 +255,7 @@ def test_a_last_record_whose_event_data_never_reached_the_disk_is_torn(
     try:
         assert any("torn record" in notice for notice in reopened.repository.notices)
         assert state(reopened) == expected
-        created = reopened.create_invoice(reopened.customers()[0].key).id  # cuts the torn record off
+        created = reopened.execute(CreateInvoice(reopened.customers()[0].key)).id  # cuts the torn record off
         expected = state(reopened)
     finally:
         reopened.close()
@@ -255,7 +265,7 @@ def test_a_last_record_whose_event_data_never_reached_the_disk_is_torn(
 def test_acknowledged_records_whose_event_data_is_missing_are_refused(built: Path) -> None:
     service = Service.open(built)
     size = payloads_of(built).stat().st_size
-    service.create_invoice(service.customers()[0].key)
+    service.execute(CreateInvoice(service.customers()[0].key))
     service.close()
     os.truncate(payloads_of(built), size)
     before = files(built)
@@ -278,7 +288,7 @@ def test_a_refused_payload_fsync_takes_the_record_back(built: Path, monkeypatch:
     monkeypatch.setattr(journal_module.os, "fsync", refusing)
     try:
         with pytest.raises(StoreError, match="nothing was changed"):
-            service.create_invoice(service.customers()[0].key)
+            service.execute(CreateInvoice(service.customers()[0].key))
         assert built.stat().st_size == length
         assert state(service) == expected
     finally:
@@ -415,7 +425,7 @@ def test_a_schema3_workspace_is_upgraded_when_opened(schema3: Path) -> None:
         # The upgraded workspace works: a detailed line's external id through the callback.
         waiting = by_number["DRAFT-GOUL-4"]
         child = waiting.lines[1].children[0]
-        done = service.draft_synchronized(waiting.id, line_external_ids={child.id: "erp-usage"})
+        done = service.execute(DraftSynchronized(waiting.id, line_external_ids={child.id: "erp-usage"}))
         assert done.line(child.id).external_id == "erp-usage"  # type: ignore[union-attr]
     finally:
         service.close()
@@ -555,7 +565,7 @@ def test_compaction_keeps_every_document_and_event(
     assert compactions >= 3, "the low threshold makes the journal compact several times"
 
     reopened = Service.open(workspace_path)
-    reopened.set_hooks(issuing=True)  # parses meta and app; invoices and events stay unparsed
+    reopened.execute(SetHooks(issuing=True))  # parses meta and app; invoices and events stay unparsed
     assert {"invoices", "events"} <= set(reopened.repository._unparsed)
     reopened.repository._compact()  # writes the unparsed tables back as they were read
     reopened.close()
@@ -589,7 +599,7 @@ def test_a_failed_compaction_keeps_the_command(built: Path, monkeypatch: pytest.
     monkeypatch.setattr(journal_module.os, "replace", full_disk)
     service = Service.open(built)
     keys = [customer.key for customer in service.customers()]
-    created = [service.create_invoice(keys[0]).id for _ in range(8)]  # outgrows the snapshot
+    created = [service.execute(CreateInvoice(keys[0])).id for _ in range(8)]  # outgrows the snapshot
     expected = state(service)
     service.close()
     monkeypatch.undo()
@@ -604,7 +614,7 @@ def test_a_failed_compaction_keeps_the_command(built: Path, monkeypatch: pytest.
 def test_a_refused_append_changes_nothing(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     service = Service.open(built)
     try:
-        service.set_hooks(draft=True)  # the journal file is open for appending
+        service.execute(SetHooks(draft=True))  # the journal file is open for appending
         before_state, before_bytes = state(service), built.read_bytes()
         real_fsync = os.fsync
 
@@ -615,12 +625,12 @@ def test_a_refused_append_changes_nothing(built: Path, monkeypatch: pytest.Monke
 
         monkeypatch.setattr(journal_module.os, "fsync", failing_fsync)
         with pytest.raises(StoreError, match="Input/output error; nothing was changed"):
-            service.create_invoice(service.customers()[0].key)
+            service.execute(CreateInvoice(service.customers()[0].key))
         assert state(service) == before_state
         assert built.read_bytes() == before_bytes, "the partial record was cut off"
 
         monkeypatch.undo()
-        created = service.create_invoice(service.customers()[0].key)
+        created = service.execute(CreateInvoice(service.customers()[0].key))
         expected = state(service)
     finally:
         service.close()
@@ -693,7 +703,7 @@ def test_events_of_one_invoice_come_from_the_index(built: Path) -> None:
             assert service.event_rows(invoice_id) == [r for r in rows if r["invoice_id"] == invoice_id]
         assert service.event_rows("no such invoice") == []
         assert service.recent_event_rows(5) == rows[::-1][:5]
-        created = service.create_invoice(service.customers()[0].key)  # the index follows writes
+        created = service.execute(CreateInvoice(service.customers()[0].key))  # the index follows writes
         rows = service.repository.rows("events")
         assert service.event_rows(created.id) == [r for r in rows if r["invoice_id"] == created.id] != []
         assert service.recent_event_rows(1)[0]["invoice_id"] == created.id
@@ -704,8 +714,8 @@ def test_events_of_one_invoice_come_from_the_index(built: Path) -> None:
 def test_the_tail_of_the_event_log_is_read_without_parsing_it(built: Path) -> None:
     service = Service.open(built)
     try:
-        service.set_hooks(draft=True)  # parses meta and app only
-        service.create_invoice(service.customers()[0].key)  # events waiting for the table
+        service.execute(SetHooks(draft=True))  # parses meta and app only
+        service.execute(CreateInvoice(service.customers()[0].key))  # events waiting for the table
         tails = [service.recent_event_rows(count) for count in (1, 3, 40)]
         assert "events" in service.repository._unparsed, "the tail was read without parsing"
         everything = service.recent_event_rows(10_000)  # more than there are: parsed whole
@@ -719,8 +729,8 @@ def test_the_tail_of_the_event_log_is_read_without_parsing_it(built: Path) -> No
 def test_rows_after_reads_only_the_end_of_the_event_log(built: Path) -> None:
     service = Service.open(built)
     try:
-        service.set_hooks(draft=True)  # parses meta and app only
-        service.create_invoice(service.customers()[0].key)  # events waiting for the table
+        service.execute(SetHooks(draft=True))  # parses meta and app only
+        service.execute(CreateInvoice(service.customers()[0].key))  # events waiting for the table
         last = service.recent_event_rows(1)[0]["seq"]
         newest = [service.repository.rows_after("events", "seq", last - n) for n in (0, 2, 20)]
         assert "events" in service.repository._unparsed, "read without parsing the event log"
@@ -941,7 +951,7 @@ def test_a_schema4_workspace_is_upgraded_and_its_events_read_as_they_were(tmp_pa
             ]
         )
         assert len(old) == 15
-        invoice = service.create_invoice(service.customers()[0].key)
+        invoice = service.execute(CreateInvoice(service.customers()[0].key))
         assert [event.model_dump(mode="json") for event in service.events()][: len(old)] == old
         assert service.events(invoice.id)
     finally:

@@ -23,17 +23,11 @@ from conftest import FIXED_CLOCK, SEED
 from tui_billing.api import Dispatcher, start_dispatcher, start_serving
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.errors import Conflict, InvalidValue, NotAllowed, NotFound
+from tui_billing.domain.notifications import WEBHOOK_EVENTS, AttemptResult, Channel, Notification, secret_key
 from tui_billing.domain.timefmt import rfc3339
 from tui_billing.service import Service
-from tui_billing.service.webhooks import (
-    WEBHOOK_EVENTS,
-    AttemptResult,
-    Channel,
-    Notification,
-    Webhooks,
-    new_secret,
-    secret_key,
-)
+from tui_billing.service.commands import Approve, Collect, CreateInvoice, SetDeliveryRetention, SetHooks
+from tui_billing.service.notifications import Webhooks, new_secret
 from tui_billing.store.journal import StoreError
 from tui_billing.store.repository import Put
 
@@ -132,7 +126,7 @@ def webhook_events(service: Service, after: int) -> list[dict[str, Any]]:
 
 # --- signing and delivery -------------------------------------------------------------------------
 def test_every_delivery_is_signed_like_openmeter_and_verifies(service: Service) -> None:
-    service.set_hooks(draft=True, issuing=True)
+    service.execute(SetHooks(draft=True, issuing=True))
 
     async def scenario() -> tuple[list[Received], int]:
         async with receiving() as receiver:
@@ -140,8 +134,8 @@ def test_every_delivery_is_signed_like_openmeter_and_verifies(service: Service) 
             since = service.workspace().event_seq
             integration = await start_serving(service, port=0, schedule=FAST)
             try:
-                invoice = service.create_invoice(service.customers()[0].key)
-                service.collect(invoice.id)
+                invoice = service.execute(CreateInvoice(service.customers()[0].key))
+                service.execute(Collect(invoice.id))
                 integration.notify()
                 async with aiohttp.ClientSession(integration.url) as http:
                     base = f"/api/v1/apps/custom-invoicing/{invoice.id}"
@@ -187,7 +181,7 @@ def test_a_failing_receiver_gets_retries_with_the_same_id(service: Service) -> N
     async def scenario() -> list[Received]:
         async with receiving(lambda attempt: 500 if attempt <= 2 else 200) as receiver:
             receiver.endpoint(service)
-            service.create_invoice(service.customers()[0].key)
+            service.execute(CreateInvoice(service.customers()[0].key))
             dispatcher = await start_dispatcher(service, schedule=FAST)
             try:
                 await until(settled(service, dispatcher), "the third attempt")
@@ -212,7 +206,7 @@ def test_a_delivery_fails_when_the_schedule_is_spent(service: Service) -> None:
     async def scenario() -> None:
         async with receiving(lambda attempt: 503) as receiver:
             receiver.endpoint(service)
-            service.create_invoice(service.customers()[0].key)
+            service.execute(CreateInvoice(service.customers()[0].key))
             dispatcher = await start_dispatcher(service, schedule=(0.02, 0.02))
             try:
                 await until(settled(service, dispatcher), "the last attempt")
@@ -228,7 +222,7 @@ def test_a_delivery_fails_when_the_schedule_is_spent(service: Service) -> None:
 
 def test_an_unreachable_endpoint_is_logged_and_retried(service: Service) -> None:
     Webhooks(service).add("http://127.0.0.1:9/nobody-listens")
-    service.create_invoice(service.customers()[0].key)
+    service.execute(CreateInvoice(service.customers()[0].key))
 
     async def scenario() -> None:
         dispatcher = await start_dispatcher(service, schedule=(0.02,))
@@ -248,13 +242,13 @@ def test_each_channel_keeps_its_newest_deliveries(workspace_path: Path) -> None:
     commit that logs attempts; pending ones stay; the other channel is untouched."""
     service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
     with pytest.raises(InvalidValue, match="1 to 1,000,000"):
-        service.set_delivery_retention(0)
-    service.set_delivery_retention(3)
+        service.execute(SetDeliveryRetention(0))
+    service.execute(SetDeliveryRetention(3))
     hooks = Webhooks(service)
     busy, _ = hooks.add("http://127.0.0.1:9/busy")
     quiet, _ = hooks.add("http://127.0.0.1:9/quiet", event_types=["invoice.created"])
     for customer in service.customers()[:3]:
-        service.create_invoice(customer.key)
+        service.execute(CreateInvoice(customer.key))
     hooks.enqueue_new_events()
     mine = [d for d in hooks.pending() if d.channel_id == busy.id]
     assert len(mine) > 4
@@ -289,7 +283,7 @@ def test_replay_sends_the_event_again_with_the_same_id(service: Service) -> None
     async def scenario() -> tuple[list[Received], str]:
         async with receiving() as receiver:
             receiver.endpoint(service)
-            service.create_invoice(service.customers()[0].key)
+            service.execute(CreateInvoice(service.customers()[0].key))
             dispatcher = await start_dispatcher(service, schedule=FAST)
             try:
                 await until(settled(service, dispatcher), "the first deliveries")
@@ -323,9 +317,9 @@ def test_rules_choose_what_each_channel_gets(service: Service) -> None:
             hooks.update_channel(muted.id, name="muted", url=muted.url, disabled=True)
             alone = hooks.create_channel(name="no rule", url=f"{receiver.url}/alone")
             receiver.secrets["alone"] = alone.signing_secret
-            invoice = service.create_invoice(service.customers()[0].key)
-            service.collect(invoice.id)
-            service.approve(invoice.id)
+            invoice = service.execute(CreateInvoice(service.customers()[0].key))
+            service.execute(Collect(invoice.id))
+            service.execute(Approve(invoice.id))
             dispatcher = await start_dispatcher(service, schedule=FAST)
             try:
                 await until(settled(service, dispatcher), "every delivery")
@@ -348,7 +342,7 @@ def test_a_hung_channel_does_not_slow_a_healthy_one(service: Service) -> None:
             receiver.hanging["hung"] = 0
             customers = service.customers()
             for i in range(20):
-                service.create_invoice(customers[i % len(customers)].key)
+                service.execute(CreateInvoice(customers[i % len(customers)].key))
             dispatcher = await start_dispatcher(service, schedule=FAST, per_channel=4, timeout=60)
             try:
                 healthy = len(webhook_events(service, 0))
@@ -378,7 +372,7 @@ def test_deliveries_resume_after_a_failed_enqueue(service: Service, monkeypatch:
     async def scenario() -> Receiver:
         async with receiving() as receiver:
             receiver.endpoint(service)
-            service.create_invoice(service.customers()[0].key)
+            service.execute(CreateInvoice(service.customers()[0].key))
             monkeypatch.setattr(service.repository, "commit", flaky)
             dispatcher = await start_dispatcher(service, schedule=FAST, poll_interval=0.05)
             try:
@@ -404,7 +398,7 @@ def test_deliveries_resume_after_reopening(workspace_path: Path) -> None:
     async def first_run() -> int:
         async with receiving(lambda attempt: answers["status"]) as receiver:
             receiver.endpoint(service)
-            service.create_invoice(service.customers()[0].key)
+            service.execute(CreateInvoice(service.customers()[0].key))
             dispatcher = await start_dispatcher(service, schedule=(1.0,))
             try:
                 await until(attempted, "a first attempt of every delivery")
@@ -419,7 +413,7 @@ def test_deliveries_resume_after_reopening(workspace_path: Path) -> None:
     try:
         earlier = Webhooks(service).pending()
         assert earlier and all([a.status_code for a in d.attempts] == [503] for d in earlier)
-        service.create_invoice(service.customers()[1].key)  # logged while no dispatcher runs
+        service.execute(CreateInvoice(service.customers()[1].key))  # logged while no dispatcher runs
         answers["status"] = 200
 
         async def second_run() -> list[Received]:
@@ -473,7 +467,7 @@ def test_channels_rules_secrets_and_removal(service: Service) -> None:
         hooks.create_rule(type="invoice.created", name="none", channels=[])
     with pytest.raises(NotFound):
         hooks.create_rule(type="invoice.created", name="ghost", channels=["01KDWCJ2M0ZZZZZZZZZZZZZZZZ"])
-    service.create_invoice(service.customers()[0].key)
+    service.execute(CreateInvoice(service.customers()[0].key))
     created = hooks.enqueue_new_events()
     assert len(created) == len(webhook_events(service, rules[0].cursor))
     assert hooks.enqueue_new_events() == []
@@ -486,7 +480,7 @@ def test_channels_rules_secrets_and_removal(service: Service) -> None:
 
 def test_legacy_endpoints_become_channels_and_rules(service: Service) -> None:
     """A workspace of an earlier version: its endpoint and pending delivery carry over."""
-    invoice = service.create_invoice(service.customers()[0].key)
+    invoice = service.execute(CreateInvoice(service.customers()[0].key))
     event = webhook_events(service, 0)[-1]
     secret = new_secret()
     now = "2026-01-01T09:00:00Z"
@@ -585,10 +579,10 @@ def test_a_rules_test_event_lists_after_the_invoice_events_it_follows(service: S
     before the invoice events it follows were enqueued."""
     hooks = Webhooks(service)
     _, rules = hooks.add("http://127.0.0.1:9/hook")
-    service.create_invoice(service.customers()[0].key)
+    service.execute(CreateInvoice(service.customers()[0].key))
     tested = hooks.test_rule(rules[0].id)
     hooks.enqueue_new_events()
-    service.create_invoice(service.customers()[1].key)
+    service.execute(CreateInvoice(service.customers()[1].key))
     hooks.enqueue_new_events()
     rows = hooks.notification_rows()
     stored = [row["id"] for row in service.repository.rows("notifications")]

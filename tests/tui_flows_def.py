@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 
 from tui_billing.api import start_serving
 from tui_billing.service import Service
+from tui_billing.service.commands import DraftSynchronized
 from tui_billing.tui.app import BillingApp, ServeOptions
 from tui_billing.tui.lanes import LANES, lane_of
 from tui_billing.tui.screens.dashboard import Dashboard
@@ -56,7 +57,7 @@ async def select_invoice(pilot: Pilot[None], number: str) -> None:
 
 def draft_sync_behind_the_back(service: Service) -> None:
     """Another front door (the CLI, the HTTP API) syncs the draft the dashboard shows."""
-    service.draft_synchronized(service.invoice(DRAFT_SYNCING).id)
+    service.execute(DraftSynchronized(service.invoice(DRAFT_SYNCING).id))
 
 
 Request = tuple[str, str, Any]

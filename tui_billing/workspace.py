@@ -65,7 +65,7 @@ def opened(explicit: str | None, *, create_demo: bool = False, read_only: bool =
                 file=sys.stderr,
             )
         else:
-            for notice in service.repository.notices:
+            for notice in service.notices:
                 print(f"tui-billing: note: {notice}", file=sys.stderr)
         yield service
     finally:

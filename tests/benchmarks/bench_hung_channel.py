@@ -24,7 +24,7 @@ from bench_api import START, new_invoices, receiver
 
 from tui_billing.api import start_dispatcher
 from tui_billing.service import Service
-from tui_billing.service.webhooks import Webhooks, new_secret
+from tui_billing.service.notifications import Webhooks, new_secret
 
 
 async def _silent_server() -> tuple[asyncio.Server, int]:

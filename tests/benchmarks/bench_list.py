@@ -37,7 +37,8 @@ from bench_store import build
 
 from tui_billing.api import start_api
 from tui_billing.service import Service
-from tui_billing.service.webhooks import Webhooks, _dump
+from tui_billing.service.notifications import Webhooks
+from tui_billing.service.service import _dump
 from tui_billing.store.repository import Put
 
 EVENTS = "/api/v1/notification/events"

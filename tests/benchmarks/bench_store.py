@@ -48,6 +48,16 @@ from tinydb.storages import JSONStorage
 
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
+from tui_billing.service.commands import (
+    AdvanceClock,
+    Approve,
+    CreateInvoice,
+    DraftSynchronized,
+    IssuingSynchronized,
+    PaymentStatus,
+    SetHooks,
+    SetWorkflow,
+)
 from tui_billing.store import repository as repository_module
 from tui_billing.store.journal import Journal, Op
 from tui_billing.store.repository import TABLES, Repository
@@ -99,12 +109,12 @@ def build(path: Path, size: int) -> Service:
     service = Service.create(path, seed=11, now=START, customers=customers)
     months, rest = divmod(size, customers)
     for month in range(months):
-        service.advance_clock("1mo")
+        service.execute(AdvanceClock("1mo"))
         if (month + 1) % 10 == 0:
             print(f"  building {path.name}: month {month + 1}/{months}", flush=True)
     keys = [customer.key for customer in service.customers()]
     for index in range(rest):
-        service.create_invoice(keys[index % len(keys)])
+        service.execute(CreateInvoice(keys[index % len(keys)]))
     return service
 
 
@@ -134,18 +144,18 @@ def command_cycle(service: Service, customer: str) -> list[tuple[str, Callable[[
     state: dict[str, str] = {}
 
     def create() -> None:
-        state["id"] = service.create_invoice(customer, [FlatFee("Platform fee", Decimal("49.00"))]).id
+        state["id"] = service.execute(CreateInvoice(customer, [FlatFee("Platform fee", Decimal("49.00"))])).id
 
     return [
         ("create_invoice", create),
-        ("draft_synchronized", lambda: service.draft_synchronized(state["id"], external_id="ext-1")),
-        ("approve", lambda: service.approve(state["id"])),
+        ("draft_synchronized", lambda: service.execute(DraftSynchronized(state["id"], external_id="ext-1"))),
+        ("approve", lambda: service.execute(Approve(state["id"]))),
         (
             "issuing_synchronized",
-            lambda: service.issuing_synchronized(state["id"], payment_external_id="pay-1"),
+            lambda: service.execute(IssuingSynchronized(state["id"], payment_external_id="pay-1")),
         ),
-        ("payment_status", lambda: service.payment_status(state["id"], "paid")),
-        ("set_hooks", lambda: service.set_hooks(draft=True, issuing=True)),
+        ("payment_status", lambda: service.execute(PaymentStatus(state["id"], "paid"))),
+        ("set_hooks", lambda: service.execute(SetHooks(draft=True, issuing=True))),
     ]
 
 
@@ -153,8 +163,8 @@ def measure_commands(service: Service, count: int, figures: Figures, directory: 
     """Time ``count`` durable commands, the fsyncs each made, and between two commands the
     disk alone (a 400-byte append and its fsync beside the workspace): the floor under
     a command's latency, measured under the same load."""
-    service.set_workflow(auto_advance=False)
-    service.set_hooks(draft=True, issuing=True)
+    service.execute(SetWorkflow(auto_advance=False))
+    service.execute(SetHooks(draft=True, issuing=True))
     customer = service.customers()[0].key
     synced: list[tuple[float, float]] = []
     real_fsync = os.fsync
@@ -245,7 +255,7 @@ def measure_compaction(path: Path, figures: Figures) -> None:
     service.repository._journal.snapshot_bytes = 0  # the next command starts a compaction
     threshold, repository_module.COMPACT_MIN_BYTES = repository_module.COMPACT_MIN_BYTES, 0
     started = time.perf_counter()
-    service.create_invoice(customer)
+    service.execute(CreateInvoice(customer))
     repository_module.COMPACT_MIN_BYTES = threshold
     figures.during_compaction.append(time.perf_counter() - started)
     compactor = service.repository._compactor

@@ -42,6 +42,7 @@ from typing import Any
 
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
+from tui_billing.service.commands import CreateInvoice, PaymentStatus
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 SEED = 7
@@ -84,11 +85,11 @@ def build(path: Path, size: int) -> None:
             kind = PATTERN[index % len(PATTERN)]
             key = keys[index % len(keys)]
             if kind == "plan":
-                service.create_invoice(key)
+                service.execute(CreateInvoice(key))
             else:
-                invoice = service.create_invoice(key, flat)
+                invoice = service.execute(CreateInvoice(key, flat))
                 if kind is not None:
-                    service.payment_status(invoice.id, kind)
+                    service.execute(PaymentStatus(invoice.id, kind))
             if index % 500 == 499:
                 print(f"\r  building {path.name}: {index + 1}/{size}", end="", flush=True)
         print()

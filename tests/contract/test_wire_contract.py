@@ -51,7 +51,8 @@ from tui_billing.api import server as server_module
 from tui_billing.cli import main as cli_main
 from tui_billing.domain.shapes import envelope
 from tui_billing.service import Service, scenario
-from tui_billing.service.webhooks import Webhooks
+from tui_billing.service.commands import Collect, CreateInvoice
+from tui_billing.service.notifications import Webhooks
 
 UNKNOWN_ULID = "01G65Z755AFWAKHE12NY0CQ9FH"
 TOKEN = "contract-token"
@@ -628,8 +629,8 @@ async def phase_notify(service: Service, walk: Walk) -> None:
             await call(
                 "notify", "delete a channel in use", "DELETE", f"{NOTIFY}/channels/{cid}", 400, Problem
             )
-            invoice = service.create_invoice(service.customers()[0].key)
-            service.collect(invoice.id)
+            invoice = service.execute(CreateInvoice(service.customers()[0].key))
+            service.execute(Collect(invoice.id))
             Webhooks(service).enqueue_new_events()  # what a serving dispatcher does next
             events = await call(
                 "notify",

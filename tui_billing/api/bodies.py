@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from ..service.commands import ReplaceApp
 from .problems import ApiProblem, Parameter
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
@@ -93,6 +94,15 @@ class AppV1Update(_V1):
     enable_draft_sync_hook: bool
     enable_issuing_sync_hook: bool
 
+    def command(self) -> ReplaceApp:
+        return ReplaceApp(
+            app_name=self.name,
+            description=self.description,
+            labels=self.metadata,
+            draft_hook=self.enable_draft_sync_hook,
+            issuing_hook=self.enable_issuing_sync_hook,
+        )
+
 
 class AppV3Update(_V3):
     """``PUT /openmeter/apps/{appId}``: ``UpdateAppExternalInvoicingRequest`` (replaces too)."""
@@ -103,6 +113,15 @@ class AppV3Update(_V3):
     type: Literal["external_invoicing"]
     enable_draft_sync_hook: bool
     enable_issuing_sync_hook: bool
+
+    def command(self) -> ReplaceApp:
+        return ReplaceApp(
+            app_name=self.name,
+            description=self.description,
+            labels=self.labels,
+            draft_hook=self.enable_draft_sync_hook,
+            issuing_hook=self.enable_issuing_sync_hook,
+        )
 
 
 Numeric = Annotated[str, Field(pattern=r"^\-?[0-9]+(\.[0-9]+)?$")]

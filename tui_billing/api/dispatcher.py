@@ -26,17 +26,11 @@ from datetime import datetime
 
 import aiohttp
 
+from ..domain.notifications import DEFAULT_RETRY_SCHEDULE, Attempt, AttemptResult, Channel, Delivery
 from ..service import Service
+from ..service.notifications import Webhooks, utcnow
 from ..service.signing import signed_headers
-from ..service.webhooks import (
-    DEFAULT_RETRY_SCHEDULE,
-    Attempt,
-    AttemptResult,
-    Channel,
-    Delivery,
-    Webhooks,
-    utcnow,
-)
+from .gate import Gate
 
 log = logging.getLogger("tui_billing.api.webhooks")
 
@@ -83,6 +77,8 @@ class Dispatcher:
         self._results: list[AttemptResult] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.gate = Gate()
+        """Turns wait here while the dashboard runs a long command alone (``Serving.hold``)."""
 
     # --- control -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -128,7 +124,8 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             try:
-                wait = self._turn()
+                async with self.gate.passage():
+                    wait = self._turn()
             except Exception:  # the store refused a write: the next turn tries again
                 log.exception("webhook dispatcher turn failed")
                 wait = self.poll_interval
@@ -152,7 +149,7 @@ class Dispatcher:
 
     def _track(self, created: list[Delivery]) -> None:
         """Follow new deliveries; reread every pending one when others appeared (a resend)."""
-        rows = self.service.repository.count("deliveries")
+        rows = self.webhooks.delivery_count()
         if rows - len(created) != self._known_rows:
             self._pending = {d.id: d for d in self.webhooks.pending()}
             self._due = {}

@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -39,25 +40,32 @@ log = logging.getLogger("tui_billing.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _allowed_hosts(request: web.Request) -> set[str]:
+def _allowed_hosts(request: web.Request) -> frozenset[str]:
     """Every ``host:port`` a request on this connection may name."""
     local = request.transport.get_extra_info("sockname") if request.transport else None
+    address, port = (local[0], local[1]) if local else (None, None)
+    return _hosts_allowed(address, port, os.environ.get(ALLOWED_HOSTS_VAR, ""))
+
+
+@lru_cache(maxsize=64)
+def _hosts_allowed(address: str | None, port: int | None, listed: str) -> frozenset[str]:
+    """``_allowed_hosts`` for a local address and ``$TUI_BILLING_ALLOWED_HOSTS``: the same
+    for every request of a server, so worked out once."""
     allowed: set[str] = set()
-    if local:
-        address, port = local[0], local[1]
+    if address is not None:
         names = [f"[{address}]" if ":" in address else address]
         if ipaddress.ip_address(address.split("%")[0]).is_loopback:
             names.append("localhost")
         allowed |= {f"{name}:{port}" for name in names}
         if port == 80:
             allowed |= set(names)
-    for entry in os.environ.get(ALLOWED_HOSTS_VAR, "").split(","):
+    for entry in listed.split(","):
         entry = entry.strip().lower()
         if entry:
             allowed.add(entry)
-            if local and ":" not in entry.rsplit("]", 1)[-1]:
-                allowed.add(f"{entry}:{local[1]}")
-    return allowed
+            if address is not None and ":" not in entry.rsplit("]", 1)[-1]:
+                allowed.add(f"{entry}:{port}")
+    return frozenset(allowed)
 
 
 def _refuse(detail: str) -> web.HTTPForbidden:

@@ -15,16 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..domain.ids import is_ulid
-from ..domain.timefmt import rfc3339
-from ..service.webhooks import (
+from ..domain.notifications import (
+    ChannelFields,
     Delivery,
     EventQuery,
     Notification,
-    Webhooks,
+    RuleFields,
     channel_json,
     delivery_state,
     rule_json,
 )
+from ..domain.timefmt import rfc3339
+from ..service.notifications import Webhooks
 from . import bodies, query
 from .problems import compact_json
 
@@ -303,7 +305,7 @@ async def resend_event(server: "ApiServer", request: web.Request) -> web.Respons
     return web.Response(status=202)
 
 
-def _channel_args(body: ChannelBody) -> dict[str, Any]:
+def _channel_args(body: ChannelBody) -> ChannelFields:
     return {
         "name": body.name,
         "url": body.url,
@@ -314,7 +316,7 @@ def _channel_args(body: ChannelBody) -> dict[str, Any]:
     }
 
 
-def _rule_args(body: RuleBody) -> dict[str, Any]:
+def _rule_args(body: RuleBody) -> RuleFields:
     return {
         "type": body.type,
         "name": body.name,

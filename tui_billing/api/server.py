@@ -25,13 +25,27 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from ..domain import shapes
 from ..domain.apps import app_v1, app_v3
 from ..domain.errors import BillingError, NotAllowed, NotFound, WorkspaceUnusable
 from ..domain.ids import is_ulid
 from ..domain.models import Invoice
 from ..domain.money import parse_decimal
 from ..service import LineEdit, Service
+from ..service.commands import (
+    Advance,
+    Approve,
+    Collect,
+    Delete,
+    DraftSynchronized,
+    FireTrigger,
+    IssuingSynchronized,
+    PaymentStatus,
+    ReplaceInvoice,
+    Retry,
+)
 from . import bodies, guard, listing, notification, query
+from .gate import Gate
 from .invoice_v3 import invoice_v3
 from .problems import (
     Api,
@@ -100,6 +114,16 @@ class Route:
     query: frozenset[str] = frozenset()
     billing: bool = False
     refusal: Issue | Callable[[str], Issue] | None = None
+    command: type[FireTrigger] | None = None
+    """The trigger command the handler runs on the path's invoice (``invoice_action``)."""
+
+    @property
+    def operation(self) -> str:
+        """The operation's name in the call log: the handler's, or for a trigger command the
+        path's last word (``snapshot_quantities``, ``approve_v3``)."""
+        if self.command is None:
+            return self.handler.__name__
+        return self.path.rsplit("/", 1)[1].replace("-", "_") + ("_v3" if self.api == "v3" else "")
 
     @property
     def bases(self) -> tuple[str, ...]:
@@ -172,6 +196,8 @@ class ApiServer:
         self._id_prefix = f"tui-billing/{secrets.token_hex(4)}"
         self._requests = 0
         self.v1_texts = listing.V1Texts(service)
+        self.gate = Gate()
+        """Requests wait here while the dashboard runs a long command alone (``Serving.hold``)."""
         self.app = web.Application(middlewares=[self._middleware, guard.middleware])
         for route in ROUTES:
             for base in route.bases:
@@ -229,8 +255,9 @@ class ApiServer:
         problem: ApiProblem | None = None
         try:
             self._authorize(request)
-            with self.service.group_commit():
-                response = await handler(request)
+            async with self.gate.passage():
+                with self.service.group_commit():
+                    response = await handler(request)
             await self._durable()
         except Unauthorized as error:
             problem = ApiProblem(401, str(error), headers={"WWW-Authenticate": "Bearer"})
@@ -257,7 +284,7 @@ class ApiServer:
             invoice_id=request.match_info.get("invoiceId"),
             detail=problem.detail if problem else None,
             request_id=request_id,
-            operation=route.handler.__name__ if (route := request.get(ROUTE)) else None,
+            operation=route.operation if (route := request.get(ROUTE)) else None,
             request_body=await _request_body(request),
             response_body=_kept(response.body if isinstance(response, web.Response) else None),
             simulated_at=self._simulated_now(),
@@ -336,35 +363,41 @@ class ApiServer:
             if mapping.line_id in line_ids:
                 raise ApiProblem(400, f"lineExternalIds names line {mapping.line_id} twice")
             line_ids[mapping.line_id] = mapping.external_id
-        invoice = self.service.draft_synchronized(
-            invoice_id,
-            invoice_number=result.invoice_number,
-            external_id=result.external_id,
-            line_external_ids=line_ids,
+        invoice = self.service.execute(
+            DraftSynchronized(
+                invoice_id,
+                invoice_number=result.invoice_number,
+                external_id=result.external_id,
+                line_external_ids=line_ids,
+            )
         )
         return self._callback_answer(invoice)
 
     async def issuing_synchronized(self, request: web.Request) -> web.Response:
         body = bodies.parse(bodies.IssuingSynchronized, await request.read())
         invoicing = body.invoicing or bodies.IssuingInvoicing()
-        invoice = self.service.issuing_synchronized(
-            request.match_info["invoiceId"],
-            invoice_number=invoicing.invoice_number,
-            sent_to_customer_at=invoicing.sent_to_customer_at,
-            payment_external_id=body.payment.external_id if body.payment else None,
+        invoice = self.service.execute(
+            IssuingSynchronized(
+                request.match_info["invoiceId"],
+                invoice_number=invoicing.invoice_number,
+                sent_to_customer_at=invoicing.sent_to_customer_at,
+                payment_external_id=body.payment.external_id if body.payment else None,
+            )
         )
         return self._callback_answer(invoice)
 
     async def payment_status(self, request: web.Request) -> web.Response:
         body = bodies.parse(bodies.PaymentStatus, await request.read())
         return self._callback_answer(
-            self.service.payment_status(request.match_info["invoiceId"], body.trigger)
+            self.service.execute(PaymentStatus(request.match_info["invoiceId"], body.trigger))
         )
 
     def _callback_answer(self, invoice: Invoice) -> web.Response:
         if self.callback_response == "no_content":
             return web.Response(status=204)
-        return _json(self.service.invoice_v1(invoice))
+        # The text straight from the shapes: what ``_json(service.invoice_v1(...))`` sends.
+        text = shapes.invoice_v1_json(invoice, self.service.context())
+        return web.Response(text=text, content_type="application/json")
 
     # --- invoices, v1 ----------------------------------------------------------------------------
     async def list_invoices(self, request: web.Request) -> web.Response:
@@ -407,29 +440,29 @@ class ApiServer:
         """OpenMeter's ``InvoiceReplaceUpdate``: the lines, description and metadata replace
         the invoice's where the lifecycle allows an edit (the ``updated`` trigger)."""
         body = bodies.parse(bodies.InvoiceReplace, await request.read())
-        invoice = self.service.replace_invoice(
-            request.match_info["invoiceId"],
-            [_line_edit(index, line) for index, line in enumerate(body.lines)],
-            description=body.description,
-            metadata=body.metadata,
+        invoice = self.service.execute(
+            ReplaceInvoice(
+                request.match_info["invoiceId"],
+                [_line_edit(index, line) for index, line in enumerate(body.lines)],
+                description=body.description,
+                metadata=body.metadata,
+            )
         )
         return _json(self.service.invoice_v1(invoice))
 
     async def delete_invoice(self, request: web.Request) -> web.Response:
-        self.service.delete(request.match_info["invoiceId"])
+        self.service.execute(Delete(request.match_info["invoiceId"]))
         return web.Response(status=204)
 
-    async def advance(self, request: web.Request) -> web.Response:
-        return _json(self.service.invoice_v1(self.service.advance(request.match_info["invoiceId"])))
+    async def invoice_action(self, request: web.Request) -> web.Response:
+        """The route's trigger command on the path's invoice; the v1 invoice after it."""
+        return _json(self.service.invoice_v1(self._run_action(request)))
 
-    async def approve(self, request: web.Request) -> web.Response:
-        return _json(self.service.invoice_v1(self.service.approve(request.match_info["invoiceId"])))
-
-    async def retry(self, request: web.Request) -> web.Response:
-        return _json(self.service.invoice_v1(self.service.retry(request.match_info["invoiceId"])))
-
-    async def snapshot_quantities(self, request: web.Request) -> web.Response:
-        return _json(self.service.invoice_v1(self.service.collect(request.match_info["invoiceId"])))
+    def _run_action(self, request: web.Request) -> Invoice:
+        command = request[ROUTE].command
+        assert command is not None  # only routes with a command are bound to these handlers
+        invoice: Invoice = self.service.execute(command(request.match_info["invoiceId"]))
+        return invoice
 
     async def void_invoice(self, request: web.Request) -> web.Response:
         """OpenMeter does not implement this call (501, whatever the invoice); an External
@@ -453,17 +486,9 @@ class ApiServer:
     async def get_invoice_v3(self, request: web.Request) -> web.Response:
         return self._v3(self.service.invoice(request.match_info["invoiceId"]))
 
-    async def advance_v3(self, request: web.Request) -> web.Response:
-        return self._v3(self.service.advance(request.match_info["invoiceId"]))
-
-    async def approve_v3(self, request: web.Request) -> web.Response:
-        return self._v3(self.service.approve(request.match_info["invoiceId"]))
-
-    async def retry_v3(self, request: web.Request) -> web.Response:
-        return self._v3(self.service.retry(request.match_info["invoiceId"]))
-
-    async def snapshot_quantities_v3(self, request: web.Request) -> web.Response:
-        return self._v3(self.service.collect(request.match_info["invoiceId"]))
+    async def invoice_action_v3(self, request: web.Request) -> web.Response:
+        """The route's trigger command on the path's invoice; the v3 invoice after it."""
+        return self._v3(self._run_action(request))
 
     def _v3(self, invoice: Invoice) -> web.Response:
         return _json(invoice_v3(self.service.invoice_v1(invoice)))
@@ -482,17 +507,7 @@ class ApiServer:
     async def put_app_v1(self, request: web.Request) -> web.Response:
         self._app_id(request)
         body = bodies.parse(bodies.AppV1Update, await request.read())
-        return _json(
-            app_v1(
-                self.service.replace_app(
-                    name=body.name,
-                    description=body.description,
-                    labels=body.metadata,
-                    draft_hook=body.enable_draft_sync_hook,
-                    issuing_hook=body.enable_issuing_sync_hook,
-                )
-            )
-        )
+        return _json(app_v1(self.service.execute(body.command())))
 
     async def list_apps_v3(self, request: web.Request) -> web.Response:
         number, size = query.page_v3(request.query)
@@ -506,17 +521,7 @@ class ApiServer:
     async def put_app_v3(self, request: web.Request) -> web.Response:
         self._app_id(request)
         body = bodies.parse(bodies.AppV3Update, await request.read())
-        return _json(
-            app_v3(
-                self.service.replace_app(
-                    name=body.name,
-                    description=body.description,
-                    labels=body.labels,
-                    draft_hook=body.enable_draft_sync_hook,
-                    issuing_hook=body.enable_issuing_sync_hook,
-                )
-            )
-        )
+        return _json(app_v3(self.service.execute(body.command())))
 
     def _app_id(self, request: web.Request) -> None:
         app_id = request.match_info["appId"]
@@ -586,7 +591,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         INVOICES + "/{invoiceId}/advance",
-        ApiServer.advance,
+        ApiServer.invoice_action,
+        command=Advance,
         summary="Advance an invoice to its next state",
         billing=True,
         refusal=CANNOT_ADVANCE,
@@ -594,7 +600,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         INVOICES + "/{invoiceId}/approve",
-        ApiServer.approve,
+        ApiServer.invoice_action,
+        command=Approve,
         summary="Approve an invoice waiting for approval",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
@@ -602,7 +609,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         INVOICES + "/{invoiceId}/retry",
-        ApiServer.retry,
+        ApiServer.invoice_action,
+        command=Retry,
         summary="Retry a failed invoice",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
@@ -610,7 +618,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         INVOICES + "/{invoiceId}/snapshot-quantities",
-        ApiServer.snapshot_quantities,
+        ApiServer.invoice_action,
+        command=Collect,
         summary="Collect usage now (snapshot the quantities)",
         billing=True,
         refusal=ACTION_NOT_AVAILABLE,
@@ -659,7 +668,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         V3_INVOICES + "/{invoiceId}/advance",
-        ApiServer.advance_v3,
+        ApiServer.invoice_action_v3,
+        command=Advance,
         summary="Advance an invoice to its next state",
         api="v3",
         billing=True,
@@ -668,7 +678,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         V3_INVOICES + "/{invoiceId}/approve",
-        ApiServer.approve_v3,
+        ApiServer.invoice_action_v3,
+        command=Approve,
         summary="Approve an invoice waiting for approval",
         api="v3",
         billing=True,
@@ -677,7 +688,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         V3_INVOICES + "/{invoiceId}/retry",
-        ApiServer.retry_v3,
+        ApiServer.invoice_action_v3,
+        command=Retry,
         summary="Retry a failed invoice",
         api="v3",
         billing=True,
@@ -686,7 +698,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         V3_INVOICES + "/{invoiceId}/snapshot-quantities",
-        ApiServer.snapshot_quantities_v3,
+        ApiServer.invoice_action_v3,
+        command=Collect,
         summary="Collect usage now (snapshot the quantities)",
         api="v3",
         billing=True,

@@ -1,10 +1,11 @@
 """The API and the webhook dispatcher started together on one event loop."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from ..domain.notifications import DEFAULT_RETRY_SCHEDULE, Attempt, Delivery
 from ..service import Service
-from ..service.webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Delivery
 from .dispatcher import Dispatcher, start_dispatcher
 from .server import ApiCall, ApiServer, CallbackResponse, start_api
 
@@ -22,6 +23,13 @@ class Serving:
         """Call after a command made outside the API (the dashboard's keys) so its
         webhooks go out at once instead of at the dispatcher's next poll."""
         self.dispatcher.notify()
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Run the block with the service to yourself: API requests and dispatcher turns
+        wait until it ends (see ``gate``)."""
+        async with self.api.gate.hold(), self.dispatcher.gate.hold():
+            yield
 
     async def stop(self) -> None:
         await self.api.stop()

@@ -33,11 +33,13 @@ from ..api.dispatcher import Dispatcher, start_dispatcher
 from ..api.server import ApiServer
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.models import Invoice
+from ..domain.notifications import Attempt, Delivery
 from ..domain.shapes import webhook_envelope
 from ..domain.timefmt import rfc3339
 from ..service import Service, scenario
+from ..service.commands import COMMANDS
+from ..service.notifications import Webhooks, new_secret
 from ..service.signing import signed_headers
-from ..service.webhooks import Attempt, Delivery, Webhooks, new_secret
 from .faults import Call, CallLog, Fault
 from .suites import CheckSpec, Suite, load_all, select
 
@@ -268,8 +270,8 @@ class Run:
 
     def _do(self, ctx: Context, step: dict[str, Any]) -> None:
         """One service command of the scenario registry (``as`` and ``$name`` work)."""
-        if step["do"] not in scenario.COMMANDS:
-            raise CheckFailed(f"unknown command {step['do']!r}; known: {', '.join(scenario.COMMANDS)}")
+        if step["do"] not in COMMANDS:
+            raise CheckFailed(f"unknown command {step['do']!r}; known: {', '.join(COMMANDS)}")
         try:
             scenario.run_step(
                 self.service, scenario.Step.model_validate(step), ctx.saved, f"step of {ctx.spec.id}"

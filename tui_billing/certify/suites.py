@@ -4,7 +4,7 @@ A suite names its checks; a check documents what production does and why it matt
 and lists steps. A step is one of:
 
 * ``{"do": COMMAND, ...}``: a service command of the scenario registry
-  (``tui_billing.service.scenario.COMMANDS``), run through ``scenario.run_step``, so ``as``
+  (``tui_billing.service.commands.COMMANDS``), run through ``scenario.run_step``, so ``as``
   and ``$name`` work as in scenario files;
 * ``{"send": EVENT_TYPE, "invoice": "$a", "state": EXTENDED_STATUS, ...}``: certify itself
   delivers that logged event to the partner, optionally with a fault (``forged`` checks);

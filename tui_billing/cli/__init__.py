@@ -19,7 +19,7 @@ from ..domain.errors import BillingError
 from ..domain.status import PaymentTrigger, Status
 from ..service.scenario import MAX_CUSTOMERS
 from . import conventions, demo, serving
-from .commands import HANDLERS
+from .commands import HANDLERS, fire, trigger_commands
 from .conventions import paint
 
 SHORT_STATUSES = sorted({status.short for status in Status})
@@ -161,11 +161,8 @@ def build_parser(settings: user_settings.Settings | None = None) -> argparse.Arg
         help=", ".join(t.value for t in PaymentTrigger),
     )
 
-    invoice_command("approve", "approve a draft")
-    invoice_command("retry", "retry a failed step")
-    invoice_command("advance", "fire next (e.g. after turning a hook off)")
-    invoice_command("collect", "collect usage now (snapshotQuantities)")
-    invoice_command("authorize", "a payment authorized (simulator only)")
+    for name, kind in trigger_commands().items():
+        invoice_command(name, kind.summary).set_defaults(handler=fire)
     p = invoice_command("delete", "delete a draft or issuing invoice")
     p.add_argument("--simulate-failure", action="store_true", help="the app fails to delete: delete.failed")
     p = invoice_command("fail", "report a sync failure (draft.syncing or issuing.syncing)")
@@ -212,7 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(no COMMAND); use `tui-billing serve` to serve headless"
         )
     try:
-        return {**HANDLERS, **certify_cli.HANDLERS}[args.command or "dashboard"](args)
+        handler = (
+            getattr(args, "handler", None)
+            or {**HANDLERS, **certify_cli.HANDLERS}[args.command or "dashboard"]
+        )
+        return handler(args)
     except BillingError as error:
         print(f"{paint('tui-billing:', '1;31', sys.stderr)} {error}", file=sys.stderr)
         return 1

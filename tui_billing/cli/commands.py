@@ -14,8 +14,24 @@ from ..domain.errors import InvalidValue
 from ..domain.linespec import LineSpec, detail_summary, line_summary, parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..domain.timefmt import parse_rfc3339, rfc3339
-from ..service import Service
+from ..service import ClockProgress, Service
 from ..service import scenario as scenarios
+from ..service.commands import (
+    COMMANDS,
+    AdvanceClock,
+    AuthorizePayment,
+    Command,
+    CreateInvoice,
+    Delete,
+    DraftSynchronized,
+    EditInvoice,
+    FireTrigger,
+    IssuingSynchronized,
+    PaymentStatus,
+    ReportFailure,
+    SetHooks,
+    SetWorkflow,
+)
 from . import conventions, demo, serving
 from .arguments import in_range, not_blank
 
@@ -214,7 +230,7 @@ def _print_hooks(service: Service) -> None:
 def hooks(args: argparse.Namespace) -> int:
     with _service(args, read_only=args.draft is None and args.issuing is None) as service:
         if args.draft is not None or args.issuing is not None:
-            service.set_hooks(draft=args.draft, issuing=args.issuing)
+            service.execute(SetHooks(draft=args.draft, issuing=args.issuing))
         _print_hooks(service)
     return 0
 
@@ -228,7 +244,7 @@ def workflow(args: argparse.Namespace) -> int:
     }
     with _service(args, read_only=all(v is None for v in changes.values())) as service:
         if any(v is not None for v in changes.values()):
-            service.set_workflow(**changes)
+            service.execute(SetWorkflow(**changes))
         current = service.workspace().workflow
         print(f"auto advance         {'on' if current.auto_advance else 'off'}")
         print(f"draft period         {current.draft_period}")
@@ -244,7 +260,7 @@ def _lines(args: argparse.Namespace) -> list[LineSpec]:
 
 def create(args: argparse.Namespace) -> int:
     with _service(args) as service:
-        print(service.create_invoice(args.customer, _lines(args)).id)
+        print(service.execute(CreateInvoice(args.customer, _lines(args))).id)
     return 0
 
 
@@ -255,7 +271,7 @@ def _report(invoice: Invoice) -> int:
 
 def edit(args: argparse.Namespace) -> int:
     with _service(args) as service:
-        return _report(service.edit_invoice(args.id, _lines(args)))
+        return _report(service.execute(EditInvoice(args.id, _lines(args))))
 
 
 def sync_draft(args: argparse.Namespace) -> int:
@@ -267,8 +283,10 @@ def sync_draft(args: argparse.Namespace) -> int:
         pairs[line_id.strip()] = external.strip()
     with _service(args) as service:
         return _report(
-            service.draft_synchronized(
-                args.id, invoice_number=args.number, external_id=args.external_id, line_external_ids=pairs
+            service.execute(
+                DraftSynchronized(
+                    args.id, invoice_number=args.number, external_id=args.external_id, line_external_ids=pairs
+                )
             )
         )
 
@@ -276,42 +294,72 @@ def sync_draft(args: argparse.Namespace) -> int:
 def sync_issuing(args: argparse.Namespace) -> int:
     with _service(args) as service:
         return _report(
-            service.issuing_synchronized(
-                args.id,
-                invoice_number=args.number,
-                sent_to_customer_at=args.sent_at,
-                payment_external_id=args.payment_external_id,
+            service.execute(
+                IssuingSynchronized(
+                    args.id,
+                    invoice_number=args.number,
+                    sent_to_customer_at=args.sent_at,
+                    payment_external_id=args.payment_external_id,
+                )
             )
         )
 
 
 def payment(args: argparse.Namespace) -> int:
     with _service(args) as service:
-        return _report(service.payment_status(args.id, args.trigger))
+        return _report(service.execute(PaymentStatus(args.id, args.trigger)))
 
 
-def _simple(method: str) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        with _service(args) as service:
-            return _report(getattr(service, method)(args.id))
+# The CLI's word for a registry command where it is not the registry name with hyphens.
+CLI_NAMES: dict[type[Command], str] = {AuthorizePayment: "authorize"}
 
-    return handler
+
+def trigger_commands() -> dict[str, type[FireTrigger]]:
+    """The commands that are nothing but a lifecycle trigger, by CLI name: each is a CLI
+    command taking an invoice id, with no code of its own here (``fire``)."""
+    return {
+        CLI_NAMES.get(kind, kind.name.replace("_", "-")): kind
+        for kind in COMMANDS.values()
+        if issubclass(kind, FireTrigger)
+    }
+
+
+def fire(args: argparse.Namespace) -> int:
+    """Run the trigger command named by ``args.command`` on invoice ``args.id``."""
+    kind = trigger_commands()[args.command]
+    with _service(args) as service:
+        return _report(service.execute(kind(args.id)))
 
 
 def delete(args: argparse.Namespace) -> int:
     with _service(args) as service:
-        return _report(service.delete(args.id, simulate_failure=args.simulate_failure))
+        return _report(service.execute(Delete(args.id, simulate_failure=args.simulate_failure)))
 
 
 def fail(args: argparse.Namespace) -> int:
     with _service(args) as service:
-        return _report(service.report_failure(args.id, args.message))
+        return _report(service.execute(ReportFailure(args.id, args.message)))
+
+
+def _clock_progress(progress: ClockProgress) -> None:
+    """One line on the terminal, rewritten in place, as the clock advances."""
+    sys.stderr.write(
+        f"\r\x1b[Kclock at {_when(progress.reached)} ({progress.fraction:4.0%}): "
+        f"{progress.created} invoices created, {progress.advanced} advanced"
+        + (", saving" if progress.reached == progress.end else "")
+    )
+    sys.stderr.flush()
 
 
 def clock(args: argparse.Namespace) -> int:
     with _service(args, read_only=args.action == "show") as service:
         if args.action == "advance":
-            report = service.advance_clock(args.duration)
+            shown = sys.stderr.isatty()
+            try:
+                report = service.execute(AdvanceClock(args.duration, _clock_progress if shown else None))
+            finally:
+                if shown:
+                    sys.stderr.write("\r\x1b[K")  # the progress line goes; the result stays on stdout
             print(
                 f"{_when(report.start)} → {_when(report.end)}: {len(report.created)} invoices created, "
                 f"{len(report.advanced)} advanced"
@@ -370,11 +418,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sync-draft": sync_draft,
     "sync-issuing": sync_issuing,
     "payment": payment,
-    "approve": _simple("approve"),
-    "retry": _simple("retry"),
-    "advance": _simple("advance"),
-    "collect": _simple("collect"),
-    "authorize": _simple("authorize_payment"),
     "delete": delete,
     "fail": fail,
     "clock": clock,

@@ -18,8 +18,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import workspace
+from ..domain.notifications import WEBHOOK_EVENTS, Attempt, Delivery, channel_json, rule_json
 from ..service import Service
-from ..service.webhooks import WEBHOOK_EVENTS, Attempt, Delivery, Webhooks, channel_json, rule_json
+from ..service.commands import SetCallbackResponse, SetDeliveryRetention
+from ..service.notifications import Webhooks
 from .arguments import in_range, not_blank
 
 if TYPE_CHECKING:
@@ -113,7 +115,7 @@ def serve(args: argparse.Namespace) -> int:
     created = not workspace.resolve(args.db)[0].exists()
     with workspace.opened(args.db, create_demo=True) as service:
         if created:
-            print(f"created the demo workspace {service.repository.path}", flush=True)
+            print(f"created the demo workspace {service.path}", flush=True)
         return asyncio.run(_serve(service, args))
 
 
@@ -138,7 +140,7 @@ async def _serve(service: Service, args: argparse.Namespace) -> int:
         )
         return 1
     mode = serving.api.callback_response
-    print(f"tui-billing API on {serving.url}  (workspace {service.repository.path})")
+    print(f"tui-billing API on {serving.url}  (workspace {service.path})")
     print(
         f"callbacks answer {'200 with the invoice' if mode == 'invoice' else '204 No Content'} "
         f"({mode}); {'bearer token required' if args.token else 'no token'}; "
@@ -199,7 +201,7 @@ def _attempt_printer(service: Service, urls: dict[str, str]) -> Callable[[Delive
 def callback_response(args: argparse.Namespace) -> int:
     with _service(args, read_only=args.mode is None) as service:
         if args.mode:
-            service.set_callback_response(args.mode)
+            service.execute(SetCallbackResponse(args.mode))
         print(service.workspace().callback_response)
     return 0
 
@@ -231,7 +233,9 @@ def webhooks(args: argparse.Namespace) -> int:
         elif action == "deliveries":
             _deliveries(hooks, args.event, args.json)
         elif action == "keep":
-            ws = service.workspace() if args.keep is None else service.set_delivery_retention(args.keep)
+            ws = (
+                service.workspace() if args.keep is None else service.execute(SetDeliveryRetention(args.keep))
+            )
             print(f"each channel keeps the newest {ws.delivery_retention} deliveries (pending ones always)")
         else:
             created = hooks.replay(args.event)

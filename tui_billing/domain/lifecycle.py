@@ -9,7 +9,6 @@ CLI, the dashboard and the API ask ``preview``/``available_actions`` (through
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 
 from . import schedule
 from .errors import NotAllowed
@@ -111,6 +110,11 @@ class Transition:
     def allows(self, invoice: Invoice, ctx: Context) -> bool:
         return all(guard(invoice, ctx) for guard in self.guards)
 
+    @property
+    def internal(self) -> bool:
+        """The trigger acts (``ON_FIRE``) without leaving the state: no step is recorded."""
+        return self.source is self.target
+
 
 DRAFTS = tuple(s for s in Status if s.short == "draft")
 ISSUING = tuple(s for s in Status if s.short == "issuing")
@@ -194,6 +198,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.ISSUING_CHARGE_BOOKING, T.FAILED, S.ISSUING_CHARGE_BOOKING_FAILED),
     *_each((S.DELETE_IN_PROGRESS, S.DELETE_SYNCING), T.FAILED, S.DELETE_FAILED),
     *_each(EDITABLE, T.UPDATED, S.DRAFT_UPDATING),
+    # the integration's callbacks, each accepted in one state: an internal transition (the
+    # state stays; ON_FIRE leaves the callback's marker) after which the loop goes on
+    Transition(S.DRAFT_SYNCING, T.DRAFT_SYNCHRONIZED, S.DRAFT_SYNCING),
+    Transition(S.ISSUING_SYNCING, T.ISSUING_SYNCHRONIZED, S.ISSUING_SYNCING),
+    # the integration reports a sync failure: only while a sync is awaited
+    Transition(S.DRAFT_SYNCING, T.SYNC_FAILED, S.DRAFT_SYNC_FAILED),
+    Transition(S.ISSUING_SYNCING, T.SYNC_FAILED, S.ISSUING_FAILED),
     # payment (docs/lifecycle.md, payment matrix); paid and authorized book the charge first:
     # an authorized payment only settles, any other is authorized and settled in one step
     Transition(S.PP_AUTHORIZED, T.PAID, S.PP_BOOKING_SETTLED),
@@ -323,6 +334,42 @@ ON_ENTER: dict[Status, EnterAction] = {
 }
 
 
+# --- what firing a trigger does before its transition ----------------------------------------
+FireAction = Callable[[Invoice, Context], None]
+
+
+def downgrade_critical_issues(invoice: Invoice, ctx: Context) -> None:
+    """A retry keeps every issue but downgrades critical ones to warnings, as OpenMeter's
+    RetryInvoice does (billing/service/invoice.go); validation then finds what is still wrong."""
+    invoice.validation_issues = [
+        i.model_copy(update={"severity": "warning"}) if i.severity == "critical" else i
+        for i in invoice.validation_issues
+    ]
+
+
+def drop_sync_issues(invoice: Invoice, ctx: Context) -> None:
+    """An edit starts over after a sync failure: the failure's issues are dropped."""
+    invoice.validation_issues = [i for i in invoice.validation_issues if i.component != SYNC_COMPONENT]
+
+
+def _leave_marker(marker: str) -> FireAction:
+    """A callback's effect: its marker (RFC 3339 now), read by the guard that waits for it."""
+
+    def leave(invoice: Invoice, ctx: Context) -> None:
+        invoice.metadata[marker] = rfc3339(ctx.now) or ""
+        invoice.updated_at = ctx.now
+
+    return leave
+
+
+ON_FIRE: dict[Trigger, FireAction] = {
+    T.RETRY: downgrade_critical_issues,
+    T.UPDATED: drop_sync_issues,
+    T.DRAFT_SYNCHRONIZED: _leave_marker(DRAFT_SYNCED_MARKER),
+    T.ISSUING_SYNCHRONIZED: _leave_marker(FINALIZED_MARKER),
+}
+
+
 # --- the machine ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Step:
@@ -354,6 +401,14 @@ def find_transition(invoice: Invoice, trigger: Trigger, ctx: Context) -> Transit
     return None
 
 
+# Triggers the integration fires, refused outside their few states in these words.
+ONLY_IN: dict[Trigger, str] = {
+    T.DRAFT_SYNCHRONIZED: "draft synchronized is only allowed in {states}",
+    T.ISSUING_SYNCHRONIZED: "issuing synchronized is only allowed in {states}",
+    T.SYNC_FAILED: "a sync failure can be reported only while a sync is awaited ({states})",
+}
+
+
 def refusal(invoice: Invoice, trigger: Trigger, ctx: Context, name: str | None = None) -> str:
     """Why ``trigger`` cannot fire now, in words; ``name``: what the caller called it (the
     payment status ``payment_failed`` is the ``failed`` trigger)."""
@@ -363,7 +418,19 @@ def refusal(invoice: Invoice, trigger: Trigger, ctx: Context, name: str | None =
         failing = [GUARD_REASONS[g] for g in transition.guards if not g(invoice, ctx)]
         if failing:
             return f"{said} is not allowed in {invoice.status.value}: {failing[0]}"
+    if not candidates and trigger in ONLY_IN:
+        states = " or ".join(dict.fromkeys(t.source.value for t in TRANSITIONS if t.trigger is trigger))
+        only = ONLY_IN[trigger].format(states=states)
+        return f"{only}; invoice {invoice.number} is in {invoice.status.value}"
     return f"{said} is not allowed in {invoice.status.value}"
+
+
+def require(invoice: Invoice, trigger: Trigger, ctx: Context, name: str | None = None) -> Transition:
+    """The transition ``trigger`` takes now; NotAllowed (see ``refusal``) if there is none."""
+    transition = find_transition(invoice, trigger, ctx)
+    if transition is None:
+        raise NotAllowed(refusal(invoice, trigger, ctx, name))
+    return transition
 
 
 def fire(
@@ -377,20 +444,12 @@ def fire(
     """Fire ``trigger`` then advance; raise NotAllowed (invoice untouched) if it can't fire
     (``name`` words the refusal, see ``refusal``)."""
     outcome = outcome if outcome is not None else Outcome()
-    transition = find_transition(invoice, trigger, ctx)
-    if transition is None:
-        raise NotAllowed(refusal(invoice, trigger, ctx, name))
-    if trigger is T.RETRY:
-        # OpenMeter's RetryInvoice keeps every issue but downgrades critical ones to warnings
-        # (billing/service/invoice.go); validation then finds whatever is still wrong.
-        invoice.validation_issues = [
-            i.model_copy(update={"severity": "warning"}) if i.severity == "critical" else i
-            for i in invoice.validation_issues
-        ]
-    elif trigger is T.UPDATED:
-        # An edit starts over after a sync failure: the failure's issues are dropped.
-        invoice.validation_issues = [i for i in invoice.validation_issues if i.component != SYNC_COMPONENT]
-    _take(invoice, transition, ctx, outcome, emits=trigger not in USER_ACTIONS)
+    transition = require(invoice, trigger, ctx, name)
+    action = ON_FIRE.get(trigger)
+    if action is not None:
+        action(invoice, ctx)
+    if not transition.internal:
+        _take(invoice, transition, ctx, outcome, emits=trigger not in USER_ACTIONS)
     return advance(invoice, ctx, outcome)
 
 
@@ -462,59 +521,33 @@ ACTIONS: dict[str, Trigger] = {
 }
 
 
+GUARDS: tuple[Guard, ...] = tuple(dict.fromkeys(g for t in TRANSITIONS for g in t.guards))
+"""Every guard of the table, once."""
+_ACTIONS_SEEN: dict[tuple[object, ...], dict[str, Status]] = {}
+ACTIONS_KEPT = 4096
+"""Distinct (status, guard values) whose available actions are remembered."""
+
+
 def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
-    return {
-        name: target
-        for name, trigger in ACTIONS.items()
-        if (target := preview(invoice, trigger, ctx)) is not None
-    }
+    """``preview`` of each of ``ACTIONS``, remembered by what decides it: the status and
+    every guard's value on the invoice (the first check) and on its trial copy (the
+    simulation). A simulated step sets only the status, ``updated_at`` and ``history``,
+    which no guard reads (and, on retry or edit, the validation issues, which a trial
+    copy has none of), and runs no ON_ENTER action: the guards keep their values along
+    the way, so the status alone picks each transition."""
+    trial = _trial_copy(invoice)
+    key = (invoice.status, *[g(invoice, ctx) for g in GUARDS], *[g(trial, ctx) for g in GUARDS])
+    found = _ACTIONS_SEEN.get(key)
+    if found is None:
+        if len(_ACTIONS_SEEN) >= ACTIONS_KEPT:
+            _ACTIONS_SEEN.clear()
+        found = _ACTIONS_SEEN[key] = {
+            name: target
+            for name, trigger in ACTIONS.items()
+            if (target := preview(invoice, trigger, ctx)) is not None
+        }
+    return dict(found)
 
 
 def is_immutable(invoice: Invoice, ctx: Context) -> bool:
     return find_transition(invoice, T.UPDATED, ctx) is None
-
-
-# --- the integration's callbacks (docs/callbacks-and-hooks.md) ------------------------------------------
-class Callback(StrEnum):
-    DRAFT_SYNCHRONIZED = "draft_synchronized"
-    ISSUING_SYNCHRONIZED = "issuing_synchronized"
-
-
-# Each callback is allowed in exactly one state and leaves its marker behind.
-CALLBACKS: dict[Callback, tuple[Status, str]] = {
-    Callback.DRAFT_SYNCHRONIZED: (S.DRAFT_SYNCING, DRAFT_SYNCED_MARKER),
-    Callback.ISSUING_SYNCHRONIZED: (S.ISSUING_SYNCING, FINALIZED_MARKER),
-}
-
-
-def check_callback(invoice: Invoice, callback: Callback) -> None:
-    """Raise NotAllowed unless ``invoice`` rests where ``callback`` is accepted."""
-    state, _ = CALLBACKS[callback]
-    if invoice.status is not state:
-        raise NotAllowed(
-            f"{callback.value.replace('_', ' ')} is only allowed in {state.value}; "
-            f"invoice {invoice.number} is in {invoice.status.value}"
-        )
-
-
-def acknowledge(
-    invoice: Invoice, callback: Callback, ctx: Context, outcome: Outcome | None = None
-) -> Outcome:
-    """Set the callback's marker (RFC 3339 now) and advance."""
-    check_callback(invoice, callback)
-    _, marker = CALLBACKS[callback]
-    invoice.metadata[marker] = rfc3339(ctx.now) or ""
-    invoice.updated_at = ctx.now
-    return advance(invoice, ctx, outcome)
-
-
-def callback_preview(invoice: Invoice, callback: Callback, ctx: Context) -> Status | None:
-    if invoice.status is not CALLBACKS[callback][0]:
-        return None
-    trial = _trial_copy(invoice)
-    acknowledge(trial, callback, replace(ctx, simulating=True))
-    return trial.status
-
-
-# A sync failure can be reported only while a sync is awaited.
-SYNC_STATES = frozenset({S.DRAFT_SYNCING, S.ISSUING_SYNCING})

@@ -7,7 +7,7 @@ partners see is built from them by ``events.py``, never stored as the source of 
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -354,7 +354,7 @@ class Invoice(Model):
                     return child
         return None
 
-    def summary(self) -> dict[str, str | None]:
+    def summary(self) -> "SummaryFields":
         """The fields lists, counts and the clock need, stored beside the packed document."""
 
         def stamp(moment: datetime | None) -> str | None:
@@ -378,7 +378,43 @@ class Invoice(Model):
         }
 
 
+class SummaryFields(TypedDict):
+    """What ``Invoice.summary`` stores beside the packed invoice (times in ISO 8601)."""
+
+    number: str
+    status: str
+    currency: str
+    customer_name: str
+    customer_id: str
+    total: str
+    due_at: str | None
+    collection_at: str | None
+    draft_until: str | None
+    issued_at: str | None
+    updated_at: str | None
+    created_at: str | None
+    period_start: str | None
+    deleted_at: str | None
+
+
+class InvoiceSummary(SummaryFields):
+    """An invoice's list row: its summary and its id. Lists, filters, counts and the clock
+    read these without unpacking the invoice (``Service.invoice_of`` reads one)."""
+
+    id: str
+
+
 EventType = Literal["invoice.created", "invoice.updated", "invoice.generated"]
+
+
+class EventRow(TypedDict):
+    """An event's envelope as the log lists it, without its data (``Service.event`` reads it)."""
+
+    id: str
+    seq: int
+    type: EventType
+    timestamp: str
+    invoice_id: str
 
 
 class Event(Model):

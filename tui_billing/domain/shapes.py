@@ -1,14 +1,19 @@
 """Pure functions from the workspace's models to the JSON partners see.
 
 * ``invoice_v1``: an invoice in OpenMeter's v1 camelCase shape (``show --json``, the API,
-  webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``.
+  webhooks): every line ``usage_based`` with a price, its detailed lines as ``children``;
+  ``invoice_v1_json`` the same as JSON text (every event and callback answer is one).
 * ``webhook_envelope``: ``{id, type, timestamp, data}``.
 * ``invoice_generated``: the InvoiceGenerated domain event (docs/invoice-generated.md).
 """
 
+import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from pydantic import BaseModel
 
 from . import lifecycle
 from .apps import app_v1
@@ -16,6 +21,7 @@ from .lifecycle import Context
 from .models import (
     Address,
     App,
+    CustomerSnapshot,
     DetailedLine,
     Event,
     FlatPrice,
@@ -24,6 +30,7 @@ from .models import (
     Supplier,
     Totals,
     UnitPrice,
+    Workflow,
 )
 from .money import to_json_number
 from .status import Status, v1_status
@@ -85,7 +92,12 @@ def _price(price: FlatPrice | UnitPrice) -> dict[str, str]:
 
 
 def _detailed_line_v1(
-    child: DetailedLine, line: Line, invoice: Invoice, tax_config: dict[str, Any] | None, zero: Decimal
+    child: DetailedLine,
+    line: Line,
+    invoice_id: str,
+    currency: str,
+    tax_config: dict[str, Any] | None,
+    zero: Decimal,
 ) -> dict[str, Any]:
     """A detailed line as OpenMeter's ``mapDetailedLineToAPI`` shows it (type ``flat_fee``)."""
     flat = _flat_price(child.per_unit_amount, child.payment_term)
@@ -96,10 +108,10 @@ def _detailed_line_v1(
             "type": "flat_fee",
             "status": "detailed",
             "managedBy": "system",
-            "currency": invoice.currency,
+            "currency": currency,
             "createdAt": rfc3339(child.created_at),
             "updatedAt": rfc3339(child.updated_at),
-            "invoice": {"id": invoice.id},
+            "invoice": {"id": invoice_id},
             "period": _period(line.period_from, line.period_to),
             "invoiceAt": rfc3339(line.invoice_at),
             "perUnitAmount": str(child.per_unit_amount),
@@ -114,10 +126,10 @@ def _detailed_line_v1(
     )
 
 
-def _line_v1(line: Line, invoice: Invoice, zero: Decimal) -> dict[str, Any]:
+def _line_v1(line: Line, invoice_id: str, currency: str, taxed: bool, zero: Decimal) -> dict[str, Any]:
     """A line as OpenMeter's ``mapInvoiceLineToAPI`` shows it: every line is ``usage_based``."""
     price = _price(line.price)
-    tax_config = {"behavior": "exclusive"} if invoice.tax_rate else None
+    tax_config = {"behavior": "exclusive"} if taxed else None
     subscription = line.subscription
     return _drop_none(
         {
@@ -127,10 +139,10 @@ def _line_v1(line: Line, invoice: Invoice, zero: Decimal) -> dict[str, Any]:
             "type": "usage_based",
             "status": "valid",
             "managedBy": line.managed_by,
-            "currency": invoice.currency,
+            "currency": currency,
             "createdAt": rfc3339(line.created_at),
             "updatedAt": rfc3339(line.updated_at),
-            "invoice": {"id": invoice.id},
+            "invoice": {"id": invoice_id},
             "period": _period(line.period_from, line.period_to),
             "invoiceAt": rfc3339(line.invoice_at),
             "taxConfig": tax_config,
@@ -139,9 +151,10 @@ def _line_v1(line: Line, invoice: Invoice, zero: Decimal) -> dict[str, Any]:
             "price": price,
             "rateCard": _drop_none({"taxConfig": tax_config, "price": price, "featureKey": line.feature_key}),
             "children": [
-                _detailed_line_v1(child, line, invoice, tax_config, zero) for child in line.children
+                _detailed_line_v1(child, line, invoice_id, currency, tax_config, zero)
+                for child in line.children
             ],
-            "totals": _totals(line.totals(invoice.currency), zero),
+            "totals": _totals(line.totals(currency), zero),
             "externalIds": _external_ids(line.external_id),
             "subscription": None
             if subscription is None
@@ -159,62 +172,38 @@ def _supplier(supplier: Supplier) -> dict[str, Any]:
     return {"name": supplier.name, "addresses": _address(supplier.address) or []}
 
 
-def _apps(invoice: Invoice, app: App | None) -> dict[str, Any]:
-    """The invoice's invoicing, payment and tax app (one installed app plays all three): as
-    references, or whole (webhooks, ``expand=workflow.apps``) when ``app`` is given."""
-    shown = {"id": invoice.app_id} if app is None else app_v1(app)
-    return {"invoicing": shown, "payment": shown, "tax": shown}
-
-
-def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> dict[str, Any]:
-    """The invoice as OpenMeter's v1 API and webhooks show it; ``apps``: the installed app,
-    to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
-    totals = invoice.totals
-    zero = totals.amount - totals.amount
-    external_ids = _drop_none(
-        {"invoicing": invoice.external_invoicing_id, "payment": invoice.external_payment_id}
-    )
-    workflow = invoice.workflow
-    body: dict[str, Any] = {
-        "id": invoice.id,
-        "type": "standard",
-        "number": invoice.number,
-        "description": invoice.description,
-        "currency": invoice.currency,
-        "status": v1_status(invoice.status.value),
-        "statusDetails": {
-            "immutable": lifecycle.is_immutable(invoice, ctx),
-            "failed": invoice.status.is_failed,
-            "extendedStatus": invoice.status.value,
-            "availableActions": {
-                name: {"resultingState": target.value}
-                for name, target in lifecycle.available_actions(invoice, ctx).items()
-            },
-        },
-        "createdAt": rfc3339(invoice.created_at),
-        "updatedAt": rfc3339(invoice.updated_at),
-        "deletedAt": rfc3339(invoice.deleted_at),
-        "issuedAt": rfc3339(invoice.issued_at),
-        "draftUntil": rfc3339(invoice.draft_until),
-        "dueAt": rfc3339(invoice.due_at),
-        # OpenMeter shows createdAt when the invoice has no collection time (flat fees only).
-        "collectionAt": rfc3339(invoice.collection_at or invoice.created_at),
-        "sentToCustomerAt": rfc3339(invoice.sent_to_customer_at),
-        "period": _period(invoice.period_from, invoice.period_to),
-        "supplier": _supplier(invoice.supplier),
+def _frame(
+    period_from: datetime,
+    period_to: datetime,
+    supplier: Supplier,
+    customer: CustomerSnapshot,
+    totals: Totals,
+    zero: Decimal,
+    app_id: str,
+    app: App | None,
+    billing_profile_id: str,
+    workflow: Workflow,
+) -> dict[str, Any]:
+    """What an invoice's steps leave as it is: its period, parties, totals and workflow.
+    The invoice's invoicing, payment and tax app (one installed app plays all three) is
+    shown as a reference, or whole (webhooks, ``expand=workflow.apps``) when ``app`` is given."""
+    shown = {"id": app_id} if app is None else app_v1(app)
+    return {
+        "period": _period(period_from, period_to),
+        "supplier": _supplier(supplier),
         "customer": _drop_none(
             {
-                "id": invoice.customer.id,
-                "key": invoice.customer.key,
-                "name": invoice.customer.name,
-                "addresses": _address(invoice.customer.address),
-                "usageAttribution": {"subjectKeys": list(invoice.customer.subject_keys)},
+                "id": customer.id,
+                "key": customer.key,
+                "name": customer.name,
+                "addresses": _address(customer.address),
+                "usageAttribution": {"subjectKeys": list(customer.subject_keys)},
             }
         ),
         "totals": _totals(totals, zero),
         "workflow": {
-            "apps": _apps(invoice, apps),
-            "sourceBillingProfileId": invoice.billing_profile_id,
+            "apps": {"invoicing": shown, "payment": shown, "tax": shown},
+            "sourceBillingProfileId": billing_profile_id,
             "workflow": {
                 "collection": {"interval": workflow.collection_interval},
                 "invoicing": {
@@ -225,8 +214,65 @@ def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> di
                 "payment": {"collectionMethod": "send_invoice"},
             },
         },
-        "metadata": dict(invoice.metadata),
-        "lines": [_line_v1(line, invoice, zero) for line in invoice.lines] or None,
+    }
+
+
+def _frame_of(invoice: Invoice, totals: Totals, zero: Decimal, app: App | None) -> tuple[Any, ...]:
+    """``_frame``'s inputs for ``invoice``."""
+    return (
+        invoice.period_from,
+        invoice.period_to,
+        invoice.supplier,
+        invoice.customer,
+        totals,
+        zero,
+        invoice.app_id,
+        app,
+        invoice.billing_profile_id,
+        invoice.workflow,
+    )
+
+
+def _line_of(line: Line, invoice: Invoice, zero: Decimal) -> tuple[Any, ...]:
+    """``_line_v1``'s inputs for a line of ``invoice``."""
+    return (line, invoice.id, invoice.currency, bool(invoice.tax_rate), zero)
+
+
+def _head(invoice: Invoice, ctx: Context) -> dict[str, Any]:
+    """What a step changes, up to the frame (fields without a value left out)."""
+    return _drop_none(
+        {
+            "id": invoice.id,
+            "type": "standard",
+            "number": invoice.number,
+            "description": invoice.description,
+            "currency": invoice.currency,
+            "status": v1_status(invoice.status.value),
+            "statusDetails": {
+                "immutable": lifecycle.is_immutable(invoice, ctx),
+                "failed": invoice.status.is_failed,
+                "extendedStatus": invoice.status.value,
+                "availableActions": {
+                    name: {"resultingState": target.value}
+                    for name, target in lifecycle.available_actions(invoice, ctx).items()
+                },
+            },
+            "createdAt": rfc3339(invoice.created_at),
+            "updatedAt": rfc3339(invoice.updated_at),
+            "deletedAt": rfc3339(invoice.deleted_at),
+            "issuedAt": rfc3339(invoice.issued_at),
+            "draftUntil": rfc3339(invoice.draft_until),
+            "dueAt": rfc3339(invoice.due_at),
+            # OpenMeter shows createdAt when the invoice has no collection time (flat fees only).
+            "collectionAt": rfc3339(invoice.collection_at or invoice.created_at),
+            "sentToCustomerAt": rfc3339(invoice.sent_to_customer_at),
+        }
+    )
+
+
+def _tail(invoice: Invoice) -> dict[str, Any]:
+    """The validation issues and external ids (after the lines)."""
+    tail: dict[str, Any] = {
         "validationIssues": [
             _drop_none(
                 {
@@ -241,11 +287,102 @@ def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> di
                 }
             )
             for i in invoice.validation_issues
-        ],
+        ]
     }
+    external_ids = _drop_none(
+        {"invoicing": invoice.external_invoicing_id, "payment": invoice.external_payment_id}
+    )
     if external_ids:
-        body["externalIds"] = external_ids
-    return _drop_none(body)
+        tail["externalIds"] = external_ids
+    return tail
+
+
+def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> dict[str, Any]:
+    """The invoice as OpenMeter's v1 API and webhooks show it; ``apps``: the installed app,
+    to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
+    totals = invoice.totals
+    zero = totals.amount - totals.amount
+    body = {
+        **_head(invoice, ctx),
+        **_frame(*_frame_of(invoice, totals, zero, apps)),
+        "metadata": dict(invoice.metadata),
+    }
+    if invoice.lines:
+        body["lines"] = [_line_v1(*_line_of(line, invoice, zero)) for line in invoice.lines]
+    body.update(_tail(invoice))
+    return body
+
+
+def invoice_v1_json(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> str:
+    """``invoice_v1`` as compact JSON (``compact_json``), the same text byte for byte."""
+    return invoice_v1_with_json(invoice, ctx, apps=apps)[1]
+
+
+def invoice_v1_with_json(
+    invoice: Invoice, ctx: Context, *, apps: App | None = None
+) -> tuple[dict[str, Any], str]:
+    """``invoice_v1`` and its ``compact_json`` text, made faster than the two apart: the
+    frame and each line (JSON and text) are remembered (``_remembered``) and only the rest
+    is rendered and encoded. The JSON shares its parts with other renderings: read it,
+    never change it."""
+    totals = invoice.totals
+    zero = totals.amount - totals.amount
+    head, tail = _head(invoice, ctx), _tail(invoice)
+    metadata = {"metadata": dict(invoice.metadata)}
+    frame, frame_text = _remembered(_frame, _frame_of(invoice, totals, zero, apps))
+    body = {**head, **frame, **metadata}
+    texts = [compact_json(head)[1:-1], frame_text[1:-1], compact_json(metadata)[1:-1]]
+    if invoice.lines:
+        lines = [_remembered(_line_v1, _line_of(line, invoice, zero)) for line in invoice.lines]
+        body["lines"] = [json for json, _ in lines]
+        texts.append(f'"lines":[{",".join([text for _, text in lines])}]')
+    body.update(tail)
+    texts.append(compact_json(tail)[1:-1])
+    return body, f"{{{','.join(texts)}}}"
+
+
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""JSON as the API answers and the store keeps it: compact, UTF-8 text unescaped."""
+_REMEMBERED: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
+REMEMBERED_KEPT = 1024
+"""Renderings remembered (the oldest go first): a line or a frame each, a few KB. A
+command renders its invoice at every step, an API client answers a few at a time."""
+
+
+def _remembered(render: Callable[..., dict[str, Any]], inputs: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
+    """``render(*inputs)`` and its ``compact_json`` text, remembered by the fingerprint of
+    its inputs (``render`` reads nothing else)."""
+    key = (render, *[item if type(item) in _PLAIN else _fingerprint(item) for item in inputs])
+    rendered = _REMEMBERED.get(key)
+    if rendered is None:
+        if len(_REMEMBERED) >= REMEMBERED_KEPT:
+            del _REMEMBERED[next(iter(_REMEMBERED))]
+        json = render(*inputs)
+        rendered = _REMEMBERED[key] = (json, compact_json(json))
+    return rendered
+
+
+def _fingerprint(value: object) -> object:
+    """A hashable value equal for two inputs exactly when they render the same: every
+    field, nested models and lists included; a decimal by its text (``1`` and ``1.0`` are
+    equal numbers but print differently). Times compare as instants, as they render."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is Decimal:
+        return str(value)
+    if isinstance(value, BaseModel):
+        fields = value.__dict__.values()
+        return (kind, *[field if type(field) in _PLAIN else _fingerprint(field) for field in fields])
+    if isinstance(value, list | tuple):
+        return (kind, *[item if type(item) in _PLAIN else _fingerprint(item) for item in value])
+    if isinstance(value, dict):
+        return (kind, *[(key, _fingerprint(item)) for key, item in value.items()])
+    return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None), datetime})
+"""Types a fingerprint holds as they are: equal values render the same."""
 
 
 def webhook_envelope(event_id: str, event_type: str, timestamp: str, data: dict[str, Any]) -> dict[str, Any]:

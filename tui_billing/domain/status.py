@@ -127,6 +127,10 @@ class Trigger(StrEnum):
     PAYMENT_UNCOLLECTIBLE = "payment_uncollectible"
     PAYMENT_OVERDUE = "payment_overdue"
     VOID = "void"
+    # the integration's callbacks and its sync failure report (docs/callbacks-and-hooks.md)
+    DRAFT_SYNCHRONIZED = "draft_synchronized"
+    ISSUING_SYNCHRONIZED = "issuing_synchronized"
+    SYNC_FAILED = "sync_failed"
 
 
 class PaymentTrigger(StrEnum):

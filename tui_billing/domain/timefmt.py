@@ -1,6 +1,7 @@
 """RFC 3339 timestamps as OpenMeter prints them (UTC, ``Z``)."""
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from .errors import InvalidValue
 
@@ -10,8 +11,19 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 def rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    if moment.tzinfo is None:  # local time: its text depends on the zone and ``fold``
+        return _utc_text(moment)
+    return _aware_text(moment)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_aware_text = lru_cache(maxsize=16384)(_utc_text)
+"""``_utc_text`` of aware times, remembered: an invoice's JSON shows the same dozen times
+at every step. Aware times are equal exactly when they name the same instant, which is
+all their text shows."""
 
 
 def parse_rfc3339(text: str, what: str = "time") -> datetime:

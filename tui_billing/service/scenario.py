@@ -12,7 +12,6 @@ invoice a step saved ``as`` name, and ``$name.lines.N`` the id of its N-th line.
 """
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..domain.linespec import parse_flat, parse_usage
 from ..domain.models import Invoice
 from ..store.lock import WorkspaceLock
 from ..store.repository import Repository, payloads_path, real_path
+from .commands import COMMANDS, command_from
 from .service import Service
 
 MAX_CUSTOMERS = 10_000
@@ -159,17 +159,35 @@ def replay(service: Service, scenario: Scenario) -> None:
 
 
 def run_step(service: Service, step: Step, saved: dict[str, Invoice], where: str) -> Any:
-    """Run one step's command (``step.do``, one of ``COMMANDS``) with its ``$name``
-    references resolved; an invoice it returns is saved under the step's ``as``. A refusal
-    is an ``InvalidValue`` that starts with ``where``."""
-    command = COMMANDS[step.do]
+    """Run one step's command (``step.do``, a name of the command registry) with its
+    ``$name`` references resolved; an invoice it returns is saved under the step's ``as``.
+    A refusal is an ``InvalidValue`` that starts with ``where``."""
     try:
-        result = command(service, **{k: _resolve(v, saved) for k, v in (step.model_extra or {}).items()})
-    except (BillingError, TypeError) as error:
+        fields = {k: _resolve(v, saved) for k, v in (step.model_extra or {}).items()}
+        result = service.execute(command_from(step.do, _file_fields(service, step.do, fields)))
+    except BillingError as error:
         raise InvalidValue(f"{where} ({step.do}): {error}") from None
     if step.save_as and isinstance(result, Invoice):
         saved[step.save_as] = result
     return result
+
+
+def _file_fields(service: Service, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A step's fields as its command's: a scenario file writes lines as ``flat``/``usage``
+    texts (as the CLI does) and a customer by key or by index."""
+    if name not in ("create_invoice", "edit_invoice"):
+        return fields
+    flat, usage = fields.pop("flat", []), fields.pop("usage", [])
+    if not isinstance(flat, list) or not isinstance(usage, list):
+        raise InvalidValue("flat and usage are lists of line texts")
+    fields["lines"] = [parse_flat(str(text)) for text in flat] + [parse_usage(str(text)) for text in usage]
+    customer = fields.get("customer")
+    if isinstance(customer, int) and not isinstance(customer, bool):
+        customers = service.customers()
+        if not 0 <= customer < len(customers):
+            raise InvalidValue(f"customer index {customer} is out of range (0–{len(customers) - 1})")
+        fields["customer"] = customers[customer].key
+    return fields
 
 
 def _resolve(value: Any, saved: dict[str, Invoice]) -> Any:
@@ -189,36 +207,3 @@ def _resolve(value: Any, saved: dict[str, Invoice]) -> Any:
     if isinstance(value, list):
         return [_resolve(v, saved) for v in value]
     return value
-
-
-def _create(service: Service, customer: int | str, flat: list[str] = (), usage: list[str] = ()) -> Invoice:  # type: ignore[assignment]
-    if isinstance(customer, int):
-        customers = service.customers()
-        if not 0 <= customer < len(customers):
-            raise InvalidValue(f"customer index {customer} is out of range (0–{len(customers) - 1})")
-        customer = customers[customer].key
-    lines = [parse_flat(text) for text in flat] + [parse_usage(text) for text in usage]
-    return service.create_invoice(customer, lines)
-
-
-def _edit(service: Service, invoice: str, flat: list[str] = (), usage: list[str] = ()) -> Invoice:  # type: ignore[assignment]
-    return service.edit_invoice(invoice, [parse_flat(t) for t in flat] + [parse_usage(t) for t in usage])
-
-
-COMMANDS: dict[str, Callable[..., Any]] = {
-    "create_invoice": _create,
-    "edit_invoice": _edit,
-    "set_hooks": lambda s, **kw: s.set_hooks(**kw),
-    "set_workflow": lambda s, **kw: s.set_workflow(**kw),
-    "draft_synchronized": lambda s, invoice, **kw: s.draft_synchronized(invoice, **kw),
-    "issuing_synchronized": lambda s, invoice, **kw: s.issuing_synchronized(invoice, **kw),
-    "payment_status": lambda s, invoice, trigger: s.payment_status(invoice, trigger),
-    "authorize_payment": lambda s, invoice: s.authorize_payment(invoice),
-    "approve": lambda s, invoice: s.approve(invoice),
-    "retry": lambda s, invoice: s.retry(invoice),
-    "advance": lambda s, invoice: s.advance(invoice),
-    "collect": lambda s, invoice: s.collect(invoice),
-    "delete": lambda s, invoice, simulate_failure=False: s.delete(invoice, simulate_failure=simulate_failure),
-    "report_failure": lambda s, invoice, message=None: s.report_failure(invoice, message),
-    "advance_clock": lambda s, duration: s.advance_clock(duration),
-}

@@ -5,25 +5,23 @@ commits every changed document, event and counter as one durable journal record.
 anything raises before the commit, nothing was written: a refused command changes nothing.
 """
 
-import heapq
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
 from ..domain import lifecycle, shapes
+from ..domain.billing_clock import ClockProgress, ClockReport, DueKind, DueQueue, next_period
 from ..domain.durations import add_months, parse_duration
-from ..domain.errors import InvalidValue, NotAllowed, NotFound
+from ..domain.errors import Conflict, InvalidValue, NotFound
 from ..domain.ids import is_ulid, make_ulid
 from ..domain.invoice_query import InvoiceQuery, select
-from ..domain.lifecycle import Callback, Context, Outcome, Step
+from ..domain.lifecycle import Context, Outcome, Step
 from ..domain.linespec import FlatFee, LineSpec, Usage, priced_line
 from ..domain.models import (
     SYNC_COMPONENT,
@@ -32,8 +30,10 @@ from ..domain.models import (
     Customer,
     CustomerSnapshot,
     Event,
+    EventRow,
     EventType,
     Invoice,
+    InvoiceSummary,
     Line,
     Plan,
     Subscription,
@@ -46,40 +46,19 @@ from ..domain.models import (
 )
 from ..domain.numbering import DRAFT, customer_prefix, format_number
 from ..domain.schedule import schedule
-from ..domain.status import PaymentTrigger, Status, Trigger
-from ..domain.timefmt import parse_rfc3339, rfc3339
+from ..domain.status import Status, Trigger
+from ..domain.timefmt import rfc3339
 from ..store.inspection import copy_workspace
+from ..store.journal import gc_paused
 from ..store.lock import WorkspaceBusy
+from ..store.payloads import Encoded
 from ..store.repository import Change, Put, Repository, group_commit, real_path
-from . import seeding
+from . import commands, seeding
 
 DEFAULT_SUPPLIER = Supplier(
     name="Simulated Billing Inc.",
     address=Address(country="US", city="San Francisco", postal_code="94105", line1="1 Market St"),
 )
-
-
-# ``actions`` names → the lifecycle triggers behind them (callbacks and ``fail`` aside).
-_ACTION_TRIGGERS: dict[str, Trigger] = {
-    "advance": Trigger.NEXT,
-    "approve": Trigger.APPROVE,
-    "retry": Trigger.RETRY,
-    "delete": Trigger.DELETE,
-    "collect": Trigger.FORCE_COLLECT,
-    "edit": Trigger.UPDATED,
-    "authorize": Trigger.AUTHORIZED,
-    **{f"payment:{payment.value}": payment.trigger for payment in PaymentTrigger},
-}
-
-
-def _failure_refusal(invoice: Invoice) -> str | None:
-    """Why a sync failure cannot be reported for ``invoice`` now (None: it can)."""
-    if invoice.status in lifecycle.SYNC_STATES:
-        return None
-    return (
-        f"a sync failure can be reported only while a sync is awaited (draft.syncing or "
-        f"issuing.syncing); invoice {invoice.number} is in {invoice.status.value}"
-    )
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
@@ -89,23 +68,8 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 MAX_DELIVERY_RETENTION = 1_000_000
 
 
-@dataclass(frozen=True)
-class LineEdit:
-    """A line of ``Service.replace_invoice``: a flat fee of ``amount``, or usage at
-    ``unit_price`` per unit; ``replaces`` names the existing line it keeps (None: new)."""
-
-    name: str
-    amount: Decimal = Decimal(0)
-    unit_price: Decimal | None = None
-    replaces: str | None = None
-
-
-@dataclass
-class ClockReport:
-    start: datetime
-    end: datetime
-    created: list[str] = field(default_factory=list)
-    advanced: list[str] = field(default_factory=list)
+PROGRESS_EVERY = 200
+"""Items (an invoice released, a period billed) between two progress reports of the clock."""
 
 
 class _Tx:
@@ -145,7 +109,7 @@ class _Tx:
 
     def emit(self, event_type: EventType, invoice: Invoice, data: dict[str, Any]) -> None:
         self.ws.event_seq += 1
-        # The envelope's fields are ours and ``data`` is already JSON (built by events.py):
+        # The envelope's fields are ours and ``data`` is already JSON (built by shapes.py):
         # skipping validation and a deep re-dump of ``data`` saves a quarter of an event's cost.
         event = Event.model_construct(
             id=self.new_id(),
@@ -167,10 +131,16 @@ class _Tx:
     def observer(self, ctx: Context) -> Callable[[Invoice, Step], None]:
         def observe(invoice: Invoice, step: Step) -> None:
             if step.emits:
-                self.emit("invoice.updated", invoice, shapes.invoice_v1(invoice, ctx, apps=self.app))
+                self.emit("invoice.updated", invoice, self.invoice_v1(invoice, ctx))
             self.emit_generated_if_changed(invoice)
 
         return observe
+
+    def invoice_v1(self, invoice: Invoice, ctx: Context) -> Encoded:
+        """The invoice as its events carry it (``workflow.apps`` whole), with its text."""
+        with gc_paused():
+            body, text = shapes.invoice_v1_with_json(invoice, ctx, apps=self.app)
+        return Encoded(body, text.encode())
 
     def run(
         self, invoice: Invoice, command: Callable[[Outcome, Context], object], ctx: Context | None = None
@@ -178,13 +148,17 @@ class _Tx:
         ctx = ctx or self.context()
         outcome = Outcome(observer=self.observer(ctx))
         self.invoices[invoice.id] = invoice
-        command(outcome, ctx)
+        with gc_paused():
+            command(outcome, ctx)
         return outcome
 
     def commit(self) -> None:
         puts = [Put("meta", _dump(self.ws)), Put("app", _dump(self.app))]
-        puts += [Put("invoices", _dump(invoice), invoice.summary()) for invoice in self.invoices.values()]
-        self.service.repository.commit(puts + self.puts)
+        puts += [
+            Put("invoices", _dump(invoice), dict(invoice.summary())) for invoice in self.invoices.values()
+        ]
+        with gc_paused():
+            self.service.repository.commit(puts + self.puts)
 
 
 class Service:
@@ -338,18 +312,18 @@ class Service:
             raise NotFound(f"no invoice {ref!r}")
         return Invoice.model_validate(doc)
 
-    def invoice_rows(self) -> list[dict[str, Any]]:
+    def invoice_rows(self) -> list[InvoiceSummary]:
         """Invoice summaries (``Invoice.summary`` plus ``id``), oldest first; read-only.
 
         Lists and counts use these: they cost nothing to read, even at 10k invoices."""
-        return self.repository.rows("invoices")
+        return cast(list[InvoiceSummary], self.repository.rows("invoices"))
 
     def invoice_page(self, query: InvoiceQuery) -> tuple[int, list[Invoice]]:
         """The invoices a list query selects: how many match, and the page asked for."""
         total, rows = self.invoice_page_rows(query)
         return total, [self.invoice_of(row) for row in rows]
 
-    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[Mapping[str, Any]]]:
+    def invoice_page_rows(self, query: InvoiceQuery) -> tuple[int, list[InvoiceSummary]]:
         """``invoice_page`` as summary rows (read-only; ``invoice_of`` reads one).
 
         Filters and orders the summaries; only the page's invoices are read (and those whose
@@ -361,7 +335,7 @@ class Service:
             ),
             query,
         )
-        return page.total, list(page.rows)
+        return page.total, cast(list[InvoiceSummary], list(page.rows))
 
     def invoice_of(self, row: Mapping[str, Any]) -> Invoice:
         """The invoice of a summary row."""
@@ -380,17 +354,20 @@ class Service:
             if short is None or row["status"].split(".", 1)[0] == short
         ]
 
-    def event_rows(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+    def event_rows(self, invoice_id: str | None = None) -> list[EventRow]:
         """Event envelopes without data, oldest first; optionally one invoice's (indexed)."""
-        if invoice_id is None:
-            return self.repository.rows("events")
-        return self.repository.rows_where("events", invoice_id)
+        rows = (
+            self.repository.rows("events")
+            if invoice_id is None
+            else self.repository.rows_where("events", invoice_id)
+        )
+        return cast(list[EventRow], rows)
 
-    def recent_event_rows(self, count: int) -> list[dict[str, Any]]:
+    def recent_event_rows(self, count: int) -> list[EventRow]:
         """The last ``count`` event envelopes, newest first (what a docked log shows)."""
-        return self.repository.tail("events", count)
+        return cast(list[EventRow], self.repository.tail("events", count))
 
-    def event(self, row: dict[str, Any]) -> Event:
+    def event(self, row: Mapping[str, Any]) -> Event:
         """The whole event (its data read from the payload file)."""
         return Event.model_validate(self.repository.decode("events", row))
 
@@ -411,96 +388,49 @@ class Service:
         return shapes.invoice_generated(invoice), invoice.generated_status is not None
 
     def actions(self, invoice: Invoice) -> dict[str, Status]:
-        """Every command possible on ``invoice`` now, with the state it would lead to."""
+        """Every command possible on ``invoice`` now (by ``InvoiceCommand.variants`` name),
+        with the state it would lead to: the lifecycle table's answer."""
         ctx = self.context()
-        found: dict[str, Status] = {}
-        for name, trigger in _ACTION_TRIGGERS.items():
-            target = lifecycle.preview(invoice, trigger, ctx)
-            if target is not None:
-                found[name] = target
-        for callback in Callback:
-            target = lifecycle.callback_preview(invoice, callback, ctx)
-            if target is not None:
-                found[callback.value] = target
-        if _failure_refusal(invoice) is None:
-            failure = lifecycle.find_transition(invoice, Trigger.FAILED, ctx)
-            if failure is not None:
-                found["fail"] = failure.target
-        return found
+        return {
+            name: target
+            for kind in commands.invoice_commands()
+            for name, trigger in kind.variants().items()
+            if (target := lifecycle.preview(invoice, trigger, ctx)) is not None
+        }
 
     def refusals(self, invoice: Invoice) -> dict[str, str]:
         """Why each command that ``actions`` leaves out is refused now, in the words the
         command itself would refuse with (names as in ``actions``)."""
         ctx = self.context()
         possible = self.actions(invoice)
-        reasons = {
-            name: lifecycle.refusal(invoice, trigger, ctx, name.removeprefix("payment:"))
-            for name, trigger in _ACTION_TRIGGERS.items()
+        return {
+            name: lifecycle.refusal(invoice, trigger, ctx, name.partition(":")[2] or None)
+            for kind in commands.invoice_commands()
+            for name, trigger in kind.variants().items()
             if name not in possible
         }
-        for callback in Callback:
-            try:
-                lifecycle.check_callback(invoice, callback)
-            except NotAllowed as error:
-                reasons[callback.value] = str(error)
-        if "fail" not in possible:
-            reasons["fail"] = _failure_refusal(invoice) or lifecycle.refusal(invoice, Trigger.FAILED, ctx)
-        return reasons
+
+    # --- commands ------------------------------------------------------------------------
+    def execute(self, command: commands.Command) -> Any:
+        """Run ``command``: one durable journal record, or a refusal (a ``BillingError``)
+        that changed nothing. Every front door changes the workspace through here."""
+        return command.run(self)
 
     # --- app and workflow ----------------------------------------------------------------
-    def set_hooks(self, *, draft: bool | None = None, issuing: bool | None = None) -> App:
+    def set_hooks(self, command: commands.SetHooks) -> App:
         """Toggle the sync hooks. Flags are read live: in-flight invoices see them at their
         next advancement (an invoice already waiting needs `advance`)."""
         tx = _Tx(self)
-        if draft is not None:
-            tx.app.enable_draft_sync_hook = draft
-        if issuing is not None:
-            tx.app.enable_issuing_sync_hook = issuing
+        if command.draft is not None:
+            tx.app.enable_draft_sync_hook = command.draft
+        if command.issuing is not None:
+            tx.app.enable_issuing_sync_hook = command.issuing
         tx.app.updated_at = tx.ws.now
         tx.commit()
         return tx.app
 
-    def update_app(
-        self,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> App:
-        """Change the given settings; those left None stay as they are."""
-        changes = {
-            k: v
-            for k, v in (
-                ("name", name),
-                ("description", description),
-                ("labels", dict(labels) if labels is not None else None),
-            )
-            if v is not None
-        }
-        return self._change_app(changes)
-
-    def replace_app(
-        self,
-        *,
-        name: str,
-        description: str | None,
-        labels: Mapping[str, str] | None,
-        draft_hook: bool,
-        issuing_hook: bool,
-    ) -> App:
-        """Replace the app's settings, as OpenMeter's app PUT does: a description or labels
-        left out (None) are cleared. One command: one journal record."""
-        return self._change_app(
-            {
-                "name": name,
-                "description": description,
-                "labels": dict(labels or {}),
-                "enable_draft_sync_hook": draft_hook,
-                "enable_issuing_sync_hook": issuing_hook,
-            }
-        )
-
-    def _change_app(self, changes: Mapping[str, Any]) -> App:
+    def change_app(self, changes: Mapping[str, Any]) -> App:
+        """The app with ``changes`` (field → value) applied and validated."""
         tx = _Tx(self)
         try:
             tx.app = App.model_validate({**_dump(tx.app), **changes, "updated_at": tx.ws.now})
@@ -509,25 +439,15 @@ class Service:
         tx.commit()
         return tx.app
 
-    def set_workflow(
-        self,
-        *,
-        auto_advance: bool | None = None,
-        draft_period: str | None = None,
-        due_after: str | None = None,
-        collection_interval: str | None = None,
-    ) -> Workflow:
+    def set_workflow(self, command: commands.SetWorkflow) -> Workflow:
         """Change the workflow for invoices created from now on (each invoice keeps a snapshot)."""
         tx = _Tx(self)
-        for name, text in (
-            ("draft_period", draft_period),
-            ("due_after", due_after),
-            ("collection_interval", collection_interval),
-        ):
+        for name in ("draft_period", "due_after", "collection_interval"):
+            text = getattr(command, name)
             if text is not None:
                 setattr(tx.ws.workflow, name, parse_duration(text).iso())
-        if auto_advance is not None:
-            tx.ws.workflow.auto_advance = auto_advance
+        if command.auto_advance is not None:
+            tx.ws.workflow.auto_advance = command.auto_advance
         tx.commit()
         return tx.ws.workflow
 
@@ -552,14 +472,14 @@ class Service:
         return tx.ws
 
     # --- invoices --------------------------------------------------------------------
-    def create_invoice(self, customer_key: str, lines: Iterable[LineSpec] = ()) -> Invoice:
+    def create_invoice(self, command: commands.CreateInvoice) -> Invoice:
         """A manual invoice for the customer, under its subscription (InvoiceGenerated names
         one); no lines: the plan's fee and Faker usage."""
         tx = _Tx(self)
-        customer = self.customer(customer_key)
+        customer = self.customer(command.customer)
         plan = self.plan(customer.plan_id)
         now = tx.ws.now
-        specs = list(lines) or self._plan_lines(tx, plan, customer)
+        specs = list(command.lines) or self._plan_lines(tx, plan, customer)
         subscription = next(
             (row["id"] for row in self.repository.rows("subscriptions") if row["customer_id"] == customer.id),
             None,
@@ -568,26 +488,20 @@ class Service:
         tx.commit()
         return invoice
 
-    def edit_invoice(self, invoice_id: str, lines: Iterable[LineSpec]) -> Invoice:
+    def edit_invoice(self, command: commands.EditInvoice) -> Invoice:
         """Replace the lines of a draft (the ``updated`` trigger)."""
-        specs = list(lines)
+        specs = list(command.lines)
         if not specs:
             raise InvalidValue("an edit needs at least one --flat or --usage line")
-        return self._edit(invoice_id, lambda tx, invoice: [(spec, None) for spec in specs])
+        return self._edit(command.invoice, lambda tx, invoice: [(spec, None) for spec in specs])
 
-    def replace_invoice(
-        self,
-        invoice_id: str,
-        lines: Sequence[LineEdit],
-        *,
-        description: str | None,
-        metadata: Mapping[str, str] | None,
-    ) -> Invoice:
+    def replace_invoice(self, command: commands.ReplaceInvoice) -> Invoice:
         """OpenMeter's invoice replace (``PUT``): an edit whose lines name the lines they keep.
 
         A line naming an existing line keeps its id and external id, and a usage line its
         quantity; any other usage line gets the simulator's seeded quantity for its name.
         Lines left out are removed. The description and metadata are replaced too."""
+        lines, description, metadata = command.lines, command.description, command.metadata
         if not lines:
             raise InvalidValue("an invoice needs at least one line")
 
@@ -611,29 +525,25 @@ class Service:
             invoice.metadata = dict(metadata or {})
             return resolved
 
-        return self._edit(invoice_id, resolve)
+        return self._edit(command.invoice, resolve)
 
     def _edit(
         self, invoice_id: str, resolve: Callable[[_Tx, Invoice], list[tuple[LineSpec, Line | None]]]
     ) -> Invoice:
         """Fire ``updated`` on the invoice with the lines ``resolve`` gives (each with the
         line it keeps, if any); refused, like every command, before anything is written."""
-        tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        ctx = tx.context()
-        if lifecycle.find_transition(invoice, Trigger.UPDATED, ctx) is None:
-            raise NotAllowed(lifecycle.refusal(invoice, Trigger.UPDATED, ctx))
-        priced = []
-        for spec, kept in resolve(tx, invoice):
-            line = priced_line(spec, invoice, kept.id if kept else tx.new_id(), tx.ws.now)
-            if kept is not None:
-                line.created_at, line.external_id = kept.created_at, kept.external_id
-            priced.append(line)
-        invoice.lines = priced
-        schedule(invoice)
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.UPDATED, ctx, outcome), ctx)
-        tx.commit()
-        return invoice
+
+        def reprice(tx: _Tx, invoice: Invoice) -> None:
+            priced = []
+            for spec, kept in resolve(tx, invoice):
+                line = priced_line(spec, invoice, kept.id if kept else tx.new_id(), tx.ws.now)
+                if kept is not None:
+                    line.created_at, line.external_id = kept.created_at, kept.external_id
+                priced.append(line)
+            invoice.lines = priced
+            schedule(invoice)
+
+        return self.fire(invoice_id, Trigger.UPDATED, prepare=reprice)
 
     def _plan_lines(self, tx: _Tx, plan: Plan, customer: Customer, key: str | None = None) -> list[LineSpec]:
         quantity = seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
@@ -682,198 +592,193 @@ class Service:
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
         tx.run(invoice, lambda outcome, ctx: lifecycle.advance(invoice, ctx, outcome), ctx)
-        tx.emit("invoice.created", invoice, shapes.invoice_v1(invoice, ctx, apps=tx.app))
+        tx.emit("invoice.created", invoice, tx.invoice_v1(invoice, ctx))
         return invoice
 
     # --- the integration's callbacks -------------------------------------------------------
-    def draft_synchronized(
+    def fire(
         self,
         invoice_id: str,
+        trigger: Trigger,
         *,
-        invoice_number: str | None = None,
-        external_id: str | None = None,
-        line_external_ids: Mapping[str, str] | None = None,
+        delete_fails: bool = False,
+        name: str | None = None,
+        prepare: Callable[[_Tx, Invoice], None] | None = None,
     ) -> Invoice:
-        tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        lifecycle.check_callback(invoice, Callback.DRAFT_SYNCHRONIZED)
-        # Each id may name a line or a detailed line; the external id goes on the one named.
-        wanted = dict(line_external_ids or {})
-        targets = {line_id: invoice.line(line_id) for line_id in wanted}
-        unknown = sorted(line_id for line_id, line in targets.items() if line is None)
-        if unknown:
-            raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
-        if invoice_number is not None:
-            invoice.number = _text(invoice_number, "invoice number")
-        if external_id is not None:
-            invoice.external_invoicing_id = _text(external_id, "external id")
-        for line_id, line in targets.items():
-            if line is not None:
-                line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
-                line.updated_at = tx.ws.now
-        tx.run(
-            invoice,
-            lambda outcome, ctx: lifecycle.acknowledge(invoice, Callback.DRAFT_SYNCHRONIZED, ctx, outcome),
-        )
-        tx.commit()
-        return invoice
-
-    def issuing_synchronized(
-        self,
-        invoice_id: str,
-        *,
-        invoice_number: str | None = None,
-        sent_to_customer_at: str | datetime | None = None,
-        payment_external_id: str | None = None,
-    ) -> Invoice:
-        tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        lifecycle.check_callback(invoice, Callback.ISSUING_SYNCHRONIZED)
-        if invoice_number is not None:
-            invoice.number = _text(invoice_number, "invoice number")
-        if sent_to_customer_at is not None:
-            invoice.sent_to_customer_at = (
-                sent_to_customer_at
-                if isinstance(sent_to_customer_at, datetime)
-                else parse_rfc3339(sent_to_customer_at, "sent-to-customer time")
-            )
-        if payment_external_id is not None:
-            invoice.external_payment_id = _text(payment_external_id, "payment external id")
-        tx.run(
-            invoice,
-            lambda outcome, ctx: lifecycle.acknowledge(invoice, Callback.ISSUING_SYNCHRONIZED, ctx, outcome),
-        )
-        tx.commit()
-        return invoice
-
-    def payment_status(self, invoice_id: str, trigger: PaymentTrigger | str) -> Invoice:
-        try:
-            payment = PaymentTrigger(trigger)
-        except ValueError:
-            allowed = ", ".join(t.value for t in PaymentTrigger)
-            raise InvalidValue(f"{trigger!r} is not a payment trigger; use one of {allowed}") from None
-        return self._fire(invoice_id, payment.trigger, name=payment.value)
-
-    # --- billing-side actions ---------------------------------------------------------------
-    def approve(self, invoice_id: str) -> Invoice:
-        return self._fire(invoice_id, Trigger.APPROVE)
-
-    def retry(self, invoice_id: str) -> Invoice:
-        return self._fire(invoice_id, Trigger.RETRY)
-
-    def advance(self, invoice_id: str) -> Invoice:
-        return self._fire(invoice_id, Trigger.NEXT)
-
-    def collect(self, invoice_id: str) -> Invoice:
-        """Collect usage now instead of waiting for ``collection_at`` (snapshotQuantities)."""
-        return self._fire(invoice_id, Trigger.FORCE_COLLECT)
-
-    def authorize_payment(self, invoice_id: str) -> Invoice:
-        """A payment authorized (simulator only: not a trigger of the payment status callback)."""
-        return self._fire(invoice_id, Trigger.AUTHORIZED)
-
-    def delete(self, invoice_id: str, *, simulate_failure: bool = False) -> Invoice:
-        """Delete a draft or issuing invoice; ``simulate_failure`` ends in ``delete.failed``."""
-        return self._fire(invoice_id, Trigger.DELETE, delete_fails=simulate_failure)
-
-    def report_failure(self, invoice_id: str, message: str | None = None) -> Invoice:
-        """The external system reports that syncing this invoice failed."""
-        tx = _Tx(self)
-        invoice = tx.invoice(invoice_id)
-        refused = _failure_refusal(invoice)
-        if refused is not None:
-            raise NotAllowed(refused)
-        invoice.validation_issues = [
-            *invoice.validation_issues,
-            ValidationIssue(
-                id=tx.new_id(),
-                severity="critical",
-                code="sync_failed",
-                component=SYNC_COMPONENT,
-                message=_text(message, "failure message")
-                if message
-                else "the external invoicing system reported a sync failure",
-                created_at=tx.ws.now,
-                updated_at=tx.ws.now,
-            ),
-        ]
-        tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, Trigger.FAILED, ctx, outcome))
-        tx.commit()
-        return invoice
-
-    def _fire(
-        self, invoice_id: str, trigger: Trigger, *, delete_fails: bool = False, name: str | None = None
-    ) -> Invoice:
+        """Fire ``trigger`` on the invoice, then advance it: one transaction. ``prepare``
+        changes the invoice first, once the table allows the trigger (a refusal comes
+        before any other complaint); ``name`` words a refusal."""
         tx = _Tx(self)
         invoice = tx.invoice(invoice_id)
         ctx = tx.context(delete_fails=delete_fails)
+        lifecycle.require(invoice, trigger, ctx, name)
+        if prepare is not None:
+            prepare(tx, invoice)
         tx.run(invoice, lambda outcome, ctx: lifecycle.fire(invoice, trigger, ctx, outcome, name=name), ctx)
         tx.commit()
         return invoice
 
+    # --- the integration's callbacks -------------------------------------------------------
+    def draft_synchronized(self, command: commands.DraftSynchronized) -> Invoice:
+        """The draft is in the external system: its number, external ids and line ids."""
+
+        def record(tx: _Tx, invoice: Invoice) -> None:
+            # Each id may name a line or a detailed line; the external id goes on the one named.
+            wanted = dict(command.line_external_ids)
+            targets = {line_id: invoice.line(line_id) for line_id in wanted}
+            unknown = sorted(line_id for line_id, line in targets.items() if line is None)
+            if unknown:
+                raise InvalidValue(f"invoice {invoice.number} has no line {', '.join(unknown)}")
+            if command.invoice_number is not None:
+                invoice.number = _text(command.invoice_number, "invoice number")
+            if command.external_id is not None:
+                invoice.external_invoicing_id = _text(command.external_id, "external id")
+            for line_id, line in targets.items():
+                if line is not None:
+                    line.external_id = _text(wanted[line_id], f"external id of line {line_id}")
+                    line.updated_at = tx.ws.now
+
+        return self.fire(command.invoice, command.trigger, prepare=record)
+
+    def issuing_synchronized(self, command: commands.IssuingSynchronized) -> Invoice:
+        """The invoice is issued in the external system: its final number, when it was sent."""
+
+        def record(tx: _Tx, invoice: Invoice) -> None:
+            if command.invoice_number is not None:
+                invoice.number = _text(command.invoice_number, "invoice number")
+            if command.sent_to_customer_at is not None:
+                invoice.sent_to_customer_at = command.sent_at
+            if command.payment_external_id is not None:
+                invoice.external_payment_id = _text(command.payment_external_id, "payment external id")
+
+        return self.fire(command.invoice, command.trigger, prepare=record)
+
+    def report_failure(self, command: commands.ReportFailure) -> Invoice:
+        """The external system reports that syncing this invoice failed: a critical issue."""
+
+        def record(tx: _Tx, invoice: Invoice) -> None:
+            message = command.message
+            invoice.validation_issues = [
+                *invoice.validation_issues,
+                ValidationIssue(
+                    id=tx.new_id(),
+                    severity="critical",
+                    code="sync_failed",
+                    component=SYNC_COMPONENT,
+                    message=_text(message, "failure message")
+                    if message
+                    else "the external invoicing system reported a sync failure",
+                    created_at=tx.ws.now,
+                    updated_at=tx.ws.now,
+                ),
+            ]
+
+        return self.fire(command.invoice, command.trigger, prepare=record)
+
     # --- the simulated clock ----------------------------------------------------------------
-    def advance_clock(self, duration: str) -> ClockReport:
+    def advance_clock(
+        self, duration: str, progress: Callable[[ClockProgress], None] | None = None
+    ) -> ClockReport:
         """Move the clock forward, releasing time-based waits and billing ended periods
-        in the order they fall due."""
+        in the order they fall due; one journal record. ``progress`` hears how far it has
+        got every ``PROGRESS_EVERY`` items (before anything is written)."""
+        steps = self.clock_steps(duration, PROGRESS_EVERY)
+        while True:
+            try:
+                reached = next(steps)
+            except StopIteration as done:
+                report: ClockReport = done.value
+                return report
+            if progress is not None:
+                progress(reached)
+
+    def execute_in_steps(
+        self, command: commands.AdvanceClock, every: int = PROGRESS_EVERY
+    ) -> Generator[ClockProgress, None, ClockReport]:
+        """``execute`` for a command long enough to show its progress (a clock advance):
+        see ``clock_steps``."""
+        return self.clock_steps(command.duration, every)
+
+    def clock_steps(
+        self, duration: str, every: int = PROGRESS_EVERY
+    ) -> Generator[ClockProgress, None, ClockReport]:
+        """``advance_clock`` in steps, for a caller that does other work in between (the
+        dashboard redraws its progress bar): yields the progress every ``every`` items and
+        once more when the end is reached, just before the commit; returns the report once
+        committed. It is all one transaction, one journal record at the end: closing the
+        generator early writes nothing. Run no other command on this service before it
+        ends: if one changed the workspace meanwhile, the advance raises ``Conflict`` and
+        writes nothing."""
+        # The collector would rescan every document the transaction holds, more often the
+        # more it holds (a quarter of the time of a year at 1,000 subscriptions): it is paused
+        # (between the steps too) until the transaction has ended and its documents are freed.
+        with gc_paused():
+            report: ClockReport = yield from self._clock_transaction(duration, every)
+        return report
+
+    def _clock_transaction(self, duration: str, every: int) -> Generator[ClockProgress, None, ClockReport]:
         step = parse_duration(duration)
         tx = _Tx(self)
+        before = self.repository.get("meta", "workspace"), self.repository.get("app", tx.app.id)
         start = tx.ws.now
         end = step.after(start)
         if end <= start:
             raise InvalidValue("the clock only moves forward: give a positive duration like 1h or P1D")
         report = ClockReport(start, end)
-        due: list[tuple[datetime, int, str, str]] = []
+        due = DueQueue()
         for row in self.invoice_rows():
-            self._push_wait(due, row["id"], row["status"], row["collection_at"], row["draft_until"])
+            due.push_invoice(row["id"], row["status"], row["collection_at"], row["draft_until"])
         subscriptions = {s.id: s for s in self.subscriptions()}
         for subscription in subscriptions.values():
-            heapq.heappush(due, (subscription.period_end, len(due), "subscription", subscription.id))
-        while due and due[0][0] <= end:
-            moment, _, kind, key = heapq.heappop(due)
-            tx.ws.now = max(tx.ws.now, moment)
-            if kind == "subscription":
-                invoice = self._bill_period(tx, subscriptions[key])
+            due.push_subscription(subscription.id, subscription.period_end)
+        customers = {c.id: c for c in self.customers()}
+        plans = {p.id: p for p in self.plans()}
+        done = 0
+        while (item := due.pop_until(end)) is not None:
+            tx.ws.now = max(tx.ws.now, item.moment)
+            if item.kind is DueKind.SUBSCRIPTION:
+                subscription = subscriptions[item.key]
+                invoice = self._bill_period(
+                    tx, subscription, customers[subscription.customer_id], plans[subscription.plan_id]
+                )
                 report.created.append(invoice.id)
-                heapq.heappush(due, (subscriptions[key].period_end, len(due), "subscription", key))
+                due.push_subscription(subscription.id, subscription.period_end)
             else:
-                invoice = tx.invoice(key)
-                outcome = tx.run(invoice, _advancing(invoice))
-                if outcome.changed:
+                invoice = tx.invoice(item.key)
+                if tx.run(invoice, _advancing(invoice)).changed:
                     report.advanced.append(invoice.id)
-            self._push_wait(due, invoice.id, invoice.status.value, invoice.collection_at, invoice.draft_until)
+            due.push_invoice(invoice.id, invoice.status, invoice.collection_at, invoice.draft_until)
+            done += 1
+            if done % every == 0:
+                yield ClockProgress(start, end, tx.ws.now, len(report.created), len(report.advanced))
         tx.ws.now = end
+        yield ClockProgress(start, end, end, len(report.created), len(report.advanced))  # then the commit
         tx.puts += [Put("subscriptions", _dump(s)) for s in subscriptions.values()]
+        if (self.repository.get("meta", "workspace"), self.repository.get("app", tx.app.id)) != before:
+            raise Conflict(
+                "the workspace changed while the clock advanced; nothing was changed: advance it again"
+            )
         tx.commit()
         return report
 
-    @staticmethod
-    def _push_wait(
-        due: list[tuple[datetime, int, str, str]],
-        invoice_id: str,
-        status: str,
-        collection_at: Any,
-        draft_until: Any,
-    ) -> None:
-        moment = {
-            Status.DRAFT_WAITING_FOR_COLLECTION.value: collection_at,
-            Status.DRAFT_WAITING_AUTO_APPROVAL.value: draft_until,
-        }.get(status)
-        if moment is not None:
-            when = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
-            heapq.heappush(due, (when, len(due), "invoice", invoice_id))
-
-    def _bill_period(self, tx: _Tx, subscription: Subscription) -> Invoice:
+    def _bill_period(self, tx: _Tx, subscription: Subscription, customer: Customer, plan: Plan) -> Invoice:
         """The invoice for a subscription's ended period; the subscription rolls on a month."""
-        customer = self.customer(subscription.customer_id)
-        plan = self.plan(subscription.plan_id)
         start, end = subscription.period_start, subscription.period_end
         specs = self._plan_lines(tx, plan, customer, key=f"{subscription.id}:{rfc3339(start)}")
         invoice = self._new_invoice(tx, customer, plan, specs, start, end, subscription.id)
-        subscription.period_start = end
-        subscription.period_end = add_months(
-            subscription.started_at, _months_between(subscription.started_at, end) + 1
-        )
+        subscription.period_start, subscription.period_end = next_period(subscription.started_at, end)
         return invoice
+
+    # --- the workspace's file, for the front doors to show -----------------------------
+    @property
+    def path(self) -> Path:
+        """The workspace file (for ``open_for_reading``: the copy's)."""
+        return self.repository.path
+
+    @property
+    def notices(self) -> list[str]:
+        """What opening the workspace found and tolerated, for the user to read."""
+        return self.repository.notices
 
 
 def _advancing(invoice: Invoice) -> Callable[[Outcome, Context], Outcome]:
@@ -883,10 +788,6 @@ def _advancing(invoice: Invoice) -> Callable[[Outcome, Context], Outcome]:
         return lifecycle.advance(invoice, ctx, outcome)
 
     return advance
-
-
-def _months_between(start: datetime, end: datetime) -> int:
-    return (end.year - start.year) * 12 + end.month - start.month
 
 
 def _text(value: str | None, what: str) -> str:

@@ -9,7 +9,7 @@ import base64
 import hashlib
 import hmac
 
-from .webhooks import secret_key
+from ..domain.notifications import secret_key
 
 
 def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain.errors import InvalidValue
 from ..domain.models import Invoice
 from . import scenario
-from .scenario import COMMANDS, Scenario, Step
+from .commands import COMMANDS
+from .scenario import Scenario, Step
 from .service import Service
 
 

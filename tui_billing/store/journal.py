@@ -63,9 +63,10 @@ def dumps(value: Any) -> bytes:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector: parsing a large table allocates many containers and
-    would otherwise trigger collections that rescan everything parsed so far."""
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector: parsing a large table (or a long command building many
+    documents) allocates many containers and would otherwise trigger collections that
+    rescan everything allocated so far."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -77,7 +78,7 @@ def _gc_paused() -> Iterator[None]:
 
 def parse(body: bytes | memoryview) -> Any:
     """A verified line's JSON body as Python values."""
-    with _gc_paused():
+    with gc_paused():
         return json.loads(bytes(body))
 
 

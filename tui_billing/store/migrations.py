@@ -62,7 +62,7 @@ def _from_3(
             {**doc, "app_id": app["id"], "billing_profile_id": meta["billing_profile_id"]}
         )
         invoice.lines = [_line_from_3(line, invoice) for line in old_lines]
-        puts.append(("invoices", invoice.model_dump(mode="json"), invoice.summary()))
+        puts.append(("invoices", invoice.model_dump(mode="json"), dict(invoice.summary())))
     return puts
 
 

@@ -17,12 +17,26 @@ from .lock import READ_ONLY
 def pack(document: dict[str, Any]) -> str:
     """A document as base64 zlib-compressed JSON (parses far faster than nested JSON)."""
     raw = dumps(document)
-    return base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
+    text = base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
+    _PACKED[text] = raw
+    if len(_PACKED) > PACKED_KEPT:
+        _PACKED.popitem(last=False)
+    return text
 
 
 def unpack(text: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(text)))
+    raw = _PACKED.get(text)
+    if raw is None:
+        raw = zlib.decompress(base64.b64decode(text))
+    document: dict[str, Any] = json.loads(raw)
     return document
+
+
+PACKED_KEPT = 256
+"""Documents packed last whose JSON ``unpack`` reads without decompressing (a command
+reads back the invoice the one before wrote)."""
+_PACKED: OrderedDict[str, bytes] = OrderedDict()
+"""Packed text → its JSON: compression is lossless, so a text always stands for one JSON."""
 
 
 MAX_DEPTH = 16
@@ -37,6 +51,15 @@ DELTA_LEVEL = 6
 """zlib level of deltas: level 1 finds long matches against the base poorly (2.5x larger), 6 is as fast."""
 BASE = struct.Struct("<QII")
 """A delta's base address: offset, length, crc32."""
+
+
+class Encoded(dict[str, Any]):
+    """A JSON object with ``raw``, its text as ``dumps`` encodes it, which ``put`` stores
+    as is (an event's data is rendered as text already). Never change it."""
+
+    def __init__(self, value: dict[str, Any], raw: bytes) -> None:
+        super().__init__(value)
+        self.raw = raw
 
 
 @dataclass(frozen=True)
@@ -105,10 +128,11 @@ class PayloadFile:
         return address
 
     def put(self, data: Any, chain: str, family: str) -> list[int]:
-        """Append ``data`` (not yet durable: call ``sync``); its address. ``chain``: the
-        payloads it follows (compressed against the last of them); ``family``: payloads of
-        the same shape (a new chain starts from the family's anchor)."""
-        raw = dumps(data)
+        """Append ``data`` (a JSON value, or ``Encoded``; not yet durable: call ``sync``);
+        its address. ``chain``: the payloads it follows (compressed against the last of
+        them); ``family``: payloads of the same shape (a new chain starts from the
+        family's anchor)."""
+        raw = data.raw if isinstance(data, Encoded) else dumps(data)
         base = self._chains.get(chain)
         if base is None or base.depth >= MAX_DEPTH:
             base = self._anchors.get(family)

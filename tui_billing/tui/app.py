@@ -133,7 +133,7 @@ class BillingApp(App[None]):
         await self.push_screen(self.dashboard)
         if self.first_start:
             self.notify(
-                f"{self.service.repository.path}: everything you do is saved there "
+                f"{self.service.path}: everything you do is saved there "
                 "(--db PATH or $TUI_BILLING_DB picks another)",
                 title="New demo workspace",
                 timeout=15,
@@ -310,14 +310,14 @@ class BillingApp(App[None]):
             if yes:
                 await self.reset_demo()
 
-        self.push_screen(ConfirmReset(self.service.repository.path), confirmed)
+        self.push_screen(ConfirmReset(self.service.path), confirmed)
 
     async def reset_demo(self) -> None:
         serve = self.serve if self.serving is not None else None
         if self.serving is not None:
             await self.serving.stop()
             self.serving = None
-        path = self.service.repository.path
+        path = self.service.path
         plan: scenario.Scenario = scenario.load(scenario.bundled(DEFAULT_SCENARIO))
         self.service.close()
         try:

@@ -9,10 +9,11 @@ from textual.widgets.option_list import Option
 
 from ...domain.models import Customer, Invoice
 from ...domain.status import PaymentTrigger, Status
+from ...service.commands import AuthorizePayment, CreateInvoice, Delete, PaymentStatus
 from .base import Dialog
 
 
-class PaymentChooser(Dialog[str]):
+class PaymentChooser(Dialog[PaymentStatus | AuthorizePayment]):
     """The six payment triggers; those not allowed now are disabled with the reason."""
 
     TITLE_TEXT = "Payment status"
@@ -25,8 +26,8 @@ class PaymentChooser(Dialog[str]):
 
     def fields(self) -> ComposeResult:
         options = []
-        choices = [(t.value, f"payment:{t.value}") for t in PaymentTrigger]
-        choices.append(("authorized", "authorize"))
+        choices = [(t.value, f"{PaymentStatus.name}:{t.value}") for t in PaymentTrigger]
+        choices.append(("authorized", AuthorizePayment.name))
         for trigger, action in choices:
             target = self.actions.get(action)
             note = f"→ {target.value}" if target else f"not allowed in {self.invoice.status.value}"
@@ -41,17 +42,23 @@ class PaymentChooser(Dialog[str]):
             option_list.highlighted = enabled[0]
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self._report(event.option.id or "")
 
     def action_submit(self) -> None:
         option_list = self.query_one(OptionList)
         if option_list.highlighted is not None:
             option = option_list.options[option_list.highlighted]
             if not option.disabled:
-                self.dismiss(option.id)
+                self._report(option.id or "")
+
+    def _report(self, trigger: str) -> None:
+        invoice_id = self.invoice.id
+        self.dismiss(
+            AuthorizePayment(invoice_id) if trigger == "authorized" else PaymentStatus(invoice_id, trigger)
+        )
 
 
-class CustomerChooser(Dialog[str]):
+class CustomerChooser(Dialog[CreateInvoice]):
     """Pick the customer of a new invoice: its plan's fee plus Faker usage."""
 
     TITLE_TEXT = "New invoice for…"
@@ -72,15 +79,15 @@ class CustomerChooser(Dialog[str]):
         )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self.dismiss(CreateInvoice(event.option.id or ""))
 
     def action_submit(self) -> None:
         option_list = self.query_one(OptionList)
         if option_list.highlighted is not None:
-            self.dismiss(option_list.options[option_list.highlighted].id)
+            self.dismiss(CreateInvoice(option_list.options[option_list.highlighted].id or ""))
 
 
-class ConfirmDelete(Dialog[bool]):
+class ConfirmDelete(Dialog[Delete]):
     """Delete needs a second, different key: ``y`` confirms (``x`` started it)."""
 
     TITLE_TEXT = "Delete invoice?"
@@ -99,7 +106,9 @@ class ConfirmDelete(Dialog[bool]):
         yield Checkbox("simulate the app failing to delete it (→ delete.failed)", id="simulate-failure")
 
     def action_submit(self) -> None:
-        self.dismiss(self.query_one("#simulate-failure", Checkbox).value)
+        self.dismiss(
+            Delete(self.invoice.id, simulate_failure=self.query_one("#simulate-failure", Checkbox).value)
+        )
 
 
 class Confirm(Dialog[bool]):

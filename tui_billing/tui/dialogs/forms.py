@@ -1,7 +1,6 @@
 """Forms for the integration's callbacks and the billing side's settings."""
 
 from datetime import datetime
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -10,8 +9,10 @@ from textual.widgets import Input, Label, Switch
 from ...domain.durations import parse_duration
 from ...domain.errors import InvalidValue
 from ...domain.models import Invoice, Workflow
+from ...domain.notifications import Channel
 from ...domain.timefmt import parse_rfc3339, rfc3339
-from ...service.webhooks import Channel, Webhooks
+from ...service.commands import DraftSynchronized, IssuingSynchronized, ReportFailure, SetWorkflow
+from ...service.notifications import Webhooks
 from .base import Dialog
 
 
@@ -20,7 +21,7 @@ def _field(label: str, value: str, input_id: str, placeholder: str = "") -> Comp
     yield Input(value=value, id=input_id, placeholder=placeholder)
 
 
-class DraftSyncForm(Dialog[dict[str, Any]]):
+class DraftSyncForm(Dialog[DraftSynchronized]):
     """The draft synchronized callback, prefilled with plausible external-system values."""
 
     TITLE_TEXT = "Draft synchronized"
@@ -49,15 +50,16 @@ class DraftSyncForm(Dialog[dict[str, Any]]):
             if (ext := self.value(f"line-{index}"))
         }
         self.dismiss(
-            {
-                "invoice_number": self.value("number"),
-                "external_id": self.value("external-id"),
-                "line_external_ids": lines,
-            }
+            DraftSynchronized(
+                self.invoice.id,
+                invoice_number=self.value("number"),
+                external_id=self.value("external-id"),
+                line_external_ids=lines,
+            )
         )
 
 
-class IssuingSyncForm(Dialog[dict[str, Any]]):
+class IssuingSyncForm(Dialog[IssuingSynchronized]):
     """The issuing synchronized callback: number, sent-to-customer time, payment id."""
 
     TITLE_TEXT = "Issuing synchronized"
@@ -83,18 +85,23 @@ class IssuingSyncForm(Dialog[dict[str, Any]]):
             self.fail(str(error))
             return
         self.dismiss(
-            {
-                "invoice_number": self.value("number"),
-                "sent_to_customer_at": sent_at,
-                "payment_external_id": self.value("payment-id"),
-            }
+            IssuingSynchronized(
+                self.invoice.id,
+                invoice_number=self.value("number"),
+                sent_to_customer_at=sent_at,
+                payment_external_id=self.value("payment-id"),
+            )
         )
 
 
-class FailureForm(Dialog[str]):
+class FailureForm(Dialog[ReportFailure]):
     """Report that the external system failed to sync the invoice."""
 
     TITLE_TEXT = "Report a sync failure"
+
+    def __init__(self, invoice: Invoice) -> None:
+        super().__init__()
+        self.invoice = invoice
 
     def fields(self) -> ComposeResult:
         yield from _field("What the external system reported", "ERP rejected the invoice", "message")
@@ -104,7 +111,7 @@ class FailureForm(Dialog[str]):
         if not message:
             self.fail("Describe the failure (it becomes the invoice's validation issue).")
             return
-        self.dismiss(message)
+        self.dismiss(ReportFailure(self.invoice.id, message))
 
 
 class ClockForm(Dialog[str]):
@@ -133,7 +140,7 @@ class ClockForm(Dialog[str]):
         self.dismiss(text)
 
 
-class WorkflowForm(Dialog[dict[str, Any]]):
+class WorkflowForm(Dialog[SetWorkflow]):
     """Workflow settings for invoices created from now on (each keeps a snapshot)."""
 
     TITLE_TEXT = "Workflow for new invoices"
@@ -153,15 +160,15 @@ class WorkflowForm(Dialog[dict[str, Any]]):
         )
 
     def action_submit(self) -> None:
-        values: dict[str, Any] = {"auto_advance": self.query_one("#auto-advance", Switch).value}
+        durations: dict[str, str] = {}
         for name in ("draft-period", "due-after", "collection-interval"):
             text = self.value(name) or ""
             try:
-                values[name.replace("-", "_")] = parse_duration(text).iso()
+                durations[name.replace("-", "_")] = parse_duration(text).iso()
             except InvalidValue as error:
                 self.fail(f"{name.replace('-', ' ')}: {error}")
                 return
-        self.dismiss(values)
+        self.dismiss(SetWorkflow(auto_advance=self.query_one("#auto-advance", Switch).value, **durations))
 
 
 class EndpointForm(Dialog[Channel]):

@@ -1,6 +1,7 @@
 """The integration surface live: API calls (what each did, its bodies, both clocks), webhook
 channels with their signing secrets, and every delivery attempt."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -13,8 +14,10 @@ from textual.highlight import highlight
 from textual.screen import Screen
 from textual.widgets import Label, Static
 
+from ...domain.notifications import Channel, channel_json, rule_json
 from ...service import Service
-from ...service.webhooks import Channel, Webhooks, channel_json, rule_json
+from ...service.commands import SetCallbackResponse
+from ...service.notifications import Webhooks
 from ..dialogs.choosers import Confirm
 from ..dialogs.forms import EndpointForm
 from ..widgets.activity import body_json, invoice_number, operation
@@ -183,7 +186,7 @@ class ApiScreen(Screen[None]):
         self._set_rows("#deliveries", rows)
         self._show_detail()
 
-    def _set_rows(self, selector: str, rows: list[Row]) -> None:
+    def _set_rows(self, selector: str, rows: Sequence[Row]) -> None:
         table = self.query_one(selector, RowList)
         table.set_rows(rows, select=table.current["id"] if table.current else None)
 
@@ -331,6 +334,6 @@ class ApiScreen(Screen[None]):
             serving.api.callback_override = None  # the workspace setting rules from now on
         self._run(
             f"Callbacks now answer {'204' if mode == 'no_content' else '200 with the invoice'}",
-            lambda: self.service.set_callback_response(mode),
+            lambda: self.service.execute(SetCallbackResponse(mode)),
         )
         self.app.dashboard.api_status = self.app.api_status()  # type: ignore[attr-defined]

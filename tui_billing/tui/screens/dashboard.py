@@ -4,10 +4,14 @@ Which keys are possible is asked of the service (``Service.actions``, from the l
 table); nothing here restates a lifecycle rule.
 """
 
-from collections.abc import Callable
+import asyncio
+import time
+from contextlib import nullcontext
 from dataclasses import replace
-from typing import Any, ClassVar
+from functools import partial
+from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
@@ -21,10 +25,28 @@ from ...domain.errors import WorkspaceUnusable
 from ...domain.models import Invoice
 from ...domain.shapes import envelope
 from ...domain.status import Status
-from ...service import Service
-from ...service.webhooks import Webhooks
+from ...service import ClockReport, Service
+from ...service.commands import (
+    COMMANDS,
+    Advance,
+    AdvanceClock,
+    Approve,
+    AuthorizePayment,
+    Collect,
+    Command,
+    Delete,
+    DraftSynchronized,
+    InvoiceCommand,
+    IssuingSynchronized,
+    PaymentStatus,
+    ReportFailure,
+    Retry,
+    SetHooks,
+)
+from ...service.notifications import Webhooks
 from ..dialogs.choosers import ConfirmDelete, CustomerChooser, PaymentChooser
 from ..dialogs.forms import ClockForm, DraftSyncForm, FailureForm, IssuingSyncForm, WorkflowForm
+from ..dialogs.progress import CLOCK_FRAME, CLOCK_PAUSE, CLOCK_STEP, ClockProgressDialog
 from ..lanes import LANES, lane_of, list_label
 from ..widgets.activity import ActivityStrip
 from ..widgets.bars import AppBar, LaneBar
@@ -33,37 +55,41 @@ from ..widgets.preview import InvoiceDetail, JsonView
 from ..widgets.row_list import Column, ListHeader, Row, RowList
 from .event_log import LOG_ROWS, EventLog, event_columns, show_event
 
-# Dashboard action → the service actions (from ``Service.actions``) that make it possible.
-NEEDS: dict[str, tuple[str, ...]] = {
-    "sync": ("draft_synchronized", "issuing_synchronized"),
-    "payment": (
-        "payment:paid",
-        "payment:payment_failed",
-        "payment:payment_uncollectible",
-        "payment:payment_overdue",
-        "payment:action_required",
-        "payment:void",
-        "authorize",
-    ),
-    "approve": ("approve",),
-    "retry": ("retry",),
-    "advance": ("advance",),
-    "collect": ("collect",),
-    "delete": ("delete",),
-    "fail": ("fail",),
+# The dashboard action (its binding) that offers each invoice command. Whether one is
+# possible now, and where it leads, is the lifecycle's answer (``Service.actions``).
+OFFERED_BY: dict[type[InvoiceCommand], str] = {
+    DraftSynchronized: "sync",
+    IssuingSynchronized: "sync",
+    PaymentStatus: "payment",
+    AuthorizePayment: "payment",
+    Approve: "approve",
+    Retry: "retry",
+    Advance: "advance",
+    Collect: "collect",
+    Delete: "delete",
+    ReportFailure: "fail",
 }
-# Service action → the key that fires it, for the detail pane's "Available now".
-ACTION_KEYS = {
-    "draft_synchronized": "s",
-    "issuing_synchronized": "s",
-    "approve": "a",
-    "retry": "r",
-    "advance": "n",
-    "collect": "C",
-    "delete": "x",
-    "fail": "f",
-    "authorize": "p",
+
+
+# The detail pane's shorter word for a command where it is not the registry name.
+LABELS: dict[type[InvoiceCommand], str] = {
+    PaymentStatus: "payment",
+    AuthorizePayment: "authorize",
+    ReportFailure: "fail",
 }
+
+
+def label(action_name: str) -> str:
+    """``Service.actions`` name ``payment_status:paid`` as the detail pane says it: ``payment:paid``."""
+    name, sep, variant = action_name.partition(":")
+    kind = COMMANDS[name]
+    return (LABELS.get(kind, name) if issubclass(kind, InvoiceCommand) else name) + sep + variant
+
+
+def offered_by(action_name: str) -> str | None:
+    """The dashboard action offering ``Service.actions`` name ``action_name`` (None: none)."""
+    kind = COMMANDS[action_name.partition(":")[0]]
+    return OFFERED_BY.get(kind) if issubclass(kind, InvoiceCommand) else None
 
 
 def _status_cell(row: Row) -> str:
@@ -213,9 +239,9 @@ class Dashboard(Screen[None]):
         for row in reversed(rows):
             self._lanes[lane_of(row["status"]).key].append(row)
         if follow is not None:
-            row = next((r for r in rows if r["id"] == follow), None)
-            if row is not None:
-                self.set_reactive(Dashboard.lane, LANES.index(lane_of(row["status"])))
+            followed = next((r for r in rows if r["id"] == follow), None)
+            if followed is not None:
+                self.set_reactive(Dashboard.lane, LANES.index(lane_of(followed["status"])))
                 if self.filter_text:
                     self._kept.add(follow)
         self.query_one(LaneBar).active = self.lane
@@ -299,14 +325,19 @@ class Dashboard(Screen[None]):
         self.actions = self.service.actions(invoice) if invoice else {}
         now = self.service.now()
         keyed = {
-            name: (self._shown_key(ACTION_KEYS.get(name.split(":")[0], "p")), target)
+            label(name): (self._shown_key(self._key_of(action)), target)
             for name, target in self.actions.items()
-            if name != "edit"
+            if (action := offered_by(name)) is not None
         }
         self.query_one(InvoiceDetail).show(invoice, keyed, now)
         self._stale_tabs = {"tab-generated", "tab-v1", "tab-events"}
         self._fill_tab(self.query_one(TabbedContent).active)
         self.refresh_bindings()
+
+    def _key_of(self, action: str) -> str:
+        """The default key of the binding that runs dashboard action ``action``."""
+        binding = next(b for b in self.BINDINGS if isinstance(b, Binding) and b.action == action)
+        return binding.key.split(",")[0]
 
     def _shown_key(self, key: str) -> str:
         """The key to show for a binding's default ``key``, as the keymap may rebind it."""
@@ -369,9 +400,8 @@ class Dashboard(Screen[None]):
 
     # --- what is possible now --------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needs = NEEDS.get(action)
-        if needs is not None:
-            return True if any(n in self.actions for n in needs) else None
+        if action in OFFERED_BY.values():
+            return True if any(offered_by(name) == action for name in self.actions) else None
         if action == "copy_json":
             return True if self.selected else None
         return True
@@ -384,7 +414,7 @@ class Dashboard(Screen[None]):
         if self.selected is None:
             return "no invoice selected"
         refusals = self.service.refusals(self.selected)
-        reasons = list(dict.fromkeys(refusals[name] for name in NEEDS[action] if name in refusals))
+        reasons = list(dict.fromkeys(why for name, why in refusals.items() if offered_by(name) == action))
         shown = "\n".join(reasons[:2])
         return shown + (f"\n… and {len(reasons) - 2} more like these" if len(reasons) > 2 else "")
 
@@ -397,126 +427,123 @@ class Dashboard(Screen[None]):
         self.notify(self.refusal(action) or "", title=title, severity="warning")
 
     # --- commands flow up to the service ---------------------------------------------------------
-    def run_command(self, done: str, command: Callable[[], Any]) -> None:
-        """Run a service command (see ``BillingApp.run_command``), then show the workspace
-        as it is now, following the invoice into the pane it rests in."""
-        _, result = self.app.run_command(done, command)  # type: ignore[attr-defined]
+    def run_command(self, done: str, command: Command | None) -> None:
+        """Run ``command`` (see ``BillingApp.run_command``; None: a form was cancelled), then
+        show the workspace as it is now, following the invoice into the pane it rests in."""
+        if command is None:
+            return
+        _, result = self.app.run_command(done, lambda: self.service.execute(command))  # type: ignore[attr-defined]
         self.reload(follow=result.id if isinstance(result, Invoice) else None)
 
-    def _selected_id(self) -> str:
+    def _selected(self) -> Invoice:
         assert self.selected is not None  # check_action keeps invoice actions off otherwise
-        return self.selected.id
+        return self.selected
 
     def action_toggle_hook(self, which: str) -> None:
         app = self.service.app()
         if which == "draft":
             on = not app.enable_draft_sync_hook
-            self.run_command(
-                f"Draft sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(draft=on)
-            )
+            self.run_command(f"Draft sync hook {'on' if on else 'off'}", SetHooks(draft=on))
         else:
             on = not app.enable_issuing_sync_hook
-            self.run_command(
-                f"Issuing sync hook {'on' if on else 'off'}", lambda: self.service.set_hooks(issuing=on)
-            )
+            self.run_command(f"Issuing sync hook {'on' if on else 'off'}", SetHooks(issuing=on))
 
     def action_sync(self) -> None:
-        invoice_id = self._selected_id()
+        invoice = self._selected()
         if "draft_synchronized" in self.actions:
-
-            def draft(values: dict[str, Any] | None) -> None:
-                if values is not None:
-                    self.run_command(
-                        "Draft synchronized", lambda: self.service.draft_synchronized(invoice_id, **values)
-                    )
-
-            self.app.push_screen(DraftSyncForm(self.selected), draft)  # type: ignore[arg-type]
+            form: DraftSyncForm | IssuingSyncForm = DraftSyncForm(invoice)
         else:
-
-            def issuing(values: dict[str, Any] | None) -> None:
-                if values is not None:
-                    self.run_command(
-                        "Issuing synchronized",
-                        lambda: self.service.issuing_synchronized(invoice_id, **values),
-                    )
-
-            self.app.push_screen(IssuingSyncForm(self.selected, self.service.now()), issuing)  # type: ignore[arg-type]
+            form = IssuingSyncForm(invoice, self.service.now())
+        self.app.push_screen(form, partial(self.run_command, form.TITLE_TEXT))
 
     def action_payment(self) -> None:
-        invoice_id = self._selected_id()
+        def report(command: PaymentStatus | AuthorizePayment | None) -> None:
+            said = command.trigger if isinstance(command, PaymentStatus) else "authorized"
+            self.run_command(f"Payment {said}", command)
 
-        def report(trigger: str | None) -> None:
-            if trigger == "authorized":
-                self.run_command("Payment authorized", lambda: self.service.authorize_payment(invoice_id))
-            elif trigger is not None:
-                self.run_command(
-                    f"Payment {trigger}", lambda: self.service.payment_status(invoice_id, trigger)
-                )
-
-        self.app.push_screen(PaymentChooser(self.selected, self.actions), report)  # type: ignore[arg-type]
+        self.app.push_screen(PaymentChooser(self._selected(), self.actions), report)
 
     def action_approve(self) -> None:
-        invoice_id = self._selected_id()
-        self.run_command("Approved", lambda: self.service.approve(invoice_id))
+        self.run_command("Approved", Approve(self._selected().id))
 
     def action_retry(self) -> None:
-        invoice_id = self._selected_id()
-        self.run_command("Retried", lambda: self.service.retry(invoice_id))
+        self.run_command("Retried", Retry(self._selected().id))
 
     def action_advance(self) -> None:
-        invoice_id = self._selected_id()
-        self.run_command("Advanced", lambda: self.service.advance(invoice_id))
+        self.run_command("Advanced", Advance(self._selected().id))
 
     def action_collect(self) -> None:
-        invoice_id = self._selected_id()
-        self.run_command("Usage collected", lambda: self.service.collect(invoice_id))
+        self.run_command("Usage collected", Collect(self._selected().id))
 
     def action_delete(self) -> None:
-        invoice_id = self._selected_id()
-
-        def confirmed(simulate_failure: bool | None) -> None:
-            if simulate_failure is not None:
-                self.run_command(
-                    "Deleted", lambda: self.service.delete(invoice_id, simulate_failure=simulate_failure)
-                )
-
-        self.app.push_screen(ConfirmDelete(self.selected), confirmed)  # type: ignore[arg-type]
+        self.app.push_screen(ConfirmDelete(self._selected()), partial(self.run_command, "Deleted"))
 
     def action_fail(self) -> None:
-        invoice_id = self._selected_id()
-
-        def report(message: str | None) -> None:
-            if message is not None:
-                self.run_command(
-                    "Sync failure reported", lambda: self.service.report_failure(invoice_id, message)
-                )
-
-        self.app.push_screen(FailureForm(), report)
+        self.app.push_screen(
+            FailureForm(self._selected()), partial(self.run_command, "Sync failure reported")
+        )
 
     def action_new_invoice(self) -> None:
         plans = {p.id: p.name for p in self.service.plans()}
-
-        def create(key: str | None) -> None:
-            if key is not None:
-                self.run_command("Invoice created", lambda: self.service.create_invoice(key))
-
-        self.app.push_screen(CustomerChooser(self.service.customers(), plans), create)
+        chooser = CustomerChooser(self.service.customers(), plans)
+        self.app.push_screen(chooser, partial(self.run_command, "Invoice created"))
 
     def action_clock(self) -> None:
         def advance(duration: str | None) -> None:
             if duration is not None:
-                self.run_command(f"Clock +{duration}", lambda: self.service.advance_clock(duration))
+                self.advance_clock(duration)
 
         self.app.push_screen(ClockForm(), advance)
 
-    def action_workflow(self) -> None:
-        def save(values: dict[str, Any] | None) -> None:
-            if values is not None:
-                self.run_command(
-                    "Workflow saved for new invoices", lambda: self.service.set_workflow(**values)
-                )
+    @work(exclusive=True, group="clock")
+    async def advance_clock(self, duration: str) -> None:
+        """Advance the clock as a worker on the event loop, in steps (``Service.execute_in_steps``),
+        with a progress dialog redrawn between them; the dashboard reloads when it is done.
 
-        self.app.push_screen(WorkflowForm(self.service.workspace().workflow), save)
+        Not a thread: the service is not thread-safe, and the API's handlers call it on the
+        loop's thread. The steps are one transaction, so no other command may run before
+        it ends: the dialog is modal (the dashboard's keys do not reach it), and when the
+        API is served its requests and the webhook dispatcher wait at their gate
+        (``Serving.hold``) until the advance has committed or stopped; should anything slip
+        through, the service refuses the commit (``Conflict``). Esc stops the advance
+        between two steps: nothing is written."""
+        dialog = ClockProgressDialog(duration)
+        await self.app.push_screen(dialog)
+        serving = self.app.serving  # type: ignore[attr-defined]
+        report: ClockReport | None = None
+        failure: Exception | None = None
+        async with serving.hold() if serving is not None else nullcontext():
+            steps = self.service.execute_in_steps(AdvanceClock(duration), every=CLOCK_STEP)
+            shown = time.monotonic()
+            try:
+                while not dialog.stop_asked:
+                    progress = next(steps)
+                    if time.monotonic() - shown >= CLOCK_FRAME or progress.reached == progress.end:
+                        dialog.show(progress)
+                        await asyncio.sleep(CLOCK_PAUSE)  # the loop redraws and takes keys
+                        shown = time.monotonic()
+            except StopIteration as done:
+                report = done.value
+            except Exception as error:  # reported below, as any command's error is
+                failure = error
+            finally:
+                steps.close()
+        await dialog.dismiss()
+        if report is None and failure is None:
+            self.app.notify("Clock advance stopped: nothing was changed", title="Stopped")
+            return
+
+        def outcome() -> ClockReport | None:
+            if failure is not None:
+                raise failure
+            return report
+
+        self.app.run_command(f"Clock +{duration}", outcome)  # type: ignore[attr-defined]
+        self.reload()
+
+    def action_workflow(self) -> None:
+        form = WorkflowForm(self.service.workspace().workflow)
+        self.app.push_screen(form, partial(self.run_command, "Workflow saved for new invoices"))
 
     def action_event_log(self) -> None:
         self.app.push_screen(EventLog(self.service))

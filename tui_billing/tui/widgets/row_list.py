@@ -4,7 +4,7 @@ Textual's DataTable took 1.6 s just to add 10k rows; this list keeps plain row d
 draws the visible lines on demand (the Line API).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-Row = dict[str, Any]
+Row = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -94,14 +94,14 @@ class RowList(ScrollView, can_focus=True):
     def __init__(self, columns: Sequence[Column], *, empty: str = "nothing here", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.columns = list(columns)
-        self.rows: list[Row] = []
+        self.rows: Sequence[Row] = []
         self.empty = empty
 
     @property
     def current(self) -> Row | None:
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
-    def set_rows(self, rows: list[Row], *, select: str | None = None) -> None:
+    def set_rows(self, rows: Sequence[Row], *, select: str | None = None) -> None:
         """Replace the rows; keep the cursor on the row whose ``id`` is ``select``."""
         self.rows = rows
         self.virtual_size = Size(self.size.width, len(rows))
