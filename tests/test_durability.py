@@ -1,6 +1,7 @@
 """Durability: a process hammering commands is SIGKILLed at random moments, some of them
-in the middle of a compaction; the workspace always opens and holds every command the
-process acknowledged (printed after the command returned)."""
+in the middle of a compaction (while it copies the old snapshot's event log, while it
+copies the records appended meanwhile, around its rename); the workspace always opens and
+holds every command the process acknowledged (printed after the command returned)."""
 
 import asyncio
 import json
@@ -32,23 +33,47 @@ HAMMER = textwrap.dedent("""
     from tui_billing.domain.timefmt import rfc3339
     from tui_billing.service import Service
     from tui_billing.service.commands import AdvanceClock, CreateInvoice, PaymentStatus, SetHooks
-    from tui_billing.store import repository
+    from tui_billing.store import journal, repository
+
+    def say(text):  # one write per line: the compaction thread announces beside the acks
+        sys.stdout.write(text + "\\n")
+        sys.stdout.flush()
 
     compact_from = int(sys.argv[2])  # from this step on, compact whenever the journal
     if compact_from >= 0:             # outgrows the snapshot (-1: never lower the threshold)
         real_replace = os.replace
 
         def announced_replace(source, target):
-            print("compacting", flush=True)
+            say("compacting")
             time.sleep(0.05)  # the new file is written and synced; the rename is yet to come
             real_replace(source, target)
 
         os.replace = announced_replace
+    stage = sys.argv[3]  # a compaction step to announce and slow down, commands going on meanwhile
+    if stage == "copying":  # the old snapshot line of the event log is being copied
+        real_copied_prefix = repository._copied_prefix
+
+        def announced_copied_prefix(source, line):
+            say("copying")
+            time.sleep(0.05)
+            yield from real_copied_prefix(source, line)
+
+        repository._copied_prefix = announced_copied_prefix
+    elif stage == "catching-up":  # the records appended meanwhile are being copied, unlocked
+        real_catch_up = journal.Journal.catch_up
+
+        def announced_catch_up(self, prepared, since):
+            say("catching-up")
+            time.sleep(0.05)
+            return real_catch_up(self, prepared, since)
+
+        journal.Journal.catch_up = announced_catch_up
 
     def ack(**fields):
-        print(json.dumps(fields), flush=True)
+        say(json.dumps(fields))
 
     service = Service.open(sys.argv[1])
+    service.event_rows()  # the event log parsed: a compaction copies its old line, adds new rows
     keys = [customer.key for customer in service.customers()]
     rows = service.invoice_rows()
     waiting = {status: [row["id"] for row in rows if row["status"] == status]
@@ -81,12 +106,14 @@ HAMMER = textwrap.dedent("""
 """)
 
 
-def _run_round(path: Path, rng: random.Random, compact: bool) -> tuple[list[dict], bool]:
+def _run_round(
+    path: Path, rng: random.Random, compact: bool, stage: str = "compacting"
+) -> tuple[list[dict], bool]:
     """Start the hammer, SIGKILL it at a random moment (in a compaction round: once it
-    announces a compaction); its acknowledgements, and whether a compaction was hit."""
+    announces the compaction ``stage``); its acknowledgements, and whether it was hit."""
     compact_from = rng.randint(0, 12) if compact else -1
     child = subprocess.Popen(
-        [sys.executable, "-c", HAMMER, str(path), str(compact_from)],
+        [sys.executable, "-c", HAMMER, str(path), str(compact_from), stage],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -95,10 +122,13 @@ def _run_round(path: Path, rng: random.Random, compact: bool) -> tuple[list[dict
     acks: list[dict] = []
     kill_after = rng.randint(1, 30)
     aimed = False
+    announcements = {"compacting\n", "copying\n", "catching-up\n"}
     for line in child.stdout:
-        if line == "compacting\n":
-            if compact:
-                time.sleep(rng.random() * 0.06)  # mostly before the rename, sometimes after
+        if line in announcements:
+            if compact and line == stage + "\n":
+                # at "compacting" mostly before the rename, sometimes after; at the
+                # copying steps before it or well after (commands acknowledged meanwhile)
+                time.sleep(rng.random() * (0.06 if stage == "compacting" else 0.3))
                 aimed = True
                 break
             continue
@@ -110,7 +140,9 @@ def _run_round(path: Path, rng: random.Random, compact: bool) -> tuple[list[dict
             break  # never compacted: a bug the checks below will report
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
-    acks += [json.loads(line) for line in child.stdout.read().splitlines() if line != "compacting"]
+    acks += [
+        json.loads(line) for line in child.stdout.read().splitlines() if line + "\n" not in announcements
+    ]
     stderr = child.stderr.read()
     child.stdout.close()
     child.stderr.close()
@@ -132,17 +164,32 @@ def _reopen(path: Path) -> tuple[dict[str, str], datetime]:
 
 
 def test_sigkill_at_random_moments_loses_no_acknowledged_command(workspace_path: Path) -> None:
+    killed_mid_compaction = _hammer_and_kill(workspace_path, random.Random(20260101), ["compacting"])
+    assert killed_mid_compaction >= 1, "no kill landed between writing a compacted file and its rename"
+
+
+def test_sigkill_while_a_compaction_copies_loses_no_acknowledged_command(workspace_path: Path) -> None:
+    """Killed at a seeded moment while a compaction copies the old snapshot's event log
+    (then encodes only the rows added since) or copies, without holding the journal, the
+    records appended meanwhile: commands acknowledged during those steps are all there."""
+    _hammer_and_kill(workspace_path, random.Random(20261130), ["copying", "catching-up"])
+
+
+def _hammer_and_kill(workspace_path: Path, rng: random.Random, stages: list[str]) -> int:
+    """``ROUNDS`` rounds of hammering and killing, every ``COMPACTION_EVERY``-th aimed at
+    one of ``stages`` of a compaction in turn, each checked after reopening; how many
+    kills landed after a compacted file was written, before its rename."""
     Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK).close()
-    rng = random.Random(20260101)
     statuses: dict[str, str] = {}
     now = FIXED_CLOCK
     acknowledged = 0
     killed_mid_compaction = 0
     for round_number in range(ROUNDS):
         compact = round_number % COMPACTION_EVERY == COMPACTION_EVERY - 1
+        stage = stages[round_number // COMPACTION_EVERY % len(stages)]
         temporary = workspace_path.with_name(workspace_path.name + ".tmp")
         stale = temporary.stat().st_mtime_ns if temporary.exists() else None
-        acks, aimed = _run_round(workspace_path, rng, compact)
+        acks, aimed = _run_round(workspace_path, rng, compact, stage)
         assert acks or compact, "the hammer acknowledged nothing before it was killed"
         assert aimed == compact, "a compaction round saw no compaction"
         acknowledged += len(acks)
@@ -174,7 +221,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_command(workspace_path:
 
         statuses, now = actual, actual_now
     assert acknowledged >= ROUNDS * 5
-    assert killed_mid_compaction >= 1, "no kill landed between writing a compacted file and its rename"
+    return killed_mid_compaction
 
 
 SERVER = textwrap.dedent("""

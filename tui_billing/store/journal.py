@@ -31,9 +31,9 @@ import stat
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..domain.errors import WorkspaceUnusable
 
@@ -45,6 +45,11 @@ UPGRADABLE_VERSIONS = frozenset({3, 4})
 """Older versions opened by upgrading them (``migrations.py``)."""
 
 Op = list[Any]
+COPY_BYTES = 1 << 20
+"""Bytes copied from file to file at a time."""
+SYNC_BYTES = 4 << 20
+"""Bytes a compaction writes between two flushes to disk (see ``_sync_every``)."""
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
 
 class StoreError(WorkspaceUnusable):
@@ -151,6 +156,11 @@ class Journal:
         self.snapshot_id = 0
         """Identifies the snapshot (header and table checksums): tells a compacted or
         replaced file from a truncated one."""
+        self._record_starts: list[int] = []
+        """Where each record read by ``load`` starts."""
+        self.lines: dict[str, Line] = {}
+        """Where each table's snapshot line is in the file (a compaction copies an
+        unchanged prefix of it instead of encoding its rows again)."""
 
     # --- reading ---------------------------------------------------------------------
     def load(self) -> tuple[dict[str, memoryview], list[list[Op]]]:
@@ -166,6 +176,7 @@ class Journal:
         if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
         snapshot: dict[str, memoryview] = {}
+        lines: dict[str, Line] = {}
         # bounds go on with the journal's lines after the tables' snapshot lines
         for number, (name, (start, end)) in enumerate(zip(names, bounds[1:], strict=False), start=2):
             try:
@@ -174,11 +185,14 @@ class Journal:
                 raise StoreError(
                     f"{self.path} is damaged at line {number} (its snapshot of {name}); it was left as it is"
                 ) from None
+            lines[name] = Line(start, end, int(raw[start : start + 8], 16))
+        self.lines = lines
         self.snapshot_bytes = self._valid_length = bounds[len(names)][1] + 1
         self.snapshot_id = zlib.crc32(
             b"".join(view[start : start + 8] for start, _ in bounds[1 : 1 + len(names)])
         )
         records: list[list[Op]] = []
+        self._record_starts = []
         for index, (start, end) in enumerate(bounds[1 + len(names) :]):
             number = index + 2 + len(names)
             try:
@@ -194,10 +208,24 @@ class Journal:
                     "not a list of operations; it was left as it is"
                 )
             records.append(record)
+            self._record_starts.append(start)
             self._valid_length = end + 1
         self.journal_bytes = self._valid_length - self.snapshot_bytes
         self.torn_bytes = len(raw) - self._valid_length
         return snapshot, records
+
+    def record_start(self, index: int) -> int:
+        """Where the record ``index`` (of those ``load`` returned) starts in the file."""
+        return self._record_starts[index]
+
+    def forget_records_from(self, index: int) -> None:
+        """Treat the records ``load`` returned from ``index`` on as a torn tail: ignored,
+        and cut off before the next append."""
+        start = self._record_starts[index]
+        self.torn_bytes += self._valid_length - start
+        self.journal_bytes -= self._valid_length - start
+        self._valid_length = start
+        del self._record_starts[index:]
 
     def probe(self) -> None:
         """Refuse, reading only the header, a file that is not a workspace we read: so
@@ -254,6 +282,15 @@ class Journal:
         self._valid_length += len(data)
         self.journal_bytes += len(data)
 
+    def retract(self, length: int) -> None:
+        """Take back, durably, the records appended after byte ``length``; OSError if the
+        disk refuses."""
+        fd = self._open_for_append()
+        os.ftruncate(fd, length)
+        os.fsync(fd)
+        self.journal_bytes -= self._valid_length - length
+        self._valid_length = length
+
     def _open_for_append(self) -> int:
         if self._fd is None:
             fd = open_private(self.path, os.O_WRONLY)
@@ -284,20 +321,25 @@ class Journal:
             + b"\n"
         )
         checksums: list[bytes] = []
+        lines: dict[str, Line] = {}
+        synced = 0
         try:
             temporary.unlink(missing_ok=True)  # a leftover of a killed run (or a planted link)
             with open(open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
                 handle.write(header)
-                for body in bodies.values():
+                for name, body in bodies.items():
                     start = handle.tell()
                     handle.write(b"00000000 ")
                     crc = 0
                     for chunk in (body,) if isinstance(body, bytes | memoryview) else body:
                         crc = zlib.crc32(chunk, crc)
-                        handle.write(chunk)
+                        for start_of in range(0, len(chunk), SYNC_BYTES):
+                            handle.write(chunk[start_of : start_of + SYNC_BYTES])
+                            synced = _sync_every(handle, synced)
                     handle.write(b"\n")
                     end = handle.tell()
                     checksums.append(b"%08x" % crc)
+                    lines[name] = Line(start, end - 1, crc)
                     handle.seek(start)
                     handle.write(checksums[-1])
                     handle.seek(end)
@@ -310,7 +352,28 @@ class Journal:
             with suppress(OSError):
                 temporary.unlink()
             raise
-        return Prepared(temporary, size, zlib.crc32(b"".join(checksums)))
+        return Prepared(temporary, size, zlib.crc32(b"".join(checksums)), lines)
+
+    def catch_up(self, prepared: "Prepared", since: int) -> tuple["Prepared", int]:
+        """Copy to a prepared snapshot the records appended from byte ``since`` on, fsynced,
+        without holding up appends (bytes below ``length`` never change): ``install`` then
+        copies only what is appended meanwhile. The prepared file and the new ``since``."""
+        end = self._valid_length
+        if end <= since:
+            return prepared, since
+        with open(self.path, "rb") as source, open(prepared.path, "r+b") as target:
+            source.seek(since)
+            target.seek(prepared.size)
+            while since < end:
+                chunk = source.read(min(COPY_BYTES, end - since))
+                if not chunk:
+                    raise OSError(errno.EIO, f"{self.path} is shorter than its records")
+                target.write(chunk)
+                since += len(chunk)
+            target.flush()
+            os.fsync(target.fileno())
+            size = target.tell()
+        return replace(prepared, size=size), since
 
     def install(self, prepared: "Prepared", since: int) -> None:
         """Rename a prepared snapshot over the file, after copying to it the journal
@@ -341,6 +404,7 @@ class Journal:
         self.journal_bytes = len(tail)
         self.torn_bytes = 0
         self.snapshot_id = prepared.snapshot_id
+        self.lines = prepared.lines
 
     @property
     def length(self) -> int:
@@ -353,13 +417,40 @@ class Journal:
             self._fd = None
 
 
+def _sync_every(handle: BinaryIO, synced: int) -> int:
+    """Flush a file being written to disk each ``SYNC_BYTES``: a final fsync of hundreds of
+    megabytes would hold up every command's fsync on the same disk for as long. The
+    offset synced up to."""
+    if handle.tell() - synced < SYNC_BYTES:
+        return synced
+    handle.flush()
+    _datasync(handle.fileno())
+    return handle.tell()
+
+
+@dataclass(frozen=True)
+class Line:
+    """A snapshot line in the file: its body is ``[start + 9, end)`` (after the checksum and
+    its space, before the newline); ``crc`` is the body's checksum."""
+
+    start: int
+    end: int
+    crc: int
+
+    @property
+    def body_start(self) -> int:
+        return self.start + 9
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """A snapshot written and fsynced beside the workspace, not yet renamed over it."""
+    """A snapshot written and fsynced beside the workspace, not yet renamed over it;
+    ``size`` bytes long (its records included)."""
 
     path: Path
     size: int
     snapshot_id: int
+    lines: dict[str, Line]
 
 
 def iter_ops(records: list[list[Op]]) -> Iterator[Op]:

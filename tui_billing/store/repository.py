@@ -21,12 +21,20 @@ Two tables are stored in a compact form so that large tables parse fast (measure
   fsynced before the journal record that points at them. An index by invoice finds one
   invoice's events without a scan.
 
-When the journal outgrows the snapshot, a compaction runs in a background thread on a
-shallow copy of the tables (rows are replaced, never changed in place), so commands go
-on meanwhile; it renames the new file over the workspace only after copying to it the
-records appended since, holding the journal (see ``_compact_from``).
+A command's record and the event data it points at are fsynced at once, the payload file
+in a helper thread (``_append``): opening drops as torn a last record whose data never
+reached the disk.
+
+When the journal outgrows the snapshot, a compaction runs in a background thread. It
+starts in constant time: each table's keys are kept in insertion order (``_order``), a
+compaction reads the first keys there were, and commands record each row they replace or
+delete meanwhile as it was (``_before``). A table only added to since its snapshot line
+(the event log) is written as that line, copied, plus its new rows. The new file is
+renamed over the workspace only after copying to it the records appended since, the last
+of them holding the journal (see ``_compact_from``).
 """
 
+import errno
 import gc
 import itertools
 import json
@@ -37,11 +45,12 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
@@ -49,8 +58,11 @@ from tinydb.table import Table
 
 from . import migrations
 from .journal import (
+    COPY_BYTES,
+    NO_FOLLOW,
     SCHEMA_VERSION,
     Journal,
+    Line,
     Op,
     StoreError,
     dumps,
@@ -208,6 +220,22 @@ class Repository:
         """For each parsed table: document key → TinyDB doc id."""
         self._by: dict[str, dict[Any, list[int]]] = {}
         """For each parsed table of ``INDEXED``: field value → doc ids, in insertion order."""
+        self._order: dict[str, list[str]] = {}
+        """For each parsed table: its raw keys in insertion order, only ever appended to (a
+        deleted row's key stays; doc ids are never reused), so a compaction can read the
+        rows a table held when it began while commands go on."""
+        self._next_id: dict[str, int] = {}
+        """For each parsed table: the doc id of its next row."""
+        self._rewrites: dict[str, int] = {}
+        """For each parsed table: rows replaced or deleted since it was parsed."""
+        self._written: dict[str, tuple[int, int]] = {}
+        """For each parsed table whose snapshot line in the file holds exactly its first
+        rows: (how many rows, ``_rewrites`` then). While no row was rewritten since, a
+        compaction copies that line and encodes only the rows added after it."""
+        self._before: dict[str, dict[str, Any]] = {}
+        """While a compaction runs, for each table it reads: raw key → the row as it was
+        when the compaction began (None: absent), recorded before a command replaces or
+        deletes it."""
         self._closed = False
         self._broken: StoreError | None = None
         """Why a group commit failed after its commands were applied: nothing more is written."""
@@ -221,6 +249,8 @@ class Repository:
         """Records ever queued; ``_durable`` of them are durable."""
         self._durable = 0
         self._compactor: threading.Thread | None = None
+        self._syncer: ThreadPoolExecutor | None = None
+        """Fsyncs the payload file beside the journal's fsync (``_append``)."""
         self._carried = False
         """Whether a compaction carried operations of unparsed tables as records (close
         folds them in)."""
@@ -242,7 +272,7 @@ class Repository:
             snapshot, records = journal.load()
             _check_not_truncated(path, journal, lock)
             repository = cls(path, journal, lock, snapshot)
-            repository._apply(iter_ops(records))
+            repository._apply(iter_ops(repository._without_unbacked(records, lock.recorded)))
             if journal.schema_version != SCHEMA_VERSION:
                 repository._upgrade(journal.schema_version)
             repository._record_length()  # a replaced file is checked from now on too
@@ -274,7 +304,7 @@ class Repository:
             _check_replaceable(path, force)
             repository = cls(path, Journal(path), lock, {})
             repository._apply(repository._encode(change) for change in changes)
-            repository._journal.write_snapshot(repository._snapshot())
+            repository._write_snapshot()
             repository._payloads.reset()  # a replaced workspace's event data goes with it
             repository._record_length()
         except OSError as error:
@@ -322,6 +352,8 @@ class Repository:
             ):
                 self._compact()
         finally:
+            if self._syncer is not None:
+                self._syncer.shutdown()
             self._journal.close()
             self._payloads.close()
             self._lock.release()
@@ -346,6 +378,11 @@ class Repository:
             ):
                 raise _damaged(self.path, f"its {name} table is not a table of documents")
             self._tables()[name] = raw
+            self._order[name] = list(raw)
+            self._next_id[name] = max(map(int, raw), default=0) + 1
+            self._rewrites[name] = 0
+            if body is not None and name in self._journal.lines:
+                self._written[name] = (len(raw), 0)
             self._index[name] = {doc["id"]: int(doc_id) for doc_id, doc in raw.items()}
             if name in INDEXED:
                 by: dict[Any, list[int]] = {}
@@ -398,7 +435,7 @@ class Repository:
         An ``APPEND_ONLY`` table not parsed yet stays so: only the end of its snapshot line
         is read."""
         if table in APPEND_ONLY and table not in self._index:
-            inserted = [op[3] for op in reversed(self._waiting[table])]
+            inserted = [op[3] for op in itertools.islice(reversed(self._waiting[table]), count)]
             if len(inserted) >= count:
                 return inserted[:count]
             older = _last_rows(self._unparsed.get(table, b"{}"), count - len(inserted))
@@ -406,6 +443,22 @@ class Repository:
                 return inserted + older
         self.table(table)
         return list(itertools.islice(reversed(self._tables()[table].values()), count))
+
+    def rows_after(self, table: str, field: str, value: Any) -> list[dict[str, Any]]:
+        """The rows of an ``APPEND_ONLY`` table whose ``field`` (increasing in insertion
+        order, like the events' ``seq``) is above ``value``, oldest first; read from the
+        table's end (``tail``), so the cost follows the rows returned, not the table."""
+        if table not in APPEND_ONLY:
+            raise ValueError(f"{table!r} is not an append-only table")
+        count = 64
+        while True:
+            newest = self.tail(table, count)
+            if len(newest) < count or newest[-1][field] <= value:
+                break
+            count *= 4
+        after = list(itertools.takewhile(lambda row: row[field] > value, newest))
+        after.reverse()
+        return after
 
     def count(self, table: str) -> int:
         self.table(table)
@@ -438,8 +491,7 @@ class Repository:
             with self._io:
                 try:
                     self._flush_pending()
-                    self._payloads.sync()
-                    self._journal.append_lines([line])
+                    self._append([line])
                 except OSError as error:
                     message = os_message(self.path, error, "write")
                     raise StoreError(f"{message}; nothing was changed") from None
@@ -479,8 +531,7 @@ class Repository:
         if not lines:
             return
         try:
-            self._payloads.sync()
-            self._journal.append_lines(lines)
+            self._append(lines)
         except OSError as error:
             self._broken = StoreError(
                 f"{os_message(self.path, error, 'write')}; the last {len(lines)} unacknowledged "
@@ -489,6 +540,59 @@ class Repository:
             raise self._broken from None
         self._durable = queued
         self._record_length()
+
+    def _append(self, lines: list[bytes]) -> None:
+        """Append framed records to the journal, fsynced while the payload file is fsynced
+        beside it (caller holds ``_io``): the disk commits both at once, where one fsync
+        after the other cost two commits. Durable when this returns; OSError, nothing
+        kept, if the disk refuses. A crash meanwhile can leave the last records durable
+        and their event data not: opening drops them as torn (``_without_unbacked``)."""
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="payload-sync")
+        length = self._journal.length
+        payloads = self._syncer.submit(self._payloads.sync)
+        try:
+            self._journal.append_lines(lines)
+        finally:
+            refused = payloads.exception()
+        if refused is not None:
+            try:
+                self._journal.retract(length)
+            except OSError:
+                self._broken = StoreError(
+                    f"{self.path}: the event data of the last change could not be written and its "
+                    "record not taken back; reopen the workspace"
+                )
+                raise self._broken from None
+            raise refused
+
+    def _without_unbacked(self, records: list[list[Op]], recorded: tuple[int, int] | None) -> list[list[Op]]:
+        """The journal's records less the last ones whose event data never reached the
+        disk (a crash between the two fsyncs of ``_append``: never acknowledged), which
+        are then cut off as torn. A record the last writer acknowledged (``recorded``, the
+        lock's) with its data missing is damage, refused."""
+        if self._journal.schema_version != SCHEMA_VERSION:
+            return records  # written one fsync after the other
+        try:
+            fd = os.open(self._payloads.path, os.O_RDONLY | NO_FOLLOW)
+        except OSError:
+            return records  # no readable event data at all: reading an event says why
+        try:
+            kept = len(records)
+            while kept and not _backed(records[kept - 1], fd):
+                kept -= 1
+        finally:
+            os.close(fd)
+        if kept == len(records):
+            return records
+        if (
+            recorded is not None
+            and recorded[0] == self._journal.snapshot_id
+            and self._journal.record_start(kept) < recorded[1]
+        ):
+            raise _damaged(self.path, "the event data of acknowledged commands is missing")
+        self._journal.forget_records_from(kept)
+        return records[:kept]
 
     def _encode(self, change: Change) -> Op:
         if isinstance(change, Delete):
@@ -527,23 +631,33 @@ class Repository:
                 raise StoreError(f"{self.path} holds an unknown table {table_name!r}")
             table = self._db.table(table_name)
             index = self._index[table_name]
-            if kind == "delete":
-                gone = index.pop(key, None)
-                if gone is not None:
-                    by_field = self._by.get(table_name)
-                    if by_field is not None:  # an indexed table: the row leaves its index too
-                        row = self._tables()[table_name][str(gone)]
-                        by_field[row.get(INDEXED[table_name])].remove(gone)
-                    table.remove(doc_ids=[gone])
-                continue
-            doc_id = index.get(key)
+            raw = self._tables()[table_name]
             by = self._by.get(table_name)
-            if doc_id is None:
-                doc_id = index[key] = table.insert(op[3])
+            doc_id = index.get(key)
+            if doc_id is None and kind == "put":
+                doc_id = index[key] = self._next_id[table_name]
+                self._next_id[table_name] = doc_id + 1
+                raw_key = str(doc_id)
+                raw[raw_key] = dict(op[3])
+                self._order[table_name].append(raw_key)
                 if by is not None:
                     by.setdefault(op[3].get(INDEXED[table_name]), []).append(doc_id)
+                table.clear_cache()
                 continue
-            raw = self._tables()[table_name]
+            if doc_id is None:  # deleting what is not there
+                continue
+            raw_key = str(doc_id)
+            self._rewrites[table_name] += 1
+            before = self._before.get(table_name)
+            if before is not None and raw_key not in before:
+                before[raw_key] = raw[raw_key]  # first, so a compaction reading meanwhile sees it
+            if kind == "delete":
+                del index[key]
+                if by is not None:  # an indexed table: the row leaves its index too
+                    by[raw[raw_key].get(INDEXED[table_name])].remove(doc_id)
+                del raw[raw_key]
+                table.clear_cache()
+                continue
             if by is not None:
                 field = INDEXED[table_name]
                 old, new = raw[str(doc_id)].get(field), op[3].get(field)
@@ -553,11 +667,12 @@ class Repository:
                     by[new].sort()
             # a new row object, never a changed one: a background compaction may be
             # encoding the old one
-            raw[str(doc_id)] = dict(op[3])
+            raw[raw_key] = dict(op[3])
             table.clear_cache()
 
-    def _snapshot(self) -> dict[str, bytes | memoryview]:
-        """Every table as a JSON body; one never parsed and unchanged is written back as read."""
+    def _write_snapshot(self) -> None:
+        """Replace the file with every table as a snapshot line, now (opening and creating:
+        no compaction runs); one never parsed and unchanged is written back as read."""
         bodies: dict[str, bytes | memoryview] = {}
         for name in TABLES:
             if name in self._unparsed and not self._waiting.get(name):
@@ -565,28 +680,47 @@ class Repository:
             else:
                 self.table(name)
                 bodies[name] = dumps(self._tables()[name])
-        return bodies
+        self._journal.write_snapshot(bodies)
+        for name, order in self._order.items():
+            self._written[name] = (len(order), self._rewrites[name])
 
     def _frozen(self) -> dict[str, "Frozen"]:
-        """The tables as they are now, for a compaction, without parsing any: an unparsed
-        table as its body as read and the operations waiting for it, a parsed one as a
-        shallow copy (rows are replaced, never changed, so the copy keeps them as they are)."""
+        """The tables as they are now, for a compaction, in time independent of their size
+        (caller holds ``_io``): an unparsed table as its body as read and how many of the
+        operations waiting for it there are; a parsed one as how many keys of its order
+        there are, commands recording from now on how each row they replace or delete was
+        (``_before``), and which prefix of its snapshot line is still true."""
         frozen: dict[str, Frozen] = {}
+        before: dict[str, dict[str, Any]] = {}
         for name in TABLES:
-            if name in self._index:
-                frozen[name] = dict(self._tables()[name])
-            else:
-                frozen[name] = (self._unparsed.get(name, b"{}"), list(self._waiting.get(name, ())))
+            if name not in self._index:
+                waiting = self._waiting.get(name, [])
+                frozen[name] = _Unparsed(self._unparsed.get(name, b"{}"), waiting, len(waiting))
+                continue
+            written = self._written.get(name)
+            line = self._journal.lines.get(name)
+            copy = None
+            if written is not None and line is not None and written[1] == self._rewrites[name]:
+                copy = (line, written[0])
+            before[name] = {}
+            order = self._order[name]
+            frozen[name] = _Rows(
+                self._tables()[name], order, len(order), before[name], copy, self._rewrites[name]
+            )
+        self._before = before
         return frozen
 
     def _maybe_compact(self) -> None:
-        """Start a background compaction once the journal outgrows the snapshot."""
-        if self._compactor is not None or self._journal.journal_bytes <= max(
-            COMPACT_MIN_BYTES, self._journal.snapshot_bytes
-        ):
+        """Start a background compaction once the journal outgrows the snapshot (again,
+        once the last one has finished)."""
+        if self._compactor is not None:
+            if self._compactor.is_alive():
+                return
+            self._join_compactor()
+        if self._journal.journal_bytes <= max(COMPACT_MIN_BYTES, self._journal.snapshot_bytes):
             return
         with self._io:
-            self._flush_pending()  # the copy below must hold nothing not in the file
+            self._flush_pending()  # the tables frozen below must hold nothing not in the file
             since, frozen = self._journal.length, self._frozen()
         self._compactor = threading.Thread(
             target=self._compact_from, args=(frozen, since), name="compaction", daemon=True
@@ -595,24 +729,37 @@ class Repository:
 
     def _compact_from(self, frozen: dict[str, "Frozen"], since: int) -> None:
         """Write the tables of ``frozen`` (the state at journal byte ``since``) beside the
-        workspace, then, holding the journal, add the records appended since and rename it
-        over the workspace. Crash safe at every step: until the rename the old file is
-        whole; after it the new one holds the same acknowledged commands. Only an
-        optimisation: if the disk refuses, the journal simply stays longer."""
-        bodies = {name: _chunks(body) if isinstance(body, dict) else body[0] for name, body in frozen.items()}
+        workspace, copy to it the records appended meanwhile, then, holding the journal,
+        the last few and rename it over the workspace. Crash safe at every step: until the
+        rename the old file is whole; after it the new one holds the same acknowledged
+        commands. Only an optimisation: if the disk refuses, the journal simply stays longer.
+
+        A table whose snapshot line still holds its first rows unchanged (the event log
+        always: it is only appended to) is not encoded again: that line is copied from the
+        old file and only the rows added since are encoded."""
         carried = (
-            ops[start : start + ROWS_PER_CHUNK]
-            for body in frozen.values()
-            if not isinstance(body, dict)
-            for ops in (body[1],)
-            for start in range(0, len(ops), ROWS_PER_CHUNK)
+            table.ops[start : min(start + ROWS_PER_CHUNK, table.count)]
+            for table in frozen.values()
+            if isinstance(table, _Unparsed)
+            for start in range(0, table.count, ROWS_PER_CHUNK)
         )
-        with suppress(OSError):
-            prepared = self._journal.prepare_snapshot(bodies, carried)
-            with self._io:
-                self._journal.install(prepared, since)
-                self._carried = any(not isinstance(body, dict) and body[1] for body in frozen.values())
-                self._record_length()
+        try:
+            with suppress(OSError), open(self.path, "rb") as source:
+                bodies = {
+                    name: _encoded(table, source) if isinstance(table, _Rows) else table.body
+                    for name, table in frozen.items()
+                }
+                prepared = self._journal.prepare_snapshot(bodies, carried)
+                prepared, since = self._journal.catch_up(prepared, since)
+                with self._io:
+                    self._journal.install(prepared, since)
+                    self._carried = any(isinstance(t, _Unparsed) and t.count for t in frozen.values())
+                    for name, table in frozen.items():
+                        if isinstance(table, _Rows):
+                            self._written[name] = (table.count, table.rewrites)
+                    self._record_length()
+        finally:
+            self._before = {}
 
     def _join_compactor(self) -> None:
         """Wait for a background compaction to finish."""
@@ -630,7 +777,7 @@ class Repository:
             if not backup.exists():
                 shutil.copy2(self.path, backup)
             self._apply([self._encode(Put(table, document, summary)) for table, document, summary in puts])
-            self._journal.write_snapshot(self._snapshot())
+            self._write_snapshot()
         except OSError as error:
             raise StoreError(
                 f"cannot upgrade {self.path} from schema version {version}: "
@@ -653,6 +800,21 @@ class Repository:
         """Let the lock file remember how long the workspace is (see ``WorkspaceLock``)."""
         with suppress(OSError):  # only a check for later: never a reason to fail a command
             self._lock.record(self._journal.snapshot_id, self._journal.length)
+
+
+def _backed(record: list[Op], payloads: int) -> bool:
+    """Whether the data of every event row a journal record puts is whole in the payload
+    file ``payloads`` (an address that is no address is left for reading to report)."""
+    for op in record:
+        if isinstance(op, list) and len(op) == 4 and op[:2] == ["put", "events"] and isinstance(op[3], dict):
+            try:
+                offset, length, crc = op[3]["payload"]
+                data = os.pread(payloads, length, offset)
+            except (KeyError, TypeError, ValueError, OSError):
+                continue
+            if len(data) != length or zlib.crc32(data) != crc:
+                return False
+    return True
 
 
 def _check_not_truncated(path: Path, journal: Journal, lock: WorkspaceLock) -> None:
@@ -706,21 +868,78 @@ def _last_rows(body: bytes | memoryview, count: int) -> list[dict[str, Any]] | N
     return list(reversed(rows.values())) if isinstance(rows, dict) and len(rows) == count else None
 
 
-Frozen = dict[str, Any] | tuple[bytes | memoryview, list[Op]]
-"""A table for a compaction: its rows, or its unparsed body and the operations waiting for it."""
+@dataclass(frozen=True)
+class _Rows:
+    """A parsed table as a compaction reads it: the rows of the first ``count`` keys of
+    ``order`` as they were when it began (``before``, else as ``raw`` holds them; absent:
+    deleted); ``copy``: a snapshot line holding exactly the rows of the first ``n`` keys,
+    and ``n``; ``rewrites``: the table's ``_rewrites`` then."""
+
+    raw: dict[str, Any]
+    order: list[str]
+    count: int
+    before: dict[str, Any]
+    copy: tuple[Line, int] | None
+    rewrites: int
+
+    def row(self, key: str) -> Any:
+        row = self.raw.get(key)  # read first: a command records ``before`` before it changes ``raw``
+        return self.before.get(key, row)
 
 
-def _chunks(raw: dict[str, Any]) -> Iterator[bytes]:
-    """A table's JSON body (as ``dumps`` writes it) in chunks of ``ROWS_PER_CHUNK`` rows:
-    encoding row by row lets other threads run between rows."""
-    yield b"{"
+@dataclass(frozen=True)
+class _Unparsed:
+    """A table not parsed when a compaction began: its body as read, and the first
+    ``count`` of the operations waiting for it (the list only grows)."""
+
+    body: bytes | memoryview
+    ops: list[Op]
+    count: int
+
+
+Frozen = _Rows | _Unparsed
+
+
+def _encoded(table: _Rows, source: BinaryIO) -> Iterator[bytes]:
+    """A frozen table's JSON body (as ``dumps`` writes it) in chunks: the reusable part
+    of its snapshot line copied from ``source`` (the old file), then ``ROWS_PER_CHUNK``
+    rows at a time, so that other threads run between chunks."""
+    first = 0
     separator = b""
-    rows = iter(raw.items())
-    while batch := list(itertools.islice(rows, ROWS_PER_CHUNK)):
+    if table.copy is None:
+        yield b"{"
+    else:
+        line, first = table.copy
+        yield from _copied_prefix(source, line)
+        separator = b"," if line.end - line.body_start > 2 else b""
+    for start in range(first, table.count, ROWS_PER_CHUNK):
         parts = []
-        for key, row in batch:
-            parts.append(separator + b'"' + key.encode() + b'":' + dumps(row))
-            separator = b","
+        for key in table.order[start : min(start + ROWS_PER_CHUNK, table.count)]:
+            row = table.row(key)
+            if row is not None:
+                parts.append(separator + b'"' + key.encode() + b'":' + dumps(row))
+                separator = b","
         yield b"".join(parts)
         time.sleep(0)  # hand the interpreter to a waiting command now, not at the next switch interval
     yield b"}"
+
+
+def _copied_prefix(source: BinaryIO, line: Line) -> Iterator[bytes]:
+    """A snapshot line's body from the old file without its closing brace, checked
+    against the line's checksum (OSError if it no longer matches: nothing is copied on)."""
+    crc = 0
+    position, end = line.body_start, line.end
+    pending = b""
+    while position < end:
+        source.seek(position)
+        chunk = source.read(min(COPY_BYTES, end - position))
+        if not chunk:
+            break
+        position += len(chunk)
+        crc = zlib.crc32(chunk, crc)
+        if pending:
+            yield pending
+        pending = chunk
+    if position != end or not pending.endswith(b"}") or crc != line.crc:
+        raise OSError(errno.EIO, "a snapshot line changed on disk during compaction")
+    yield pending[:-1]

@@ -1,6 +1,6 @@
 """Notification events: made from the invoice event log, listed, and sent as payloads."""
 
-from typing import Any
+from typing import Any, cast
 
 from ...domain.errors import NotFound
 from ...domain.models import EventRow
@@ -86,8 +86,4 @@ class EventCommands(WebhookReads):
     def _event_rows_after(self, seq: int) -> list[EventRow]:
         """Event rows with a sequence number above ``seq``, oldest first (the log is
         appended in sequence order, so only its tail is read)."""
-        rows = self.service.event_rows()
-        start = len(rows)
-        while start > 0 and rows[start - 1]["seq"] > seq:
-            start -= 1
-        return rows[start:]
+        return cast(list[EventRow], self.repository.rows_after("events", "seq", seq))
