@@ -27,6 +27,7 @@ from tui_billing.service.commands import (
     command_from,
     invoice_commands,
 )
+from tui_billing.service.notifications import Webhooks
 from tui_billing.service.scenario import Step, run_step
 
 
@@ -113,21 +114,62 @@ COMMAND_METHODS = {
     "set_delivery_retention",
     "advance_clock",
 }
+WEBHOOK_COMMAND_METHODS = {
+    "create_channel",
+    "update_channel",
+    "delete_channel",
+    "add",
+    "remove",
+    "create_rule",
+    "update_rule",
+    "delete_rule",
+    "test_rule",
+    "resend",
+    "replay",
+}
+"""The notification sub-service's command implementations (called on a ``Webhooks``)."""
 
 
 def test_front_doors_change_the_workspace_only_through_execute() -> None:
-    """No front door calls a command's handler on the service: each goes through
-    ``Service.execute`` with a command of the registry."""
+    """No front door calls a command's handler on the service or on its notification
+    sub-service: each goes through ``Service.execute`` with a command of the registry."""
+    assert all(callable(getattr(Webhooks, method, None)) for method in WEBHOOK_COMMAND_METHODS)
     package = Path(__file__).resolve().parents[1] / "tui_billing"
     offenders = []
     for door in FRONT_DOORS:
         for path in (package / door).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in COMMAND_METHODS
-                    and ast.unparse(node.func.value).endswith("service")
+                if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                    continue
+                receiver = ast.unparse(node.func.value)
+                if (node.func.attr in COMMAND_METHODS and receiver.endswith("service")) or (
+                    node.func.attr in WEBHOOK_COMMAND_METHODS and "hooks" in receiver.lower()
                 ):
                     offenders.append(f"{path.relative_to(package)}:{node.lineno} {node.func.attr}")
     assert offenders == []
+
+
+def test_a_scenario_step_creates_a_channel_and_a_rule(service: Service) -> None:
+    """Notification commands are registry commands: a scenario, tour or certify step names them."""
+    channel = run_step(
+        service,
+        Step(do="create_channel", channel_name="Partner", url="http://127.0.0.1:9/hooks"),  # type: ignore[call-arg]
+        {},
+        "scenario x, step 1",
+    )
+    rule = run_step(
+        service,
+        Step(do="create_rule", event_type="invoice.created", rule_name="New invoices", channels=[channel.id]),  # type: ignore[call-arg]
+        {},
+        "scenario x, step 2",
+    )
+    hooks = Webhooks(service)
+    assert hooks.channels() == [channel] and channel.name == "Partner"
+    assert hooks.rules() == [rule] and (rule.type, rule.channels) == ("invoice.created", [channel.id])
+    with pytest.raises(InvalidValue, match=r"scenario x, step 3 \(create_rule\): .*unknown rule type"):
+        run_step(
+            service,
+            Step(do="create_rule", event_type="invoice.paid", rule_name="x", channels=[channel.id]),  # type: ignore[call-arg]
+            {},
+            "scenario x, step 3",
+        )

@@ -28,6 +28,7 @@ import aiohttp
 
 from ..domain.notifications import DEFAULT_RETRY_SCHEDULE, Attempt, AttemptResult, Channel, Delivery
 from ..service import Service
+from ..service.commands import Replay
 from ..service.notifications import Webhooks, utcnow
 from ..service.signing import signed_headers
 from .gate import Gate
@@ -92,7 +93,7 @@ class Dispatcher:
 
     def replay(self, ref: str) -> list[Delivery]:
         """Resend a notification event (or every one of an invoice event), same webhook id."""
-        created = self.webhooks.replay(ref)
+        created: list[Delivery] = self.service.execute(Replay(ref))
         self.notify()
         return created
 

@@ -1,7 +1,8 @@
 """OpenMeter's notification API (v1): webhook channels, invoice rules and notification events.
 
 A front door onto ``Webhooks`` like the CLI's ``webhooks`` commands and the dashboard's
-API screen: all three show and change the same channels and rules. Bodies and answers
+API screen: all three show the same channels and rules and change them with the same
+registry commands (``service/commands.py``), which request bodies return. Bodies and answers
 follow OpenMeter's v1 shapes (``NotificationChannelWebhook``, ``NotificationRuleInvoice*``,
 ``NotificationEvent``); ``routes`` gives their entries of the server's route table, which
 checks path ids and query parameter names before a handler runs.
@@ -15,17 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..domain.ids import is_ulid
-from ..domain.notifications import (
-    ChannelFields,
-    Delivery,
-    EventQuery,
-    Notification,
-    RuleFields,
-    channel_json,
-    delivery_state,
-    rule_json,
-)
+from ..domain.notifications import Delivery, EventQuery, Notification, channel_json, delivery_state, rule_json
 from ..domain.timefmt import rfc3339
+from ..service.commands import (
+    CreateChannel,
+    CreateRule,
+    DeleteChannel,
+    DeleteRule,
+    Resend,
+    SendTestEvent,
+    UpdateChannel,
+    UpdateRule,
+)
 from ..service.notifications import Webhooks
 from . import bodies, query
 from .problems import compact_json
@@ -53,6 +55,22 @@ class ChannelBody(_Body):
     custom_headers: dict[str, str] | None = None
     signing_secret: Annotated[str, Field(pattern=r"^(whsec_)?[a-zA-Z0-9+/=]{32,100}$")] | None = None
 
+    def create(self) -> CreateChannel:
+        return CreateChannel(**self._settings())
+
+    def replace(self, channel_id: str) -> UpdateChannel:
+        return UpdateChannel(channel_id, **self._settings())
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "channel_name": self.name,
+            "url": self.url,
+            "custom_headers": self.custom_headers,
+            "signing_secret": self.signing_secret,
+            "disabled": self.disabled,
+            "metadata": self.metadata,
+        }
+
 
 class RuleBody(_Body):
     """``NotificationRuleInvoiceCreated/UpdatedCreateRequest`` (the only rule types served)."""
@@ -63,9 +81,27 @@ class RuleBody(_Body):
     metadata: dict[str, str] | None = None
     channels: Annotated[list[Ulid], Field(min_length=1)]
 
+    def create(self) -> CreateRule:
+        return CreateRule(**self._settings())
+
+    def replace(self, rule_id: str) -> UpdateRule:
+        return UpdateRule(rule_id, **self._settings())
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "event_type": self.type,
+            "rule_name": self.name,
+            "channels": self.channels,
+            "disabled": self.disabled,
+            "metadata": self.metadata,
+        }
+
 
 class ResendBody(_Body):
     channels: list[Ulid] | None = None
+
+    def command(self, notification_id: str) -> Resend:
+        return Resend(notification_id, [c.upper() for c in self.channels or ()])
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -199,7 +235,7 @@ async def list_channels(server: "ApiServer", request: web.Request) -> web.Respon
 
 async def create_channel(server: "ApiServer", request: web.Request) -> web.Response:
     body = bodies.parse(ChannelBody, await request.read())
-    return _json(channel_json(Webhooks(server.service).create_channel(**_channel_args(body))), 201)
+    return _json(channel_json(server.service.execute(body.create())), 201)
 
 
 async def get_channel(server: "ApiServer", request: web.Request) -> web.Response:
@@ -209,12 +245,11 @@ async def get_channel(server: "ApiServer", request: web.Request) -> web.Response
 
 async def update_channel(server: "ApiServer", request: web.Request) -> web.Response:
     body = bodies.parse(ChannelBody, await request.read())
-    channel = Webhooks(server.service).update_channel(request.match_info["channelId"], **_channel_args(body))
-    return _json(channel_json(channel))
+    return _json(channel_json(server.service.execute(body.replace(request.match_info["channelId"]))))
 
 
 async def delete_channel(server: "ApiServer", request: web.Request) -> web.Response:
-    Webhooks(server.service).delete_channel(request.match_info["channelId"])
+    server.service.execute(DeleteChannel(request.match_info["channelId"]))
     return web.Response(status=204)
 
 
@@ -245,7 +280,7 @@ async def list_rules(server: "ApiServer", request: web.Request) -> web.Response:
 
 async def create_rule(server: "ApiServer", request: web.Request) -> web.Response:
     body = bodies.parse(RuleBody, await request.read())
-    return _json(rule_json(Webhooks(server.service).create_rule(**_rule_args(body))), 201)
+    return _json(rule_json(server.service.execute(body.create())), 201)
 
 
 async def get_rule(server: "ApiServer", request: web.Request) -> web.Response:
@@ -254,20 +289,17 @@ async def get_rule(server: "ApiServer", request: web.Request) -> web.Response:
 
 async def update_rule(server: "ApiServer", request: web.Request) -> web.Response:
     body = bodies.parse(RuleBody, await request.read())
-    return _json(
-        rule_json(Webhooks(server.service).update_rule(request.match_info["ruleId"], **_rule_args(body)))
-    )
+    return _json(rule_json(server.service.execute(body.replace(request.match_info["ruleId"]))))
 
 
 async def delete_rule(server: "ApiServer", request: web.Request) -> web.Response:
-    Webhooks(server.service).delete_rule(request.match_info["ruleId"])
+    server.service.execute(DeleteRule(request.match_info["ruleId"]))
     return web.Response(status=204)
 
 
 async def test_rule(server: "ApiServer", request: web.Request) -> web.Response:
-    webhooks = Webhooks(server.service)
-    notification = webhooks.test_rule(request.match_info["ruleId"])
-    return _json(_Views(webhooks, [notification]).event(notification), 201)
+    notification = server.service.execute(SendTestEvent(request.match_info["ruleId"]))
+    return _json(_Views(Webhooks(server.service), [notification]).event(notification), 201)
 
 
 async def list_events(server: "ApiServer", request: web.Request) -> web.Response:
@@ -301,29 +333,8 @@ async def get_event(server: "ApiServer", request: web.Request) -> web.Response:
 async def resend_event(server: "ApiServer", request: web.Request) -> web.Response:
     raw = await request.read()
     body = bodies.parse(ResendBody, raw) if raw.strip() else ResendBody()
-    Webhooks(server.service).resend(request.match_info["eventId"], [c.upper() for c in body.channels or ()])
+    server.service.execute(body.command(request.match_info["eventId"]))
     return web.Response(status=202)
-
-
-def _channel_args(body: ChannelBody) -> ChannelFields:
-    return {
-        "name": body.name,
-        "url": body.url,
-        "custom_headers": body.custom_headers,
-        "signing_secret": body.signing_secret,
-        "disabled": body.disabled,
-        "metadata": body.metadata,
-    }
-
-
-def _rule_args(body: RuleBody) -> RuleFields:
-    return {
-        "type": body.type,
-        "name": body.name,
-        "channels": body.channels,
-        "disabled": body.disabled,
-        "metadata": body.metadata,
-    }
 
 
 def routes() -> tuple["Route", ...]:

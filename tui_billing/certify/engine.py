@@ -37,7 +37,7 @@ from ..domain.notifications import Attempt, Delivery
 from ..domain.shapes import webhook_envelope
 from ..domain.timefmt import rfc3339
 from ..service import Service, scenario
-from ..service.commands import COMMANDS
+from ..service.commands import COMMANDS, AddChannel, UpdateRule
 from ..service.notifications import Webhooks, new_secret
 from ..service.signing import signed_headers
 from .faults import Call, CallLog, Fault
@@ -172,7 +172,7 @@ class Run:
         return self.results
 
     async def _serve_and_check(self) -> None:
-        channel, _ = Webhooks(self.service).add(self.options.partner_url, secret=self.options.secret)
+        channel, _ = self.service.execute(AddChannel(self.options.partner_url, secret=self.options.secret))
         self.secret = channel.signing_secret
         self._dispatcher = await start_dispatcher(
             self.service,
@@ -246,10 +246,15 @@ class Run:
     def _pause_rules(self, paused: bool) -> None:
         """Pause the channel's rules (a forged check delivers only what it sends) or resume
         them; a resumed rule starts after the events made meanwhile."""
-        hooks = Webhooks(self.service)
-        for rule in hooks.rules():
-            hooks.update_rule(
-                rule.id, type=rule.type, name=rule.name, channels=rule.channels, disabled=paused
+        for rule in Webhooks(self.service).rules():
+            self.service.execute(
+                UpdateRule(
+                    rule.id,
+                    event_type=rule.type,
+                    rule_name=rule.name,
+                    channels=rule.channels,
+                    disabled=paused,
+                )
             )
         self.dispatcher.notify()
 

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 from .. import workspace
 from ..domain.notifications import WEBHOOK_EVENTS, Attempt, Delivery, channel_json, rule_json
 from ..service import Service
-from ..service.commands import SetCallbackResponse, SetDeliveryRetention
+from ..service.commands import (
+    AddChannel,
+    RemoveChannel,
+    Replay,
+    SendTestEvent,
+    SetCallbackResponse,
+    SetDeliveryRetention,
+)
 from ..service.notifications import Webhooks
 from .arguments import in_range, not_blank
 
@@ -212,8 +219,8 @@ def webhooks(args: argparse.Namespace) -> int:
     with _service(args, read_only=action in ("list", "deliveries")) as service:
         hooks = Webhooks(service)
         if action == "add":
-            channel, rules = hooks.add(
-                args.url, secret=args.secret, event_types=(args.events or "").split(",")
+            channel, rules = service.execute(
+                AddChannel(args.url, event_types=(args.events or "").split(","), secret=args.secret)
             )
             print(f"added channel {channel.id} → {channel.url}")
             print(f"secret {channel.signing_secret}")
@@ -222,10 +229,10 @@ def webhooks(args: argparse.Namespace) -> int:
         elif action == "list":
             _list(hooks, getattr(args, "json", False))
         elif action == "remove":
-            channel = hooks.remove(args.id)
+            channel = service.execute(RemoveChannel(args.id))
             print(f"removed channel {channel.id} → {channel.url}")
         elif action == "test":
-            notification = hooks.test_rule(args.rule)
+            notification = service.execute(SendTestEvent(args.rule))
             print(
                 f"queued test event {notification.id} ({notification.type}, invoice "
                 f"{notification.invoice_number}); it is sent while `tui-billing serve` or the dashboard runs"
@@ -238,7 +245,7 @@ def webhooks(args: argparse.Namespace) -> int:
             )
             print(f"each channel keeps the newest {ws.delivery_retention} deliveries (pending ones always)")
         else:
-            created = hooks.replay(args.event)
+            created = service.execute(Replay(args.event))
             print(
                 f"queued {len(created)} deliver{'y' if len(created) == 1 else 'ies'} of {args.event}; "
                 "they are sent while `tui-billing serve` or the dashboard runs"

@@ -22,10 +22,12 @@ from ..domain.billing_clock import ClockProgress, ClockReport
 from ..domain.errors import InvalidValue
 from ..domain.linespec import LineSpec
 from ..domain.models import App, Invoice, Workflow, Workspace
+from ..domain.notifications import Channel, ChannelFields, Delivery, Notification, Rule, RuleFields
 from ..domain.status import PaymentTrigger, Trigger
 from ..domain.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
+    from .notifications import Webhooks
     from .service import Service
 
 
@@ -362,6 +364,175 @@ class SetDeliveryRetention(Command):
 
     def run(self, service: "Service") -> Workspace:
         return service.set_delivery_retention(self.keep)
+
+
+# --- notification channels, rules and events ----------------------------------------------------
+# Each runs its implementation in the notification sub-service (``service/notifications/``),
+# one transaction as every command. The dispatcher's bookkeeping there (``enqueue_new_events``,
+# ``record_attempts``) is no user's command: the dispatcher calls it directly.
+def _webhooks(service: "Service") -> "Webhooks":
+    from .notifications import Webhooks  # it imports the service, which imports this module
+
+    return Webhooks(service)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelSettings(Command):
+    """A webhook channel's settings, as a create or a replace gives them."""
+
+    channel_name: str
+    url: str
+    custom_headers: Mapping[str, str] | None = None
+    signing_secret: str | None = None
+    """Without one, a replaced channel keeps its own and a new one gets a new secret."""
+    disabled: bool = False
+    metadata: Mapping[str, str] | None = None
+
+    def fields(self) -> ChannelFields:
+        return {
+            "name": self.channel_name,
+            "url": self.url,
+            "custom_headers": self.custom_headers,
+            "signing_secret": self.signing_secret,
+            "disabled": self.disabled,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True)
+class CreateChannel(ChannelSettings):
+    name = "create_channel"
+    summary = "create a webhook channel"
+
+    def run(self, service: "Service") -> Channel:
+        return _webhooks(service).create_channel(**self.fields())
+
+
+@dataclass(frozen=True)
+class UpdateChannel(ChannelSettings):
+    name = "update_channel"
+    summary = "replace a webhook channel's settings"
+    channel_id: str
+
+    def run(self, service: "Service") -> Channel:
+        return _webhooks(service).update_channel(self.channel_id, **self.fields())
+
+
+@dataclass(frozen=True)
+class DeleteChannel(Command):
+    name = "delete_channel"
+    summary = "delete a webhook channel no active rule uses"
+    channel_id: str
+
+    def run(self, service: "Service") -> Channel:
+        return _webhooks(service).delete_channel(self.channel_id)
+
+
+@dataclass(frozen=True)
+class AddChannel(Command):
+    """The CLI's and dashboard's shortcut: a channel and its rules in one commit."""
+
+    name = "add_channel"
+    summary = "add a webhook channel with a rule per event type (default both)"
+    url: str
+    event_types: Sequence[str] = ()
+    secret: str | None = None
+
+    def run(self, service: "Service") -> tuple[Channel, list[Rule]]:
+        return _webhooks(service).add(self.url, secret=self.secret, event_types=self.event_types)
+
+
+@dataclass(frozen=True)
+class RemoveChannel(Command):
+    name = "remove_channel"
+    summary = "remove a webhook channel, and its rules that have no other channel"
+    channel_id: str
+
+    def run(self, service: "Service") -> Channel:
+        return _webhooks(service).remove(self.channel_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleSettings(Command):
+    """An invoice rule's settings, as a create or a replace gives them."""
+
+    event_type: str
+    """``invoice.created`` or ``invoice.updated``; a replaced rule keeps its own."""
+    rule_name: str
+    channels: Sequence[str]
+    disabled: bool = False
+    metadata: Mapping[str, str] | None = None
+
+    def fields(self) -> RuleFields:
+        return {
+            "type": self.event_type,
+            "name": self.rule_name,
+            "channels": self.channels,
+            "disabled": self.disabled,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True)
+class CreateRule(RuleSettings):
+    name = "create_rule"
+    summary = "create an invoice notification rule"
+
+    def run(self, service: "Service") -> Rule:
+        return _webhooks(service).create_rule(**self.fields())
+
+
+@dataclass(frozen=True)
+class UpdateRule(RuleSettings):
+    name = "update_rule"
+    summary = "replace an invoice notification rule's settings"
+    rule_id: str
+
+    def run(self, service: "Service") -> Rule:
+        return _webhooks(service).update_rule(self.rule_id, **self.fields())
+
+
+@dataclass(frozen=True)
+class DeleteRule(Command):
+    name = "delete_rule"
+    summary = "delete a notification rule"
+    rule_id: str
+
+    def run(self, service: "Service") -> Rule:
+        return _webhooks(service).delete_rule(self.rule_id)
+
+
+@dataclass(frozen=True)
+class SendTestEvent(Command):
+    name = "send_test_event"
+    summary = "send a rule's test event to its enabled channels"
+    rule_id: str
+
+    def run(self, service: "Service") -> Notification:
+        return _webhooks(service).test_rule(self.rule_id)
+
+
+@dataclass(frozen=True)
+class Resend(Command):
+    name = "resend_event"
+    summary = "send a notification event again (same webhook id)"
+    notification_id: str
+    channels: Sequence[str] = ()
+    """Those of its rule's channels to send to (none: every enabled one)."""
+
+    def run(self, service: "Service") -> list[Delivery]:
+        return _webhooks(service).resend(self.notification_id, self.channels)
+
+
+@dataclass(frozen=True)
+class Replay(Command):
+    name = "replay_event"
+    summary = "resend a notification event, or every one of an invoice event"
+    ref: str
+    """A notification event id or an invoice event id."""
+
+    def run(self, service: "Service") -> list[Delivery]:
+        return _webhooks(service).replay(self.ref)
 
 
 def invoice_commands() -> list[type[InvoiceCommand]]:

@@ -7,7 +7,8 @@ per command, or nothing changed). Sending is not done here: the dispatcher
 (``tui_billing.api.dispatcher``) asks for due deliveries, makes the HTTP calls and records
 each attempt through ``record_attempts``.
 
-``Webhooks`` gathers the commands and reads, one module a concern:
+``Webhooks`` gathers the reads and the implementations of the notification commands, one
+module a concern:
 
 * ``reads.py`` — looking up channels, rules, notification events and deliveries (the base
   of the others);
@@ -17,6 +18,11 @@ each attempt through ``record_attempts``.
   payloads;
 * ``deliveries.py`` — delivery rounds: attempts, retries, retention and resends;
 * ``migration.py`` — the webhook endpoints of earlier versions as channels and rules.
+
+Front doors run the commands as registry commands (``CreateChannel``, ``AddChannel``,
+``Resend``, … in ``service/commands.py``) through ``Service.execute``, never by method.
+Only the dispatcher's bookkeeping (``enqueue_new_events``, ``record_attempts``) is called
+directly: it is no user's command.
 """
 
 from .channels import ChannelCommands, new_secret

@@ -23,7 +23,9 @@ class DeliveryCommands(WebhookReads):
         """Log attempts (one commit): a 2xx ends a delivery; a failure schedules the next
         retry from ``schedule``, or fails the delivery when the schedule is spent. The
         oldest finished deliveries of their channels beyond the workspace's retention are
-        dropped. Results for deliveries no longer pending (cancelled meanwhile) are ignored."""
+        dropped. Results for deliveries no longer pending (cancelled meanwhile) are ignored.
+        The dispatcher's bookkeeping, not a user's command: it calls this directly, not
+        through the registry."""
         changed: dict[str, Delivery] = {}
         for result in results:
             delivery = changed.get(result.delivery_id) or self._delivery(result.delivery_id)

@@ -62,7 +62,8 @@ class EventCommands(WebhookReads):
 
     def enqueue_new_events(self) -> list[Delivery]:
         """Notification events and deliveries for every invoice event logged since each active
-        rule's cursor (one commit, or none when there is nothing new)."""
+        rule's cursor (one commit, or none when there is nothing new). The dispatcher's
+        bookkeeping, not a user's command: it calls this directly, not through the registry."""
         last_seq = self.service.workspace().event_seq
         stale = [r for r in self.rules() if r.active and r.cursor < last_seq]
         if not stale:

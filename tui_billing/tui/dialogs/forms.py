@@ -11,8 +11,8 @@ from ...domain.errors import InvalidValue
 from ...domain.models import DetailedLine, Invoice, Line, Workflow
 from ...domain.notifications import Channel
 from ...domain.timefmt import parse_rfc3339, rfc3339
-from ...service.commands import DraftSynchronized, IssuingSynchronized, ReportFailure, SetWorkflow
-from ...service.notifications import Webhooks
+from ...service import Service
+from ...service.commands import AddChannel, DraftSynchronized, IssuingSynchronized, ReportFailure, SetWorkflow
 from .base import Dialog
 
 
@@ -181,9 +181,9 @@ class EndpointForm(Dialog[Channel]):
 
     TITLE_TEXT = "Add a webhook channel"
 
-    def __init__(self, webhooks: Webhooks) -> None:
+    def __init__(self, service: Service) -> None:
         super().__init__()
-        self.webhooks = webhooks
+        self.service = service
 
     def fields(self) -> ComposeResult:
         yield from _field("URL", "http://127.0.0.1:9000/webhooks", "url")
@@ -202,7 +202,7 @@ class EndpointForm(Dialog[Channel]):
         events = [t.strip() for t in (self.value("events") or "").split(",") if t.strip()]
         ok, added = self.app.run_command(  # type: ignore[attr-defined]
             f"Channel added: {url}",
-            lambda: self.webhooks.add(url, event_types=events),
+            lambda: self.service.execute(AddChannel(url, event_types=events)),
             refused=self.fail,
         )
         if ok:

@@ -16,7 +16,7 @@ from textual.widgets import Label, Static
 
 from ...domain.notifications import Channel, channel_json, rule_json
 from ...service import Service
-from ...service.commands import SetCallbackResponse
+from ...service.commands import RemoveChannel, Resend, SetCallbackResponse
 from ...service.notifications import Webhooks
 from ..dialogs.choosers import Confirm
 from ..dialogs.forms import EndpointForm
@@ -288,7 +288,7 @@ class ApiScreen(Screen[None]):
                 channels.set_rows(channels.rows, select=channel.id)
                 channels.focus()
 
-        self.app.push_screen(EndpointForm(self.webhooks), added)
+        self.app.push_screen(EndpointForm(self.service), added)
 
     def action_remove_endpoint(self) -> None:
         row = self.query_one("#channels", RowList).current
@@ -299,7 +299,9 @@ class ApiScreen(Screen[None]):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._run(f"Channel removed: {channel.url}", lambda: self.webhooks.remove(channel.id))
+                self._run(
+                    f"Channel removed: {channel.url}", lambda: self.service.execute(RemoveChannel(channel.id))
+                )
 
         self.app.push_screen(
             Confirm(
@@ -323,7 +325,8 @@ class ApiScreen(Screen[None]):
             self.notify("Select a delivery to resend its event.", title="Refused", severity="error")
             return
         self._run(
-            "Event queued again (same webhook id)", lambda: self.webhooks.resend(row["notification_id"])
+            "Event queued again (same webhook id)",
+            lambda: self.service.execute(Resend(row["notification_id"])),
         )
 
     def action_toggle_mode(self) -> None:
