@@ -7,9 +7,7 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from conftest import FIXED_CLOCK
 
 from tui_billing.domain import lifecycle, shapes
@@ -25,8 +23,7 @@ from tui_billing.domain.models import (
 from tui_billing.domain.status import Status
 from tui_billing.domain.timefmt import rfc3339
 from tui_billing.service import Service
-from tui_billing.service import service as service_module
-from tui_billing.service.commands import AdvanceClock, CreateInvoice, DraftSynchronized, SetHooks
+from tui_billing.service.commands import CreateInvoice, DraftSynchronized, SetHooks
 from tui_billing.store import payloads
 
 
@@ -169,29 +166,3 @@ def test_times_render_in_utc_whatever_their_zone() -> None:
     assert rfc3339(moment) == rfc3339(same) == "2026-03-01T12:30:15.123Z"
     assert rfc3339(moment + timedelta(milliseconds=1)) == "2026-03-01T12:30:15.124Z"
     assert rfc3339(None) is None
-
-
-def test_a_compacted_text_reads_back_byte_for_byte() -> None:
-    text = json.dumps({"id": "x", "lines": [{"n": i} for i in range(50)]}).encode()
-    encoded = payloads.Encoded({"id": "x"}, text)
-    encoded.compact()
-    encoded.compact()  # twice changes nothing
-    assert encoded.raw == text and encoded["id"] == "x"
-
-
-def test_a_long_transaction_stores_the_same_events_with_its_texts_compacted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A clock advance holds its events' texts compressed past ``COMPACT_AFTER`` changes:
-    the events read back are the ones a transaction that never compacts stores."""
-
-    def year(name: str) -> list[dict[str, object]]:
-        service = Service.create(tmp_path / name, seed=3, now=FIXED_CLOCK, customers=4)
-        service.execute(AdvanceClock("1y"))
-        events = [event.model_dump(mode="json") for event in service.events()]
-        service.close()
-        return events
-
-    compacted = year("compacted.db")
-    monkeypatch.setattr(service_module, "COMPACT_AFTER", 10**9)
-    assert year("plain.db") == compacted and len(compacted) > 256

@@ -67,10 +67,6 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 MAX_DELIVERY_RETENTION = 1_000_000
 
-COMPACT_AFTER = 256
-"""Changes a transaction holds before it keeps its events' texts compressed (a callback's
-few stay as they are: compressing costs more than it saves there)."""
-
 
 PROGRESS_EVERY = 200
 """Items (an invoice released, a period billed) between two progress reports of the clock."""
@@ -123,8 +119,6 @@ class _Tx:
             invoice_id=invoice.id,
             data={},
         )
-        if isinstance(data, Encoded) and len(self.puts) >= COMPACT_AFTER:
-            data.compact()
         self.puts.append(Put("events", {**event.model_dump(mode="json", exclude={"data"}), "data": data}))
 
     def emit_generated_if_changed(self, invoice: Invoice) -> None:

@@ -59,18 +59,7 @@ class Encoded(dict[str, Any]):
 
     def __init__(self, value: dict[str, Any], raw: bytes) -> None:
         super().__init__(value)
-        self._raw = raw
-        self._packed: bytes | None = None
-
-    @property
-    def raw(self) -> bytes:
-        return self._raw if self._packed is None else zlib.decompress(self._packed)
-
-    def compact(self) -> None:
-        """Hold the text compressed until it is stored: a long transaction (a clock advance
-        of a year) holds one per event, and the texts were most of its memory."""
-        if self._packed is None:
-            self._packed, self._raw = zlib.compress(self._raw, 1), b""
+        self.raw = raw
 
 
 @dataclass(frozen=True)
