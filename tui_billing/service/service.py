@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -55,6 +55,8 @@ from ..store.payloads import Encoded
 from ..store.repository import Change, Put, Repository, group_commit, real_path
 from . import commands, seeding
 
+_Model = TypeVar("_Model", bound=BaseModel)
+
 DEFAULT_SUPPLIER = Supplier(
     name="Simulated Billing Inc.",
     address=Address(country="US", city="San Francisco", postal_code="94105", line1="1 Market St"),
@@ -77,8 +79,9 @@ class _Tx:
 
     def __init__(self, service: "Service") -> None:
         self.service = service
-        self.ws = service.workspace()
-        self.app = service.app()
+        # Validated afresh: a command changes its own, the service's reads stay as stored.
+        self.ws = Workspace.model_validate(service.repository.get("meta", "workspace"))
+        self.app = App.model_validate(service.repository.rows("app")[0])
         self.puts: list[Change] = []
         self.invoices: dict[str, Invoice] = {}
 
@@ -164,6 +167,8 @@ class _Tx:
 class Service:
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
+        self._reads: dict[str, tuple[int, BaseModel]] = {}
+        """Validated reads and the repository version they were read at (``_read``)."""
         self.snapshot_of: Path | None = None
         """The workspace this one is a copy of (``open_for_reading``), else None."""
 
@@ -260,13 +265,24 @@ class Service:
 
     # --- reads -----------------------------------------------------------------------
     def workspace(self) -> Workspace:
-        return Workspace.model_validate(self.repository.get("meta", "workspace"))
+        """The workspace's settings and counters, read-only (a command's ``_Tx`` reads its
+        own copy): validated once per stored version, as reads ask for it several times
+        a request."""
+        return self._read("meta", lambda: Workspace.model_validate(self.repository.get("meta", "workspace")))
 
     def now(self) -> datetime:
         return self.workspace().now
 
     def app(self) -> App:
-        return App.model_validate(self.repository.rows("app")[0])
+        """The app, read-only (see ``workspace``)."""
+        return self._read("app", lambda: App.model_validate(self.repository.rows("app")[0]))
+
+    def _read(self, what: str, validate: Callable[[], _Model]) -> _Model:
+        version = self.repository.version
+        cached = self._reads.get(what)
+        if cached is None or cached[0] != version:
+            cached = self._reads[what] = (version, validate())
+        return cast(_Model, cached[1])
 
     def context(self) -> Context:
         """The lifecycle's view of now, for reads (previews never allocate numbers)."""

@@ -247,6 +247,8 @@ class Repository:
         """Framed records applied in memory, not written yet (``commit(durable=False)``)."""
         self._queued = 0
         """Records ever queued; ``_durable`` of them are durable."""
+        self.version = 0
+        """Records applied since opening: whatever was read at one version is still true."""
         self._durable = 0
         self._compactor: threading.Thread | None = None
         self._syncer: ThreadPoolExecutor | None = None
@@ -610,6 +612,7 @@ class Repository:
         return ["put", change.table, document["id"], row]
 
     def _apply(self, ops: Iterable[Op]) -> None:
+        self.version += 1
         for op in ops:
             if not (
                 isinstance(op, list)
