@@ -80,8 +80,8 @@ class _Tx:
     def __init__(self, service: "Service") -> None:
         self.service = service
         # Validated afresh: a command changes its own, the service's reads stay as stored.
-        self.ws = Workspace.model_validate(service.repository.get("meta", "workspace"))
-        self.app = App.model_validate(service.repository.rows("app")[0])
+        self.ws = service._load_workspace()
+        self.app = service._load_app()
         self.puts: list[Change] = []
         self.invoices: dict[str, Invoice] = {}
 
@@ -268,14 +268,20 @@ class Service:
         """The workspace's settings and counters, read-only (a command's ``_Tx`` reads its
         own copy): validated once per stored version, as reads ask for it several times
         a request."""
-        return self._read("meta", lambda: Workspace.model_validate(self.repository.get("meta", "workspace")))
+        return self._read("meta", self._load_workspace)
 
     def now(self) -> datetime:
         return self.workspace().now
 
     def app(self) -> App:
         """The app, read-only (see ``workspace``)."""
-        return self._read("app", lambda: App.model_validate(self.repository.rows("app")[0]))
+        return self._read("app", self._load_app)
+
+    def _load_workspace(self) -> Workspace:
+        return Workspace.model_validate(self.repository.get("meta", "workspace"))
+
+    def _load_app(self) -> App:
+        return App.model_validate(self.repository.rows("app")[0])
 
     def _read(self, what: str, validate: Callable[[], _Model]) -> _Model:
         version = self.repository.version
