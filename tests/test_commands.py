@@ -17,6 +17,7 @@ from conftest import FIXED_CLOCK, SEED
 from tui_billing.cli import main
 from tui_billing.domain.errors import InvalidValue, NotAllowed
 from tui_billing.domain.linespec import FlatFee
+from tui_billing.domain.notifications import Channel
 from tui_billing.domain.status import Status, Trigger
 from tui_billing.service import Service
 from tui_billing.service.commands import (
@@ -28,7 +29,7 @@ from tui_billing.service.commands import (
     invoice_commands,
 )
 from tui_billing.service.notifications import Webhooks
-from tui_billing.service.scenario import Step, run_step
+from tui_billing.service.scenario import Saved, Step, run_step
 
 
 @pytest.fixture
@@ -173,3 +174,57 @@ def test_a_scenario_step_creates_a_channel_and_a_rule(service: Service) -> None:
             {},
             "scenario x, step 3",
         )
+
+
+def test_a_step_saves_a_channel_and_a_rule_as_a_name_later_steps_use(service: Service) -> None:
+    """``as`` saves any result with an id, so a scenario can wire a channel into a rule."""
+    saved: dict[str, Saved] = {}
+    steps = [
+        Step.model_validate({"do": "add_channel", "url": "http://127.0.0.1:9/a", "as": "quick"}),
+        Step.model_validate(
+            {"do": "create_channel", "channel_name": "ERP", "url": "http://127.0.0.1:9/b", "as": "erp"}
+        ),
+        Step.model_validate(
+            {
+                "do": "create_rule",
+                "event_type": "invoice.updated",
+                "rule_name": "r",
+                "channels": ["$erp"],
+                "as": "rule",
+            }
+        ),
+        Step.model_validate(
+            {
+                "do": "update_rule",
+                "rule_id": "$rule",
+                "event_type": "invoice.updated",
+                "rule_name": "renamed",
+                "channels": ["$erp", "$quick"],
+            }
+        ),
+    ]
+    for number, step in enumerate(steps, start=1):
+        run_step(service, step, saved, f"scenario x, step {number}")
+    hooks = Webhooks(service)
+    quick, erp = saved["quick"], saved["erp"]
+    assert isinstance(quick, Channel) and isinstance(erp, Channel) and erp.name == "ERP"
+    assert quick.id in {channel.id for channel in hooks.channels()}
+    renamed = next(rule for rule in hooks.rules() if rule.id == saved["rule"].id)
+    assert (renamed.name, renamed.channels) == ("renamed", [erp.id, quick.id])
+
+    with pytest.raises(
+        InvalidValue, match=r"'\$erp.lines.0': write \$name, or \$name.lines.N for a saved invoice"
+    ):
+        run_step(
+            service, Step.model_validate({"do": "delete_channel", "channel_id": "$erp.lines.0"}), saved, "s"
+        )
+    with pytest.raises(
+        InvalidValue, match=r"^s \(set_callback_response\): \"as\" saves an invoice, a channel"
+    ):
+        run_step(
+            service,
+            Step.model_validate({"do": "set_callback_response", "mode": "no_content", "as": "x"}),
+            saved,
+            "s",
+        )
+    assert "x" not in saved and service.workspace().callback_response == "invoice"

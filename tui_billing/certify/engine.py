@@ -32,7 +32,6 @@ from ulid import ULID
 from ..api.dispatcher import Dispatcher, start_dispatcher
 from ..api.server import ApiServer
 from ..domain.errors import BillingError, InvalidValue
-from ..domain.models import Invoice
 from ..domain.notifications import Attempt, Delivery
 from ..domain.shapes import webhook_envelope
 from ..domain.timefmt import rfc3339
@@ -106,7 +105,7 @@ class Context:
     """One check's state while it runs."""
 
     spec: CheckSpec
-    saved: dict[str, Invoice] = field(default_factory=dict)
+    saved: dict[str, scenario.Saved] = field(default_factory=dict)
     since: int = 0
     """Index of the first call of the call log made during the check."""
     event_seq: int = 0
@@ -292,7 +291,7 @@ class Run:
                 return [ref(v) for v in value]
             if isinstance(value, str) and value.startswith("$"):
                 if value[1:] not in ctx.saved:
-                    raise CheckFailed(f"{value} names no invoice saved with 'as'")
+                    raise CheckFailed(f"{value} names nothing saved with 'as'")
                 return ctx.saved[value[1:]].id
             return value
 

@@ -7,15 +7,16 @@ A scenario is JSON::
      "steps": [{"do": "create_invoice", "customer": 0, "flat": ["Setup=99"], "as": "a"},
                {"do": "payment_status", "invoice": "$a", "trigger": "paid"}]}
 
-``customer`` is a key or the index of a generated customer; ``$name`` is the id of the
-invoice a step saved ``as`` name, and ``$name.lines.N`` the id of its N-th line.
+``customer`` is a key or the index of a generated customer; ``$name`` is the id of what
+a step saved ``as`` name (an invoice, a webhook channel, a rule or a notification event),
+and ``$name.lines.N`` the id of a saved invoice's N-th line.
 """
 
 import json
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -23,13 +24,18 @@ from ..domain import timefmt
 from ..domain.errors import BillingError, InvalidValue
 from ..domain.linespec import parse_flat, parse_usage
 from ..domain.models import Invoice
+from ..domain.notifications import Channel, Notification, Rule
 from ..store.lock import WorkspaceLock
 from ..store.repository import Repository, payloads_path, real_path
-from .commands import COMMANDS, command_from
+from .commands import COMMANDS, Command, command_from
 from .service import Service
 
 MAX_CUSTOMERS = 10_000
 """The most customers a workspace is generated with."""
+
+Saved = Invoice | Channel | Rule | Notification
+"""What a step's ``as`` can save: a command's result that has an id."""
+SAVEABLE = (Invoice, Channel, Rule, Notification)
 
 
 class Step(BaseModel):
@@ -151,25 +157,39 @@ def _remove(scratch: Path) -> None:
 
 
 def replay(service: Service, scenario: Scenario) -> None:
-    saved: dict[str, Invoice] = {}
+    saved: dict[str, Saved] = {}
     for number, step in enumerate(scenario.steps, start=1):
         if step.do not in COMMANDS:
             raise InvalidValue(f"step {number}: unknown command {step.do!r}; known: {', '.join(COMMANDS)}")
         run_step(service, step, saved, f"scenario {scenario.name}, step {number}")
 
 
-def run_step(service: Service, step: Step, saved: dict[str, Invoice], where: str) -> Any:
+def run_step(service: Service, step: Step, saved: dict[str, Saved], where: str) -> Any:
     """Run one step's command (``step.do``, a name of the command registry) with its
-    ``$name`` references resolved; an invoice it returns is saved under the step's ``as``.
-    A refusal is an ``InvalidValue`` that starts with ``where``."""
+    ``$name`` references resolved; what it returns is saved under the step's ``as`` (the
+    channel, for ``add_channel``'s channel and rules). A refusal is an ``InvalidValue``
+    that starts with ``where``."""
     try:
+        if step.save_as and step.do in COMMANDS and not _returns_saveable(COMMANDS[step.do]):
+            raise InvalidValue(
+                '"as" saves an invoice, a channel, a rule or an event; this command returns none'
+            )
         fields = {k: _resolve(v, saved) for k, v in (step.model_extra or {}).items()}
         result = service.execute(command_from(step.do, _file_fields(service, step.do, fields)))
     except BillingError as error:
         raise InvalidValue(f"{where} ({step.do}): {error}") from None
-    if step.save_as and isinstance(result, Invoice):
-        saved[step.save_as] = result
+    if step.save_as:
+        saved[step.save_as] = result[0] if isinstance(result, tuple) else result
     return result
+
+
+def _returns_saveable(command: type[Command]) -> bool:
+    """Whether a command returns something ``as`` can save (read from ``run``'s return
+    annotation, so a step is refused before its command runs)."""
+    returned = command.run.__annotations__.get("return")
+    if get_origin(returned) is tuple:  # add_channel: the channel and its rules
+        returned = get_args(returned)[0]
+    return isinstance(returned, type) and issubclass(returned, SAVEABLE)
 
 
 def _file_fields(service: Service, name: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -190,18 +210,23 @@ def _file_fields(service: Service, name: str, fields: dict[str, Any]) -> dict[st
     return fields
 
 
-def _resolve(value: Any, saved: dict[str, Invoice]) -> Any:
+def _resolve(value: Any, saved: dict[str, Saved]) -> Any:
     if isinstance(value, str) and value.startswith("$"):
         name, _, rest = value[1:].partition(".")
         if name not in saved:
-            raise InvalidValue(f'{value!r} refers to no invoice saved with "as"')
-        invoice = saved[name]
+            raise InvalidValue(f'{value!r} refers to nothing saved with "as"')
+        found = saved[name]
         if not rest:
-            return invoice.id
+            return found.id
         kind, _, index = rest.partition(".")
-        if kind != "lines" or not index.isdigit() or int(index) >= len(invoice.lines):
-            raise InvalidValue(f"{value!r}: write $name or $name.lines.N")
-        return invoice.lines[int(index)].id
+        if (
+            not isinstance(found, Invoice)
+            or kind != "lines"
+            or not index.isdigit()
+            or int(index) >= len(found.lines)
+        ):
+            raise InvalidValue(f"{value!r}: write $name, or $name.lines.N for a saved invoice's line")
+        return found.lines[int(index)].id
     if isinstance(value, dict):
         return {_resolve(k, saved): _resolve(v, saved) for k, v in value.items()}
     if isinstance(value, list):

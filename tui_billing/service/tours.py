@@ -93,7 +93,7 @@ class TourPlayer:
         self.tour = tour
         self._directory = Path(tempfile.mkdtemp(prefix="tui-billing-tour-"))
         self._builds = 0
-        self.saved: dict[str, Invoice] = {}
+        self.saved: dict[str, scenario.Saved] = {}
         self.results: list[Any] = []
         """What each step's command returned (None for a caption-only step)."""
         try:
@@ -165,10 +165,10 @@ class TourPlayer:
 
     def invoice_id(self, reference: str, where: str = "highlight") -> str:
         """The id of the invoice a ``$name`` reference names."""
-        name = reference.removeprefix("$")
-        if not reference.startswith("$") or name not in self.saved:
+        found = self.saved.get(reference.removeprefix("$")) if reference.startswith("$") else None
+        if not isinstance(found, Invoice):
             raise InvalidValue(f'{where}: highlight invoice {reference!r} names no invoice saved with "as"')
-        return self.saved[name].id
+        return found.id
 
     def close(self) -> None:
         self.service.close()
