@@ -12,6 +12,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -38,6 +40,7 @@ from tui_billing.service.commands import (
     AdvanceClock,
     Collect,
     CreateInvoice,
+    DraftSynchronized,
     SetCallbackResponse,
     SetHooks,
     SetWorkflow,
@@ -241,6 +244,92 @@ def test_callback_response_follows_the_workspace_setting_unless_overridden(servi
 
     run(scenario())
     assert service.workspace().callback_response == "no_content"
+
+
+# --- group commit: one fsync for many requests, each answered after it -------------------------
+def test_concurrent_callbacks_share_fsyncs_and_each_is_answered_after_its_own(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight callbacks at once: fewer fsyncs than callbacks, and none answered before the
+    journal is durable up to its command's record."""
+    invoice_ids = [in_syncing(service) for _ in range(8)]
+    tickets: dict[str, int] = {}  # invoice id -> its callback command's journal record
+    flushes: list[int] = []
+    answered_durable: dict[str, bool] = {}
+    execute, flush = service.execute, service.flush
+
+    def executing(command: Any) -> Any:
+        result = execute(command)
+        tickets[command.invoice] = service.unflushed()
+        return result
+
+    def flushing(ticket: int) -> None:
+        time.sleep(0.05)  # a slow disk: the other requests' commands queue meanwhile
+        flush(ticket)
+        flushes.append(ticket)
+
+    def on_call(call: ApiCall) -> None:
+        assert call.invoice_id is not None
+        answered_durable[call.invoice_id] = tickets[call.invoice_id] <= service.repository._durable
+
+    monkeypatch.setattr(service, "execute", executing)
+    monkeypatch.setattr(service, "flush", flushing)
+
+    async def scenario() -> list[int]:
+        async with serving(service, callback_response="no_content", on_call=on_call) as (_, http):
+            return await asyncio.gather(
+                *(
+                    call(http, "POST", f"{CALLBACKS}/{i}/draft/synchronized", {"invoicing": {}})
+                    for i in invoice_ids
+                )
+            )
+
+    assert [status for status, *_ in run(scenario())] == [204] * 8
+    assert answered_durable == dict.fromkeys(invoice_ids, True)
+    assert 1 <= len(flushes) < 8
+    assert service.unflushed() == 0
+
+
+def test_a_change_queued_while_a_flush_runs_waits_for_the_next_flush(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose command was queued after the flush under way took its records waits
+    for that flush and then for one of its own; the first request does not wait for it."""
+    first_id, second_id = in_syncing(service), in_syncing(service)
+    server = ApiServer(service)
+    written = threading.Event()
+    release = threading.Event()
+    flushes: list[int] = []
+    flush = service.flush
+
+    def flushing(ticket: int) -> None:
+        flush(ticket)
+        flushes.append(ticket)
+        if len(flushes) == 1:
+            written.set()
+            release.wait(10)  # the fsync has returned, its waiters not yet woken
+
+    monkeypatch.setattr(service, "flush", flushing)
+
+    async def scenario() -> None:
+        with service.group_commit():
+            service.execute(DraftSynchronized(first_id))
+        first = asyncio.create_task(server._durable())
+        await asyncio.to_thread(written.wait, 10)
+        with service.group_commit():
+            service.execute(DraftSynchronized(second_id))
+        second_ticket = service.unflushed()
+        second = asyncio.create_task(server._durable())
+        await asyncio.sleep(0.05)
+        assert not first.done() and not second.done()
+        release.set()
+        await first
+        assert flushes == [second_ticket - 1]
+        await second
+        assert flushes == [second_ticket - 1, second_ticket]
+        assert service.unflushed() == 0
+
+    run(scenario())
 
 
 # --- problems -----------------------------------------------------------------------------------

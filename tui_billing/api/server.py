@@ -195,6 +195,8 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._id_prefix = f"tui-billing/{secrets.token_hex(4)}"
         self._requests = 0
+        self._flushing: tuple[int, asyncio.Future[None]] | None = None
+        """The last flush started (``_durable``): the ticket it makes durable, its future."""
         self.v1_texts = listing.V1Texts(service)
         self.gate = Gate()
         """Requests wait here while the dashboard runs a long command alone (``Serving.hold``)."""
@@ -301,9 +303,22 @@ class ApiServer:
 
     async def _durable(self) -> None:
         """Wait until every change made so far (this request's, and those it may have
-        read) is durable: one fsync, in a worker thread, for every request waiting on it."""
-        if ticket := self.service.unflushed():
-            await asyncio.get_running_loop().run_in_executor(None, self.service.flush, ticket)
+        read) is durable. One flush at a time runs in a worker thread, writing everything
+        queued when it starts with one fsync; every request it covers waits on that one,
+        and a request whose change came after it waits for it and then for the next."""
+        ticket = self.service.unflushed()
+        while ticket:
+            if self._flushing is None or self._flushing[1].done():
+                self._flushing = self._start_flush()
+            covered, flush = self._flushing
+            await asyncio.shield(flush)  # a waiter that goes away does not cancel the others' fsync
+            if covered >= ticket or not self.service.unflushed():
+                return
+
+    def _start_flush(self) -> tuple[int, "asyncio.Future[None]"]:
+        """Flush every change queued so far in a worker thread: (the ticket it covers, its future)."""
+        ticket = self.service.unflushed()
+        return ticket, asyncio.get_running_loop().run_in_executor(None, self.service.flush, ticket)
 
     def _request_id(self, request: web.Request) -> str:
         """The caller's ``X-Request-Id`` when it is a plain token, else a new one."""
