@@ -334,14 +334,14 @@ def test_an_unreadable_file_is_refused(built: Path, monkeypatch: pytest.MonkeyPa
     before = files(built)
     built.chmod(0)
     if os.access(built, os.R_OK):  # root reads anything: make the read fail as it would
-        real = Path.read_bytes
+        real = journal_module._mapped
 
-        def refuse(path: Path) -> bytes:
+        def refuse(path: Path) -> Any:
             if path == built:
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path)
 
-        monkeypatch.setattr(Path, "read_bytes", refuse)
+        monkeypatch.setattr(journal_module, "_mapped", refuse)
     try:
         with pytest.raises(StoreError, match=r"cannot read workspace .*: Permission denied"):
             Service.open(built)

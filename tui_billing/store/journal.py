@@ -18,14 +18,15 @@ with a bad checksum, anywhere, is damage and the file is refused untouched. A fi
 a line boundary looks whole; the lock file remembers the length each writer left, which
 catches that (see ``lock``).
 
-Opening verifies every line's checksum but parses only the journal: a table's snapshot
-line is parsed when the table is first used (``parse``), so a large workspace opens in
-the time it takes to read it.
+Opening maps the file into memory (no copy of it is made), verifies every line's
+checksum but parses only the journal: a table's snapshot line is parsed when the table is
+first used (``parse``), so a large workspace opens in the time it takes to checksum it.
 """
 
 import errno
 import gc
 import json
+import mmap
 import os
 import stat
 import zlib
@@ -98,7 +99,20 @@ def _unframe(line: memoryview) -> memoryview:
     return body
 
 
-def _lines(raw: bytes) -> list[tuple[int, int]]:
+def _mapped(path: Path) -> bytes | mmap.mmap:
+    """The file's bytes, mapped read-only rather than copied (a 500 MB workspace is copied
+    in a quarter of a second, mapped in a twentieth). The mapping outlives a rename over
+    the file (a compaction's); only the file's acknowledged part is read through it, and
+    that part is never cut while the workspace is held. Windows cannot rename over a
+    mapped file, and an empty file cannot be mapped: those are read."""
+    with open(path, "rb") as handle:
+        if os.name == "nt" or os.fstat(handle.fileno()).st_size == 0:
+            return handle.read()
+        populate = getattr(mmap, "MAP_POPULATE", 0)  # Linux: read the whole file ahead in one call
+        return mmap.mmap(handle.fileno(), 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+
+
+def _lines(raw: bytes | mmap.mmap) -> list[tuple[int, int]]:
     """(start, end) of each newline-terminated line of ``raw``, the newline excluded."""
     bounds, start = [], 0
     while (end := raw.find(b"\n", start)) >= 0:
@@ -167,12 +181,12 @@ class Journal:
         """Each table's snapshot body (verified, not parsed: a view of the file's bytes) and
         the journal's records, oldest first."""
         try:
-            raw = self.path.read_bytes()
+            raw = _mapped(self.path)
         except OSError as error:
             raise StoreError(f"cannot read workspace {self.path}: {error.strerror}") from None
         view = memoryview(raw)
         bounds = _lines(raw)
-        names = self._check_header(raw[: bounds[0][1]] if bounds else raw)
+        names = self._check_header(raw[: bounds[0][1] if bounds else len(raw)])
         if len(bounds) < 1 + len(names):
             raise StoreError(f"{self.path} is damaged: its snapshot is incomplete; it was left as it is")
         snapshot: dict[str, memoryview] = {}

@@ -90,6 +90,10 @@ TABLES = (
     "notifications",
 )
 COMPACT_MIN_BYTES = 4 * 1024 * 1024
+REPLAY_BYTES = 16 * 1024 * 1024
+"""A journal longer than this (and than ``COMPACT_MIN_BYTES``) is compacted on close even
+when the snapshot is far longer: opening parses and replays the journal, about 9 ms per
+MB of bulk records (a month of billing at 100k invoices writes 8 MB)."""
 INDEXED = {"events": "invoice_id"}
 """Secondary indexes kept in memory (table → field): built when the table is parsed,
 maintained by every write, so one invoice's events are found without a scan."""
@@ -339,8 +343,9 @@ class Repository:
             lock.release()
 
     def close(self) -> None:
-        """Compact a long journal into a fresh snapshot, then release the workspace.
-        Closing again does nothing."""
+        """Compact a long journal into a fresh snapshot (one longer than a quarter of the
+        snapshot, or than ``REPLAY_BYTES``: the next open replays little), then release the
+        workspace. Closing again does nothing."""
         if self._closed:
             return
         self._closed = True
@@ -350,7 +355,7 @@ class Repository:
                 with self._io:
                     self._flush_pending()
             if self._carried or self._journal.journal_bytes > max(
-                COMPACT_MIN_BYTES, self._journal.snapshot_bytes // 4
+                COMPACT_MIN_BYTES, min(self._journal.snapshot_bytes // 4, REPLAY_BYTES)
             ):
                 self._compact()
         finally:
