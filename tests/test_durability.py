@@ -1,7 +1,8 @@
 """Durability: a process hammering commands is SIGKILLed at random moments, some of them
-in the middle of a compaction (while it copies the old snapshot's event log, while it
-copies the records appended meanwhile, around its rename); the workspace always opens and
-holds every command the process acknowledged (printed after the command returned)."""
+in the middle of a compaction (while it copies the old snapshot's event log, while it adds
+new rows to an event log it never parsed, while it copies the records appended meanwhile,
+around its rename); the workspace always opens and holds every command the process
+acknowledged (printed after the command returned)."""
 
 import asyncio
 import json
@@ -59,6 +60,15 @@ HAMMER = textwrap.dedent("""
             yield from real_copied_prefix(source, line)
 
         repository._copied_prefix = announced_copied_prefix
+    elif stage == "folding":  # the event log, never parsed, is written with its new rows added
+        real_appended = repository._appended
+
+        def announced_appended(table, first_id, pause):
+            say("folding")
+            time.sleep(0.05)
+            yield from real_appended(table, first_id, pause)
+
+        repository._appended = announced_appended
     elif stage == "catching-up":  # the records appended meanwhile are being copied, unlocked
         real_catch_up = journal.Journal.catch_up
 
@@ -73,7 +83,8 @@ HAMMER = textwrap.dedent("""
         say(json.dumps(fields))
 
     service = Service.open(sys.argv[1])
-    service.event_rows()  # the event log parsed: a compaction copies its old line, adds new rows
+    if stage != "folding":  # the event log parsed: a compaction copies its old line, adds new rows
+        service.event_rows()
     keys = [customer.key for customer in service.customers()]
     rows = service.invoice_rows()
     waiting = {status: [row["id"] for row in rows if row["status"] == status]
@@ -122,7 +133,7 @@ def _run_round(
     acks: list[dict] = []
     kill_after = rng.randint(1, 30)
     aimed = False
-    announcements = {"compacting\n", "copying\n", "catching-up\n"}
+    announcements = {"compacting\n", "copying\n", "folding\n", "catching-up\n"}
     for line in child.stdout:
         if line in announcements:
             if compact and line == stage + "\n":
@@ -173,6 +184,15 @@ def test_sigkill_while_a_compaction_copies_loses_no_acknowledged_command(workspa
     (then encodes only the rows added since) or copies, without holding the journal, the
     records appended meanwhile: commands acknowledged during those steps are all there."""
     _hammer_and_kill(workspace_path, random.Random(20261130), ["copying", "catching-up"])
+
+
+def test_sigkill_while_a_compaction_adds_rows_to_an_unparsed_event_log_loses_nothing(
+    workspace_path: Path,
+) -> None:
+    """The hammer never reads the event log: a compaction writes its line as read plus the
+    rows added since, unparsed (``_appended``). Killed at a seeded moment while it does,
+    the workspace holds every acknowledged command and a whole event log."""
+    _hammer_and_kill(workspace_path, random.Random(20261201), ["folding"])
 
 
 def _hammer_and_kill(workspace_path: Path, rng: random.Random, stages: list[str]) -> int:

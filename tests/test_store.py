@@ -790,9 +790,9 @@ def test_a_compaction_copies_the_event_log_line_and_encodes_only_new_rows(
         encoded: list[Any] = []
         real_dumps = repository_module.dumps
 
-        def counting_dumps(value: Any) -> bytes:
-            if isinstance(value, dict) and "seq" in value:
-                encoded.append(value)
+        def counting_dumps(value: Any) -> bytes:  # a chunk of rows: {doc id: row}
+            if isinstance(value, dict):
+                encoded.extend(row for row in value.values() if isinstance(row, dict) and "seq" in row)
             return real_dumps(value)
 
         monkeypatch.setattr(repository_module, "dumps", counting_dumps)
@@ -810,6 +810,7 @@ def test_a_snapshot_line_changed_on_disk_stops_the_compaction(built: Path) -> No
     try:
         service.repository._compact()  # the event log's snapshot line now holds every event
         work(service, rounds=1)
+        service.event_rows()  # parsed: its line is copied from the file, not written from memory
         line = service.repository._journal.lines["events"]
         with open(built, "r+b") as handle:
             handle.seek(line.body_start + 5)
@@ -822,6 +823,79 @@ def test_a_snapshot_line_changed_on_disk_stops_the_compaction(built: Path) -> No
         assert not built.with_name(built.name + ".tmp").exists()
     finally:
         service.close()
+
+
+def test_a_compaction_adds_new_events_to_an_unparsed_event_log_without_parsing_it(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event log is only appended to: a compaction writes its line as read plus the
+    rows its waiting operations add, never parsing it, and carries no record for it."""
+    service = Service.open(built)
+    try:
+        service.repository._compact()
+        work(service, rounds=1)
+        assert "events" not in service.repository._index and service.repository._waiting["events"]
+        parsed: list[str] = []
+        real_table = Repository.table
+
+        def watching(self: Repository, name: str) -> Any:
+            if name not in self._index:
+                parsed.append(name)
+            return real_table(self, name)
+
+        monkeypatch.setattr(Repository, "table", watching)
+        service.repository._compact()
+        monkeypatch.undo()
+        assert "events" not in parsed and not service.repository._carried
+        snapshot_count, lines = journal_lines(built)
+        assert not any(b'"events"' in line for line in lines[1 + snapshot_count :]), "no event carried"
+        now = state(service)
+        assert [row["seq"] for row in now["tables"]["events"]] == list(
+            range(1, len(now["tables"]["events"]) + 1)
+        )
+    finally:
+        service.close()
+    assert reopen_state(built) == now
+
+
+def test_closing_compacts_a_journal_longer_than_replay_bytes_however_long_the_snapshot(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening replays the journal: close leaves little of it even when the snapshot is far
+    longer (a large workspace after a month of billing)."""
+    monkeypatch.setattr(repository_module, "COMPACT_MIN_BYTES", 0)
+    service = Service.open(built)
+    snapshot_count, lines = journal_lines(built)
+    journal_bytes = sum(len(line) + 1 for line in lines[1 + snapshot_count :])
+    service.repository._journal.snapshot_bytes = 1 << 40  # as if the snapshot were huge
+    monkeypatch.setattr(repository_module, "REPLAY_BYTES", journal_bytes - 1)
+    expected = state(service)
+    service.close()
+    snapshot_count, lines = journal_lines(built)
+    assert len(lines) == 1 + snapshot_count, "compacted on close"
+    assert reopen_state(built) == expected
+
+
+def test_a_table_changed_on_disk_while_open_is_refused_when_parsed(built: Path) -> None:
+    """The file is mapped, not copied: a snapshot line is checked again when its table is
+    parsed, so bytes changed behind the process's back are never read as the table."""
+    compacting = Service.open(built)
+    compacting.repository._compact()  # the event log in the snapshot
+    compacting.close()
+    service = Service.open(built)
+    try:
+        assert "events" not in service.repository._index
+        line = service.repository._journal.lines["events"]
+        with open(built, "r+b") as handle:
+            handle.seek(line.body_start + 5)
+            byte = handle.read(1)
+            handle.seek(line.body_start + 5)
+            handle.write(b"x" if byte != b"x" else b"y")
+        with pytest.raises(StoreError, match="its events table changed on disk while it was open"):
+            service.repository.rows("events")
+    finally:
+        service.repository._closed = True  # nothing more to write: the file is damaged
+        service.repository._lock.release()
 
 
 def test_background_compaction_keeps_every_command(

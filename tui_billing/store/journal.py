@@ -46,6 +46,8 @@ UPGRADABLE_VERSIONS = frozenset({3, 4})
 """Older versions opened by upgrading them (``migrations.py``)."""
 
 Op = list[Any]
+Body = bytes | memoryview | Iterable[bytes | memoryview]
+"""A snapshot line's body to write: whole, or in chunks (a large table is never one string)."""
 COPY_BYTES = 1 << 20
 """Bytes copied from file to file at a time."""
 SYNC_BYTES = 4 << 20
@@ -58,9 +60,13 @@ class StoreError(WorkspaceUnusable):
     know it as the domain's ``WorkspaceUnusable``: they never import the store."""
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""``json.dumps`` with these options builds an encoder per call; a compaction calls it per row."""
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON, as every line stores it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 @contextmanager
@@ -317,14 +323,12 @@ class Journal:
             self._fd = fd
         return self._fd
 
-    def write_snapshot(self, bodies: Mapping[str, bytes | memoryview | Iterable[bytes]]) -> None:
+    def write_snapshot(self, bodies: Mapping[str, Body]) -> None:
         """Replace the file with a header and one line per table, atomically (write
         beside, fsync, rename); on failure the old file stays as it was."""
         self.install(self.prepare_snapshot(bodies), self.length)
 
-    def prepare_snapshot(
-        self, bodies: Mapping[str, bytes | memoryview | Iterable[bytes]], records: Iterable[list[Op]] = ()
-    ) -> "Prepared":
+    def prepare_snapshot(self, bodies: Mapping[str, Body], records: Iterable[list[Op]] = ()) -> "Prepared":
         """Write a header, one line per table and then ``records`` (journal records the
         snapshot does not hold) beside the file and fsync it; the file itself is untouched
         until ``install``. A body is bytes or an iterable of byte chunks (written as they
