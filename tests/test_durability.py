@@ -2,7 +2,9 @@
 in the middle of a compaction (while it copies the old snapshot's event log, while it adds
 new rows to an event log it never parsed, while it copies the records appended meanwhile,
 around its rename); the workspace always opens and holds every command the process
-acknowledged (printed after the command returned)."""
+acknowledged (printed after the command returned). Every other round the file keeps zeros
+after its records however small it is (``PAD_BYTES``), so kills land while records are
+written over them and while more are added."""
 
 import asyncio
 import json
@@ -40,6 +42,8 @@ HAMMER = textwrap.dedent("""
         sys.stdout.write(text + "\\n")
         sys.stdout.flush()
 
+    if sys.argv[4] == "pad":  # zeros after the records from the first append on, 4 KiB at a time
+        journal.PAD_FROM_BYTES, journal.PAD_BYTES = 0, 4096
     compact_from = int(sys.argv[2])  # from this step on, compact whenever the journal
     if compact_from >= 0:             # outgrows the snapshot (-1: never lower the threshold)
         real_replace = os.replace
@@ -118,13 +122,13 @@ HAMMER = textwrap.dedent("""
 
 
 def _run_round(
-    path: Path, rng: random.Random, compact: bool, stage: str = "compacting"
+    path: Path, rng: random.Random, compact: bool, stage: str = "compacting", pad: bool = False
 ) -> tuple[list[dict], bool]:
     """Start the hammer, SIGKILL it at a random moment (in a compaction round: once it
     announces the compaction ``stage``); its acknowledgements, and whether it was hit."""
     compact_from = rng.randint(0, 12) if compact else -1
     child = subprocess.Popen(
-        [sys.executable, "-c", HAMMER, str(path), str(compact_from), stage],
+        [sys.executable, "-c", HAMMER, str(path), str(compact_from), stage, "pad" if pad else "-"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -209,7 +213,7 @@ def _hammer_and_kill(workspace_path: Path, rng: random.Random, stages: list[str]
         stage = stages[round_number // COMPACTION_EVERY % len(stages)]
         temporary = workspace_path.with_name(workspace_path.name + ".tmp")
         stale = temporary.stat().st_mtime_ns if temporary.exists() else None
-        acks, aimed = _run_round(workspace_path, rng, compact, stage)
+        acks, aimed = _run_round(workspace_path, rng, compact, stage, pad=round_number % 2 == 1)
         assert acks or compact, "the hammer acknowledged nothing before it was killed"
         assert aimed == compact, "a compaction round saw no compaction"
         acknowledged += len(acks)
@@ -249,6 +253,10 @@ SERVER = textwrap.dedent("""
     from tui_billing.api import start_api
     from tui_billing.service import Service
     from tui_billing.service.commands import AdvanceClock, CreateInvoice, PaymentStatus, SetHooks
+    from tui_billing.store import journal
+
+    if sys.argv[2] == "pad":  # group commits written over zeros kept after the records
+        journal.PAD_FROM_BYTES, journal.PAD_BYTES = 0, 4096
 
     async def main():
         server = await start_api(Service.open(sys.argv[1]), port=0)
@@ -292,7 +300,7 @@ def test_sigkill_during_group_commits_loses_no_acknowledged_callback(workspace_p
     was answered, and leaves every invoice wholly before or wholly after its callback."""
     Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK).close()
     rng = random.Random(20261129)
-    for _ in range(3):
+    for round_number in range(3):
         service = Service.open(workspace_path)
         service.execute(SetHooks(draft=True, issuing=True))  # new invoices wait in draft.syncing
         keys = [customer.key for customer in service.customers()]
@@ -303,7 +311,9 @@ def test_sigkill_during_group_commits_loses_no_acknowledged_callback(workspace_p
         before = {invoice_id: len(service.event_rows(invoice_id)) for invoice_id in ids}
         service.close()
         child = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(workspace_path)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", SERVER, str(workspace_path), "pad" if round_number == 1 else "-"],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert child.stdout is not None
         url = child.stdout.readline().strip()

@@ -7,14 +7,19 @@ Layout (UTF-8 text, one JSON document per line)::
     ...                                                            in the header's order
     <crc32> [["put", table, key, row], ...]                         one line per command
     ...
+    <zeros>                                                         room for the next records
 
 Why not TinyDB's ``JSONStorage``: it rewrites the whole file in place on every write
 (about 115 ms at 10k invoices) and a kill mid-write corrupts it. Here a command costs one
 appended line and one ``fsync``; when the journal outgrows the snapshot, a new file is
-written beside the old one and atomically renamed over it. A torn tail (bytes after the
-last newline: the process was killed while writing a record, so the command was never
-acknowledged) is reported, ignored and cut off before the next append; a complete line
-with a bad checksum, anywhere, is damage and the file is refused untouched. A file cut at
+written beside the old one and atomically renamed over it. A large file keeps zeros after its
+last record (``PAD_BYTES``, written and fsynced once): a record then overwrites bytes the
+file already has, so its fsync commits no new size or blocks (measured on ext4: 0.15 ms
+instead of 0.20). The records end at the first line holding a zero byte (JSON text never
+does). A torn tail (whatever follows the last whole record up to the zeros: the process
+was killed while writing a record, so the command was never acknowledged) is reported,
+ignored and cut off before the next append; a complete line with a bad checksum, anywhere,
+is damage and the file is refused untouched. A file cut at
 a line boundary looks whole; the lock file remembers the length each writer left, which
 catches that (see ``lock``).
 
@@ -39,10 +44,12 @@ from typing import Any, BinaryIO
 from ..domain.errors import WorkspaceUnusable
 
 FORMAT = "tui-billing/workspace"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # 3: event payloads are zlib-compressed; 4: lines with detailed lines; 5: event payloads
-# may be deltas (compressed against an earlier payload, see ``payloads``)
-UPGRADABLE_VERSIONS = frozenset({3, 4})
+# may be deltas (compressed against an earlier payload, see ``payloads``); 6: zeros may
+# follow the records (``PAD_BYTES``: a version 5 reader would call a write interrupted
+# over them damage)
+UPGRADABLE_VERSIONS = frozenset({3, 4, 5})
 """Older versions opened by upgrading them (``migrations.py``)."""
 
 Op = list[Any]
@@ -50,6 +57,12 @@ Body = bytes | memoryview | Iterable[bytes | memoryview]
 """A snapshot line's body to write: whole, or in chunks (a large table is never one string)."""
 COPY_BYTES = 1 << 20
 """Bytes copied from file to file at a time."""
+PAD_FROM_BYTES = 4 << 20
+"""A workspace file at least this long keeps zeros after its records (smaller files are
+cheap to grow, and stay byte for byte what they hold)."""
+PAD_BYTES = 1 << 20
+"""Zeros written after a record that does not fit in the room left (a thousand commands'
+records, at the cost of one larger append)."""
 SYNC_BYTES = 4 << 20
 """Bytes a compaction writes between two flushes to disk (see ``_sync_every``)."""
 _datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
@@ -118,6 +131,19 @@ def _mapped(path: Path) -> bytes | mmap.mmap:
         return mmap.mmap(handle.fileno(), 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
 
 
+def _written_end(raw: bytes | mmap.mmap, start: int) -> int:
+    """Where the bytes of ``raw`` from ``start`` on end once the zeros after them are left
+    out (``start`` if they are all zeros)."""
+    end = len(raw)
+    while end > start:
+        chunk = raw[max(start, end - COPY_BYTES) : end]
+        kept = len(chunk.rstrip(b"\0"))
+        if kept:
+            return end - len(chunk) + kept
+        end -= len(chunk)
+    return start
+
+
 def _lines(raw: bytes | mmap.mmap) -> list[tuple[int, int]]:
     """(start, end) of each newline-terminated line of ``raw``, the newline excluded."""
     bounds, start = [], 0
@@ -167,12 +193,15 @@ class Journal:
         self.path = path
         self._fd: int | None = None
         self._valid_length = 0
+        self._room = 0
+        """Where the zeros after the records end: the file's size once open for appending."""
         self.snapshot_bytes = 0
         self.journal_bytes = 0
         self.schema_version = SCHEMA_VERSION
         """The version the file was written with (an upgradable one until it is upgraded)."""
         self.torn_bytes = 0
-        """Bytes of a torn last record found by ``load`` (cut off before the next append)."""
+        """Bytes of a torn last record found by ``load`` (cut off before the next append;
+        the zeros after it are not counted)."""
         self.snapshot_id = 0
         """Identifies the snapshot (header and table checksums): tells a compacted or
         replaced file from a truncated one."""
@@ -215,6 +244,8 @@ class Journal:
         self._record_starts = []
         for index, (start, end) in enumerate(bounds[1 + len(names) :]):
             number = index + 2 + len(names)
+            if raw.find(b"\0", start, end) >= 0:
+                break  # the room after the records, where a write was interrupted
             try:
                 record = parse(_unframe(view[start:end]))
             except ValueError:
@@ -231,7 +262,7 @@ class Journal:
             self._record_starts.append(start)
             self._valid_length = end + 1
         self.journal_bytes = self._valid_length - self.snapshot_bytes
-        self.torn_bytes = len(raw) - self._valid_length
+        self.torn_bytes = _written_end(raw, self._valid_length) - self._valid_length
         return snapshot, records
 
     def record_start(self, index: int) -> int:
@@ -288,8 +319,12 @@ class Journal:
     def append_lines(self, lines: list[bytes]) -> None:
         """Append framed records (``frame``) with one ``fsync`` for all of them: a group
         commit. Durable when this returns; if the disk refuses, none of them is kept."""
-        data = b"".join(lines)
+        records = b"".join(lines)
         fd = self._open_for_append()
+        end = self._valid_length + len(records)
+        data = records
+        if end > self._room and end >= PAD_FROM_BYTES:
+            data += bytes(PAD_BYTES)  # room for the next records, made durable with this one
         try:
             written = 0
             while written < len(data):
@@ -298,9 +333,11 @@ class Journal:
         except OSError:
             with suppress(OSError):
                 os.ftruncate(fd, self._valid_length)
+                self._room = self._valid_length
             raise
-        self._valid_length += len(data)
-        self.journal_bytes += len(data)
+        self._room = max(self._room, self._valid_length + len(data))
+        self._valid_length = end
+        self.journal_bytes += len(records)
 
     def retract(self, length: int) -> None:
         """Take back, durably, the records appended after byte ``length``; OSError if the
@@ -309,14 +346,17 @@ class Journal:
         os.ftruncate(fd, length)
         os.fsync(fd)
         self.journal_bytes -= self._valid_length - length
-        self._valid_length = length
+        self._valid_length = self._room = length
 
     def _open_for_append(self) -> int:
         if self._fd is None:
             fd = open_private(self.path, os.O_WRONLY)
             try:
-                if os.fstat(fd).st_size != self._valid_length:
-                    os.ftruncate(fd, self._valid_length)  # drop a torn tail
+                self._room = os.fstat(fd).st_size
+                if self.torn_bytes or self._room < self._valid_length:
+                    os.ftruncate(fd, self._valid_length)  # drop a torn tail (and the zeros after it)
+                    self._room = self._valid_length
+                    self.torn_bytes = 0
             except OSError:
                 os.close(fd)
                 raise

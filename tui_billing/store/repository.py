@@ -296,15 +296,16 @@ class Repository:
             _check_not_truncated(path, journal, lock)
             repository = cls(path, journal, lock, snapshot)
             repository._apply(iter_ops(repository._without_unbacked(records, lock.recorded)))
+            torn = journal.torn_bytes  # before an upgrade writes the file anew
             if journal.schema_version != SCHEMA_VERSION:
                 repository._upgrade(journal.schema_version)
             repository._record_length()  # a replaced file is checked from now on too
         except BaseException:
             lock.release()
             raise
-        if journal.torn_bytes:
+        if torn:
             repository.notices.append(
-                f"{path} ended in a torn record ({journal.torn_bytes} bytes of a command that "
+                f"{path} ended in a torn record ({torn} bytes of a command that "
                 "was interrupted before it was acknowledged); it was ignored and is cut off at "
                 "the next change"
             )
@@ -599,7 +600,7 @@ class Repository:
         disk (a crash between the two fsyncs of ``_append``: never acknowledged), which
         are then cut off as torn. A record the last writer acknowledged (``recorded``, the
         lock's) with its data missing is damage, refused."""
-        if self._journal.schema_version != SCHEMA_VERSION:
+        if self._journal.schema_version < 5:
             return records  # written one fsync after the other
         try:
             fd = os.open(self._payloads.path, os.O_RDONLY | NO_FOLLOW)
@@ -863,14 +864,15 @@ def _backed(record: list[Op], payloads: int) -> bool:
 
 
 def _check_not_truncated(path: Path, journal: Journal, lock: WorkspaceLock) -> None:
-    """Refuse a workspace shorter than its last writer left it (same snapshot, fewer bytes)."""
+    """Refuse a workspace whose whole records end before its last writer's did (same
+    snapshot): cut short, or zeroed where records were (read as the room after them)."""
     if lock.recorded is None:
         return
     snapshot_id, length = lock.recorded
-    if snapshot_id == journal.snapshot_id and journal.length + journal.torn_bytes < length:
+    if snapshot_id == journal.snapshot_id and journal.length < length:
         raise StoreError(
-            f"{path} is truncated: it held {length} bytes when last written and now holds "
-            f"{journal.length + journal.torn_bytes}, so acknowledged commands are missing; it was "
+            f"{path} is truncated: it held {length} bytes of records when last written and now holds "
+            f"{journal.length}, so acknowledged commands are missing; it was "
             f"left as it is. Restore it from a copy, or if you put an older copy there on "
             f"purpose, delete {lock.path} and open it again"
         )
