@@ -15,6 +15,9 @@ measures, on that workspace:
 * opening the workspace (``Service.open`` until it serves a command; each table is parsed
   on first use) and, separately, opening plus reading every table once (what a screen
   listing all invoices and the whole event log needs), warm page cache;
+* SQLite (WAL, ``synchronous=FULL``) and our store alone (journal append, fsync, apply)
+  making the document writes of each timed command, the two taking turns command by
+  command so that both meet the disk in the same state (it varies by the minute);
 * the baseline: TinyDB's default ``JSONStorage`` holding the same tables and making the
   same document writes, replayed command by command with one read and one write per
   command (TinyDB itself reads and writes the whole file once per table operation, so

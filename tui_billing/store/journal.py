@@ -122,8 +122,10 @@ def _mapped(path: Path) -> bytes | mmap.mmap:
     """The file's bytes, mapped read-only rather than copied (a 500 MB workspace is copied
     in a quarter of a second, mapped in a twentieth). The mapping outlives a rename over
     the file (a compaction's); only the file's acknowledged part is read through it, and
-    that part is never cut while the workspace is held. Windows cannot rename over a
-    mapped file, and an empty file cannot be mapped: those are read."""
+    that part is never cut while the workspace is held (a program other than tui-billing
+    cutting a workspace in use short would make reading the cut part fail with SIGBUS).
+    Windows cannot rename over a mapped file, and an empty file cannot be mapped: those
+    are read."""
     with open(path, "rb") as handle:
         if os.name == "nt" or os.fstat(handle.fileno()).st_size == 0:
             return handle.read()

@@ -29,9 +29,11 @@ When the journal outgrows the snapshot, a compaction runs in a background thread
 starts in constant time: each table's keys are kept in insertion order (``_order``), a
 compaction reads the first keys there were, and commands record each row they replace or
 delete meanwhile as it was (``_before``). A table only added to since its snapshot line
-(the event log) is written as that line, copied, plus its new rows. The new file is
-renamed over the workspace only after copying to it the records appended since, the last
-of them holding the journal (see ``_compact_from``).
+(the event log) is written as that line, copied, plus its new rows; not parsed, as its
+body plus the rows its waiting operations add. The new file is renamed over the workspace
+only after copying to it the records appended since, the last of them holding the journal
+(see ``_compact_from``). Closing compacts a journal of more than ``REPLAY_BYTES`` too, so
+the next open has little to replay.
 """
 
 import errno
