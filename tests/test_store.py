@@ -971,6 +971,32 @@ def test_a_table_changed_on_disk_while_open_is_refused_when_parsed(built: Path) 
         service.repository._lock.release()
 
 
+def test_an_unparsed_line_changed_on_disk_while_open_stops_the_compaction(built: Path) -> None:
+    """A table never parsed is written from the mapped old file: its line is checked
+    against its checksum first, and a changed byte is never written on."""
+    compacting = Service.open(built)
+    compacting.repository._compact()  # the event log in the snapshot
+    compacting.close()
+    service = Service.open(built)
+    try:
+        work(service, rounds=1)  # new events wait for the unparsed event log
+        assert "events" not in service.repository._index
+        line = service.repository._journal.lines["events"]
+        with open(built, "r+b") as handle:
+            handle.seek(line.body_start + 5)
+            byte = handle.read(1)
+            handle.seek(line.body_start + 5)
+            handle.write(b"x" if byte != b"x" else b"y")
+        length = built.stat().st_size
+        service.repository._compact()
+        assert built.stat().st_size == length, "the workspace was not replaced"
+        assert not built.with_name(built.name + ".tmp").exists()
+    finally:
+        service.repository._closed = True  # nothing more to write: the file is damaged
+        service.repository._journal.close()
+        service.repository._lock.release()
+
+
 def test_background_compaction_keeps_every_command(
     workspace_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
