@@ -1,7 +1,10 @@
 """Durability: a process hammering commands is SIGKILLed at random moments, some of them
-in the middle of a compaction (while it copies the old snapshot's event log, while it
-copies the records appended meanwhile, around its rename); the workspace always opens and
-holds every command the process acknowledged (printed after the command returned)."""
+in the middle of a compaction (while it copies the old snapshot's event log, while it adds
+new rows to an event log it never parsed, while it copies the records appended meanwhile,
+around its rename); the workspace always opens and holds every command the process
+acknowledged (printed after the command returned). Every other round the file keeps zeros
+after its records however small it is (``PAD_BYTES``), so kills land while records are
+written over them and while more are added."""
 
 import asyncio
 import json
@@ -39,6 +42,8 @@ HAMMER = textwrap.dedent("""
         sys.stdout.write(text + "\\n")
         sys.stdout.flush()
 
+    if sys.argv[4] == "pad":  # zeros after the records from the first append on, 4 KiB at a time
+        journal.PAD_FROM_BYTES, journal.PAD_BYTES = 0, 4096
     compact_from = int(sys.argv[2])  # from this step on, compact whenever the journal
     if compact_from >= 0:             # outgrows the snapshot (-1: never lower the threshold)
         real_replace = os.replace
@@ -59,6 +64,15 @@ HAMMER = textwrap.dedent("""
             yield from real_copied_prefix(source, line)
 
         repository._copied_prefix = announced_copied_prefix
+    elif stage == "folding":  # the event log, never parsed, is written with its new rows added
+        real_appended = repository._appended
+
+        def announced_appended(table, first_id, pause):
+            say("folding")
+            time.sleep(0.05)
+            yield from real_appended(table, first_id, pause)
+
+        repository._appended = announced_appended
     elif stage == "catching-up":  # the records appended meanwhile are being copied, unlocked
         real_catch_up = journal.Journal.catch_up
 
@@ -73,7 +87,8 @@ HAMMER = textwrap.dedent("""
         say(json.dumps(fields))
 
     service = Service.open(sys.argv[1])
-    service.event_rows()  # the event log parsed: a compaction copies its old line, adds new rows
+    if stage != "folding":  # the event log parsed: a compaction copies its old line, adds new rows
+        service.event_rows()
     keys = [customer.key for customer in service.customers()]
     rows = service.invoice_rows()
     waiting = {status: [row["id"] for row in rows if row["status"] == status]
@@ -107,13 +122,13 @@ HAMMER = textwrap.dedent("""
 
 
 def _run_round(
-    path: Path, rng: random.Random, compact: bool, stage: str = "compacting"
+    path: Path, rng: random.Random, compact: bool, stage: str = "compacting", pad: bool = False
 ) -> tuple[list[dict], bool]:
     """Start the hammer, SIGKILL it at a random moment (in a compaction round: once it
     announces the compaction ``stage``); its acknowledgements, and whether it was hit."""
     compact_from = rng.randint(0, 12) if compact else -1
     child = subprocess.Popen(
-        [sys.executable, "-c", HAMMER, str(path), str(compact_from), stage],
+        [sys.executable, "-c", HAMMER, str(path), str(compact_from), stage, "pad" if pad else "-"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -122,7 +137,7 @@ def _run_round(
     acks: list[dict] = []
     kill_after = rng.randint(1, 30)
     aimed = False
-    announcements = {"compacting\n", "copying\n", "catching-up\n"}
+    announcements = {"compacting\n", "copying\n", "folding\n", "catching-up\n"}
     for line in child.stdout:
         if line in announcements:
             if compact and line == stage + "\n":
@@ -175,6 +190,15 @@ def test_sigkill_while_a_compaction_copies_loses_no_acknowledged_command(workspa
     _hammer_and_kill(workspace_path, random.Random(20261130), ["copying", "catching-up"])
 
 
+def test_sigkill_while_a_compaction_adds_rows_to_an_unparsed_event_log_loses_nothing(
+    workspace_path: Path,
+) -> None:
+    """The hammer never reads the event log: a compaction writes its line as read plus the
+    rows added since, unparsed (``_appended``). Killed at a seeded moment while it does,
+    the workspace holds every acknowledged command and a whole event log."""
+    _hammer_and_kill(workspace_path, random.Random(20261201), ["folding"])
+
+
 def _hammer_and_kill(workspace_path: Path, rng: random.Random, stages: list[str]) -> int:
     """``ROUNDS`` rounds of hammering and killing, every ``COMPACTION_EVERY``-th aimed at
     one of ``stages`` of a compaction in turn, each checked after reopening; how many
@@ -189,7 +213,7 @@ def _hammer_and_kill(workspace_path: Path, rng: random.Random, stages: list[str]
         stage = stages[round_number // COMPACTION_EVERY % len(stages)]
         temporary = workspace_path.with_name(workspace_path.name + ".tmp")
         stale = temporary.stat().st_mtime_ns if temporary.exists() else None
-        acks, aimed = _run_round(workspace_path, rng, compact, stage)
+        acks, aimed = _run_round(workspace_path, rng, compact, stage, pad=round_number % 2 == 1)
         assert acks or compact, "the hammer acknowledged nothing before it was killed"
         assert aimed == compact, "a compaction round saw no compaction"
         acknowledged += len(acks)
@@ -229,6 +253,10 @@ SERVER = textwrap.dedent("""
     from tui_billing.api import start_api
     from tui_billing.service import Service
     from tui_billing.service.commands import AdvanceClock, CreateInvoice, PaymentStatus, SetHooks
+    from tui_billing.store import journal
+
+    if sys.argv[2] == "pad":  # group commits written over zeros kept after the records
+        journal.PAD_FROM_BYTES, journal.PAD_BYTES = 0, 4096
 
     async def main():
         server = await start_api(Service.open(sys.argv[1]), port=0)
@@ -272,7 +300,7 @@ def test_sigkill_during_group_commits_loses_no_acknowledged_callback(workspace_p
     was answered, and leaves every invoice wholly before or wholly after its callback."""
     Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK).close()
     rng = random.Random(20261129)
-    for _ in range(3):
+    for round_number in range(3):
         service = Service.open(workspace_path)
         service.execute(SetHooks(draft=True, issuing=True))  # new invoices wait in draft.syncing
         keys = [customer.key for customer in service.customers()]
@@ -283,7 +311,9 @@ def test_sigkill_during_group_commits_loses_no_acknowledged_callback(workspace_p
         before = {invoice_id: len(service.event_rows(invoice_id)) for invoice_id in ids}
         service.close()
         child = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(workspace_path)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", SERVER, str(workspace_path), "pad" if round_number == 1 else "-"],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert child.stdout is not None
         url = child.stdout.readline().strip()

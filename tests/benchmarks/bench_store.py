@@ -15,6 +15,9 @@ measures, on that workspace:
 * opening the workspace (``Service.open`` until it serves a command; each table is parsed
   on first use) and, separately, opening plus reading every table once (what a screen
   listing all invoices and the whole event log needs), warm page cache;
+* SQLite (WAL, ``synchronous=FULL``) and our store alone (journal append, fsync, apply)
+  making the document writes of each timed command, the two taking turns command by
+  command so that both meet the disk in the same state (it varies by the minute);
 * the baseline: TinyDB's default ``JSONStorage`` holding the same tables and making the
   same document writes, replayed command by command with one read and one write per
   command (TinyDB itself reads and writes the whole file once per table operation, so
@@ -281,28 +284,27 @@ def measure_events_of_one_invoice(path: Path, figures: Figures) -> None:
     service.close()
 
 
-def measure_replay(commands: list[list[Op]], path: Path, figures: Figures) -> None:
-    """Our store alone doing what SQLite does below: each recorded command's rows appended
-    as one fsynced journal record and applied to the tables (no service, no encoding)."""
+def measure_writes(commands: list[list[Op]], path: Path, sqlite_path: Path, figures: Figures) -> None:
+    """Each recorded command's document writes done by our store alone (its rows appended
+    as one fsynced journal record and applied to the tables: no service, no encoding) and
+    by SQLite (WAL, ``synchronous=FULL``: one transaction per command, each row stored as
+    JSON text under its table and key), command by command in turn, the first of the two
+    alternating, so both meet the disk in the same state. SQLite stores the rows as the
+    journal does (event data lives beside, in both stores); its tables start empty, which
+    favours it."""
     repository = Repository.open(path)
-    for ops in commands:
+    db = sqlite3.connect(sqlite_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE docs (tab TEXT, key TEXT, doc TEXT, PRIMARY KEY (tab, key))")
+
+    def ours(ops: list[Op]) -> None:
         started = time.perf_counter()
         repository._journal.append(ops)
         repository._apply(ops)
         figures.replay.append(time.perf_counter() - started)
-    repository.close()
 
-
-def measure_sqlite(commands: list[list[Op]], path: Path, figures: Figures) -> None:
-    """The same document writes on SQLite (WAL, ``synchronous=FULL``): one transaction per
-    command, each row stored as JSON text under its table and key. It stores the rows as
-    the journal does (event data lives beside, in both stores); its tables start empty,
-    which favours it."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE docs (tab TEXT, key TEXT, doc TEXT, PRIMARY KEY (tab, key))")
-    for ops in commands:
+    def sqlite(ops: list[Op]) -> None:
         started = time.perf_counter()
         db.execute("BEGIN")
         db.executemany(
@@ -311,7 +313,12 @@ def measure_sqlite(commands: list[list[Op]], path: Path, figures: Figures) -> No
         )
         db.execute("COMMIT")
         figures.sqlite.append(time.perf_counter() - started)
+
+    for index, ops in enumerate(commands):
+        for write in (ours, sqlite) if index % 2 else (sqlite, ours):
+            write(ops)
     db.close()
+    repository.close()
 
 
 def measure_baseline(
@@ -379,8 +386,7 @@ def run(
     measure_open(path, 5, figures)
     measure_events_of_one_invoice(path, figures)
     measure_compaction(path, figures)
-    measure_sqlite(recorded, directory / f"sqlite-{size}.db", figures)
-    measure_replay(recorded, path, figures)
+    measure_writes(recorded, path, directory / f"sqlite-{size}.db", figures)
     if size <= TINYDB_UP_TO:
         measure_baseline(
             tables, recorded[:baseline_commands], directory / f"tinydb-{size}.json", baseline_seconds, figures

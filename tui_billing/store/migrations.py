@@ -74,7 +74,15 @@ def _from_4(
     return []
 
 
-UPGRADES: dict[int, Callable[..., list[Put]]] = {3: _from_3, 4: _from_4}
+def _from_5(
+    tables: dict[str, list[dict[str, Any]]], decode: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[Put]:
+    """Schema 5 → 6: no document changes. A version 6 file may hold zeros after its records
+    (room for the next ones), which a version 5 reader does not expect."""
+    return []
+
+
+UPGRADES: dict[int, Callable[..., list[Put]]] = {3: _from_3, 4: _from_4, 5: _from_5}
 """The upgrade from each older schema version to the next; each returns the documents it
 changes, from the tables as stored (only one step changes documents so far)."""
 
