@@ -534,9 +534,10 @@ def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
     simulation). A simulated step sets only the status, ``updated_at`` and ``history``,
     which no guard reads (and, on retry or edit, the validation issues, which a trial
     copy has none of), and runs no ON_ENTER action: the guards keep their values along
-    the way, so the status alone picks each transition."""
-    trial = _trial_copy(invoice)
-    key = (invoice.status, *[g(invoice, ctx) for g in GUARDS], *[g(trial, ctx) for g in GUARDS])
+    the way, so the status alone picks each transition. The trial copy differs from the
+    invoice only in what ``no_critical_issues`` reads (it has no issues), so the guards'
+    values on the invoice decide those on the copy: they alone are the key."""
+    key = (invoice.status, *[g(invoice, ctx) for g in GUARDS])
     found = _ACTIONS_SEEN.get(key)
     if found is None:
         if len(_ACTIONS_SEEN) >= ACTIONS_KEPT:

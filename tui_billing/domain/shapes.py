@@ -8,12 +8,9 @@
 """
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-
-from pydantic import BaseModel
 
 from . import lifecycle
 from .apps import app_v1
@@ -217,27 +214,6 @@ def _frame(
     }
 
 
-def _frame_of(invoice: Invoice, totals: Totals, zero: Decimal, app: App | None) -> tuple[Any, ...]:
-    """``_frame``'s inputs for ``invoice``."""
-    return (
-        invoice.period_from,
-        invoice.period_to,
-        invoice.supplier,
-        invoice.customer,
-        totals,
-        zero,
-        invoice.app_id,
-        app,
-        invoice.billing_profile_id,
-        invoice.workflow,
-    )
-
-
-def _line_of(line: Line, invoice: Invoice, zero: Decimal) -> tuple[Any, ...]:
-    """``_line_v1``'s inputs for a line of ``invoice``."""
-    return (line, invoice.id, invoice.currency, bool(invoice.tax_rate), zero)
-
-
 def _head(invoice: Invoice, ctx: Context) -> dict[str, Any]:
     """What a step changes, up to the frame (fields without a value left out)."""
     return _drop_none(
@@ -297,20 +273,36 @@ def _tail(invoice: Invoice) -> dict[str, Any]:
     return tail
 
 
-def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> dict[str, Any]:
-    """The invoice as OpenMeter's v1 API and webhooks show it; ``apps``: the installed app,
-    to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
+def _rest(invoice: Invoice, apps: App | None) -> dict[str, Any]:
+    """Everything after the head: the frame, metadata, lines and tail (see ``_REST_READS``)."""
     totals = invoice.totals
     zero = totals.amount - totals.amount
     body = {
-        **_head(invoice, ctx),
-        **_frame(*_frame_of(invoice, totals, zero, apps)),
+        **_frame(
+            invoice.period_from,
+            invoice.period_to,
+            invoice.supplier,
+            invoice.customer,
+            totals,
+            zero,
+            invoice.app_id,
+            apps,
+            invoice.billing_profile_id,
+            invoice.workflow,
+        ),
         "metadata": dict(invoice.metadata),
     }
     if invoice.lines:
-        body["lines"] = [_line_v1(*_line_of(line, invoice, zero)) for line in invoice.lines]
+        taxed = bool(invoice.tax_rate)
+        body["lines"] = [_line_v1(line, invoice.id, invoice.currency, taxed, zero) for line in invoice.lines]
     body.update(_tail(invoice))
     return body
+
+
+def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> dict[str, Any]:
+    """The invoice as OpenMeter's v1 API and webhooks show it; ``apps``: the installed app,
+    to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
+    return {**_head(invoice, ctx), **_rest(invoice, apps)}
 
 
 def invoice_v1_json(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> str:
@@ -321,68 +313,67 @@ def invoice_v1_json(invoice: Invoice, ctx: Context, *, apps: App | None = None) 
 def invoice_v1_with_json(
     invoice: Invoice, ctx: Context, *, apps: App | None = None
 ) -> tuple[dict[str, Any], str]:
-    """``invoice_v1`` and its ``compact_json`` text, made faster than the two apart: the
-    frame and each line (JSON and text) are remembered (``_remembered``) and only the rest
-    is rendered and encoded. The JSON shares its parts with other renderings: read it,
-    never change it."""
-    totals = invoice.totals
-    zero = totals.amount - totals.amount
-    head, tail = _head(invoice, ctx), _tail(invoice)
-    metadata = {"metadata": dict(invoice.metadata)}
-    frame, frame_text = _remembered(_frame, _frame_of(invoice, totals, zero, apps))
-    body = {**head, **frame, **metadata}
-    texts = [compact_json(head)[1:-1], frame_text[1:-1], compact_json(metadata)[1:-1]]
-    if invoice.lines:
-        lines = [_remembered(_line_v1, _line_of(line, invoice, zero)) for line in invoice.lines]
-        body["lines"] = [json for json, _ in lines]
-        texts.append(f'"lines":[{",".join([text for _, text in lines])}]')
-    body.update(tail)
-    texts.append(compact_json(tail)[1:-1])
-    return body, f"{{{','.join(texts)}}}"
+    """``invoice_v1`` and its ``compact_json`` text, made faster than the two apart: only
+    the head (status, its details and times: what a step changes) is rendered afresh; the
+    rest is reused from the invoice's previous rendering while what it reads is unchanged
+    (``_remembered_rest``). The JSON shares its rest with other renderings: read it, never
+    change it."""
+    head = _head(invoice, ctx)
+    rest, rest_text = _remembered_rest(invoice, apps)
+    return {**head, **rest}, f"{compact_json(head)[:-1]},{rest_text}"
 
 
 compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """JSON as the API answers and the store keeps it: compact, UTF-8 text unescaped."""
-_REMEMBERED: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
-REMEMBERED_KEPT = 1024
-"""Renderings remembered (the oldest go first): a line or a frame each, a few KB. A
-command renders its invoice at every step, an API client answers a few at a time."""
+
+_REST_READS = frozenset(
+    {
+        "id",
+        "currency",
+        "tax_rate",
+        "period_from",
+        "period_to",
+        "supplier",
+        "customer",
+        "lines",
+        "workflow",
+        "app_id",
+        "billing_profile_id",
+        "metadata",
+        "validation_issues",
+        "external_invoicing_id",
+        "external_payment_id",
+    }
+)
+"""The invoice fields ``_rest`` reads (and nothing else of the invoice)."""
+_INVOICE_JSON = Invoice.__pydantic_serializer__
+_APP_JSON = App.__pydantic_serializer__
+_RESTS: dict[tuple[str, bool], tuple[bytes, dict[str, Any], str]] = {}
+RESTS_KEPT = 1024
+"""Invoices whose last rendered rest is remembered (the oldest go first), a few KB each:
+a command renders its invoice at every step, an API client answers a few at a time."""
 
 
-def _remembered(render: Callable[..., dict[str, Any]], inputs: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
-    """``render(*inputs)`` and its ``compact_json`` text, remembered by the fingerprint of
-    its inputs (``render`` reads nothing else)."""
-    key = (render, *[item if type(item) in _PLAIN else _fingerprint(item) for item in inputs])
-    rendered = _REMEMBERED.get(key)
-    if rendered is None:
-        if len(_REMEMBERED) >= REMEMBERED_KEPT:
-            del _REMEMBERED[next(iter(_REMEMBERED))]
-        json = render(*inputs)
-        rendered = _REMEMBERED[key] = (json, compact_json(json))
-    return rendered
-
-
-def _fingerprint(value: object) -> object:
-    """A hashable value equal for two inputs exactly when they render the same: every
-    field, nested models and lists included; a decimal by its text (``1`` and ``1.0`` are
-    equal numbers but print differently). Times compare as instants, as they render."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind is Decimal:
-        return str(value)
-    if isinstance(value, BaseModel):
-        fields = value.__dict__.values()
-        return (kind, *[field if type(field) in _PLAIN else _fingerprint(field) for field in fields])
-    if isinstance(value, list | tuple):
-        return (kind, *[item if type(item) in _PLAIN else _fingerprint(item) for item in value])
-    if isinstance(value, dict):
-        return (kind, *[(key, _fingerprint(item)) for key, item in value.items()])
-    return value
-
-
-_PLAIN = frozenset({str, int, bool, type(None), datetime})
-"""Types a fingerprint holds as they are: equal values render the same."""
+def _remembered_rest(invoice: Invoice, apps: App | None) -> tuple[dict[str, Any], str]:
+    """``_rest`` and its ``compact_json`` text without the opening brace, reused while the
+    fields it reads (and ``apps``) are unchanged. Their fingerprint is pydantic's JSON of
+    them: every field, nested models and lists included, a decimal by its text (``1`` and
+    ``1.0`` print differently), so equal fingerprints render equal rests; it costs a
+    fraction of rendering them (no Python code runs per field)."""
+    fingerprint = _INVOICE_JSON.to_json(invoice, include=_REST_READS, warnings=False)
+    if apps is not None:
+        fingerprint += _APP_JSON.to_json(apps, warnings=False)
+    slot = (invoice.id, apps is not None)
+    last = _RESTS.pop(slot, None)
+    if last is not None and last[0] == fingerprint:
+        _RESTS[slot] = last
+        return last[1], last[2]
+    if len(_RESTS) >= RESTS_KEPT:
+        del _RESTS[next(iter(_RESTS))]
+    rest = _rest(invoice, apps)
+    text = compact_json(rest)[1:]
+    _RESTS[slot] = (fingerprint, rest, text)
+    return rest, text
 
 
 def webhook_envelope(event_id: str, event_type: str, timestamp: str, data: dict[str, Any]) -> dict[str, Any]:
