@@ -26,7 +26,31 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
-class App(Model):
+_edits = 0
+
+
+def edits() -> int:
+    """How many times a field of a model an invoice's JSON is rendered from has been
+    assigned (a ``Rendered`` model's, or an ``Invoice``'s outside ``STEP_FIELDS``): while
+    it stands still, an invoice whose lists are the same objects renders as before
+    (``shapes`` reuses its rendering). Models are changed on one thread only."""
+    return _edits
+
+
+def _count_edit() -> None:
+    global _edits
+    _edits += 1
+
+
+class Rendered(Model):
+    """A model an invoice's JSON is rendered from: assigning a field counts (``edits``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _count_edit()
+        super().__setattr__(name, value)
+
+
+class App(Rendered):
     """The installed External Invoicing app (one per workspace)."""
 
     id: str
@@ -41,7 +65,7 @@ class App(Model):
     enable_issuing_sync_hook: bool = False
 
 
-class Workflow(Model):
+class Workflow(Rendered):
     """Billing workflow settings (docs/time.md), stored as canonical ISO-8601 durations."""
 
     collection_interval: str = "PT1H"
@@ -58,14 +82,14 @@ class Workflow(Model):
         return parse_duration(getattr(self, name))
 
 
-class Address(Model):
+class Address(Rendered):
     country: str | None = None
     city: str | None = None
     postal_code: str | None = None
     line1: str | None = None
 
 
-class Supplier(Model):
+class Supplier(Rendered):
     name: str
     address: Address
 
@@ -110,7 +134,7 @@ class Subscription(Model):
 PaymentTerm = Literal["in_advance", "in_arrears"]
 
 
-class FlatPrice(Model):
+class FlatPrice(Rendered):
     """A fixed amount per billing period (OpenMeter's flat fee)."""
 
     type: Literal["flat"] = "flat"
@@ -118,7 +142,7 @@ class FlatPrice(Model):
     payment_term: PaymentTerm = "in_advance"
 
 
-class UnitPrice(Model):
+class UnitPrice(Rendered):
     """An amount per unit of usage."""
 
     type: Literal["unit"] = "unit"
@@ -128,7 +152,7 @@ class UnitPrice(Model):
 Price = Annotated[FlatPrice | UnitPrice, Field(discriminator="type")]
 
 
-class Totals(Model):
+class Totals(Rendered):
     amount: Decimal
     taxes_total: Decimal
     total: Decimal
@@ -142,7 +166,7 @@ class Totals(Model):
         return cls.model_construct(amount=amount, taxes_total=taxes, total=total)  # sums of decimals
 
 
-class DetailedLine(Model):
+class DetailedLine(Rendered):
     """What a line actually bills: a quantity at a per-unit amount (OpenMeter's ``children``)."""
 
     id: str
@@ -157,7 +181,7 @@ class DetailedLine(Model):
     updated_at: datetime
 
 
-class SubscriptionRef(Model):
+class SubscriptionRef(Rendered):
     """The subscription a line comes from; the simulator's plan stands for its one phase."""
 
     subscription_id: str
@@ -182,7 +206,7 @@ class SubscriptionRef(Model):
         )
 
 
-class Line(Model):
+class Line(Rendered):
     """An invoice line as OpenMeter keeps it: a priced item with its detailed lines.
 
     A flat price bills one detailed line of quantity 1; a unit price bills the usage
@@ -249,7 +273,7 @@ class Line(Model):
         return Totals.of((child.totals for child in self.children), currency)
 
 
-class ValidationIssue(Model):
+class ValidationIssue(Rendered):
     id: str
     severity: Literal["critical", "warning"]
     message: str
@@ -291,13 +315,32 @@ class HistoryEntry(Model):
     at: datetime
 
 
-class CustomerSnapshot(Model):
+class CustomerSnapshot(Rendered):
     id: str
     key: str
     name: str
     address: Address | None = None
     subject_keys: list[str] = []
     """The metered subjects attributed to the customer (OpenMeter's ``usageAttribution``)."""
+
+
+STEP_FIELDS = frozenset(
+    {
+        "status",
+        "number",
+        "updated_at",
+        "collection_at",
+        "draft_until",
+        "issued_at",
+        "due_at",
+        "sent_to_customer_at",
+        "deleted_at",
+        "history",
+        "generated_status",
+    }
+)
+"""The invoice's fields that lifecycle steps, numbering and scheduling assign: its JSON
+shows them in its head, rendered afresh every time, so assigning them is no edit."""
 
 
 class Invoice(Model):
@@ -334,6 +377,11 @@ class Invoice(Model):
     history: list[HistoryEntry] = []
     generated_status: str | None = None
     """The status of the last InvoiceGenerated payload emitted; None before the first."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in STEP_FIELDS:
+            _count_edit()
+        super().__setattr__(name, value)
 
     @property
     def totals(self) -> Totals:

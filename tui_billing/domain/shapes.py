@@ -8,6 +8,8 @@
 """
 
 import json
+import operator
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +30,7 @@ from .models import (
     Totals,
     UnitPrice,
     Workflow,
+    edits,
 )
 from .money import to_json_number
 from .status import Status, v1_status
@@ -319,61 +322,108 @@ def invoice_v1_with_json(
     (``_remembered_rest``). The JSON shares its rest with other renderings: read it, never
     change it."""
     head = _head(invoice, ctx)
-    rest, rest_text = _remembered_rest(invoice, apps)
-    return {**head, **rest}, f"{compact_json(head)[:-1]},{rest_text}"
+    rest = _remembered_rest(invoice, apps)
+    return {**head, **rest.json}, f"{compact_json(head)[:-1]},{rest.text}"
+
+
+def invoice_v1_with_utf8(
+    invoice: Invoice, ctx: Context, *, apps: App | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """``invoice_v1_with_json`` with the text as UTF-8 (what an event stores): the rest's
+    bytes are reused too, only the head is encoded."""
+    head = _head(invoice, ctx)
+    rest = _remembered_rest(invoice, apps)
+    return {**head, **rest.json}, compact_json(head)[:-1].encode() + rest.utf8
 
 
 compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """JSON as the API answers and the store keeps it: compact, UTF-8 text unescaped."""
 
-_REST_READS = frozenset(
-    {
-        "id",
-        "currency",
-        "tax_rate",
-        "period_from",
-        "period_to",
-        "supplier",
-        "customer",
-        "lines",
-        "workflow",
-        "app_id",
-        "billing_profile_id",
-        "metadata",
-        "validation_issues",
-        "external_invoicing_id",
-        "external_payment_id",
-    }
-)
-"""The invoice fields ``_rest`` reads (and nothing else of the invoice)."""
+_REST_READS: set[str] = {
+    "id",
+    "currency",
+    "tax_rate",
+    "period_from",
+    "period_to",
+    "supplier",
+    "customer",
+    "lines",
+    "workflow",
+    "app_id",
+    "billing_profile_id",
+    "metadata",
+    "validation_issues",
+    "external_invoicing_id",
+    "external_payment_id",
+}
+"""The invoice fields ``_rest`` reads (and nothing else of the invoice), none of
+``STEP_FIELDS`` (assigning those counts as no edit)."""
 _INVOICE_JSON = Invoice.__pydantic_serializer__
 _APP_JSON = App.__pydantic_serializer__
-_RESTS: dict[tuple[str, bool], tuple[bytes, dict[str, Any], str]] = {}
+
+
+@dataclass(frozen=True)
+class _Rest:
+    """An invoice's rendered rest, and what proves it still holds."""
+
+    json: dict[str, Any]
+    text: str
+    """``compact_json(json)`` without its opening brace."""
+    utf8: bytes
+    """``text`` encoded, after a comma (what follows the head's members)."""
+    fingerprint: bytes
+    """Pydantic's JSON of what ``_rest`` read (``_REST_READS`` and the app)."""
+    invoice: Invoice
+    apps: App | None
+    edits: int
+    """``edits()`` when the fingerprint was taken."""
+    lists: tuple[object, ...]
+    """The invoice's lines and issues (the objects) and its metadata's items, then."""
+
+
+_RESTS: dict[tuple[str, bool], _Rest] = {}
 RESTS_KEPT = 1024
 """Invoices whose last rendered rest is remembered (the oldest go first), a few KB each:
 a command renders its invoice at every step, an API client answers a few at a time."""
 
 
-def _remembered_rest(invoice: Invoice, apps: App | None) -> tuple[dict[str, Any], str]:
-    """``_rest`` and its ``compact_json`` text without the opening brace, reused while the
-    fields it reads (and ``apps``) are unchanged. Their fingerprint is pydantic's JSON of
-    them: every field, nested models and lists included, a decimal by its text (``1`` and
-    ``1.0`` print differently), so equal fingerprints render equal rests; it costs a
-    fraction of rendering them (no Python code runs per field)."""
+def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
+    """``_rest`` rendered, or reused from this invoice's last rendering if nothing it reads
+    changed since. Proven either way:
+
+    * at once, if no model has been edited since (``edits``: assigning a field of any
+      model an invoice is rendered from counts) and it is the same invoice and app with
+      the same lines and issues (the objects themselves) and metadata;
+    * else by the fingerprint: pydantic's JSON of what ``_rest`` reads, every field,
+      nested models and lists included, a decimal by its text (``1`` and ``1.0`` print
+      differently), so equal fingerprints render equal rests; it costs a fraction of
+      rendering them (no Python code runs per field)."""
+    slot = (invoice.id, apps is not None)
+    last = _RESTS.get(slot)
+    lists = (*invoice.lines, None, *invoice.validation_issues, None, *invoice.metadata.items())
+    if (
+        last is not None
+        and last.invoice is invoice
+        and last.apps is apps
+        and last.edits == edits()
+        and len(last.lists) == len(lists)
+        and all(map(operator.is_, last.lists, lists))
+    ):
+        return last
     fingerprint = _INVOICE_JSON.to_json(invoice, include=_REST_READS, warnings=False)
     if apps is not None:
         fingerprint += _APP_JSON.to_json(apps, warnings=False)
-    slot = (invoice.id, apps is not None)
-    last = _RESTS.pop(slot, None)
-    if last is not None and last[0] == fingerprint:
-        _RESTS[slot] = last
-        return last[1], last[2]
-    if len(_RESTS) >= RESTS_KEPT:
-        del _RESTS[next(iter(_RESTS))]
-    rest = _rest(invoice, apps)
-    text = compact_json(rest)[1:]
-    _RESTS[slot] = (fingerprint, rest, text)
-    return rest, text
+    _RESTS.pop(slot, None)
+    if last is not None and last.fingerprint == fingerprint:
+        json, text, utf8 = last.json, last.text, last.utf8
+    else:
+        if len(_RESTS) >= RESTS_KEPT:
+            del _RESTS[next(iter(_RESTS))]
+        json = _rest(invoice, apps)
+        text = compact_json(json)[1:]
+        utf8 = f",{text}".encode()
+    rest = _RESTS[slot] = _Rest(json, text, utf8, fingerprint, invoice, apps, edits(), lists)
+    return rest
 
 
 def webhook_envelope(event_id: str, event_type: str, timestamp: str, data: dict[str, Any]) -> dict[str, Any]:

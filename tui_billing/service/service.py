@@ -144,8 +144,8 @@ class _Tx:
     def invoice_v1(self, invoice: Invoice, ctx: Context) -> Encoded:
         """The invoice as its events carry it (``workflow.apps`` whole), with its text."""
         with gc_paused():
-            body, text = shapes.invoice_v1_with_json(invoice, ctx, apps=self.app)
-        return Encoded(body, text.encode())
+            body, raw = shapes.invoice_v1_with_utf8(invoice, ctx, apps=self.app)
+        return Encoded(body, raw)
 
     def run(
         self, invoice: Invoice, command: Callable[[Outcome, Context], object], ctx: Context | None = None
