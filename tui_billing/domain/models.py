@@ -4,6 +4,7 @@ Stored documents are these models dumped in JSON mode; the OpenMeter-shaped JSON
 partners see is built from them by ``events.py``, never stored as the source of truth.
 """
 
+import operator
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ class Model(BaseModel):
 
 
 _edits = 0
+_UNSET = object()
 
 
 def edits() -> int:
@@ -37,7 +39,16 @@ def edits() -> int:
     return _edits
 
 
-def _count_edit() -> None:
+def _count_edit(before: object, after: object) -> None:
+    """Count an assignment that replaces ``before`` by ``after``, unless it is the same
+    object or a list of the same objects (an invoice revalidated without new issues)."""
+    if before is after or (
+        type(before) is list
+        and type(after) is list
+        and len(before) == len(after)
+        and all(map(operator.is_, before, after))
+    ):
+        return
     global _edits
     _edits += 1
 
@@ -46,7 +57,7 @@ class Rendered(Model):
     """A model an invoice's JSON is rendered from: assigning a field counts (``edits``)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        _count_edit()
+        _count_edit(self.__dict__.get(name, _UNSET), value)
         super().__setattr__(name, value)
 
 
@@ -380,7 +391,7 @@ class Invoice(Model):
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in STEP_FIELDS:
-            _count_edit()
+            _count_edit(self.__dict__.get(name, _UNSET), value)
         super().__setattr__(name, value)
 
     @property

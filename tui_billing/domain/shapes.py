@@ -179,15 +179,9 @@ def _frame(
     customer: CustomerSnapshot,
     totals: Totals,
     zero: Decimal,
-    app_id: str,
-    app: App | None,
-    billing_profile_id: str,
-    workflow: Workflow,
 ) -> dict[str, Any]:
-    """What an invoice's steps leave as it is: its period, parties, totals and workflow.
-    The invoice's invoicing, payment and tax app (one installed app plays all three) is
-    shown as a reference, or whole (webhooks, ``expand=workflow.apps``) when ``app`` is given."""
-    shown = {"id": app_id} if app is None else app_v1(app)
+    """What an invoice's steps leave as it is, up to its workflow: its period, parties and
+    totals."""
     return {
         "period": _period(period_from, period_to),
         "supplier": _supplier(supplier),
@@ -201,18 +195,25 @@ def _frame(
             }
         ),
         "totals": _totals(totals, zero),
+    }
+
+
+def _workflow(app_id: str, app: App | None, billing_profile_id: str, workflow: Workflow) -> dict[str, Any]:
+    """The invoice's workflow: its invoicing, payment and tax app (one installed app plays
+    all three) shown as a reference, or whole (webhooks, ``expand=workflow.apps``) when
+    ``app`` is given; its billing profile and settings."""
+    shown = {"id": app_id} if app is None else app_v1(app)
+    return {
+        "apps": {"invoicing": shown, "payment": shown, "tax": shown},
+        "sourceBillingProfileId": billing_profile_id,
         "workflow": {
-            "apps": {"invoicing": shown, "payment": shown, "tax": shown},
-            "sourceBillingProfileId": billing_profile_id,
-            "workflow": {
-                "collection": {"interval": workflow.collection_interval},
-                "invoicing": {
-                    "autoAdvance": workflow.auto_advance,
-                    "draftPeriod": workflow.draft_period,
-                    "dueAfter": workflow.due_after,
-                },
-                "payment": {"collectionMethod": "send_invoice"},
+            "collection": {"interval": workflow.collection_interval},
+            "invoicing": {
+                "autoAdvance": workflow.auto_advance,
+                "draftPeriod": workflow.draft_period,
+                "dueAfter": workflow.due_after,
             },
+            "payment": {"collectionMethod": "send_invoice"},
         },
     }
 
@@ -276,25 +277,15 @@ def _tail(invoice: Invoice) -> dict[str, Any]:
     return tail
 
 
-def _rest(invoice: Invoice, apps: App | None) -> dict[str, Any]:
-    """Everything after the head: the frame, metadata, lines and tail (see ``_REST_READS``)."""
+def _rest(invoice: Invoice, apps: App | None, workflow: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything after the head: the frame, workflow (``workflow`` if rendered already),
+    metadata, lines and tail (see ``_REST_READS``)."""
     totals = invoice.totals
     zero = totals.amount - totals.amount
-    body = {
-        **_frame(
-            invoice.period_from,
-            invoice.period_to,
-            invoice.supplier,
-            invoice.customer,
-            totals,
-            zero,
-            invoice.app_id,
-            apps,
-            invoice.billing_profile_id,
-            invoice.workflow,
-        ),
-        "metadata": dict(invoice.metadata),
-    }
+    frame = _frame(invoice.period_from, invoice.period_to, invoice.supplier, invoice.customer, totals, zero)
+    if workflow is None:
+        workflow = _workflow(invoice.app_id, apps, invoice.billing_profile_id, invoice.workflow)
+    body = {**frame, "workflow": workflow, "metadata": dict(invoice.metadata)}
     if invoice.lines:
         taxed = bool(invoice.tax_rate)
         body["lines"] = [_line_v1(line, invoice.id, invoice.currency, taxed, zero) for line in invoice.lines]
@@ -321,16 +312,15 @@ def invoice_v1_with_json(
     rest is reused from the invoice's previous rendering while what it reads is unchanged
     (``_remembered_rest``). The JSON shares its rest with other renderings: read it, never
     change it."""
-    head = _head(invoice, ctx)
-    rest = _remembered_rest(invoice, apps)
-    return {**head, **rest.json}, f"{compact_json(head)[:-1]},{rest.text}"
+    body, utf8 = invoice_v1_with_utf8(invoice, ctx, apps=apps)
+    return body, utf8.decode()
 
 
 def invoice_v1_with_utf8(
     invoice: Invoice, ctx: Context, *, apps: App | None = None
 ) -> tuple[dict[str, Any], bytes]:
-    """``invoice_v1_with_json`` with the text as UTF-8 (what an event stores): the rest's
-    bytes are reused too, only the head is encoded."""
+    """``invoice_v1_with_json`` with the text as UTF-8 (what an event stores): the rest is
+    remembered as UTF-8, only the head is encoded."""
     head = _head(invoice, ctx)
     rest = _remembered_rest(invoice, apps)
     return {**head, **rest.json}, compact_json(head)[:-1].encode() + rest.utf8
@@ -367,10 +357,9 @@ class _Rest:
     """An invoice's rendered rest, and what proves it still holds."""
 
     json: dict[str, Any]
-    text: str
-    """``compact_json(json)`` without its opening brace."""
     utf8: bytes
-    """``text`` encoded, after a comma (what follows the head's members)."""
+    """``compact_json(json)`` encoded, a comma instead of its opening brace (what follows
+    the head's members)."""
     fingerprint: bytes
     """Pydantic's JSON of what ``_rest`` read (``_REST_READS`` and the app)."""
     invoice: Invoice
@@ -381,10 +370,41 @@ class _Rest:
     """The invoice's lines and issues (the objects) and its metadata's items, then."""
 
 
+_FRAME_KEYS = ("period", "supplier", "customer", "totals")
+"""The rest's members before its workflow (``_frame``'s, in order)."""
+_ENCODED_APART = frozenset({*_FRAME_KEYS, "workflow"})
+"""The rest's members encoded before what follows its workflow."""
+_WORKFLOW_JSON = Workflow.__pydantic_serializer__
+_WORKFLOWS: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
+WORKFLOWS_KEPT = 64
+"""Workflows remembered rendered (a workspace's invoices share one or a few), apps whole
+and all some 3 KB of text each."""
+
+
+def _remembered_workflow(invoice: Invoice, apps: App | None) -> tuple[dict[str, Any], str]:
+    """``_workflow`` of the invoice and its ``compact_json`` text, remembered by the
+    fingerprint of what it reads (pydantic's JSON of the models: see ``_remembered_rest``)."""
+    key = (
+        invoice.app_id,
+        invoice.billing_profile_id,
+        _WORKFLOW_JSON.to_json(invoice.workflow, warnings=False),
+        None if apps is None else _APP_JSON.to_json(apps, warnings=False),
+    )
+    rendered = _WORKFLOWS.get(key)
+    if rendered is None:
+        if len(_WORKFLOWS) >= WORKFLOWS_KEPT:
+            _WORKFLOWS.clear()
+        json = _workflow(invoice.app_id, apps, invoice.billing_profile_id, invoice.workflow)
+        rendered = _WORKFLOWS[key] = (json, compact_json(json))
+    return rendered
+
+
 _RESTS: dict[tuple[str, bool], _Rest] = {}
-RESTS_KEPT = 1024
-"""Invoices whose last rendered rest is remembered (the oldest go first), a few KB each:
-a command renders its invoice at every step, an API client answers a few at a time."""
+RESTS_KEPT = 2048
+"""Invoices whose last rendered rest is remembered (the oldest go first), some 16 KB
+each: a command renders its invoice at every step, a clock advance each invoice it
+bills again an hour later (after billing every other subscription), an API client a
+few at a time."""
 
 
 def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
@@ -415,14 +435,16 @@ def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
         fingerprint += _APP_JSON.to_json(apps, warnings=False)
     _RESTS.pop(slot, None)
     if last is not None and last.fingerprint == fingerprint:
-        json, text, utf8 = last.json, last.text, last.utf8
+        json, utf8 = last.json, last.utf8
     else:
         if len(_RESTS) >= RESTS_KEPT:
             del _RESTS[next(iter(_RESTS))]
-        json = _rest(invoice, apps)
-        text = compact_json(json)[1:]
-        utf8 = f",{text}".encode()
-    rest = _RESTS[slot] = _Rest(json, text, utf8, fingerprint, invoice, apps, edits(), lists)
+        workflow, workflow_text = _remembered_workflow(invoice, apps)
+        json = _rest(invoice, apps, workflow)
+        frame = compact_json({key: json[key] for key in _FRAME_KEYS})[1:-1]
+        after = compact_json({key: value for key, value in json.items() if key not in _ENCODED_APART})[1:]
+        utf8 = f',{frame},"workflow":{workflow_text},{after}'.encode()
+    rest = _RESTS[slot] = _Rest(json, utf8, fingerprint, invoice, apps, edits(), lists)
     return rest
 
 

@@ -143,8 +143,7 @@ class _Tx:
 
     def invoice_v1(self, invoice: Invoice, ctx: Context) -> Encoded:
         """The invoice as its events carry it (``workflow.apps`` whole), with its text."""
-        with gc_paused():
-            body, raw = shapes.invoice_v1_with_utf8(invoice, ctx, apps=self.app)
+        body, raw = shapes.invoice_v1_with_utf8(invoice, ctx, apps=self.app)
         return Encoded(body, raw)
 
     def run(
@@ -610,7 +609,11 @@ class Service:
             updated_at=now,
         )
         invoice.number = tx.allocate_number(DRAFT, invoice)
-        invoice.lines = [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]
+        # A copy with its lines rather than an assignment, which would count as an edit of a
+        # rendered model and make every invoice's next rendering prove itself the slow way.
+        invoice = invoice.model_copy(
+            update={"lines": [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]}
+        )
         schedule(invoice)
         # Creation's automatic transitions each emit invoice.updated (docs/lifecycle.md; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.
