@@ -9,6 +9,7 @@
 
 import json
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -218,6 +219,32 @@ def _workflow(app_id: str, app: App | None, billing_profile_id: str, workflow: W
     }
 
 
+def _status_details(invoice: Invoice, ctx: Context) -> dict[str, Any]:
+    """The invoice's ``statusDetails``, remembered with its available actions: those are
+    remembered by the status and every guard's value (one mapping per such key), which
+    decide every transition, ``is_immutable``'s too."""
+    actions = lifecycle.available_actions(invoice, ctx)
+    remembered = _DETAILS.get(id(actions))
+    if remembered is not None and remembered[0] is actions:
+        return remembered[1]
+    if len(_DETAILS) >= DETAILS_KEPT:
+        _DETAILS.clear()
+    details = {
+        "immutable": lifecycle.is_immutable(invoice, ctx),
+        "failed": invoice.status.is_failed,
+        "extendedStatus": invoice.status.value,
+        "availableActions": {name: {"resultingState": target.value} for name, target in actions.items()},
+    }
+    _DETAILS[id(actions)] = (actions, details)
+    return details
+
+
+_DETAILS: dict[int, tuple[Mapping[str, Status], dict[str, Any]]] = {}
+"""Rendered status details by the identity of their available actions (held: the
+identity of a live object is its own)."""
+DETAILS_KEPT = 4096
+
+
 def _head(invoice: Invoice, ctx: Context) -> dict[str, Any]:
     """What a step changes, up to the frame (fields without a value left out)."""
     return _drop_none(
@@ -228,15 +255,7 @@ def _head(invoice: Invoice, ctx: Context) -> dict[str, Any]:
             "description": invoice.description,
             "currency": invoice.currency,
             "status": v1_status(invoice.status.value),
-            "statusDetails": {
-                "immutable": lifecycle.is_immutable(invoice, ctx),
-                "failed": invoice.status.is_failed,
-                "extendedStatus": invoice.status.value,
-                "availableActions": {
-                    name: {"resultingState": target.value}
-                    for name, target in lifecycle.available_actions(invoice, ctx).items()
-                },
-            },
+            "statusDetails": _status_details(invoice, ctx),
             "createdAt": rfc3339(invoice.created_at),
             "updatedAt": rfc3339(invoice.updated_at),
             "deletedAt": rfc3339(invoice.deleted_at),

@@ -52,7 +52,12 @@ SPLICE = b"s"
 """First byte of a splice: a delta that keeps its base's first and last bytes (``SPAN``)
 and compresses only what lies between against what lay there in the base."""
 DELTA_LEVEL = 6
-"""zlib level of deltas: level 1 finds long matches against the base poorly (2.5x larger), 6 is as fast."""
+"""zlib level of deltas: level 1 finds long matches against the base poorly (2.5x larger)."""
+WHOLE_LEVEL = 3
+"""zlib level of a splice that shares little with its base (a chain's first, against
+another invoice's payload): half the time of ``DELTA_LEVEL`` for a seventh more bytes."""
+WHOLE = 1024
+"""Bytes between a splice's shared ends from which it is compressed at ``WHOLE_LEVEL``."""
 BASE = struct.Struct("<QII")
 """A delta's base address: offset, length, crc32."""
 SPAN = struct.Struct("<II")
@@ -263,7 +268,7 @@ def _deflate(data: bytes, zdict: bytes) -> bytes:
     options: dict[str, Any] = {"wbits": wbits, "memLevel": min(8, wbits - 8)}
     if zdict:
         options["zdict"] = zdict
-    packer = zlib.compressobj(DELTA_LEVEL, **options)
+    packer = zlib.compressobj(WHOLE_LEVEL if len(data) >= WHOLE else DELTA_LEVEL, **options)
     return packer.compress(data) + packer.flush()
 
 
