@@ -26,6 +26,8 @@ def test_the_shared_ends_are_the_longest_shared(one: bytes, other: bytes) -> Non
     most = min(len(one), len(other)) - head
     tail = payloads._shared_tail(one, other, most)
     assert tail == min(most, _shared_head_slowly(one[::-1], other[::-1]))
+    assert all(payloads._shared_tail(one, other, most, known) == tail for known in range(tail + 1))
+    assert all(payloads._shared_head(one, other, likely) == head for likely in range(head + 1, len(one) + 2))
 
 
 texts = st.text(alphabet='ab{}":,é', max_size=200).map(str.encode)
@@ -75,3 +77,25 @@ def test_a_damaged_splice_is_refused_not_misread(tmp_path: Path) -> None:
             file._raw(file.append(payloads.SPLICE + b"short"), payloads.MAX_DEPTH + 1)
     finally:
         file.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(texts, st.sampled_from([b"", b',"rest":1}', b',"rest":2}'])), min_size=1, max_size=8)
+)
+def test_payloads_given_in_parts_read_back_joined(
+    tmp_path_factory: pytest.TempPathFactory, pieces: list[tuple[bytes, bytes]]
+) -> None:
+    """A last part shared with the payload before (the same object) is known to be shared."""
+    path = tmp_path_factory.mktemp("payloads") / "p"
+    written = PayloadFile(path)
+    try:
+        addresses = [written.put(Encoded({}, head, rest), "invoice/type", "type") for head, rest in pieces]
+    finally:
+        written.close()
+    fresh = PayloadFile(path)
+    try:
+        read = [fresh._raw(address, payloads.MAX_DEPTH + 1) for address in addresses]
+        assert read == [head + rest for head, rest in pieces]
+    finally:
+        fresh.close()

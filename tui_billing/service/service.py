@@ -143,8 +143,8 @@ class _Tx:
 
     def invoice_v1(self, invoice: Invoice, ctx: Context) -> Encoded:
         """The invoice as its events carry it (``workflow.apps`` whole), with its text."""
-        body, raw = shapes.invoice_v1_with_utf8(invoice, ctx, apps=self.app)
-        return Encoded(body, raw)
+        body, head, rest = shapes.invoice_v1_in_parts(invoice, ctx, apps=self.app)
+        return Encoded(body, head, rest)
 
     def run(
         self, invoice: Invoice, command: Callable[[Outcome, Context], object], ctx: Context | None = None

@@ -65,12 +65,19 @@ SPAN = struct.Struct("<II")
 
 
 class Encoded(dict[str, Any]):
-    """A JSON object with ``raw``, its text as ``dumps`` encodes it, which ``put`` stores
-    as is (an event's data is rendered as text already). Never change it."""
+    """A JSON object with its text as ``dumps`` encodes it, which ``put`` stores as is (an
+    event's data is rendered as text already), given in parts (``raw`` joins them): a
+    part shared with the payload before it in its chain (the same bytes object, last)
+    is known to be shared without comparing it, and is held only once meanwhile. Never
+    change it."""
 
-    def __init__(self, value: dict[str, Any], raw: bytes) -> None:
+    def __init__(self, value: dict[str, Any], *parts: bytes) -> None:
         super().__init__(value)
-        self.raw = raw
+        self.parts = parts
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.parts)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class _Link:
     address: list[int]
     raw: bytes
     depth: int
+    last: bytes
+    """The last part it was given in (see ``Encoded``)."""
 
 
 class PayloadFile:
@@ -147,13 +156,15 @@ class PayloadFile:
         them); ``family``: payloads of the same shape (a new chain starts from the
         family's anchor)."""
         raw = data.raw if isinstance(data, Encoded) else dumps(data)
+        last = data.parts[-1] if isinstance(data, Encoded) and data.parts else raw
         base = self._chains.get(chain)
         if base is None or base.depth >= MAX_DEPTH:
             base = self._anchors.get(family)
         if base is None:
-            link = self._anchors[family] = _Link(self.append(zlib.compress(raw, DELTA_LEVEL)), raw, 0)
+            link = self._anchors[family] = _Link(self.append(zlib.compress(raw, DELTA_LEVEL)), raw, 0, last)
         else:
-            link = _Link(self.append(_splice(base, raw)), raw, base.depth + 1)
+            shared = len(last) if base.last is last else 0
+            link = _Link(self.append(_splice(base, raw, shared)), raw, base.depth + 1, last)
         self._chains[chain] = link
         self._chains.move_to_end(chain)
         if len(self._chains) > CHAINS_KEPT:
@@ -223,19 +234,24 @@ class PayloadFile:
             self._fd = None
 
 
-def _splice(base: _Link, raw: bytes) -> bytes:
-    """``raw`` stored as a splice of ``base`` (see ``PayloadFile``)."""
-    head = _shared_head(base.raw, raw)
-    tail = _shared_tail(base.raw, raw, min(len(base.raw), len(raw)) - head)
+def _splice(base: _Link, raw: bytes, shared: int = 0) -> bytes:
+    """``raw`` stored as a splice of ``base`` (see ``PayloadFile``); ``shared``: how many
+    last bytes the two are known to share."""
+    most = min(len(base.raw), len(raw))
+    head = _shared_head(base.raw, raw, len(raw) - shared)
+    tail = _shared_tail(base.raw, raw, most - head, min(shared, most - head))
     between = _deflate(raw[head : len(raw) - tail], base.raw[head : len(base.raw) - tail])
     return SPLICE + BASE.pack(*base.address) + SPAN.pack(head, tail) + between
 
 
-def _shared_head(one: bytes, other: bytes) -> int:
-    """How many first bytes ``one`` and ``other`` share (halving: each step compares in C)."""
+def _shared_head(one: bytes, other: bytes, likely: int | None = None) -> int:
+    """How many first bytes ``one`` and ``other`` share (halving: each step compares in C);
+    ``likely``: a length they probably do not share, tried first."""
     low, high = 0, min(len(one), len(other))
     if one[:high] == other[:high]:
         return high
+    if likely is not None and likely < high and one[:likely] != other[:likely]:
+        high = likely
     while high - low > 1:  # the first ``low`` bytes are shared, the first ``high`` are not
         middle = (low + high) // 2
         if one[low:middle] == other[low:middle]:
@@ -245,12 +261,13 @@ def _shared_head(one: bytes, other: bytes) -> int:
     return low
 
 
-def _shared_tail(one: bytes, other: bytes, most: int) -> int:
-    """How many last bytes, ``most`` at most, ``one`` and ``other`` share."""
+def _shared_tail(one: bytes, other: bytes, most: int, known: int = 0) -> int:
+    """How many last bytes, ``most`` at most, ``one`` and ``other`` share; ``known``: how
+    many they are known to share."""
     ends = len(one), len(other)
     if one[ends[0] - most :] == other[ends[1] - most :]:
         return most
-    low, high = 0, most
+    low, high = known, most
     while high - low > 1:  # the last ``low`` bytes are shared, the last ``high`` are not
         middle = (low + high) // 2
         if one[ends[0] - middle : ends[0] - low] == other[ends[1] - middle : ends[1] - low]:
