@@ -8,6 +8,7 @@ import operator
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -90,7 +91,11 @@ class Workflow(Rendered):
         return parse_duration(value).iso()
 
     def duration(self, name: Literal["collection_interval", "draft_period", "due_after"]) -> Duration:
-        return parse_duration(getattr(self, name))
+        return _duration(getattr(self, name))
+
+
+_duration = lru_cache(maxsize=256)(parse_duration)
+"""``parse_duration``, remembered: a workflow's few durations are read at every invoice."""
 
 
 class Address(Rendered):
@@ -207,14 +212,19 @@ class SubscriptionRef(Rendered):
     ) -> "SubscriptionRef":
         """The reference of a line billed for ``start``–``end``: one item per line name, its
         id the same from period to period."""
-        item_id = derived_ulid(f"{subscription_id}:item:{line_name}", ulid_time(subscription_id))
         return cls(
             subscription_id=subscription_id,
             phase_id=phase_id,
-            item_id=item_id,
+            item_id=_item_id(subscription_id, line_name),
             billing_period_from=start,
             billing_period_to=end,
         )
+
+
+@lru_cache(maxsize=4096)
+def _item_id(subscription_id: str, line_name: str) -> str:
+    """The subscription item a line of this name bills (remembered: every period asks)."""
+    return derived_ulid(f"{subscription_id}:item:{line_name}", ulid_time(subscription_id))
 
 
 class Line(Rendered):
