@@ -55,7 +55,9 @@ def _count_edit(before: object, after: object) -> None:
 
 
 class Rendered(Model):
-    """A model an invoice's JSON is rendered from: assigning a field counts (``edits``)."""
+    """A model an invoice's JSON is rendered from: assigning a field counts (``edits``).
+    Change a list or dict it holds by assigning a new one, not in place (the invoice's
+    own lines, issues and metadata may change in place: ``shapes`` compares them)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         _count_edit(self.__dict__.get(name, _UNSET), value)

@@ -386,7 +386,7 @@ class _Rest:
     edits: int
     """``edits()`` when the fingerprint was taken."""
     lists: tuple[object, ...]
-    """The invoice's lines and issues (the objects) and its metadata's items, then."""
+    """The invoice's lines, issues and its metadata's keys and values (the objects), then."""
 
 
 _FRAME_KEYS = ("period", "supplier", "customer", "totals")
@@ -439,7 +439,8 @@ def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
       rendering them (no Python code runs per field)."""
     slot = (invoice.id, apps is not None)
     last = _RESTS.get(slot)
-    lists = (*invoice.lines, None, *invoice.validation_issues, None, *invoice.metadata.items())
+    metadata = invoice.metadata
+    lists = (*invoice.lines, None, *invoice.validation_issues, None, *metadata, None, *metadata.values())
     if (
         last is not None
         and last.invoice is invoice
