@@ -7,8 +7,10 @@
 * ``invoice_generated``: the InvoiceGenerated domain event (docs/invoice-generated.md).
 """
 
+import hashlib
 import json
 import operator
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -380,9 +382,10 @@ class _Rest:
     """``compact_json(json)`` encoded, a comma instead of its opening brace (what follows
     the head's members)."""
     fingerprint: bytes
-    """Pydantic's JSON of what ``_rest`` read (``_REST_READS`` and the app)."""
-    invoice: Invoice
-    apps: App | None
+    """A digest of pydantic's JSON of what ``_rest`` read (``_REST_READS``, the app)."""
+    invoice: "weakref.ref[Invoice]"
+    apps: "weakref.ref[App] | None"
+    """The invoice and app rendered (not kept alive for this)."""
     edits: int
     """``edits()`` when the fingerprint was taken."""
     lists: tuple[object, ...]
@@ -420,10 +423,10 @@ def _remembered_workflow(invoice: Invoice, apps: App | None) -> tuple[dict[str, 
 
 _RESTS: dict[tuple[str, bool], _Rest] = {}
 RESTS_KEPT = 2048
-"""Invoices whose last rendered rest is remembered (the oldest go first), some 16 KB
-each: a command renders its invoice at every step, a clock advance each invoice it
-bills again an hour later (after billing every other subscription), an API client a
-few at a time."""
+"""Invoices whose last rendered rest is remembered (the oldest go first), some 20 KB
+each with their lines: a command renders its invoice at every step, a clock advance
+each invoice it bills again an hour later (after billing every other subscription), an
+API client a few at a time."""
 
 
 def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
@@ -433,26 +436,27 @@ def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
     * at once, if no model has been edited since (``edits``: assigning a field of any
       model an invoice is rendered from counts) and it is the same invoice and app with
       the same lines and issues (the objects themselves) and metadata;
-    * else by the fingerprint: pydantic's JSON of what ``_rest`` reads, every field,
-      nested models and lists included, a decimal by its text (``1`` and ``1.0`` print
-      differently), so equal fingerprints render equal rests; it costs a fraction of
-      rendering them (no Python code runs per field)."""
+    * else by the fingerprint: a digest of pydantic's JSON of what ``_rest`` reads, every
+      field, nested models and lists included, a decimal by its text (``1`` and ``1.0``
+      print differently), so equal fingerprints render equal rests; it costs a fraction
+      of rendering them (no Python code runs per field)."""
     slot = (invoice.id, apps is not None)
     last = _RESTS.get(slot)
     metadata = invoice.metadata
     lists = (*invoice.lines, None, *invoice.validation_issues, None, *metadata, None, *metadata.values())
     if (
         last is not None
-        and last.invoice is invoice
-        and last.apps is apps
+        and last.invoice() is invoice
+        and (None if last.apps is None else last.apps()) is apps
         and last.edits == edits()
         and len(last.lists) == len(lists)
         and all(map(operator.is_, last.lists, lists))
     ):
         return last
-    fingerprint = _INVOICE_JSON.to_json(invoice, include=_REST_READS, warnings=False)
+    digest = hashlib.blake2b(_INVOICE_JSON.to_json(invoice, include=_REST_READS, warnings=False))
     if apps is not None:
-        fingerprint += _APP_JSON.to_json(apps, warnings=False)
+        digest.update(_APP_JSON.to_json(apps, warnings=False))
+    fingerprint = digest.digest()
     _RESTS.pop(slot, None)
     if last is not None and last.fingerprint == fingerprint:
         json, utf8 = last.json, last.utf8
@@ -464,7 +468,8 @@ def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
         frame = compact_json({key: json[key] for key in _FRAME_KEYS})[1:-1]
         after = compact_json({key: value for key, value in json.items() if key not in _ENCODED_APART})[1:]
         utf8 = f',{frame},"workflow":{workflow_text},{after}'.encode()
-    rest = _RESTS[slot] = _Rest(json, utf8, fingerprint, invoice, apps, edits(), lists)
+    held = None if apps is None else weakref.ref(apps)
+    rest = _RESTS[slot] = _Rest(json, utf8, fingerprint, weakref.ref(invoice), held, edits(), lists)
     return rest
 
 
