@@ -408,8 +408,10 @@ class Invoice(Model):
 
     @property
     def totals(self) -> Totals:
-        """Always the sum of the lines: never stored, so never inconsistent."""
-        return Totals.of((line.totals(self.currency) for line in self.lines), self.currency)
+        """Always the sum of the lines: never stored, so never inconsistent. Summed over
+        their detailed lines at once (the same decimals: sums of decimals are exact)."""
+        details = (child.totals for line in self.lines for child in line.children)
+        return Totals.of(details, self.currency)
 
     @property
     def has_critical_issues(self) -> bool:
