@@ -17,6 +17,7 @@ from tui_billing.domain.models import (
     DRAFT_SYNCED_MARKER,
     FINALIZED_MARKER,
     INVOICE_COMPONENT,
+    STEP_FIELDS,
     Invoice,
     ValidationIssue,
 )
@@ -45,6 +46,8 @@ def test_the_json_text_is_the_json_byte_for_byte(demo_service: Service) -> None:
             assert text == fresh_text(invoice, ctx, apps)
             body, same = shapes.invoice_v1_with_json(invoice, ctx, apps=apps)
             assert same == text and compact(body) == text
+            body, head, rest = shapes.invoice_v1_in_parts(invoice, ctx, apps=apps)
+            assert head + rest == text.encode() and compact(body) == text
 
 
 def test_a_changed_invoice_renders_its_new_state(service: Service) -> None:
@@ -58,6 +61,14 @@ def test_a_changed_invoice_renders_its_new_state(service: Service) -> None:
     )
     ctx, app = service.context(), service.app()
     line, usage = invoice.lines
+    issue = ValidationIssue(
+        id="issue-1",
+        severity="warning",
+        message="odd",
+        component=INVOICE_COMPONENT,
+        created_at=FIXED_CLOCK,
+        updated_at=FIXED_CLOCK,
+    )
     later = FIXED_CLOCK + timedelta(days=3)
     changes = [
         lambda: setattr(line, "external_id", "ext-1"),
@@ -76,6 +87,10 @@ def test_a_changed_invoice_renders_its_new_state(service: Service) -> None:
         lambda: setattr(app, "updated_at", later),
         lambda: setattr(invoice, "tax_rate", Decimal("0.2") if not invoice.tax_rate else Decimal(0)),
         lambda: setattr(invoice, "currency", "EUR"),
+        lambda: invoice.metadata.update({"note": "in place"}),
+        lambda: invoice.validation_issues.append(issue),
+        lambda: setattr(issue, "message", "changed in place"),
+        lambda: invoice.lines.__setitem__(0, invoice.lines[0].model_copy(update={"name": "A copy"})),
         lambda: invoice.lines.reverse(),
         lambda: invoice.lines.pop(),
         lambda: invoice.lines.clear(),
@@ -85,6 +100,7 @@ def test_a_changed_invoice_renders_its_new_state(service: Service) -> None:
         change()
         text = shapes.invoice_v1_json(invoice, ctx, apps=app)
         assert text == fresh_text(invoice, ctx, app)
+        assert b"".join(shapes.invoice_v1_in_parts(invoice, ctx, apps=app)[1:]) == text.encode()
         assert text not in seen
         seen.add(text)
         assert shapes.invoice_v1_json(invoice, ctx) == fresh_text(invoice, ctx)
@@ -105,6 +121,11 @@ def test_a_command_s_events_show_the_invoice_it_left(service: Service) -> None:
     assert last["lines"][0]["externalIds"] == {"invoicing": "erp-line-9"}
     assert last["statusDetails"]["extendedStatus"] == synced.status.value
     assert compact(last) == compact(shapes.invoice_v1(synced, service.context(), apps=service.app()))
+
+
+def test_a_step_s_fields_are_not_read_by_the_reused_rest() -> None:
+    """Assigning a step's field counts as no edit: the rest must not read it."""
+    assert not shapes._REST_READS & STEP_FIELDS
 
 
 def test_remembered_available_actions_equal_the_simulation(demo_service: Service) -> None:

@@ -1100,7 +1100,7 @@ def test_event_data_reads_back_byte_for_byte_and_mostly_as_deltas(
                 journal_module.dumps(reopened.repository.decode("events", row)["data"]) == written[row["id"]]
             )
         payloads = reopened.repository._payloads
-        deltas = [row for row in events if payloads.read(row["payload"])[:1] == payloads_module.DELTA]
+        deltas = [row for row in events if payloads.read(row["payload"])[:1] == payloads_module.SPLICE]
         assert len(deltas) > len(events) * 0.9
     finally:
         reopened.close()

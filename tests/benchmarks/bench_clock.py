@@ -12,7 +12,9 @@ progress callback on (as the CLI and the dashboard run it). The baseline, measur
 same run on a twin workspace, is the same year advanced month by month (twelve commands,
 twelve records): the year in one command should cost no more than the months one by one,
 and the cost per invoice should not grow with the workspace. It also prints the time the
-garbage collector took (its pauses grow with the objects one long transaction holds).
+garbage collector took (its pauses grow with the objects one long transaction holds) and
+the process's peak memory once the year is committed (the peak so far: give the sizes
+smallest first, as the default does).
 Compare the CPU times: on a shared machine the wall clock counts other processes too.
 
 Target (issue 11): ``clock advance 1y`` on 1k subscriptions <= 5 s, with progress shown.
@@ -23,6 +25,7 @@ import argparse
 import cProfile
 import gc
 import pstats
+import resource
 import sys
 import tempfile
 import time
@@ -123,11 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             twin = Service.create(Path(directory) / "months.db", seed=11, now=START, customers=size)
             try:
                 timing, report, heard = year(one, args.profile)
+                peak = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"  # KB on Linux
                 base, base_created = month_by_month(twin)
                 assert base_created == len(report.created), "the twin billed another number of invoices"
                 invoices = len(report.created)
                 print(f"  {size} customers, {invoices} invoices, {heard} progress reports:")
-                print(f"    1y in one command {timing.per(invoices)}")
+                print(f"    1y in one command {timing.per(invoices)}; peak memory {peak}")
                 print(f"    12 × 1mo          {base.per(invoices)}  (CPU ratio {base.cpu / timing.cpu:4.2f})")
             finally:
                 one.close()

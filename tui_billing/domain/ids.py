@@ -21,7 +21,19 @@ def make_ulid(seed: int, counter: int, moment: datetime) -> str:
 def _ulid(key: str, moment: datetime) -> str:
     randomness = hashlib.blake2b(key.encode(), digest_size=10).digest()
     millis = int(moment.timestamp() * 1000)
-    return str(ULID.from_bytes(millis.to_bytes(6, "big") + randomness))
+    return _crockford(millis.to_bytes(6, "big") + randomness)
+
+
+def _crockford(value: bytes) -> str:
+    """16 bytes as a ULID's 26 characters: Crockford's base 32 of the 128-bit number (two
+    zero bits in front), two characters (ten bits) at a time from a table."""
+    number = int.from_bytes(value, "big")
+    return "".join([_PAIRS[(number >> shift) & 1023] for shift in _SHIFTS])
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [first + second for first in _CROCKFORD for second in _CROCKFORD]
+_SHIFTS = range(120, -10, -10)
 
 
 def is_ulid(text: str) -> bool:

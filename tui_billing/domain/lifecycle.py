@@ -6,7 +6,7 @@ CLI, the dashboard and the API ask ``preview``/``available_actions`` (through
 ``Service.actions``) instead of repeating a rule.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -528,15 +528,18 @@ ACTIONS_KEPT = 4096
 """Distinct (status, guard values) whose available actions are remembered."""
 
 
-def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
+def available_actions(invoice: Invoice, ctx: Context) -> Mapping[str, Status]:
     """``preview`` of each of ``ACTIONS``, remembered by what decides it: the status and
     every guard's value on the invoice (the first check) and on its trial copy (the
     simulation). A simulated step sets only the status, ``updated_at`` and ``history``,
     which no guard reads (and, on retry or edit, the validation issues, which a trial
     copy has none of), and runs no ON_ENTER action: the guards keep their values along
-    the way, so the status alone picks each transition."""
-    trial = _trial_copy(invoice)
-    key = (invoice.status, *[g(invoice, ctx) for g in GUARDS], *[g(trial, ctx) for g in GUARDS])
+    the way, so the status alone picks each transition. The trial copy differs from the
+    invoice only in what ``no_critical_issues`` reads (it has no issues), so the guards'
+    values on the invoice decide those on the copy: they alone are the key. The answer
+    is the remembered mapping itself, the same object for the same key: read it, never
+    change it."""
+    key = (invoice.status, *[g(invoice, ctx) for g in GUARDS])
     found = _ACTIONS_SEEN.get(key)
     if found is None:
         if len(_ACTIONS_SEEN) >= ACTIONS_KEPT:
@@ -546,7 +549,7 @@ def available_actions(invoice: Invoice, ctx: Context) -> dict[str, Status]:
             for name, trigger in ACTIONS.items()
             if (target := preview(invoice, trigger, ctx)) is not None
         }
-    return dict(found)
+    return found
 
 
 def is_immutable(invoice: Invoice, ctx: Context) -> bool:

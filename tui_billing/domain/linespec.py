@@ -5,6 +5,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from .errors import InvalidValue
 from .models import DetailedLine, FlatPrice, Invoice, Line, SubscriptionRef, UnitPrice
@@ -84,6 +85,7 @@ def priced_line(spec: LineSpec, invoice: Invoice, line_id: str, at: datetime) ->
     )
 
 
+@lru_cache(maxsize=1024)
 def feature_key(name: str) -> str | None:
     """A usage line's name as an OpenMeter feature key (``API requests`` → ``api_requests``),
     or None when no letter or digit is left."""

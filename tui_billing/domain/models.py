@@ -4,9 +4,11 @@ Stored documents are these models dumped in JSON mode; the OpenMeter-shaped JSON
 partners see is built from them by ``events.py``, never stored as the source of truth.
 """
 
+import operator
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,7 +28,43 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
-class App(Model):
+_edits = 0
+_UNSET = object()
+
+
+def edits() -> int:
+    """How many times a field of a model an invoice's JSON is rendered from has been
+    assigned (a ``Rendered`` model's, or an ``Invoice``'s outside ``STEP_FIELDS``): while
+    it stands still, an invoice whose lists are the same objects renders as before
+    (``shapes`` reuses its rendering). Models are changed on one thread only."""
+    return _edits
+
+
+def _count_edit(before: object, after: object) -> None:
+    """Count an assignment that replaces ``before`` by ``after``, unless it is the same
+    object or a list of the same objects (an invoice revalidated without new issues)."""
+    if before is after or (
+        type(before) is list
+        and type(after) is list
+        and len(before) == len(after)
+        and all(map(operator.is_, before, after))
+    ):
+        return
+    global _edits
+    _edits += 1
+
+
+class Rendered(Model):
+    """A model an invoice's JSON is rendered from: assigning a field counts (``edits``).
+    Change a list or dict it holds by assigning a new one, not in place (the invoice's
+    own lines, issues and metadata may change in place: ``shapes`` compares them)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _count_edit(self.__dict__.get(name, _UNSET), value)
+        super().__setattr__(name, value)
+
+
+class App(Rendered):
     """The installed External Invoicing app (one per workspace)."""
 
     id: str
@@ -41,7 +79,7 @@ class App(Model):
     enable_issuing_sync_hook: bool = False
 
 
-class Workflow(Model):
+class Workflow(Rendered):
     """Billing workflow settings (docs/time.md), stored as canonical ISO-8601 durations."""
 
     collection_interval: str = "PT1H"
@@ -55,17 +93,21 @@ class Workflow(Model):
         return parse_duration(value).iso()
 
     def duration(self, name: Literal["collection_interval", "draft_period", "due_after"]) -> Duration:
-        return parse_duration(getattr(self, name))
+        return _duration(getattr(self, name))
 
 
-class Address(Model):
+_duration = lru_cache(maxsize=256)(parse_duration)
+"""``parse_duration``, remembered: a workflow's few durations are read at every invoice."""
+
+
+class Address(Rendered):
     country: str | None = None
     city: str | None = None
     postal_code: str | None = None
     line1: str | None = None
 
 
-class Supplier(Model):
+class Supplier(Rendered):
     name: str
     address: Address
 
@@ -110,7 +152,7 @@ class Subscription(Model):
 PaymentTerm = Literal["in_advance", "in_arrears"]
 
 
-class FlatPrice(Model):
+class FlatPrice(Rendered):
     """A fixed amount per billing period (OpenMeter's flat fee)."""
 
     type: Literal["flat"] = "flat"
@@ -118,7 +160,7 @@ class FlatPrice(Model):
     payment_term: PaymentTerm = "in_advance"
 
 
-class UnitPrice(Model):
+class UnitPrice(Rendered):
     """An amount per unit of usage."""
 
     type: Literal["unit"] = "unit"
@@ -128,7 +170,7 @@ class UnitPrice(Model):
 Price = Annotated[FlatPrice | UnitPrice, Field(discriminator="type")]
 
 
-class Totals(Model):
+class Totals(Rendered):
     amount: Decimal
     taxes_total: Decimal
     total: Decimal
@@ -142,7 +184,7 @@ class Totals(Model):
         return cls.model_construct(amount=amount, taxes_total=taxes, total=total)  # sums of decimals
 
 
-class DetailedLine(Model):
+class DetailedLine(Rendered):
     """What a line actually bills: a quantity at a per-unit amount (OpenMeter's ``children``)."""
 
     id: str
@@ -157,7 +199,7 @@ class DetailedLine(Model):
     updated_at: datetime
 
 
-class SubscriptionRef(Model):
+class SubscriptionRef(Rendered):
     """The subscription a line comes from; the simulator's plan stands for its one phase."""
 
     subscription_id: str
@@ -172,17 +214,22 @@ class SubscriptionRef(Model):
     ) -> "SubscriptionRef":
         """The reference of a line billed for ``start``–``end``: one item per line name, its
         id the same from period to period."""
-        item_id = derived_ulid(f"{subscription_id}:item:{line_name}", ulid_time(subscription_id))
         return cls(
             subscription_id=subscription_id,
             phase_id=phase_id,
-            item_id=item_id,
+            item_id=_item_id(subscription_id, line_name),
             billing_period_from=start,
             billing_period_to=end,
         )
 
 
-class Line(Model):
+@lru_cache(maxsize=4096)
+def _item_id(subscription_id: str, line_name: str) -> str:
+    """The subscription item a line of this name bills (remembered: every period asks)."""
+    return derived_ulid(f"{subscription_id}:item:{line_name}", ulid_time(subscription_id))
+
+
+class Line(Rendered):
     """An invoice line as OpenMeter keeps it: a priced item with its detailed lines.
 
     A flat price bills one detailed line of quantity 1; a unit price bills the usage
@@ -249,7 +296,7 @@ class Line(Model):
         return Totals.of((child.totals for child in self.children), currency)
 
 
-class ValidationIssue(Model):
+class ValidationIssue(Rendered):
     id: str
     severity: Literal["critical", "warning"]
     message: str
@@ -291,13 +338,32 @@ class HistoryEntry(Model):
     at: datetime
 
 
-class CustomerSnapshot(Model):
+class CustomerSnapshot(Rendered):
     id: str
     key: str
     name: str
     address: Address | None = None
     subject_keys: list[str] = []
     """The metered subjects attributed to the customer (OpenMeter's ``usageAttribution``)."""
+
+
+STEP_FIELDS = frozenset(
+    {
+        "status",
+        "number",
+        "updated_at",
+        "collection_at",
+        "draft_until",
+        "issued_at",
+        "due_at",
+        "sent_to_customer_at",
+        "deleted_at",
+        "history",
+        "generated_status",
+    }
+)
+"""The invoice's fields that lifecycle steps, numbering and scheduling assign: its JSON
+shows them in its head, rendered afresh every time, so assigning them is no edit."""
 
 
 class Invoice(Model):
@@ -335,10 +401,17 @@ class Invoice(Model):
     generated_status: str | None = None
     """The status of the last InvoiceGenerated payload emitted; None before the first."""
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in STEP_FIELDS:
+            _count_edit(self.__dict__.get(name, _UNSET), value)
+        super().__setattr__(name, value)
+
     @property
     def totals(self) -> Totals:
-        """Always the sum of the lines: never stored, so never inconsistent."""
-        return Totals.of((line.totals(self.currency) for line in self.lines), self.currency)
+        """Always the sum of the lines: never stored, so never inconsistent. Summed over
+        their detailed lines at once (the same decimals: sums of decimals are exact)."""
+        details = (child.totals for line in self.lines for child in line.children)
+        return Totals.of(details, self.currency)
 
     @property
     def has_critical_issues(self) -> bool:

@@ -7,13 +7,15 @@
 * ``invoice_generated``: the InvoiceGenerated domain event (docs/invoice-generated.md).
 """
 
+import hashlib
 import json
-from collections.abc import Callable
+import operator
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-
-from pydantic import BaseModel
 
 from . import lifecycle
 from .apps import app_v1
@@ -31,6 +33,7 @@ from .models import (
     Totals,
     UnitPrice,
     Workflow,
+    edits,
 )
 from .money import to_json_number
 from .status import Status, v1_status
@@ -179,15 +182,9 @@ def _frame(
     customer: CustomerSnapshot,
     totals: Totals,
     zero: Decimal,
-    app_id: str,
-    app: App | None,
-    billing_profile_id: str,
-    workflow: Workflow,
 ) -> dict[str, Any]:
-    """What an invoice's steps leave as it is: its period, parties, totals and workflow.
-    The invoice's invoicing, payment and tax app (one installed app plays all three) is
-    shown as a reference, or whole (webhooks, ``expand=workflow.apps``) when ``app`` is given."""
-    shown = {"id": app_id} if app is None else app_v1(app)
+    """What an invoice's steps leave as it is, up to its workflow: its period, parties and
+    totals."""
     return {
         "period": _period(period_from, period_to),
         "supplier": _supplier(supplier),
@@ -201,41 +198,53 @@ def _frame(
             }
         ),
         "totals": _totals(totals, zero),
+    }
+
+
+def _workflow(app_id: str, app: App | None, billing_profile_id: str, workflow: Workflow) -> dict[str, Any]:
+    """The invoice's workflow: its invoicing, payment and tax app (one installed app plays
+    all three) shown as a reference, or whole (webhooks, ``expand=workflow.apps``) when
+    ``app`` is given; its billing profile and settings."""
+    shown = {"id": app_id} if app is None else app_v1(app)
+    return {
+        "apps": {"invoicing": shown, "payment": shown, "tax": shown},
+        "sourceBillingProfileId": billing_profile_id,
         "workflow": {
-            "apps": {"invoicing": shown, "payment": shown, "tax": shown},
-            "sourceBillingProfileId": billing_profile_id,
-            "workflow": {
-                "collection": {"interval": workflow.collection_interval},
-                "invoicing": {
-                    "autoAdvance": workflow.auto_advance,
-                    "draftPeriod": workflow.draft_period,
-                    "dueAfter": workflow.due_after,
-                },
-                "payment": {"collectionMethod": "send_invoice"},
+            "collection": {"interval": workflow.collection_interval},
+            "invoicing": {
+                "autoAdvance": workflow.auto_advance,
+                "draftPeriod": workflow.draft_period,
+                "dueAfter": workflow.due_after,
             },
+            "payment": {"collectionMethod": "send_invoice"},
         },
     }
 
 
-def _frame_of(invoice: Invoice, totals: Totals, zero: Decimal, app: App | None) -> tuple[Any, ...]:
-    """``_frame``'s inputs for ``invoice``."""
-    return (
-        invoice.period_from,
-        invoice.period_to,
-        invoice.supplier,
-        invoice.customer,
-        totals,
-        zero,
-        invoice.app_id,
-        app,
-        invoice.billing_profile_id,
-        invoice.workflow,
-    )
+def _status_details(invoice: Invoice, ctx: Context) -> dict[str, Any]:
+    """The invoice's ``statusDetails``, remembered with its available actions: those are
+    remembered by the status and every guard's value (one mapping per such key), which
+    decide every transition, ``is_immutable``'s too."""
+    actions = lifecycle.available_actions(invoice, ctx)
+    remembered = _DETAILS.get(id(actions))
+    if remembered is not None and remembered[0] is actions:
+        return remembered[1]
+    if len(_DETAILS) >= DETAILS_KEPT:
+        _DETAILS.clear()
+    details = {
+        "immutable": lifecycle.is_immutable(invoice, ctx),
+        "failed": invoice.status.is_failed,
+        "extendedStatus": invoice.status.value,
+        "availableActions": {name: {"resultingState": target.value} for name, target in actions.items()},
+    }
+    _DETAILS[id(actions)] = (actions, details)
+    return details
 
 
-def _line_of(line: Line, invoice: Invoice, zero: Decimal) -> tuple[Any, ...]:
-    """``_line_v1``'s inputs for a line of ``invoice``."""
-    return (line, invoice.id, invoice.currency, bool(invoice.tax_rate), zero)
+_DETAILS: dict[int, tuple[Mapping[str, Status], dict[str, Any]]] = {}
+"""Rendered status details by the identity of their available actions (held: the
+identity of a live object is its own)."""
+DETAILS_KEPT = 4096
 
 
 def _head(invoice: Invoice, ctx: Context) -> dict[str, Any]:
@@ -248,15 +257,7 @@ def _head(invoice: Invoice, ctx: Context) -> dict[str, Any]:
             "description": invoice.description,
             "currency": invoice.currency,
             "status": v1_status(invoice.status.value),
-            "statusDetails": {
-                "immutable": lifecycle.is_immutable(invoice, ctx),
-                "failed": invoice.status.is_failed,
-                "extendedStatus": invoice.status.value,
-                "availableActions": {
-                    name: {"resultingState": target.value}
-                    for name, target in lifecycle.available_actions(invoice, ctx).items()
-                },
-            },
+            "statusDetails": _status_details(invoice, ctx),
             "createdAt": rfc3339(invoice.created_at),
             "updatedAt": rfc3339(invoice.updated_at),
             "deletedAt": rfc3339(invoice.deleted_at),
@@ -297,20 +298,26 @@ def _tail(invoice: Invoice) -> dict[str, Any]:
     return tail
 
 
+def _rest(invoice: Invoice, apps: App | None, workflow: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything after the head: the frame, workflow (``workflow`` if rendered already),
+    metadata, lines and tail (see ``_REST_READS``)."""
+    totals = invoice.totals
+    zero = totals.amount - totals.amount
+    frame = _frame(invoice.period_from, invoice.period_to, invoice.supplier, invoice.customer, totals, zero)
+    if workflow is None:
+        workflow = _workflow(invoice.app_id, apps, invoice.billing_profile_id, invoice.workflow)
+    body = {**frame, "workflow": workflow, "metadata": dict(invoice.metadata)}
+    if invoice.lines:
+        taxed = bool(invoice.tax_rate)
+        body["lines"] = [_line_v1(line, invoice.id, invoice.currency, taxed, zero) for line in invoice.lines]
+    body.update(_tail(invoice))
+    return body
+
+
 def invoice_v1(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> dict[str, Any]:
     """The invoice as OpenMeter's v1 API and webhooks show it; ``apps``: the installed app,
     to show ``workflow.apps`` whole as OpenMeter's webhooks do."""
-    totals = invoice.totals
-    zero = totals.amount - totals.amount
-    body = {
-        **_head(invoice, ctx),
-        **_frame(*_frame_of(invoice, totals, zero, apps)),
-        "metadata": dict(invoice.metadata),
-    }
-    if invoice.lines:
-        body["lines"] = [_line_v1(*_line_of(line, invoice, zero)) for line in invoice.lines]
-    body.update(_tail(invoice))
-    return body
+    return {**_head(invoice, ctx), **_rest(invoice, apps)}
 
 
 def invoice_v1_json(invoice: Invoice, ctx: Context, *, apps: App | None = None) -> str:
@@ -321,68 +328,149 @@ def invoice_v1_json(invoice: Invoice, ctx: Context, *, apps: App | None = None) 
 def invoice_v1_with_json(
     invoice: Invoice, ctx: Context, *, apps: App | None = None
 ) -> tuple[dict[str, Any], str]:
-    """``invoice_v1`` and its ``compact_json`` text, made faster than the two apart: the
-    frame and each line (JSON and text) are remembered (``_remembered``) and only the rest
-    is rendered and encoded. The JSON shares its parts with other renderings: read it,
+    """``invoice_v1`` and its ``compact_json`` text, made faster than the two apart (see
+    ``invoice_v1_in_parts``). The JSON shares its rest with other renderings: read it,
     never change it."""
-    totals = invoice.totals
-    zero = totals.amount - totals.amount
-    head, tail = _head(invoice, ctx), _tail(invoice)
-    metadata = {"metadata": dict(invoice.metadata)}
-    frame, frame_text = _remembered(_frame, _frame_of(invoice, totals, zero, apps))
-    body = {**head, **frame, **metadata}
-    texts = [compact_json(head)[1:-1], frame_text[1:-1], compact_json(metadata)[1:-1]]
-    if invoice.lines:
-        lines = [_remembered(_line_v1, _line_of(line, invoice, zero)) for line in invoice.lines]
-        body["lines"] = [json for json, _ in lines]
-        texts.append(f'"lines":[{",".join([text for _, text in lines])}]')
-    body.update(tail)
-    texts.append(compact_json(tail)[1:-1])
-    return body, f"{{{','.join(texts)}}}"
+    body, head, rest = invoice_v1_in_parts(invoice, ctx, apps=apps)
+    return body, (head + rest).decode()
+
+
+def invoice_v1_in_parts(
+    invoice: Invoice, ctx: Context, *, apps: App | None = None
+) -> tuple[dict[str, Any], bytes, bytes]:
+    """``invoice_v1`` and its ``compact_json`` text as UTF-8 in two parts (what an event
+    stores, joined): the head (status, its details and times: what a step changes),
+    rendered afresh, and the rest, the same bytes object as the invoice's previous
+    rendering while what it reads is unchanged (``_remembered_rest``)."""
+    head = _head(invoice, ctx)
+    rest = _remembered_rest(invoice, apps)
+    return {**head, **rest.json}, compact_json(head)[:-1].encode(), rest.utf8
 
 
 compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """JSON as the API answers and the store keeps it: compact, UTF-8 text unescaped."""
-_REMEMBERED: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
-REMEMBERED_KEPT = 1024
-"""Renderings remembered (the oldest go first): a line or a frame each, a few KB. A
-command renders its invoice at every step, an API client answers a few at a time."""
+
+_REST_READS: set[str] = {
+    "id",
+    "currency",
+    "tax_rate",
+    "period_from",
+    "period_to",
+    "supplier",
+    "customer",
+    "lines",
+    "workflow",
+    "app_id",
+    "billing_profile_id",
+    "metadata",
+    "validation_issues",
+    "external_invoicing_id",
+    "external_payment_id",
+}
+"""The invoice fields ``_rest`` reads (and nothing else of the invoice), none of
+``STEP_FIELDS`` (assigning those counts as no edit)."""
+_INVOICE_JSON = Invoice.__pydantic_serializer__
+_APP_JSON = App.__pydantic_serializer__
 
 
-def _remembered(render: Callable[..., dict[str, Any]], inputs: tuple[Any, ...]) -> tuple[dict[str, Any], str]:
-    """``render(*inputs)`` and its ``compact_json`` text, remembered by the fingerprint of
-    its inputs (``render`` reads nothing else)."""
-    key = (render, *[item if type(item) in _PLAIN else _fingerprint(item) for item in inputs])
-    rendered = _REMEMBERED.get(key)
+@dataclass(frozen=True)
+class _Rest:
+    """An invoice's rendered rest, and what proves it still holds."""
+
+    json: dict[str, Any]
+    utf8: bytes
+    """``compact_json(json)`` encoded, a comma instead of its opening brace (what follows
+    the head's members)."""
+    fingerprint: bytes
+    """A digest of pydantic's JSON of what ``_rest`` read (``_REST_READS``, the app)."""
+    invoice: "weakref.ref[Invoice]"
+    apps: "weakref.ref[App] | None"
+    """The invoice and app rendered (not kept alive for this)."""
+    edits: int
+    """``edits()`` when the fingerprint was taken."""
+    lists: tuple[object, ...]
+    """The invoice's lines, issues and its metadata's keys and values (the objects), then."""
+
+
+_FRAME_KEYS = ("period", "supplier", "customer", "totals")
+"""The rest's members before its workflow (``_frame``'s, in order)."""
+_ENCODED_APART = frozenset({*_FRAME_KEYS, "workflow"})
+"""The rest's members encoded before what follows its workflow."""
+_WORKFLOW_JSON = Workflow.__pydantic_serializer__
+_WORKFLOWS: dict[tuple[object, ...], tuple[dict[str, Any], str]] = {}
+WORKFLOWS_KEPT = 64
+"""Workflows remembered rendered (a workspace's invoices share one or a few), apps whole
+and all some 3 KB of text each."""
+
+
+def _remembered_workflow(invoice: Invoice, apps: App | None) -> tuple[dict[str, Any], str]:
+    """``_workflow`` of the invoice and its ``compact_json`` text, remembered by the
+    fingerprint of what it reads (pydantic's JSON of the models: see ``_remembered_rest``)."""
+    key = (
+        invoice.app_id,
+        invoice.billing_profile_id,
+        _WORKFLOW_JSON.to_json(invoice.workflow, warnings=False),
+        None if apps is None else _APP_JSON.to_json(apps, warnings=False),
+    )
+    rendered = _WORKFLOWS.get(key)
     if rendered is None:
-        if len(_REMEMBERED) >= REMEMBERED_KEPT:
-            del _REMEMBERED[next(iter(_REMEMBERED))]
-        json = render(*inputs)
-        rendered = _REMEMBERED[key] = (json, compact_json(json))
+        if len(_WORKFLOWS) >= WORKFLOWS_KEPT:
+            _WORKFLOWS.clear()
+        json = _workflow(invoice.app_id, apps, invoice.billing_profile_id, invoice.workflow)
+        rendered = _WORKFLOWS[key] = (json, compact_json(json))
     return rendered
 
 
-def _fingerprint(value: object) -> object:
-    """A hashable value equal for two inputs exactly when they render the same: every
-    field, nested models and lists included; a decimal by its text (``1`` and ``1.0`` are
-    equal numbers but print differently). Times compare as instants, as they render."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind is Decimal:
-        return str(value)
-    if isinstance(value, BaseModel):
-        fields = value.__dict__.values()
-        return (kind, *[field if type(field) in _PLAIN else _fingerprint(field) for field in fields])
-    if isinstance(value, list | tuple):
-        return (kind, *[item if type(item) in _PLAIN else _fingerprint(item) for item in value])
-    if isinstance(value, dict):
-        return (kind, *[(key, _fingerprint(item)) for key, item in value.items()])
-    return value
+_RESTS: dict[tuple[str, bool], _Rest] = {}
+RESTS_KEPT = 2048
+"""Invoices whose last rendered rest is remembered (the oldest go first), some 20 KB
+each with their lines: a command renders its invoice at every step, a clock advance
+each invoice it bills again an hour later (after billing every other subscription), an
+API client a few at a time."""
 
 
-_PLAIN = frozenset({str, int, bool, type(None), datetime})
-"""Types a fingerprint holds as they are: equal values render the same."""
+def _remembered_rest(invoice: Invoice, apps: App | None) -> _Rest:
+    """``_rest`` rendered, or reused from this invoice's last rendering if nothing it reads
+    changed since. Proven either way:
+
+    * at once, if no model has been edited since (``edits``: assigning a field of any
+      model an invoice is rendered from counts) and it is the same invoice and app with
+      the same lines and issues (the objects themselves) and metadata;
+    * else by the fingerprint: a digest of pydantic's JSON of what ``_rest`` reads, every
+      field, nested models and lists included, a decimal by its text (``1`` and ``1.0``
+      print differently), so equal fingerprints render equal rests; it costs a fraction
+      of rendering them (no Python code runs per field)."""
+    slot = (invoice.id, apps is not None)
+    last = _RESTS.get(slot)
+    metadata = invoice.metadata
+    lists = (*invoice.lines, None, *invoice.validation_issues, None, *metadata, None, *metadata.values())
+    if (
+        last is not None
+        and last.invoice() is invoice
+        and (None if last.apps is None else last.apps()) is apps
+        and last.edits == edits()
+        and len(last.lists) == len(lists)
+        and all(map(operator.is_, last.lists, lists))
+    ):
+        return last
+    digest = hashlib.blake2b(_INVOICE_JSON.to_json(invoice, include=_REST_READS, warnings=False))
+    if apps is not None:
+        digest.update(_APP_JSON.to_json(apps, warnings=False))
+    fingerprint = digest.digest()
+    _RESTS.pop(slot, None)
+    if last is not None and last.fingerprint == fingerprint:
+        json, utf8 = last.json, last.utf8
+    else:
+        if len(_RESTS) >= RESTS_KEPT:
+            del _RESTS[next(iter(_RESTS))]
+        workflow, workflow_text = _remembered_workflow(invoice, apps)
+        json = _rest(invoice, apps, workflow)
+        frame = compact_json({key: json[key] for key in _FRAME_KEYS})[1:-1]
+        after = compact_json({key: value for key, value in json.items() if key not in _ENCODED_APART})[1:]
+        utf8 = f',{frame},"workflow":{workflow_text},{after}'.encode()
+    held = None if apps is None else weakref.ref(apps)
+    rest = _RESTS[slot] = _Rest(json, utf8, fingerprint, weakref.ref(invoice), held, edits(), lists)
+    return rest
 
 
 def webhook_envelope(event_id: str, event_type: str, timestamp: str, data: dict[str, Any]) -> dict[str, Any]:
