@@ -25,11 +25,14 @@ def pack(document: dict[str, Any]) -> str:
 
 
 def unpack(text: str) -> dict[str, Any]:
-    raw = _PACKED.get(text)
-    if raw is None:
-        raw = zlib.decompress(base64.b64decode(text))
-    document: dict[str, Any] = json.loads(raw)
+    document: dict[str, Any] = json.loads(unpack_json(text))
     return document
+
+
+def unpack_json(text: str) -> bytes:
+    """The JSON text of a packed document (``unpack`` parses it)."""
+    raw = _PACKED.get(text)
+    return zlib.decompress(base64.b64decode(text)) if raw is None else raw
 
 
 PACKED_KEPT = 256
