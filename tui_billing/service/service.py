@@ -343,9 +343,9 @@ class Service:
     def invoice(self, ref: str) -> Invoice:
         """An invoice by id, or by number when the number is unique."""
         ref = ref.strip()
-        row = self.repository.row("invoices", ref) if is_ulid(ref) else None
+        row: Mapping[str, Any] | None = self.repository.row("invoices", ref) if is_ulid(ref) else None
         if row is None:
-            matches = [row for row in self.invoice_rows() if row["number"] == ref]
+            matches = [summary for summary in self.invoice_rows() if summary["number"] == ref]
             if len(matches) > 1:
                 raise NotFound(f"{len(matches)} invoices are numbered {ref!r}; use the invoice id")
             row = matches[0] if matches else None
