@@ -1,7 +1,7 @@
 """The service's remembered reads: the workspace and the app it validated (or a command
 just committed) are what validating the stored documents afresh gives, after every
 command, a refused one included; an invoice validated from its stored JSON text is the
-invoice validated from the parsed document."""
+invoice validated from the parsed document, stored as the text of its dump."""
 
 import contextlib
 import json
@@ -25,7 +25,7 @@ from tui_billing.service.commands import (
     command_from,
     invoice_commands,
 )
-from tui_billing.store.journal import StoreError
+from tui_billing.store.journal import StoreError, dumps
 
 
 def _fresh(service: Service) -> tuple[Workspace, App]:
@@ -87,6 +87,8 @@ def test_every_read_after_a_command_equals_the_stored_documents_validated_afresh
             from_text, parsed = service.invoice_of(row), Invoice.model_validate(json.loads(text))
             assert from_text == parsed
             assert from_text.model_dump_json() == parsed.model_dump_json()
+            # stored as pydantic writes it: the text the store's JSON of its dump would be
+            assert text == dumps(parsed.model_dump(mode="json"))
     finally:
         service.close()
     assert len(checked) > 300

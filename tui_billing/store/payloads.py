@@ -16,7 +16,11 @@ from .lock import READ_ONLY
 
 def pack(document: dict[str, Any]) -> str:
     """A document as base64 zlib-compressed JSON (parses far faster than nested JSON)."""
-    raw = dumps(document)
+    return pack_json(dumps(document))
+
+
+def pack_json(raw: bytes) -> str:
+    """``pack`` of a document given as its JSON (``dumps``'s bytes)."""
     text = base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
     _PACKED[text] = raw
     if len(_PACKED) > PACKED_KEPT:

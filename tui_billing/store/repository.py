@@ -76,7 +76,7 @@ from .journal import (
     parse,
 )
 from .lock import WorkspaceLock
-from .payloads import PayloadFile, pack, unpack, unpack_json
+from .payloads import PayloadFile, pack, pack_json, unpack, unpack_json
 
 TABLES = (
     "meta",
@@ -195,11 +195,14 @@ def _damaged(path: Path, what: str) -> StoreError:
 
 @dataclass(frozen=True)
 class Put:
-    """Store ``document`` (keyed by its ``id``); invoices carry their list ``summary``."""
+    """Store ``document`` (keyed by its ``id``); invoices carry their list ``summary``,
+    and may come as their JSON ``text`` (``dumps``'s bytes of the document) with a
+    ``document`` of their ``id`` alone."""
 
     table: str
     document: dict[str, Any]
     summary: dict[str, Any] | None = None
+    text: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -644,7 +647,8 @@ class Repository:
             return ["delete", change.table, change.key, {}]
         document = change.document
         if change.table == "invoices":
-            row = {**(change.summary or {}), "id": document["id"], "z": pack(document)}
+            packed = pack(document) if change.text is None else pack_json(change.text)
+            row = {**(change.summary or {}), "id": document["id"], "z": packed}
         elif change.table == "events":
             row = {k: v for k, v in document.items() if k != "data"}
             # chained per invoice and event type: payloads of one shape compress best against each other
