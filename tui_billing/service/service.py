@@ -338,7 +338,8 @@ class Service:
         exactly the stored invoice and nothing else holds it (else None: read it afresh).
 
         Whoever it was handed to (the command's caller) has let it go: only this method's
-        own two references are left. It is then proved unchanged since: its JSON is the
+        own two references are left (CPython's count; tests/test_service_reads.py proves
+        a held invoice is left alone). It is then proved unchanged since: its JSON is the
         stored text, and the stored text is the one committed with it. So it is what
         validating the stored text would give, already validated, and, being the same
         object, its renderings are reused (``shapes._remembered_rest``)."""
