@@ -90,7 +90,7 @@ class Workflow(Rendered):
     @field_validator("collection_interval", "draft_period", "due_after")
     @classmethod
     def _canonical_duration(cls, value: str) -> str:
-        return parse_duration(value).iso()
+        return _canonical(value)
 
     def duration(self, name: Literal["collection_interval", "draft_period", "due_after"]) -> Duration:
         return _duration(getattr(self, name))
@@ -98,6 +98,12 @@ class Workflow(Rendered):
 
 _duration = lru_cache(maxsize=256)(parse_duration)
 """``parse_duration``, remembered: a workflow's few durations are read at every invoice."""
+
+
+@lru_cache(maxsize=256)
+def _canonical(value: str) -> str:
+    """A duration's canonical text, remembered: every invoice read validates its workflow's."""
+    return parse_duration(value).iso()
 
 
 class Address(Rendered):

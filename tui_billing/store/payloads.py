@@ -16,7 +16,11 @@ from .lock import READ_ONLY
 
 def pack(document: dict[str, Any]) -> str:
     """A document as base64 zlib-compressed JSON (parses far faster than nested JSON)."""
-    raw = dumps(document)
+    return pack_json(dumps(document))
+
+
+def pack_json(raw: bytes) -> str:
+    """``pack`` of a document given as its JSON (``dumps``'s bytes)."""
     text = base64.b64encode(zlib.compress(raw, 1)).decode("ascii")
     _PACKED[text] = raw
     if len(_PACKED) > PACKED_KEPT:
@@ -25,11 +29,14 @@ def pack(document: dict[str, Any]) -> str:
 
 
 def unpack(text: str) -> dict[str, Any]:
-    raw = _PACKED.get(text)
-    if raw is None:
-        raw = zlib.decompress(base64.b64decode(text))
-    document: dict[str, Any] = json.loads(raw)
+    document: dict[str, Any] = json.loads(unpack_json(text))
     return document
+
+
+def unpack_json(text: str) -> bytes:
+    """The JSON text of a packed document (``unpack`` parses it)."""
+    raw = _PACKED.get(text)
+    return zlib.decompress(base64.b64decode(text)) if raw is None else raw
 
 
 PACKED_KEPT = 256

@@ -76,7 +76,7 @@ from .journal import (
     parse,
 )
 from .lock import WorkspaceLock
-from .payloads import PayloadFile, pack, unpack
+from .payloads import PayloadFile, pack, pack_json, unpack, unpack_json
 
 TABLES = (
     "meta",
@@ -195,11 +195,14 @@ def _damaged(path: Path, what: str) -> StoreError:
 
 @dataclass(frozen=True)
 class Put:
-    """Store ``document`` (keyed by its ``id``); invoices carry their list ``summary``."""
+    """Store ``document`` (keyed by its ``id``); invoices carry their list ``summary``,
+    and may come as their JSON ``text`` (``dumps``'s bytes of the document) with a
+    ``document`` of their ``id`` alone."""
 
     table: str
     document: dict[str, Any]
     summary: dict[str, Any] | None = None
+    text: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -270,8 +273,8 @@ class Repository:
         """Framed records applied in memory, not written yet (``commit(durable=False)``)."""
         self._queued = 0
         """Records ever queued; ``_durable`` of them are durable."""
-        self.version = 0
-        """Records applied since opening: whatever was read at one version is still true."""
+        self._versions: dict[str, int] = {}
+        """Per table, the operations applied to it since opening (``version``)."""
         self._durable = 0
         self._compactor: threading.Thread | None = None
         self._syncer: ThreadPoolExecutor | None = None
@@ -421,10 +424,17 @@ class Repository:
                 for doc_id, doc in raw.items():
                     by.setdefault(doc.get(field), []).append(int(doc_id))
                 self._by[name] = by
+            version = self.version(name)
             self._apply(self._waiting.pop(name))
+            self._versions[name] = version  # counted when they came: the table holds what it did
             if len(raw) >= FREEZE_ROWS:
                 gc.freeze()  # a large table's rows hold no cycles: full collections need not rescan them
         return self._db.table(name)
+
+    def version(self, table: str) -> int:
+        """How many operations applied since opening changed ``table``: whatever was read
+        of it at one version is still true (a change of other tables leaves it)."""
+        return self._versions.get(table, 0)
 
     def row(self, table: str, key: str) -> dict[str, Any] | None:
         """The stored row (for invoices: the summary; for events: the envelope)."""
@@ -436,6 +446,13 @@ class Repository:
         """The whole document, decoded."""
         row = self.row(table, key)
         return None if row is None else self.decode(table, row)
+
+    def invoice_json(self, row: Mapping[str, Any]) -> bytes:
+        """The JSON text of an invoice row's document (what ``decode`` parses)."""
+        try:
+            return unpack_json(row["z"])
+        except (KeyError, TypeError, ValueError, zlib.error):
+            raise _damaged(self.path, f"its invoices row {row.get('id')!r} cannot be decoded") from None
 
     def decode(self, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
         try:
@@ -630,7 +647,8 @@ class Repository:
             return ["delete", change.table, change.key, {}]
         document = change.document
         if change.table == "invoices":
-            row = {**(change.summary or {}), "id": document["id"], "z": pack(document)}
+            packed = pack(document) if change.text is None else pack_json(change.text)
+            row = {**(change.summary or {}), "id": document["id"], "z": packed}
         elif change.table == "events":
             row = {k: v for k, v in document.items() if k != "data"}
             # chained per invoice and event type: payloads of one shape compress best against each other
@@ -641,7 +659,6 @@ class Repository:
         return ["put", change.table, document["id"], row]
 
     def _apply(self, ops: Iterable[Op]) -> None:
-        self.version += 1
         for op in ops:
             if not (
                 isinstance(op, list)
@@ -656,6 +673,7 @@ class Repository:
             kind, table_name, key = op[0], op[1], op[2]
             if kind not in ("put", "delete"):
                 raise StoreError(f"{self.path} holds an unknown operation {kind!r}")
+            self._versions[table_name] = self._versions.get(table_name, 0) + 1
             if table_name in self._waiting:
                 self._waiting[table_name].append(op)
                 continue

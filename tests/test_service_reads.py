@@ -1,0 +1,161 @@
+"""The service's remembered reads: the workspace and the app it validated (or a command
+just committed) are what validating the stored documents afresh gives, after every
+command, a refused one included; an invoice validated from its stored JSON text is the
+invoice validated from the parsed document, stored as the text of its dump."""
+
+import contextlib
+import json
+import weakref
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FIXED_CLOCK
+
+from tui_billing.domain.errors import BillingError
+from tui_billing.domain.linespec import FlatFee
+from tui_billing.domain.models import App, Invoice, Workspace
+from tui_billing.service import Service, scenario
+from tui_billing.service.commands import (
+    AdvanceClock,
+    Command,
+    CreateInvoice,
+    DraftSynchronized,
+    IssuingSynchronized,
+    PaymentStatus,
+    SetCallbackResponse,
+    SetDeliveryRetention,
+    SetHooks,
+    SetWorkflow,
+    UpdateApp,
+    command_from,
+    invoice_commands,
+)
+from tui_billing.store.journal import StoreError, dumps
+
+
+def _fresh(service: Service) -> tuple[Workspace, App]:
+    """The workspace and the app validated afresh from what is stored."""
+    return (
+        Workspace.model_validate(service.repository.get("meta", "workspace")),
+        App.model_validate(service.repository.rows("app")[0]),
+    )
+
+
+def _assert_reads_are_stored(service: Service) -> None:
+    workspace, app = _fresh(service)
+    assert service.workspace() == workspace
+    assert service.workspace().model_dump_json() == workspace.model_dump_json()
+    assert service.app() == app
+    assert service.app().model_dump_json() == app.model_dump_json()
+
+
+def test_every_read_after_a_command_equals_the_stored_documents_validated_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the demo is built, a quarter is billed, the app, hooks, workflow and settings
+    change, and every possible command and every refused one runs on every invoice, the
+    reads after each command are the stored documents validated afresh, and so is each
+    invoice read from its JSON text."""
+    execute, checked = Service.execute, []
+
+    def checking(service: Service, command: Command) -> Any:
+        service.workspace(), service.app()  # read before: a command must not change them
+        try:
+            result = execute(service, command)
+        finally:
+            _assert_reads_are_stored(service)
+            checked.append(command)
+        if isinstance(result, Invoice):  # taken over by the next command on it if let go
+            row = service.repository.row("invoices", result.id)
+            assert row is not None and result.model_dump_json().encode() == service.repository.invoice_json(
+                row
+            )
+        return result
+
+    monkeypatch.setattr(Service, "execute", checking)
+    service = scenario.build(tmp_path / "w.db", scenario.load(scenario.bundled("demo")))
+    try:
+        service.execute(SetHooks(draft=True, issuing=True))
+        service.execute(AdvanceClock("3mo"))
+        service.execute(UpdateApp(app_name="Renamed ERP"))
+        service.execute(SetWorkflow(due_after="P7D"))
+        service.execute(SetCallbackResponse("no_content"))
+        service.execute(SetDeliveryRetention(500))
+        with pytest.raises(BillingError):
+            service.execute(CreateInvoice("no-such-customer"))
+        for invoice in service.invoices():
+            for kind in invoice_commands():
+                for name in kind.variants():
+                    fields: dict[str, object] = {"invoice": invoice.id}
+                    if ":" in name:
+                        fields["trigger"] = name.partition(":")[2]
+                    with contextlib.suppress(BillingError):  # refused: the reads stay as stored
+                        service.execute(command_from(kind.name, fields))
+        service.execute(SetHooks(draft=False))
+        service.execute(AdvanceClock("1mo"))
+        for row in service.invoice_rows():
+            text = service.repository.invoice_json(row)
+            from_text, parsed = service.invoice_of(row), Invoice.model_validate(json.loads(text))
+            assert from_text == parsed
+            assert from_text.model_dump_json() == parsed.model_dump_json()
+            # stored as pydantic writes it: the text the store's JSON of its dump would be
+            assert text == dumps(parsed.model_dump(mode="json"))
+    finally:
+        service.close()
+    assert len(checked) > 300
+
+
+def test_a_command_that_leaves_the_app_keeps_its_read_and_writes_no_app(tmp_path: Path) -> None:
+    """The app is validated once until a command changes it: commands that only read it
+    (every callback) leave the app's table, and its read, as they were."""
+    service = scenario.build(tmp_path / "w.db", scenario.load(scenario.bundled("demo")))
+    try:
+        app, version = service.app(), service.repository.version("app")
+        service.execute(CreateInvoice(service.customers()[0].key))
+        assert service.app() is app and service.repository.version("app") == version
+        changed = service.execute(SetHooks(draft=not app.enable_draft_sync_hook))
+        assert changed is not app and app.enable_draft_sync_hook != changed.enable_draft_sync_hook
+        assert service.app() is changed and service.repository.version("app") > version
+        _assert_reads_are_stored(service)
+    finally:
+        service.close()
+
+
+def test_a_damaged_invoice_row_is_still_named(tmp_path: Path) -> None:
+    """Reading an invoice from its text fails as reading it parsed did."""
+    service = scenario.build(tmp_path / "w.db", scenario.load(scenario.bundled("demo")))
+    try:
+        row = dict(service.invoice_rows()[0])
+        for damage in ("not base64!", None):
+            row["z"] = damage
+            with pytest.raises(StoreError, match="cannot be decoded"):
+                service.invoice_of(row)
+    finally:
+        service.close()
+
+
+def test_an_invoice_let_go_is_taken_by_the_next_command_one_held_is_not(tmp_path: Path) -> None:
+    """The invoice a command returns is the next command's on it once its caller has let
+    it go (no validation, its renderings reused); one still held, or changed since, is
+    left alone: the next command reads the stored invoice afresh."""
+    service = Service.create(tmp_path / "w.db", seed=7, now=FIXED_CLOCK, customers=2)
+    try:
+        service.execute(SetHooks(draft=True, issuing=True))
+        created = weakref.ref(
+            service.execute(CreateInvoice(service.customers()[0].key, [FlatFee("Fee", Decimal(49))]))
+        )
+        invoice_id = created().id  # type: ignore[union-attr]
+        synced = service.execute(DraftSynchronized(invoice_id))
+        assert synced is created()  # let go: taken over
+        before = synced.model_dump_json()
+        issued = service.execute(IssuingSynchronized(invoice_id))
+        assert issued is not synced and synced.model_dump_json() == before  # held: untouched
+        issued.number = "CHANGED-IN-PLACE"
+        del synced, issued
+        paid = service.execute(PaymentStatus(invoice_id, "paid"))
+        assert paid.number != "CHANGED-IN-PLACE"  # changed since it was stored: read afresh
+        assert paid == Invoice.model_validate(service.repository.get("invoices", invoice_id))
+    finally:
+        service.close()
