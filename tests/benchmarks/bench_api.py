@@ -407,7 +407,7 @@ async def main() -> None:
                 f"callbacks over HTTP, {args.clients} client connections, every answer checked "
                 "(goal >= 1,000/s, p99 <= 20 ms; 310-381/s before group commit, 398-426/s before "
                 "the render work, both with the aiohttp client; 448-475/s with 200 answers and the "
-                "streams client before the service kept its reads and a command's invoice, the "
+                "streams client before the service kept its reads, the "
                 "command 1.14-1.30 ms then):"
             )
             for mode in ("invoice", "no_content"):

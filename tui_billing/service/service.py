@@ -6,9 +6,7 @@ anything raises before the commit, nothing was written: a refused command change
 """
 
 import shutil
-import sys
 import tempfile
-from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -80,11 +78,6 @@ _JSON_TIME = TypeAdapter(datetime).dump_python
 MAX_DELIVERY_RETENTION = 1_000_000
 
 
-COMMITTED_KEPT = 64
-"""Invoices kept as committed for the next command on them (``Service._take_committed``):
-more than the partner connections an API serves at once."""
-
-
 PROGRESS_EVERY = 200
 """Items (an invoice released, a period billed) between two progress reports of the clock."""
 
@@ -133,9 +126,7 @@ class _Tx:
 
     def invoice(self, invoice_id: str) -> Invoice:
         if invoice_id not in self.invoices:
-            self.invoices[invoice_id] = self.service._take_committed(invoice_id) or self.service.invoice(
-                invoice_id
-            )
+            self.invoices[invoice_id] = self.service.invoice(invoice_id)
         return self.invoices[invoice_id]
 
     def emit(self, event_type: EventType, invoice: Invoice, data: dict[str, Any]) -> None:
@@ -182,16 +173,12 @@ class _Tx:
         puts = [Put("meta", _dump(self.ws))]
         if self.app is not self._app_read:
             puts.append(Put("app", _dump(self.app)))
-        texts = {invoice_id: _INVOICE_JSON(invoice) for invoice_id, invoice in self.invoices.items()}
         puts += [
-            Put("invoices", {"id": invoice.id}, dict(invoice.summary()), texts[invoice.id])
+            Put("invoices", {"id": invoice.id}, dict(invoice.summary()), _INVOICE_JSON(invoice))
             for invoice in self.invoices.values()
         ]
         with gc_paused():
             self.service.repository.commit(puts + self.puts)
-        if len(self.invoices) == 1:  # a command on one invoice: the next may well be on it too
-            for invoice_id, invoice in self.invoices.items():
-                self.service._keep_committed(texts[invoice_id], invoice)
         # What was just stored is what reading it back would validate: the service's reads.
         self.service._remember("meta", self.ws)
         self.service._remember("app", self.app)
@@ -204,10 +191,6 @@ class Service:
         """Validated reads by table and the table's version they hold at (``_read``)."""
         self.snapshot_of: Path | None = None
         """The workspace this one is a copy of (``open_for_reading``), else None."""
-        self._committed: OrderedDict[str, tuple[bytes, Invoice]] = OrderedDict()
-        """Invoices commands on one invoice committed last, each with its JSON text as
-        stored: the next command on it takes it rather than validating that text again
-        (``_take_committed``)."""
 
     # --- opening ---------------------------------------------------------------------
     @classmethod
@@ -326,34 +309,6 @@ class Service:
         if cached is None or cached[0] != version:
             cached = self._reads[table] = (version, validate())
         return cast(_Model, cached[1])
-
-    def _keep_committed(self, text: bytes, invoice: Invoice) -> None:
-        self._committed[invoice.id] = (text, invoice)
-        self._committed.move_to_end(invoice.id)
-        if len(self._committed) > COMMITTED_KEPT:
-            self._committed.popitem(last=False)
-
-    def _take_committed(self, invoice_id: str) -> Invoice | None:
-        """The invoice a command committed last, for a command to change, if it is still
-        exactly the stored invoice and nothing else holds it (else None: read it afresh).
-
-        Whoever it was handed to (the command's caller) has let it go: only this method's
-        own two references are left (CPython's count; tests/test_service_reads.py proves
-        a held invoice is left alone). It is then proved unchanged since: its JSON is the
-        stored text, and the stored text is the one committed with it. So it is what
-        validating the stored text would give, already validated, and, being the same
-        object, its renderings are reused (``shapes._remembered_rest``)."""
-        kept = self._committed.pop(invoice_id, None)
-        if kept is None:
-            return None
-        text, invoice = kept
-        del kept
-        if sys.getrefcount(invoice) > 2:  # ``invoice`` and the argument: someone holds it
-            return None
-        row = self.repository.row("invoices", invoice_id)
-        if row is None or self.repository.invoice_json(row) != text or _INVOICE_JSON(invoice) != text:
-            return None
-        return invoice
 
     def _remember(self, table: str, model: BaseModel) -> None:
         """``model`` as the read of ``table`` (its one document), just committed from it."""
