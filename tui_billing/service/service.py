@@ -708,7 +708,7 @@ class Service:
     ) -> ClockReport:
         """Move the clock forward, releasing time-based waits and billing ended periods
         in the order they fall due; one journal record. ``progress`` hears how far it has
-        got every ``PROGRESS_EVERY`` items (before anything is written)."""
+        got every ``PROGRESS_EVERY`` items (before anything is committed)."""
         steps = self.clock_steps(duration, PROGRESS_EVERY)
         while True:
             try:
@@ -733,9 +733,10 @@ class Service:
         dashboard redraws its progress bar): yields the progress every ``every`` items and
         once more when the end is reached, just before the commit; returns the report once
         committed. It is all one transaction, one journal record at the end: closing the
-        generator early writes nothing. Run no other command on this service before it
+        generator early changes nothing (the event data written meanwhile is left
+        unreferenced in the payload file). Run no other command on this service before it
         ends: if one changed the workspace meanwhile, the advance raises ``Conflict`` and
-        writes nothing."""
+        changes nothing."""
         # The collector would rescan every document the transaction holds, more often the
         # more it holds (a quarter of the time of a year at 1,000 subscriptions): it is paused
         # (between the steps too) until the transaction has ended and its documents are freed.
@@ -760,7 +761,7 @@ class Service:
             due.push_subscription(subscription.id, subscription.period_end)
         customers = {c.id: c for c in self.customers()}
         plans = {p.id: p for p in self.plans()}
-        done = 0
+        done = written = 0
         while (item := due.pop_until(end)) is not None:
             tx.ws.now = max(tx.ws.now, item.moment)
             if item.kind is DueKind.SUBSCRIPTION:
@@ -775,6 +776,10 @@ class Service:
                 if tx.run(invoice, _advancing(invoice)).changed:
                     report.advanced.append(invoice.id)
             due.push_invoice(invoice.id, invoice.status, invoice.collection_at, invoice.draft_until)
+            # each event's data goes to the payload file as it is emitted, not all held until
+            # the commit (which makes it durable before its record counts)
+            self.repository.write_payloads(tx.puts, written)
+            written = len(tx.puts)
             done += 1
             if done % every == 0:
                 yield ClockProgress(start, end, tx.ws.now, len(report.created), len(report.advanced))
