@@ -760,14 +760,12 @@ class Service:
                 if tx.run(invoice, _advancing(invoice)).changed:
                     report.advanced.append(invoice.id)
             due.push_invoice(invoice.id, invoice.status, invoice.collection_at, invoice.draft_until)
-            # each event's data goes to the payload file as it is emitted, not all held until
-            # the commit (which makes it durable before its record counts)
-            self.repository.write_payloads(tx.puts, written)
-            written = len(tx.puts)
             done += 1
             if done % every == 0:
+                written = self._write_payloads(tx, written)
                 yield ClockProgress(start, end, tx.ws.now, len(report.created), len(report.advanced))
         tx.ws.now = end
+        self._write_payloads(tx, written)
         yield ClockProgress(start, end, end, len(report.created), len(report.advanced))  # then the commit
         tx.puts += [Put("subscriptions", _dump(s)) for s in subscriptions.values()]
         if (self.repository.get("meta", "workspace"), self.repository.get("app", tx.app.id)) != before:
@@ -776,6 +774,15 @@ class Service:
             )
         tx.commit()
         return report
+
+    def _write_payloads(self, tx: _Tx, written: int) -> int:
+        """Write the data of the events emitted since the first ``written`` changes to the
+        payload file (a clock advance does at each progress report, rather than hold every
+        event's text until its one commit, which makes them durable before its record
+        counts; written in batches, they compress faster than one at a time between
+        renderings); how many changes are written now."""
+        self.repository.write_payloads(tx.puts, written)
+        return len(tx.puts)
 
     def _bill_period(self, tx: _Tx, subscription: Subscription, customer: Customer, plan: Plan) -> Invoice:
         """The invoice for a subscription's ended period; the subscription rolls on a month."""
