@@ -1,6 +1,7 @@
-"""A clock advance writes each event's data to the payload file as it is emitted, its one
-journal record at the end (``Repository.write_payloads``): an advance stopped part way or
-refused leaves only unreferenced bytes, and what is committed later reads back the same."""
+"""A clock advance writes its events' data to the payload file at each progress report,
+its one journal record at the end (``Repository.write_payloads``): an advance stopped
+part way or refused leaves only unreferenced bytes, and what is committed later reads
+back the same."""
 
 from pathlib import Path
 

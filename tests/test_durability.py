@@ -367,8 +367,8 @@ CLOCK_HAMMER = textwrap.dedent("""
 
 
 def test_sigkill_during_clock_advances_that_write_event_data_as_they_go(workspace_path: Path) -> None:
-    """A clock advance writes each event's data to the payload file as it is emitted, its
-    one record at the end. Killed at seeded moments (while it writes event data, while it
+    """A clock advance writes its events' data to the payload file at each progress report
+    (after every item here), its one record at the end. Killed at seeded moments (while it writes event data, while it
     commits, after advances stopped part way, whose data nothing references): the
     workspace opens with every event's data whole, the clock where the last acknowledged
     advance left it (or one advance further: killed after its commit, before its
