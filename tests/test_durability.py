@@ -368,11 +368,11 @@ CLOCK_HAMMER = textwrap.dedent("""
 
 def test_sigkill_during_clock_advances_that_write_event_data_as_they_go(workspace_path: Path) -> None:
     """A clock advance writes its events' data to the payload file at each progress report
-    (after every item here), its one record at the end. Killed at seeded moments (while it writes event data, while it
-    commits, after advances stopped part way, whose data nothing references): the
-    workspace opens with every event's data whole, the clock where the last acknowledged
-    advance left it (or one advance further: killed after its commit, before its
-    acknowledgement), and an advance wholly there or wholly not."""
+    (after every item here), its one record at the end. Killed at seeded moments (while it
+    writes event data, while it commits, after advances stopped part way, whose data
+    nothing references): the workspace opens with every event's data whole, the clock
+    where the last acknowledged advance left it (or one advance further: killed after its
+    commit, before its acknowledgement), and an advance wholly there or wholly not."""
     rng = random.Random(20261129)
     Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK, customers=4).close()
     now = FIXED_CLOCK
