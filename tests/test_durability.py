@@ -21,6 +21,7 @@ from pathlib import Path
 import aiohttp
 from conftest import FIXED_CLOCK, SEED
 
+from tui_billing.domain.durations import parse_duration
 from tui_billing.domain.linespec import FlatFee
 from tui_billing.service import Service
 from tui_billing.service.commands import CreateInvoice, SetHooks
@@ -333,5 +334,84 @@ def test_sigkill_during_group_commits_loses_no_acknowledged_callback(workspace_p
             assert len(after) == 1 and 0 not in after, "an applied callback is missing some of its events"
             for invoice_id in set(ids) - set(applied):
                 assert len(service.event_rows(invoice_id)) == before[invoice_id], "half-applied"
+        finally:
+            service.close()
+
+
+CLOCK_HAMMER = textwrap.dedent("""
+    import sys
+    from tui_billing.domain.timefmt import rfc3339
+    from tui_billing.service import Service
+    from tui_billing.service.commands import AdvanceClock
+
+    service = Service.open(sys.argv[1])
+    stop_after = int(sys.argv[2])
+    advance = 0
+    while True:
+        steps = service.execute_in_steps(AdvanceClock("1mo"), every=1)
+        heard = 0
+        try:
+            while True:
+                next(steps)
+                heard += 1
+                # an advance stopped part way (``esc`` in the dashboard): its event data is
+                # written, its record never
+                if advance % 3 == 2 and heard == stop_after:
+                    steps.close()
+                    print("stopped " + rfc3339(service.now()), flush=True)
+                    break
+        except StopIteration as done:
+            print("clock " + rfc3339(done.value.end), flush=True)
+        advance += 1
+""")
+
+
+def test_sigkill_during_clock_advances_that_write_event_data_as_they_go(workspace_path: Path) -> None:
+    """A clock advance writes its events' data to the payload file at each progress report
+    (after every item here), its one record at the end. Killed at seeded moments (while it
+    writes event data, while it commits, after advances stopped part way, whose data
+    nothing references): the workspace opens with every event's data whole, the clock
+    where the last acknowledged advance left it (or one advance further: killed after its
+    commit, before its acknowledgement), and an advance wholly there or wholly not."""
+    rng = random.Random(20261129)
+    Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK, customers=4).close()
+    now = FIXED_CLOCK
+    for round_number in range(4):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CLOCK_HAMMER, str(workspace_path), str(rng.randint(1, 3))],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None and child.stderr is not None
+        kill_after = rng.randint(3, 8)
+        acks: list[str] = []
+        for line in child.stdout:
+            acks.append(line)
+            if len(acks) >= kill_after:
+                time.sleep(rng.random() * 0.05)
+                break
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        acks += child.stdout.read().splitlines()
+        stderr = child.stderr.read()
+        child.stdout.close()
+        child.stderr.close()
+        assert child.returncode == -signal.SIGKILL, f"the clock hammer died on its own:\n{stderr}"
+        assert any(ack.startswith("stopped") for ack in acks), "no advance was stopped part way"
+        now = datetime.fromisoformat(acks[-1].split()[1])
+
+        service = Service.open(workspace_path)
+        try:
+            actual_now = service.now()
+            assert actual_now in (now, parse_duration("1mo").after(now)), (
+                f"round {round_number}: clock {actual_now}"
+            )
+            statuses = {row["id"]: row["status"] for row in service.invoice_rows()}
+            events = service.events()  # every event's data is read back and checksummed
+            assert [event.seq for event in events] == list(range(1, len(events) + 1))
+            assert {event.invoice_id for event in events} == set(statuses)
+            # every period up to the clock is billed, none beyond it: no advance half there
+            assert all(s.period_start <= actual_now < s.period_end for s in service.subscriptions())
         finally:
             service.close()

@@ -1077,17 +1077,14 @@ def test_event_data_reads_back_byte_for_byte_and_mostly_as_deltas(
     workspace_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: dict[str, bytes] = {}
-    real_commit = Repository.commit
+    real_event_row = Repository._event_row
 
-    def recording(self: Repository, changes: list[Put], **kwargs: Any) -> int:
-        written.update(
-            (c.document["id"], journal_module.dumps(c.document["data"]))
-            for c in changes
-            if c.table == "events"
-        )
-        return real_commit(self, changes, **kwargs)
+    def recording(self: Repository, document: dict[str, Any]) -> dict[str, Any]:
+        # every event's data, written at its commit or before (``write_payloads``)
+        written[document["id"]] = journal_module.dumps(document["data"])
+        return real_event_row(self, document)
 
-    monkeypatch.setattr(Repository, "commit", recording)
+    monkeypatch.setattr(Repository, "_event_row", recording)
     service = Service.create(workspace_path, seed=SEED, now=FIXED_CLOCK)
     work(service, rounds=4)
     service.close()

@@ -107,7 +107,7 @@ class ClockReport:
 @dataclass(frozen=True)
 class ClockProgress:
     """How far a clock advance has got: the simulated time ``reached`` between ``start``
-    and ``end``, and the invoices created and advanced so far (nothing is written yet)."""
+    and ``end``, and the invoices created and advanced so far (nothing is committed yet)."""
 
     start: datetime
     end: datetime

@@ -7,6 +7,7 @@ which is what makes fixtures, snapshots and screenshots reproducible.
 import hashlib
 import re
 from datetime import datetime
+from functools import lru_cache
 
 from ulid import ULID
 
@@ -20,8 +21,14 @@ def make_ulid(seed: int, counter: int, moment: datetime) -> str:
 
 def _ulid(key: str, moment: datetime) -> str:
     randomness = hashlib.blake2b(key.encode(), digest_size=10).digest()
-    millis = int(moment.timestamp() * 1000)
-    return _crockford(millis.to_bytes(6, "big") + randomness)
+    return _crockford(_millis(moment) + randomness)
+
+
+@lru_cache(maxsize=256)
+def _millis(moment: datetime) -> bytes:
+    """A ULID's time part: the moment's milliseconds (remembered: a command makes many ids
+    at one moment)."""
+    return int(moment.timestamp() * 1000).to_bytes(6, "big")
 
 
 def _crockford(value: bytes) -> str:

@@ -262,7 +262,7 @@ class AdvanceClock(Command):
     summary = "advance the simulated clock (e.g. 1h, 3d, 1mo, PT30M)"
     duration: str
     progress: Callable[[ClockProgress], None] | None = field(default=None, compare=False, repr=False)
-    """Hears how far the advance has got, now and then (before anything is written)."""
+    """Hears how far the advance has got, now and then (before anything is committed)."""
 
     def run(self, service: "Service") -> ClockReport:
         return service.advance_clock(self.duration, self.progress)

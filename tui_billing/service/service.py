@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..domain import lifecycle, shapes
+from ..domain import invoice_creation, lifecycle, shapes
 from ..domain.billing_clock import ClockProgress, ClockReport, DueKind, DueQueue, next_period
 from ..domain.durations import add_months, parse_duration
 from ..domain.errors import Conflict, InvalidValue, NotFound
@@ -28,7 +28,6 @@ from ..domain.models import (
     Address,
     App,
     Customer,
-    CustomerSnapshot,
     Event,
     EventRow,
     EventType,
@@ -44,7 +43,7 @@ from ..domain.models import (
     Workspace,
     default_profile_id,
 )
-from ..domain.numbering import DRAFT, customer_prefix, format_number
+from ..domain.numbering import customer_prefix, format_number
 from ..domain.schedule import schedule
 from ..domain.status import Status, Trigger
 from ..domain.timefmt import rfc3339
@@ -531,7 +530,7 @@ class Service:
         customer = self.customer(command.customer)
         plan = self.plan(customer.plan_id)
         now = tx.ws.now
-        specs = list(command.lines) or self._plan_lines(tx, plan, customer)
+        specs = list(command.lines) or self._plan_lines(tx, plan)
         subscription = next(
             (row["id"] for row in self.repository.rows("subscriptions") if row["customer_id"] == customer.id),
             None,
@@ -597,9 +596,12 @@ class Service:
 
         return self.fire(invoice_id, Trigger.UPDATED, prepare=reprice)
 
-    def _plan_lines(self, tx: _Tx, plan: Plan, customer: Customer, key: str | None = None) -> list[LineSpec]:
-        quantity = seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
-        return [FlatFee(plan.flat_fee_name, plan.flat_fee), Usage(plan.usage_name, quantity, plan.unit_price)]
+    def _plan_lines(self, tx: _Tx, plan: Plan, key: str | None = None) -> list[LineSpec]:
+        """The plan's lines, its usage quantity seeded by ``key`` (a manual invoice's: the
+        id counter's)."""
+        return invoice_creation.plan_lines(
+            plan, seeding.usage_quantity(tx.ws.seed, key or f"manual:{tx.ws.id_counter}")
+        )
 
     def _new_invoice(
         self,
@@ -611,39 +613,21 @@ class Service:
         end: datetime,
         subscription_id: str | None,
     ) -> Invoice:
-        now = tx.ws.now
-        invoice = Invoice(
-            id=tx.new_id(),
-            number="",
-            status=Status.DRAFT_CREATED,
-            currency=customer.currency,
-            customer=CustomerSnapshot(
-                id=customer.id,
-                key=customer.key,
-                name=customer.name,
-                address=customer.address,
-                subject_keys=[customer.key],
-            ),
-            supplier=tx.ws.supplier,
+        invoice = invoice_creation.draft(
+            customer=customer,
+            plan=plan,
+            specs=specs,
+            start=start,
+            end=end,
             subscription_id=subscription_id,
-            plan_id=plan.id,
-            description=f"{plan.name} — {start.date().isoformat()} to {end.date().isoformat()}",
-            tax_rate=customer.tax_rate,
-            period_from=start,
-            period_to=end,
-            workflow=tx.ws.workflow.model_copy(),
+            supplier=tx.ws.supplier,
+            workflow=tx.ws.workflow,
             app_id=tx.app.id,
             billing_profile_id=tx.ws.billing_profile_id,
-            created_at=now,
-            updated_at=now,
+            now=tx.ws.now,
+            new_id=tx.new_id,
+            allocate_number=tx.allocate_number,
         )
-        invoice.number = tx.allocate_number(DRAFT, invoice)
-        # A copy with its lines rather than an assignment, which would count as an edit of a
-        # rendered model and make every invoice's next rendering prove itself the slow way.
-        invoice = invoice.model_copy(
-            update={"lines": [priced_line(spec, invoice, tx.new_id(), now) for spec in specs]}
-        )
-        schedule(invoice)
         # Creation's automatic transitions each emit invoice.updated (docs/lifecycle.md; OpenMeter
         # publishes them from its advancement loop too); invoice.created follows them, once.
         ctx = tx.context()
@@ -737,7 +721,7 @@ class Service:
     ) -> ClockReport:
         """Move the clock forward, releasing time-based waits and billing ended periods
         in the order they fall due; one journal record. ``progress`` hears how far it has
-        got every ``PROGRESS_EVERY`` items (before anything is written)."""
+        got every ``PROGRESS_EVERY`` items (before anything is committed)."""
         steps = self.clock_steps(duration, PROGRESS_EVERY)
         while True:
             try:
@@ -762,9 +746,10 @@ class Service:
         dashboard redraws its progress bar): yields the progress every ``every`` items and
         once more when the end is reached, just before the commit; returns the report once
         committed. It is all one transaction, one journal record at the end: closing the
-        generator early writes nothing. Run no other command on this service before it
+        generator early changes nothing (the event data written meanwhile is left
+        unreferenced in the payload file). Run no other command on this service before it
         ends: if one changed the workspace meanwhile, the advance raises ``Conflict`` and
-        writes nothing."""
+        changes nothing."""
         # The collector would rescan every document the transaction holds, more often the
         # more it holds (a quarter of the time of a year at 1,000 subscriptions): it is paused
         # (between the steps too) until the transaction has ended and its documents are freed.
@@ -789,7 +774,7 @@ class Service:
             due.push_subscription(subscription.id, subscription.period_end)
         customers = {c.id: c for c in self.customers()}
         plans = {p.id: p for p in self.plans()}
-        done = 0
+        done = written = 0
         while (item := due.pop_until(end)) is not None:
             tx.ws.now = max(tx.ws.now, item.moment)
             if item.kind is DueKind.SUBSCRIPTION:
@@ -806,8 +791,10 @@ class Service:
             due.push_invoice(invoice.id, invoice.status, invoice.collection_at, invoice.draft_until)
             done += 1
             if done % every == 0:
+                written = self._write_payloads(tx, written)
                 yield ClockProgress(start, end, tx.ws.now, len(report.created), len(report.advanced))
         tx.ws.now = end
+        self._write_payloads(tx, written)
         yield ClockProgress(start, end, end, len(report.created), len(report.advanced))  # then the commit
         tx.puts += [Put("subscriptions", _dump(s)) for s in subscriptions.values()]
         if (self.repository.get("meta", "workspace"), self.repository.get("app", tx.app.id)) != before:
@@ -817,10 +804,19 @@ class Service:
         tx.commit()
         return report
 
+    def _write_payloads(self, tx: _Tx, written: int) -> int:
+        """Write the data of the events emitted since the first ``written`` changes to the
+        payload file (a clock advance does at each progress report, rather than hold every
+        event's text until its one commit, which makes them durable before its record
+        counts; written in batches, they compress faster than one at a time between
+        renderings); how many changes are written now."""
+        self.repository.write_payloads(tx.puts, written)
+        return len(tx.puts)
+
     def _bill_period(self, tx: _Tx, subscription: Subscription, customer: Customer, plan: Plan) -> Invoice:
         """The invoice for a subscription's ended period; the subscription rolls on a month."""
         start, end = subscription.period_start, subscription.period_end
-        specs = self._plan_lines(tx, plan, customer, key=f"{subscription.id}:{rfc3339(start)}")
+        specs = self._plan_lines(tx, plan, key=f"{subscription.id}:{rfc3339(start)}")
         invoice = self._new_invoice(tx, customer, plan, specs, start, end, subscription.id)
         subscription.period_start, subscription.period_end = next_period(subscription.started_at, end)
         return invoice

@@ -244,21 +244,22 @@ class PayloadFile:
 def _splice(base: _Link, raw: bytes, shared: int = 0) -> bytes:
     """``raw`` stored as a splice of ``base`` (see ``PayloadFile``); ``shared``: how many
     last bytes the two are known to share."""
-    most = min(len(base.raw), len(raw))
-    head = _shared_head(base.raw, raw, len(raw) - shared)
-    tail = _shared_tail(base.raw, raw, most - head, min(shared, most - head))
+    if shared:  # what differs lies in the parts before the shared one: compare only those
+        front, base_front = raw[: len(raw) - shared], base.raw[: len(base.raw) - shared]
+        head = _shared_head(base_front, front)
+        tail = shared + _shared_tail(base_front, front, min(len(base_front), len(front)) - head)
+    else:
+        head = _shared_head(base.raw, raw)
+        tail = _shared_tail(base.raw, raw, min(len(base.raw), len(raw)) - head)
     between = _deflate(raw[head : len(raw) - tail], base.raw[head : len(base.raw) - tail])
     return SPLICE + BASE.pack(*base.address) + SPAN.pack(head, tail) + between
 
 
-def _shared_head(one: bytes, other: bytes, likely: int | None = None) -> int:
-    """How many first bytes ``one`` and ``other`` share (halving: each step compares in C);
-    ``likely``: a length they probably do not share, tried first."""
+def _shared_head(one: bytes, other: bytes) -> int:
+    """How many first bytes ``one`` and ``other`` share (halving: each step compares in C)."""
     low, high = 0, min(len(one), len(other))
     if one[:high] == other[:high]:
         return high
-    if likely is not None and likely < high and one[:likely] != other[:likely]:
-        high = likely
     while high - low > 1:  # the first ``low`` bytes are shared, the first ``high`` are not
         middle = (low + high) // 2
         if one[low:middle] == other[low:middle]:
@@ -268,13 +269,12 @@ def _shared_head(one: bytes, other: bytes, likely: int | None = None) -> int:
     return low
 
 
-def _shared_tail(one: bytes, other: bytes, most: int, known: int = 0) -> int:
-    """How many last bytes, ``most`` at most, ``one`` and ``other`` share; ``known``: how
-    many they are known to share."""
+def _shared_tail(one: bytes, other: bytes, most: int) -> int:
+    """How many last bytes, ``most`` at most, ``one`` and ``other`` share."""
     ends = len(one), len(other)
     if one[ends[0] - most :] == other[ends[1] - most :]:
         return most
-    low, high = known, most
+    low, high = 0, most
     while high - low > 1:  # the last ``low`` bytes are shared, the last ``high`` are not
         middle = (low + high) // 2
         if one[ends[0] - middle : ends[0] - low] == other[ends[1] - middle : ends[1] - low]:

@@ -215,6 +215,9 @@ class Delete:
 
 Change = Put | Delete
 
+_INVOICE_EVENTS = frozenset({"invoice.created", "invoice.updated"})
+"""Event types whose data is the whole invoice: one payload chain per invoice."""
+
 
 class Repository:
     """Open with ``Repository.open(path)`` or ``Repository.create(path, changes)``; close when done."""
@@ -642,6 +645,33 @@ class Repository:
         self._journal.forget_records_from(kept)
         return records[:kept]
 
+    def write_payloads(self, changes: list[Change], start: int = 0) -> None:
+        """Write the data of the events ``changes[start:]`` put to the payload file now,
+        each event's ``Put`` then carrying its payload's address instead (a long command
+        need not hold every event's data until its commit). Not durable yet: the commit
+        that records them fsyncs the payload file before its record counts. If that
+        commit never comes (the command fails or is stopped), the bytes written stay in
+        the file unreferenced, as a refused commit's do: nothing reads them, and payloads
+        compressed against them later make them durable with their own commit.
+        StoreError (nothing changed) if the disk refuses."""
+        try:
+            for index in range(start, len(changes)):
+                change = changes[index]
+                if isinstance(change, Put) and change.table == "events" and "data" in change.document:
+                    changes[index] = Put("events", self._event_row(change.document))
+        except OSError as error:
+            raise StoreError(f"{os_message(self.path, error, 'write')}; nothing was changed") from None
+
+    def _event_row(self, document: dict[str, Any]) -> dict[str, Any]:
+        """An event's row: its data written to the payload file, its address in its place."""
+        row = {k: v for k, v in document.items() if k != "data"}
+        kind = str(row.get("type"))
+        # chained per invoice and shape (an invoice.created carries what its invoice.updated
+        # events do): payloads of one shape compress best against each other
+        shape = "invoice" if kind in _INVOICE_EVENTS else kind
+        row["payload"] = self._payloads.put(document["data"], f"{row.get('invoice_id')}/{shape}", kind)
+        return row
+
     def _encode(self, change: Change) -> Op:
         if isinstance(change, Delete):
             return ["delete", change.table, change.key, {}]
@@ -649,13 +679,10 @@ class Repository:
         if change.table == "invoices":
             packed = pack(document) if change.text is None else pack_json(change.text)
             row = {**(change.summary or {}), "id": document["id"], "z": packed}
-        elif change.table == "events":
-            row = {k: v for k, v in document.items() if k != "data"}
-            # chained per invoice and event type: payloads of one shape compress best against each other
-            kind = str(row.get("type"))
-            row["payload"] = self._payloads.put(document["data"], f"{row.get('invoice_id')}/{kind}", kind)
+        elif change.table == "events" and "data" in document:
+            row = self._event_row(document)
         else:
-            row = document
+            row = document  # an event's already carries its payload's address (``write_payloads``)
         return ["put", change.table, document["id"], row]
 
     def _apply(self, ops: Iterable[Op]) -> None:

@@ -546,7 +546,7 @@ class Dashboard(Screen[None]):
         API is served its requests and the webhook dispatcher wait at their gate
         (``Serving.hold``) until the advance has committed or stopped; should anything slip
         through, the service refuses the commit (``Conflict``). Esc stops the advance
-        between two steps: nothing is written."""
+        between two steps: nothing is committed."""
         dialog = ClockProgressDialog(duration)
         await self.app.push_screen(dialog)
         serving = self.app.serving  # type: ignore[attr-defined]
