@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXED_CLOCK
+from workspace_support import workout
 
 from tui_billing.domain import lifecycle, shapes
 from tui_billing.domain.lifecycle import Context
@@ -28,14 +29,9 @@ from tui_billing.domain.status import Status
 from tui_billing.domain.timefmt import rfc3339
 from tui_billing.service import Service, scenario
 from tui_billing.service.commands import (
-    AdvanceClock,
     CreateInvoice,
     DraftSynchronized,
     SetHooks,
-    SetWorkflow,
-    UpdateApp,
-    command_from,
-    invoice_commands,
 )
 from tui_billing.store import payloads
 
@@ -205,8 +201,8 @@ def test_every_rest_handed_out_equals_a_fresh_rendering(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """End to end beside ``test_a_changed_invoice_renders_its_new_state`` (which edits one
-    invoice in place, proof by proof): while the demo is built, a quarter is billed, an app and workflow
-    change, and every possible command runs on every invoice, each rest it hands out is
+    invoice in place, proof by proof): while the demo is built and put through every kind of command
+    (``workout``), each rest it hands out is
     byte for byte the rest rendered afresh, with no cache."""
     remembered, last, reused = shapes._remembered_rest, {}, []
 
@@ -217,36 +213,10 @@ def test_every_rest_handed_out_equals_a_fresh_rendering(
         last[invoice.id, apps is None] = rest
         return rest
 
-    def ids(invoice: Invoice, command: str) -> dict[str, object]:
-        """What a callback tells the invoice (so a step edits what its rest shows)."""
-        return {
-            "draft_synchronized": {
-                "external_id": f"erp-{invoice.id}",
-                "line_external_ids": {line.id: f"erp-line-{n}" for n, line in enumerate(invoice.lines)},
-            },
-            "issuing_synchronized": {"payment_external_id": f"pay-{invoice.id}"},
-            "report_failure": {"message": "the ERP is down"},
-        }.get(command, {})
-
     monkeypatch.setattr(shapes, "_remembered_rest", checking)
     service = scenario.build(tmp_path / "w.db", scenario.load(scenario.bundled("demo")))
     try:
-        service.execute(SetHooks(draft=True, issuing=True))
-        service.execute(AdvanceClock("3mo"))
-        service.execute(UpdateApp(app_name="Renamed ERP"))
-        service.execute(SetWorkflow(due_after="P7D"))
-        for invoice in service.invoices():
-            for kind in invoice_commands():
-                for name in kind.variants():
-                    current = service.invoice(invoice.id)
-                    if name not in service.actions(current):
-                        continue
-                    fields: dict[str, object] = {"invoice": invoice.id, **ids(current, kind.name)}
-                    if ":" in name:
-                        fields["trigger"] = name.partition(":")[2]
-                    service.execute(command_from(kind.name, fields))
-                    assert service.events(invoice.id)  # every payload reads back
-        service.execute(AdvanceClock("1mo"))
+        workout(service)
     finally:
         service.close()
     assert len(reused) > 300 and 0.2 < sum(reused) / len(reused) < 1  # both paths taken

@@ -3,27 +3,19 @@ just committed) are what validating the stored documents afresh gives, after eve
 command, a refused one included; an invoice validated from its stored JSON text is the
 invoice validated from the parsed document, stored as the text of its dump."""
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from workspace_support import workout
 
-from tui_billing.domain.errors import BillingError
 from tui_billing.domain.models import App, Invoice, Workspace
 from tui_billing.service import Service, scenario
 from tui_billing.service.commands import (
-    AdvanceClock,
     Command,
     CreateInvoice,
-    SetCallbackResponse,
-    SetDeliveryRetention,
     SetHooks,
-    SetWorkflow,
-    UpdateApp,
-    command_from,
-    invoice_commands,
 )
 from tui_billing.store.journal import StoreError, dumps
 
@@ -64,24 +56,7 @@ def test_every_read_after_a_command_equals_the_stored_documents_validated_afresh
     monkeypatch.setattr(Service, "execute", checking)
     service = scenario.build(tmp_path / "w.db", scenario.load(scenario.bundled("demo")))
     try:
-        service.execute(SetHooks(draft=True, issuing=True))
-        service.execute(AdvanceClock("3mo"))
-        service.execute(UpdateApp(app_name="Renamed ERP"))
-        service.execute(SetWorkflow(due_after="P7D"))
-        service.execute(SetCallbackResponse("no_content"))
-        service.execute(SetDeliveryRetention(500))
-        with pytest.raises(BillingError):
-            service.execute(CreateInvoice("no-such-customer"))
-        for invoice in service.invoices():
-            for kind in invoice_commands():
-                for name in kind.variants():
-                    fields: dict[str, object] = {"invoice": invoice.id}
-                    if ":" in name:
-                        fields["trigger"] = name.partition(":")[2]
-                    with contextlib.suppress(BillingError):  # refused: the reads stay as stored
-                        service.execute(command_from(kind.name, fields))
-        service.execute(SetHooks(draft=False))
-        service.execute(AdvanceClock("1mo"))
+        workout(service)
         for row in service.invoice_rows():
             text = service.repository.invoice_json(row)
             from_text, parsed = service.invoice_of(row), Invoice.model_validate(json.loads(text))
