@@ -877,6 +877,21 @@ def test_a_compaction_copies_the_event_log_line_and_encodes_only_new_rows(
     assert reopen_state(built) == now
 
 
+def _change_the_event_log_and_compact(service: Service, built: Path) -> None:
+    """Change a byte of the event log's snapshot line on disk, then compact: the
+    compaction must stop and leave the workspace as it is."""
+    line = service.repository._journal.lines["events"]
+    with open(built, "r+b") as handle:
+        handle.seek(line.body_start + 5)
+        byte = handle.read(1)
+        handle.seek(line.body_start + 5)
+        handle.write(b"x" if byte != b"x" else b"y")
+    length = built.stat().st_size
+    service.repository._compact()
+    assert built.stat().st_size == length, "the workspace was not replaced"
+    assert not built.with_name(built.name + ".tmp").exists()
+
+
 def test_a_snapshot_line_changed_on_disk_stops_the_compaction(built: Path) -> None:
     """The old line is checked while it is copied: a changed byte is never copied on."""
     service = Service.open(built)
@@ -884,16 +899,7 @@ def test_a_snapshot_line_changed_on_disk_stops_the_compaction(built: Path) -> No
         service.repository._compact()  # the event log's snapshot line now holds every event
         work(service, rounds=1)
         service.event_rows()  # parsed: its line is copied from the file, not written from memory
-        line = service.repository._journal.lines["events"]
-        with open(built, "r+b") as handle:
-            handle.seek(line.body_start + 5)
-            byte = handle.read(1)
-            handle.seek(line.body_start + 5)
-            handle.write(b"x" if byte != b"x" else b"y")
-        length = built.stat().st_size
-        service.repository._compact()
-        assert built.stat().st_size == length, "the workspace was not replaced"
-        assert not built.with_name(built.name + ".tmp").exists()
+        _change_the_event_log_and_compact(service, built)
     finally:
         service.close()
 
@@ -981,16 +987,7 @@ def test_an_unparsed_line_changed_on_disk_while_open_stops_the_compaction(built:
     try:
         work(service, rounds=1)  # new events wait for the unparsed event log
         assert "events" not in service.repository._index
-        line = service.repository._journal.lines["events"]
-        with open(built, "r+b") as handle:
-            handle.seek(line.body_start + 5)
-            byte = handle.read(1)
-            handle.seek(line.body_start + 5)
-            handle.write(b"x" if byte != b"x" else b"y")
-        length = built.stat().st_size
-        service.repository._compact()
-        assert built.stat().st_size == length, "the workspace was not replaced"
-        assert not built.with_name(built.name + ".tmp").exists()
+        _change_the_event_log_and_compact(service, built)
     finally:
         service.repository._closed = True  # nothing more to write: the file is damaged
         service.repository._journal.close()
