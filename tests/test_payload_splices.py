@@ -31,6 +31,20 @@ def test_the_shared_ends_are_the_longest_shared(one: bytes, other: bytes) -> Non
 texts = st.text(alphabet='ab{}":,é', max_size=200).map(str.encode)
 
 
+def _assert_read_back(
+    path: Path, written: PayloadFile, addresses: list[list[int]], raws: list[bytes]
+) -> None:
+    """Each payload reads back as written: from the file that wrote it, then (in the
+    other order) from the file opened afresh."""
+    assert [written._raw(address, payloads.MAX_DEPTH + 1) for address in addresses] == raws
+    written.close()
+    fresh = PayloadFile(path)
+    try:
+        assert [fresh._raw(address, payloads.MAX_DEPTH + 1) for address in reversed(addresses)] == raws[::-1]
+    finally:
+        fresh.close()
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(texts, min_size=1, max_size=8))
 def test_a_chain_of_payloads_reads_back_byte_for_byte(
@@ -39,13 +53,7 @@ def test_a_chain_of_payloads_reads_back_byte_for_byte(
     path = tmp_path_factory.mktemp("payloads") / "p"
     written = PayloadFile(path)
     addresses = [written.put(Encoded({}, raw), "invoice/type", "type") for raw in raws]
-    assert [written._raw(address, payloads.MAX_DEPTH + 1) for address in addresses] == raws
-    written.close()
-    fresh = PayloadFile(path)
-    try:
-        assert [fresh._raw(address, payloads.MAX_DEPTH + 1) for address in reversed(addresses)] == raws[::-1]
-    finally:
-        fresh.close()
+    _assert_read_back(path, written, addresses, raws)
 
 
 @settings(max_examples=60, deadline=None)
@@ -64,13 +72,7 @@ def test_a_chain_of_payloads_sharing_their_last_parts_reads_back_byte_for_byte(
         written.put(Encoded({}, front, rests[pick]), "invoice/type", "type") for front, pick in fronts
     ]
     raws = [front + rests[pick] for front, pick in fronts]
-    assert [written._raw(address, payloads.MAX_DEPTH + 1) for address in addresses] == raws
-    written.close()
-    fresh = PayloadFile(path)
-    try:
-        assert [fresh._raw(address, payloads.MAX_DEPTH + 1) for address in reversed(addresses)] == raws[::-1]
-    finally:
-        fresh.close()
+    _assert_read_back(path, written, addresses, raws)
 
 
 def test_a_step_s_payload_is_stored_as_a_small_splice(tmp_path: Path) -> None:

@@ -310,12 +310,9 @@ def test_missing_event_data_is_a_clear_error_and_not_recreated(built: Path) -> N
     assert files(built) == before
 
 
-def test_a_last_record_whose_event_data_never_reached_the_disk_is_torn(
-    built: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The journal and the payload file are fsynced at once: a crash between the two can
-    leave the last record durable and its event data not. That command was never
-    acknowledged (the lock never noted its length): opening drops it as a torn record."""
+def _a_last_record_without_its_event_data(built: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Leave a last record durable and its event data not (a crash between the two fsyncs,
+    before the lock noted the length); the workspace's state before that command."""
     service = Service.open(built)
     expected = state(service)
     size = payloads_of(built).stat().st_size
@@ -324,6 +321,16 @@ def test_a_last_record_whose_event_data_never_reached_the_disk_is_torn(
     service.close()
     monkeypatch.undo()
     os.truncate(payloads_of(built), size)  # its event data never reached the disk
+    return expected
+
+
+def test_a_last_record_whose_event_data_never_reached_the_disk_is_torn(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal and the payload file are fsynced at once: a crash between the two can
+    leave the last record durable and its event data not. That command was never
+    acknowledged (the lock never noted its length): opening drops it as a torn record."""
+    expected = _a_last_record_without_its_event_data(built, monkeypatch)
     reopened = Service.open(built)
     try:
         assert any("torn record" in notice for notice in reopened.repository.notices)
@@ -1159,14 +1166,7 @@ def test_a_schema5_last_record_whose_event_data_never_reached_the_disk_is_torn(
 ) -> None:
     """Schema 5 files were written with the journal and the payload file fsynced at once
     too: a last record whose event data is missing is dropped as torn before the upgrade."""
-    service = Service.open(built)
-    expected = state(service)
-    size = payloads_of(built).stat().st_size
-    monkeypatch.setattr(Repository, "_record_length", lambda self: None)  # killed before noting it
-    service.execute(CreateInvoice(service.customers()[0].key))
-    service.close()
-    monkeypatch.undo()
-    os.truncate(payloads_of(built), size)  # its event data never reached the disk
+    expected = _a_last_record_without_its_event_data(built, monkeypatch)
     _as_schema5(built)
     reopened = Service.open(built)
     try:
